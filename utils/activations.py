@@ -1,0 +1,229 @@
+"""One streamed pass of a model over a corpus: the averaged output distribution ``alpha`` and the final hidden states.
+
+``alpha_w`` is the probability of token ``w`` averaged over every position of every window (the paper's
+``alpha_w`` for dataset D).  Softmax is taken chunk by chunk over positions and accumulated in the log domain in
+float64 (``log alpha_w = logsumexp_n log p_n(w) - log N``), so rare tokens never underflow to zero and no
+(positions × vocabulary) array is held whole.  The hidden states are kept so that every later chapter can rebuild
+any head's output distribution without running the model again.
+
+Results are cached on disk under a key of everything that determines them and written atomically; a cache file
+that does not load, or whose contents do not match its key, is rebuilt.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from .corpora import corpus_fingerprint, read_corpus, token_windows
+from .head import OutputHead, final_hidden_states, iter_logits, output_head
+from .models import LoadedModel
+from .paths import cache_dir
+from .validation import check_int, check_positive_int
+
+# bump whenever the computation below changes, so that old caches are not read back
+CODE_VERSION = "1"
+
+
+@dataclass
+class Activations:
+    """The cached result of one pass.
+
+    Attributes:
+        token_ids: (n_windows, T) int64, the windows fed to the model.
+        hidden: (n_windows, T, d) float32, final hidden states after the final norm.
+        log_alpha: (V,) float64, log of the mean softmax over all n_windows * T positions.
+        head: the model's output head at the time of the pass.
+        meta: what determined the pass (model, corpus, sizes, key).
+    """
+
+    token_ids: torch.Tensor
+    hidden: torch.Tensor
+    log_alpha: torch.Tensor
+    head: OutputHead
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def alpha(self) -> torch.Tensor:
+        """(V,) float64 averaged output distribution."""
+        return self.log_alpha.exp()
+
+    @property
+    def hidden_flat(self) -> torch.Tensor:
+        """(N, d) hidden states of all positions, N = n_windows * T."""
+        return self.hidden.reshape(-1, self.hidden.shape[-1])
+
+    @property
+    def n_positions(self) -> int:
+        return int(self.token_ids.numel())
+
+
+def log_mean_softmax(h: torch.Tensor, head: OutputHead, chunk_size: int = 1024) -> torch.Tensor:
+    """log of the mean over positions of softmax(h @ E.T + b): h (N, d) -> (V,) float64.
+
+    Streams over chunks of positions; each chunk's log-softmax is reduced with logsumexp over its positions and
+    merged into a float64 accumulator.
+    """
+    if h.shape[0] == 0:
+        raise ValueError("h holds no positions")
+    log_total = torch.full((head.V,), -math.inf, dtype=torch.float64)
+    for _, logits in iter_logits(h, head, chunk_size):
+        chunk_log_probs = torch.log_softmax(logits, dim=-1)
+        log_total = torch.logaddexp(log_total, torch.logsumexp(chunk_log_probs, dim=0).to(torch.float64))
+    return log_total - math.log(h.shape[0])
+
+
+def mean_softmax(h: torch.Tensor, head: OutputHead, chunk_size: int = 1024) -> torch.Tensor:
+    """Mean over positions of softmax(h @ E.T + b): h (N, d) -> alpha (V,) float64."""
+    return log_mean_softmax(h, head, chunk_size).exp()
+
+
+def activation_key(loaded: LoadedModel, corpus: str, split: str, window_length: int, n_tokens: int) -> str:
+    """The cache key: a hash of everything that determines a pass."""
+    payload = {
+        "model": loaded.identity,
+        "revision": loaded.revision,
+        "corpus": corpus,
+        "split": split,
+        "corpus_sha": corpus_fingerprint(corpus, split),
+        "window_length": window_length,
+        "n_tokens": n_tokens,
+        "code_version": CODE_VERSION,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _activations_path(key: str) -> Path:
+    return cache_dir() / "activations" / f"{key}.pt"
+
+
+def _read_cache(path: Path, key: str) -> Activations | None:
+    """The cached pass, or None when the file is missing, unreadable or does not match its key."""
+    if not path.exists():
+        return None
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        meta = json.loads(saved["meta"])
+        activations = Activations(
+            token_ids=saved["token_ids"],
+            hidden=saved["hidden"],
+            log_alpha=saved["log_alpha"],
+            head=OutputHead(saved["E"], saved.get("b")),
+            meta=meta,
+        )
+    except Exception as error:  # noqa: BLE001 - any failure to read means: rebuild
+        print(f"Cache {path.name} is unreadable ({type(error).__name__}); rebuilding it")
+        return None
+    n_windows, window_length = activations.token_ids.shape
+    consistent = (
+        meta.get("key") == key
+        and activations.hidden.shape[:2] == (n_windows, window_length)
+        and activations.hidden.shape[2] == activations.head.d
+        and activations.log_alpha.shape == (activations.head.V,)
+        and abs(float(activations.alpha.sum()) - 1.0) < 1e-6
+    )
+    if not consistent:
+        print(f"Cache {path.name} does not match its key; rebuilding it")
+        return None
+    return activations
+
+
+def _write_cache(path: Path, activations: Activations) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "token_ids": activations.token_ids,
+        "hidden": activations.hidden,
+        "log_alpha": activations.log_alpha,
+        "E": activations.head.E,
+        "meta": json.dumps(activations.meta),
+    }
+    if activations.head.b is not None:
+        payload["b"] = activations.head.b
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def run_pass(
+    loaded: LoadedModel, token_ids: torch.Tensor, *, batch_size: int = 8, chunk_size: int = 1024, desc: str = "pass"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run the model over windows and stream the averaged output distribution.
+
+    Args:
+        token_ids: (n_windows, T) int64.
+
+    Returns:
+        hidden (n_windows, T, d) float32 and log_alpha (V,) float64.
+    """
+    batch_size = check_positive_int("batch_size", batch_size)
+    head = output_head(loaded.model)
+    n_windows, window_length = token_ids.shape
+    hidden = torch.empty((n_windows, window_length, head.d), dtype=torch.float32)
+    log_total = torch.full((head.V,), -math.inf, dtype=torch.float64)
+    with tqdm(total=n_windows * window_length, desc=desc, unit="tok") as progress:
+        for start in range(0, n_windows, batch_size):
+            batch_hidden = final_hidden_states(loaded.model, token_ids[start : start + batch_size])
+            hidden[start : start + batch_hidden.shape[0]] = batch_hidden
+            batch_log_alpha = log_mean_softmax(batch_hidden.reshape(-1, head.d), head, chunk_size)
+            batch_positions = batch_hidden.shape[0] * window_length
+            log_total = torch.logaddexp(log_total, batch_log_alpha + math.log(batch_positions))
+            progress.update(batch_positions)
+    return hidden, log_total - math.log(n_windows * window_length)
+
+
+def compute_activations(
+    loaded: LoadedModel,
+    corpus: str,
+    split: str = "train",
+    *,
+    window_length: int = 128,
+    n_tokens: int = 32768,
+    batch_size: int = 8,
+    use_cache: bool = True,
+) -> Activations:
+    """The pass of ``loaded`` over the first ``n_tokens`` tokens of a corpus, in windows of ``window_length``.
+
+    Cached under a key of (model identity, revision, corpus, split, corpus bytes, window_length, n_tokens, code
+    version); ``batch_size`` only changes speed.
+
+    Raises:
+        ValueError: a size is not positive, the window is longer than the model's context, or the corpus is short.
+    """
+    check_int("window_length", window_length, minimum=1, maximum=loaded.n_ctx)
+    check_positive_int("n_tokens", n_tokens)
+    key = activation_key(loaded, corpus, split, window_length, n_tokens)
+    path = _activations_path(key)
+    if use_cache:
+        cached = _read_cache(path, key)
+        if cached is not None:
+            return cached
+    token_ids = token_windows(loaded.tokenizer, read_corpus(corpus, split), window_length, n_tokens)
+    hidden, log_alpha = run_pass(loaded, token_ids, batch_size=batch_size, desc=f"{corpus}/{split}")
+    meta = {
+        "key": key,
+        "model": loaded.name,
+        "model_identity": loaded.identity,
+        "revision": loaded.revision,
+        "corpus": corpus,
+        "split": split,
+        "window_length": window_length,
+        "n_tokens": n_tokens,
+        "n_positions": int(token_ids.numel()),
+        "code_version": CODE_VERSION,
+    }
+    activations = Activations(token_ids, hidden, log_alpha, output_head(loaded.model), meta)
+    _write_cache(path, activations)
+    return activations

@@ -1,0 +1,200 @@
+"""The log-linear encoding ``-log alpha_w ≈ A · E_w + B`` (Cho et al.): fit, held-out accuracy, sparsity.
+
+A fit is a regression over the V rows of the output embedding: inputs ``E`` (V, d), targets ``-log alpha`` (V,).
+Tokens are split at random into train and held-out sets; every accuracy figure is measured on held-out tokens.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from .validation import check_float, check_int, check_positive_int
+
+
+@dataclass
+class EncodingFit:
+    """An ordinary-least-squares fit of ``-log alpha`` on the output embedding.
+
+    Attributes:
+        A: (d,) float64 coefficients, the paper's ``A_D``.
+        B: intercept, the paper's ``B_D``.
+        train_tokens, test_tokens: token ids used to fit and to evaluate.
+        predicted: (V,) predicted ``-log alpha`` for every token, ``E @ A + B``.
+        target: (V,) actual ``-log alpha``.
+        r2, pearson, spearman: accuracy on the held-out tokens.
+    """
+
+    A: np.ndarray
+    B: float
+    train_tokens: np.ndarray
+    test_tokens: np.ndarray
+    predicted: np.ndarray
+    target: np.ndarray
+    r2: float
+    pearson: float
+    spearman: float
+
+    @property
+    def residual(self) -> np.ndarray:
+        """(V,) predicted minus actual ``-log alpha`` (positive: the encoding predicts the token too rare)."""
+        return self.predicted - self.target
+
+
+def _as_inputs(E, alpha) -> tuple[np.ndarray, np.ndarray]:
+    E = np.asarray(E, dtype=np.float64)
+    alpha = np.asarray(alpha, dtype=np.float64)
+    if E.ndim != 2:
+        raise ValueError(f"E must be 2-d (V, d); got shape {E.shape}")
+    if alpha.shape != (E.shape[0],):
+        raise ValueError(f"alpha must have shape ({E.shape[0]},) to match E; got {alpha.shape}")
+    if not np.all(np.isfinite(E)):
+        raise ValueError("E holds non-finite values")
+    if not np.all((alpha > 0) & np.isfinite(alpha)):
+        raise ValueError("alpha must be positive and finite for every token (take it from a softmax)")
+    return E, alpha
+
+
+def split_tokens(V: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:  # noqa: N803
+    """A random split of token ids 0..V-1 into (train, test), sorted, reproducible from ``seed``."""
+    check_float("test_fraction", test_fraction, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+    order = np.random.default_rng(seed).permutation(V)
+    n_test = max(1, int(round(V * test_fraction)))
+    if n_test >= V:
+        raise ValueError(f"test_fraction={test_fraction} leaves no training tokens out of V={V}")
+    return np.sort(order[n_test:]), np.sort(order[:n_test])
+
+
+def r2_score(actual: np.ndarray, predicted: np.ndarray) -> float:
+    """Coefficient of determination of ``predicted`` for ``actual`` (1 - SSE / SST)."""
+    residual = np.sum((actual - predicted) ** 2)
+    total = np.sum((actual - actual.mean()) ** 2)
+    return float(1.0 - residual / total)
+
+
+def ols(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:  # noqa: N803
+    """Least squares with an intercept: X (n, d), y (n,) -> (coefficients (d,), intercept)."""
+    design = np.hstack([X, np.ones((X.shape[0], 1))])
+    solution, *_ = np.linalg.lstsq(design, y, rcond=None)
+    return solution[:-1], float(solution[-1])
+
+
+def fit_encoding(E, alpha, *, test_fraction: float = 0.2, seed: int = 0) -> EncodingFit:
+    """Fit ``-log alpha = E @ A + B`` by OLS on a random ``1 - test_fraction`` of tokens; score on the rest.
+
+    Args:
+        E: (V, d) output embedding.
+        alpha: (V,) averaged output probabilities (positive).
+    """
+    E, alpha = _as_inputs(E, alpha)
+    target = -np.log(alpha)
+    train, test = split_tokens(E.shape[0], test_fraction, seed)
+    A, B = ols(E[train], target[train])
+    predicted = E @ A + B
+    return EncodingFit(
+        A=A,
+        B=B,
+        train_tokens=train,
+        test_tokens=test,
+        predicted=predicted,
+        target=target,
+        r2=r2_score(target[test], predicted[test]),
+        pearson=float(stats.pearsonr(target[test], predicted[test])[0]),
+        spearman=float(stats.spearmanr(target[test], predicted[test])[0]),
+    )
+
+
+def score_encoding(fit: EncodingFit, E, alpha, tokens: np.ndarray | None = None) -> dict[str, float]:
+    """How well an existing fit predicts another ``-log alpha`` (e.g. of another corpus), over ``tokens``."""
+    E, alpha = _as_inputs(E, alpha)
+    tokens = fit.test_tokens if tokens is None else tokens
+    target = -np.log(alpha[tokens])
+    predicted = E[tokens] @ fit.A + fit.B
+    return {
+        "r2": r2_score(target, predicted),
+        "pearson": float(stats.pearsonr(target, predicted)[0]),
+        "spearman": float(stats.spearmanr(target, predicted)[0]),
+    }
+
+
+METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "r2": r2_score,
+    "pearson": lambda a, p: float(np.corrcoef(a, p)[0, 1]),
+    "spearman": lambda a, p: float(stats.spearmanr(a, p)[0]),
+}
+
+
+def bootstrap_ci(
+    actual: np.ndarray,
+    predicted: np.ndarray,
+    metric: str,
+    *,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of ``metric`` over resampled tokens."""
+    if metric not in METRICS:
+        raise ValueError(f"metric={metric!r} is not allowed; choose one of {sorted(METRICS)}")
+    n_boot = check_positive_int("n_boot", n_boot)
+    check_float("level", level, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+    rng = np.random.default_rng(seed)
+    n = len(actual)
+    values = np.empty(n_boot)
+    for i in range(n_boot):
+        sample = rng.integers(0, n, n)
+        values[i] = METRICS[metric](actual[sample], predicted[sample])
+    tail = (1.0 - level) / 2.0
+    return float(np.quantile(values, tail)), float(np.quantile(values, 1.0 - tail))
+
+
+def top_k_mass(A: np.ndarray, k: int) -> float:  # noqa: N803
+    """Share of ``sum |A_i|`` carried by the ``k`` largest ``|A_i|``."""
+    k = check_int("k", k, minimum=1, maximum=len(A))
+    magnitude = np.sort(np.abs(A))[::-1]
+    return float(magnitude[:k].sum() / magnitude.sum())
+
+
+def dimensions_by_weight(A: np.ndarray) -> np.ndarray:  # noqa: N803
+    """Dimension indices sorted by decreasing ``|A_i|``."""
+    return np.argsort(-np.abs(A), kind="stable")
+
+
+def subset_r2(fit: EncodingFit, E, k: int) -> float:
+    """Held-out R² of an OLS refit that uses only the ``k`` dimensions of largest ``|A|``."""
+    E = np.asarray(E, dtype=np.float64)
+    k = check_int("k", k, minimum=1, maximum=E.shape[1])
+    keep = dimensions_by_weight(fit.A)[:k]
+    A_k, B_k = ols(E[fit.train_tokens][:, keep], fit.target[fit.train_tokens])
+    predicted = E[fit.test_tokens][:, keep] @ A_k + B_k
+    return r2_score(fit.target[fit.test_tokens], predicted)
+
+
+@dataclass
+class LassoPoint:
+    """One point of a Lasso path: penalty, number of non-zero dimensions, held-out R²."""
+
+    penalty: float
+    n_nonzero: int
+    r2: float
+
+
+def lasso_path_r2(fit: EncodingFit, E, penalties: np.ndarray) -> list[LassoPoint]:
+    """Lasso fits of ``-log alpha`` on ``E`` (same token split as ``fit``) for each penalty, largest first."""
+    from sklearn.linear_model import lasso_path
+
+    E = np.asarray(E, dtype=np.float64)
+    X_train, y_train = E[fit.train_tokens], fit.target[fit.train_tokens]
+    x_mean, y_mean = X_train.mean(axis=0), y_train.mean()
+    penalties = np.sort(np.asarray(penalties, dtype=np.float64))[::-1]
+    if np.any(penalties <= 0):
+        raise ValueError("penalties must all be positive")
+    used, coefs, _ = lasso_path(X_train - x_mean, y_train - y_mean, alphas=penalties, max_iter=5000)
+    points = []
+    for j, penalty in enumerate(used):
+        coef = coefs[:, j]
+        predicted = (E[fit.test_tokens] - x_mean) @ coef + y_mean
+        points.append(LassoPoint(float(penalty), int(np.count_nonzero(coef)), r2_score(fit.target[fit.test_tokens], predicted)))
+    return points

