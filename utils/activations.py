@@ -227,3 +227,13 @@ def compute_activations(
     activations = Activations(token_ids, hidden, log_alpha, output_head(loaded.model), meta)
     _write_cache(path, activations)
     return activations
+
+
+@torch.no_grad()
+def position_entropy(h: torch.Tensor, head: OutputHead, chunk_size: int = 1024) -> torch.Tensor:
+    """Entropy (nats) of each position's output distribution: h (N, d) -> (N,) float64."""
+    entropies = torch.empty(h.shape[0], dtype=torch.float64)
+    for start, logits in iter_logits(h, head, chunk_size):
+        log_probs = torch.log_softmax(logits, dim=-1)
+        entropies[start : start + logits.shape[0]] = -(log_probs.exp() * log_probs).sum(-1).double()
+    return entropies

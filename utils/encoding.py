@@ -198,3 +198,91 @@ def lasso_path_r2(fit: EncodingFit, E, penalties: np.ndarray) -> list[LassoPoint
         predicted = (E[fit.test_tokens] - x_mean) @ coef + y_mean
         points.append(LassoPoint(float(penalty), int(np.count_nonzero(coef)), r2_score(fit.target[fit.test_tokens], predicted)))
     return points
+
+
+def token_counts(token_ids, V: int) -> np.ndarray:  # noqa: N803
+    """How often each token id occurs in ``token_ids`` (any shape): (V,) int64."""
+    flat = np.asarray(token_ids).reshape(-1)
+    return np.bincount(flat, minlength=V).astype(np.int64)
+
+
+def fits_by_position_groups(
+    E, hidden, head, groups: dict, *, test_fraction: float = 0.2, seed: int = 0, chunk_size: int = 1024
+) -> "pd.DataFrame":
+    """Fit the encoding separately on ``alpha`` averaged over each group of positions.
+
+    Args:
+        E: (V, d) output embedding (inputs of every fit).
+        hidden: (N, d) torch hidden states.
+        head: the :class:`~utils.head.OutputHead` that turns hidden states into distributions.
+        groups: label -> (n,) position indices into ``hidden``.
+
+    Returns:
+        one row per group: label, n_positions, mean_entropy (nats), r2, pearson, spearman (held-out tokens).
+    """
+    import pandas as pd
+    import torch
+
+    from .activations import mean_softmax, position_entropy
+
+    rows = []
+    for label, positions in groups.items():
+        index = torch.as_tensor(np.asarray(positions), dtype=torch.int64)
+        if index.numel() == 0:
+            raise ValueError(f"group {label!r} holds no positions")
+        h_group = hidden[index]
+        alpha = mean_softmax(h_group, head, chunk_size).numpy()
+        fit = fit_encoding(E, alpha, test_fraction=test_fraction, seed=seed)
+        rows.append(
+            {
+                "group": label,
+                "n_positions": int(index.numel()),
+                "mean_entropy": float(position_entropy(h_group, head, chunk_size).mean()),
+                "r2": fit.r2,
+                "pearson": fit.pearson,
+                "spearman": fit.spearman,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def error_table(fit: EncodingFit, tokenizer, counts: np.ndarray, n: int = 15) -> "pd.DataFrame":
+    """The ``n`` held-out tokens whose ``-log alpha`` the encoding gets most wrong, with what describes them.
+
+    Columns: token id, the decoded token, corpus count, actual and predicted ``-log alpha``, residual
+    (predicted - actual), and simple descriptors: never seen in the corpus, non-ASCII, byte/special token.
+    """
+    import pandas as pd
+
+    n = check_positive_int("n", n)
+    test = fit.test_tokens
+    worst = test[np.argsort(-np.abs(fit.residual[test]))[:n]]
+    special = set(getattr(tokenizer, "all_special_ids", []) or [])
+    rows = []
+    for token in worst:
+        text = tokenizer.decode([int(token)])
+        rows.append(
+            {
+                "token_id": int(token),
+                "token": repr(text),
+                "corpus_count": int(counts[token]),
+                "actual": float(fit.target[token]),
+                "predicted": float(fit.predicted[token]),
+                "residual": float(fit.residual[token]),
+                "unseen": bool(counts[token] == 0),
+                "non_ascii": (not text.isascii()) or "\ufffd" in text,
+                "special": int(token) in special,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def describe_tokens(tokens: np.ndarray, tokenizer, counts: np.ndarray) -> dict[str, float]:
+    """Shares of ``tokens`` that are unseen in the corpus, non-ASCII when decoded, or special tokens."""
+    special = set(getattr(tokenizer, "all_special_ids", []) or [])
+    texts = [tokenizer.decode([int(t)]) for t in tokens]
+    return {
+        "unseen": float(np.mean(counts[tokens] == 0)),
+        "non_ascii": float(np.mean([(not t.isascii()) or "\ufffd" in t for t in texts])),
+        "special": float(np.mean([int(t) in special for t in tokens])),
+    }
