@@ -1,0 +1,43 @@
+# The two commands of the README:
+#   make book   builds the whole book on the offline default model (creates .venv and installs what it needs)
+#   make test   runs the test suite in the same environment
+# Other targets: make env (environment only), make lab (JupyterLab with the jupytext pairs), make bench, make clean.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: book test env lab bench browser clean
+
+book: $(STAMP)
+	$(BIN)/python -m utils.book build
+
+test: $(STAMP) browser
+	$(BIN)/python -m pytest
+
+env: $(STAMP)
+
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+# Headless Chromium and its driver for the browser test of the built book (Debian packages).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+		echo "installing chromium and chromium-driver for the browser test"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab book/
+
+bench: $(STAMP)
+	for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf _build

@@ -1,0 +1,66 @@
+"""Project hygiene: pins agree between pip and conda, jupytext pairs are in sync, chapters follow the contract."""
+from __future__ import annotations
+
+import re
+
+import jupytext
+import pytest
+import yaml
+
+from utils.book import BOOK_DIR, chapters
+from utils.paths import REPO_ROOT
+
+
+def pins(lines) -> dict[str, str]:
+    found = {}
+    for line in lines:
+        line = line.strip()
+        match = re.fullmatch(r"([A-Za-z0-9_.\-\[\]]+)==([^\s#;]+)", line)
+        if match:
+            found[match.group(1).lower()] = match.group(2)
+    return found
+
+
+def test_environment_yml_carries_the_same_pins_as_requirements():
+    requirements = pins((REPO_ROOT / "requirements.txt").read_text().splitlines())
+    environment = yaml.safe_load((REPO_ROOT / "environment.yml").read_text())
+    pip_section = next(item["pip"] for item in environment["dependencies"] if isinstance(item, dict))
+    assert requirements, "requirements.txt pins nothing"
+    assert pins(pip_section) == requirements
+
+
+def test_every_requirement_is_pinned():
+    for name in ("requirements.txt", "requirements-nodeps.txt", "requirements-gemma.txt"):
+        lines = [line.strip() for line in (REPO_ROOT / name).read_text().splitlines()]
+        entries = [line for line in lines if line and not line.startswith("#")]
+        assert entries and all("==" in line for line in entries), name
+
+
+@pytest.mark.parametrize("chapter", chapters())
+def test_jupytext_pair_is_in_sync(chapter):
+    source = jupytext.read(BOOK_DIR / f"{chapter}.py")
+    paired = jupytext.read(BOOK_DIR / f"{chapter}.ipynb")
+    assert [(c.cell_type, c.source) for c in paired.cells] == [(c.cell_type, c.source) for c in source.cells], (
+        f"book/{chapter}.py and .ipynb differ: run `jupytext --sync book/{chapter}.py`"
+    )
+    assert all(not cell.get("outputs") for cell in paired.cells if cell.cell_type == "code"), (
+        f"book/{chapter}.ipynb is committed with outputs"
+    )
+
+
+@pytest.mark.parametrize("chapter", chapters())
+def test_chapter_contract(chapter):
+    notebook = jupytext.read(BOOK_DIR / f"{chapter}.py")
+    code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert "parameters" in code_cells[0].metadata.get("tags", []), "first code cell must be tagged parameters"
+    assert (REPO_ROOT / "tests" / "params" / f"{chapter}.yaml").exists(), "tiny test parameters missing"
+    toc = (REPO_ROOT / "_toc.yml").read_text()
+    assert f"book/{chapter}" in toc
+
+
+def test_toc_lists_only_existing_pages():
+    toc = yaml.safe_load((REPO_ROOT / "_toc.yml").read_text())
+    files = [toc["root"]] + [entry["file"] for entry in toc["chapters"]]
+    for name in files:
+        stem = REPO_ROOT / name
+        assert stem.with_suffix(".md").exists() or stem.with_suffix(".py").exists(), name

@@ -1,0 +1,201 @@
+"""Build the book: sync the jupytext pairs, execute every chapter with papermill, build the HTML with Jupyter Book.
+
+    python -m utils.book build                      # the published book, default parameters
+    python -m utils.book build --chapters 01_encoding --force
+    python -m utils.book build --params-dir DIR --set tiny_model=PATH --runs-dir DIR --html-dir DIR
+
+Executed notebooks go to ``_build/runs/`` (never over the paired ``.ipynb``). A chapter is re-executed only when its
+source, the ``utils`` package, the data, the requirements or its parameters changed (a stamp beside the run), so a
+second build with nothing changed only rebuilds the HTML. Per-chapter times are printed at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .paths import BUILD_DIR, REPO_ROOT, RUNS_DIR
+
+BOOK_DIR = REPO_ROOT / "book"
+SOURCE_DIR = BUILD_DIR / "source"  # staged book: config, pages and executed chapters
+HTML_DIR = BUILD_DIR / "html"
+STAGED_FILES = ("_config.yml", "_toc.yml", "references.bib")
+STAGED_DIRS = ("_static",)
+
+
+def chapters() -> list[str]:
+    """Chapter names (``NN_name``) in book order: every ``book/NN_*.py``."""
+    return sorted(path.stem for path in BOOK_DIR.glob("[0-9][0-9]_*.py"))
+
+
+def sync_pairs() -> None:
+    """Sync each chapter's ``.py`` (the source) with its paired ``.ipynb``."""
+    sources = [str(BOOK_DIR / f"{name}.py") for name in chapters()]
+    subprocess.run([sys.executable, "-m", "jupytext", "--sync", "--quiet", *sources], check=True)
+
+
+def load_parameters(params_dir: Path | None, chapter: str, substitutions: dict[str, str]) -> dict[str, Any]:
+    """Parameters for ``chapter`` from ``params_dir/<chapter>.yaml`` (``{name}`` placeholders substituted)."""
+    if params_dir is None:
+        return {}
+    path = Path(params_dir) / f"{chapter}.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"no parameters for chapter {chapter!r}: {path} is missing")
+    import yaml
+
+    text = path.read_text()
+    for name, value in substitutions.items():
+        text = text.replace("{" + name + "}", value)
+    return yaml.safe_load(text) or {}
+
+
+def _stamp(chapter: str, parameters: dict[str, Any]) -> str:
+    """Hash of everything an executed chapter depends on."""
+    digest = hashlib.sha256(json.dumps(parameters, sort_keys=True, default=str).encode())
+    inputs = [BOOK_DIR / f"{chapter}.py", REPO_ROOT / "requirements.txt"]
+    inputs += sorted((REPO_ROOT / "utils").glob("*.py")) + sorted((REPO_ROOT / "data").glob("*.txt"))
+    for path in inputs:
+        if path.exists():
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@dataclass
+class ChapterRun:
+    chapter: str
+    seconds: float
+    cached: bool
+    output: Path
+
+
+def execute_chapter(
+    chapter: str, parameters: dict[str, Any], runs_dir: Path = RUNS_DIR, *, force: bool = False
+) -> ChapterRun:
+    """Execute ``book/<chapter>.ipynb`` with papermill into ``runs_dir`` unless an up-to-date run is there.
+
+    Raises:
+        papermill.PapermillExecutionError: a cell failed (the partial notebook is kept for inspection, unstamped).
+    """
+    import papermill
+
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    output = runs_dir / f"{chapter}.ipynb"
+    stamp_path = runs_dir / f"{chapter}.stamp"
+    stamp = _stamp(chapter, parameters)
+    if not force and output.exists() and stamp_path.exists() and stamp_path.read_text() == stamp:
+        return ChapterRun(chapter, 0.0, True, output)
+    stamp_path.unlink(missing_ok=True)
+    start = time.perf_counter()
+    papermill.execute_notebook(
+        str(BOOK_DIR / f"{chapter}.ipynb"),
+        str(output),
+        parameters=parameters,
+        cwd=str(BOOK_DIR),
+        kernel_name="python3",
+        progress_bar=False,
+        log_output=False,
+    )
+    stamp_path.write_text(stamp)
+    return ChapterRun(chapter, time.perf_counter() - start, False, output)
+
+
+def stage(runs_dir: Path = RUNS_DIR, source_dir: Path = SOURCE_DIR) -> Path:
+    """Assemble the book's source tree: config, markdown pages and the executed chapters."""
+    if source_dir.exists():
+        shutil.rmtree(source_dir)
+    (source_dir / "book").mkdir(parents=True)
+    for name in STAGED_FILES:
+        shutil.copy2(REPO_ROOT / name, source_dir / name)
+    for name in STAGED_DIRS:
+        if (REPO_ROOT / name).exists():
+            shutil.copytree(REPO_ROOT / name, source_dir / name)
+    for page in BOOK_DIR.glob("*.md"):
+        shutil.copy2(page, source_dir / "book" / page.name)
+    for chapter in chapters():
+        executed = Path(runs_dir) / f"{chapter}.ipynb"
+        if not executed.exists():
+            raise FileNotFoundError(f"chapter {chapter!r} has not been executed: {executed} is missing")
+        shutil.copy2(executed, source_dir / "book" / executed.name)
+    return source_dir
+
+
+def build_html(source_dir: Path = SOURCE_DIR, html_dir: Path = HTML_DIR) -> Path:
+    """Run ``jupyter-book build`` on the staged tree, warnings as errors; the site lands in ``html_dir``."""
+    work = source_dir.parent / "jupyter-book"
+    command = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(source_dir),
+               "--path-output", str(work), "--warningiserror", "--keep-going"]
+    subprocess.run(command, check=True)
+    if html_dir.exists():
+        shutil.rmtree(html_dir)
+    shutil.copytree(work / "_build" / "html", html_dir)
+    return html_dir
+
+
+def build(
+    *,
+    selected: list[str] | None = None,
+    params_dir: Path | None = None,
+    substitutions: dict[str, str] | None = None,
+    runs_dir: Path = RUNS_DIR,
+    html_dir: Path = HTML_DIR,
+    force: bool = False,
+    html: bool = True,
+) -> list[ChapterRun]:
+    """Sync, execute (with caching) and build; prints the time of each step."""
+    started = time.perf_counter()
+    sync_pairs()
+    names = chapters()
+    unknown = sorted(set(selected or []) - set(names))
+    if unknown:
+        raise ValueError(f"chapters={unknown} are not chapters of the book; choose from {names}")
+    runs = []
+    for chapter in selected or names:
+        print(f"[book] executing {chapter} ...", flush=True)
+        run = execute_chapter(chapter, load_parameters(params_dir, chapter, substitutions or {}), runs_dir, force=force)
+        print(f"[book] {chapter}: {'cached' if run.cached else f'{run.seconds:.0f} s'}", flush=True)
+        runs.append(run)
+    if html:
+        html_start = time.perf_counter()
+        build_html(stage(runs_dir, BUILD_DIR / "source"), html_dir)
+        print(f"[book] html: {time.perf_counter() - html_start:.0f} s -> {html_dir / 'index.html'}")
+    print("[book] time per chapter:")
+    for run in runs:
+        print(f"    {run.chapter:24s} {'cached' if run.cached else f'{run.seconds:7.1f} s'}")
+    print(f"[book] total {time.perf_counter() - started:.0f} s")
+    return runs
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m utils.book", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    build_parser = sub.add_parser("build", help="execute the chapters and build the HTML")
+    build_parser.add_argument("--chapters", nargs="*", default=None, help="only these chapters (default: all)")
+    build_parser.add_argument("--params-dir", type=Path, default=None, help="folder of <chapter>.yaml parameters")
+    build_parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                              help="substitute {NAME} in the parameter files")
+    build_parser.add_argument("--runs-dir", type=Path, default=RUNS_DIR)
+    build_parser.add_argument("--html-dir", type=Path, default=HTML_DIR)
+    build_parser.add_argument("--force", action="store_true", help="re-execute even if a run is up to date")
+    build_parser.add_argument("--no-html", action="store_true", help="execute only")
+    args = parser.parse_args(argv)
+    substitutions = {}
+    for item in args.set:
+        name, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--set {item!r} must look like NAME=VALUE")
+        substitutions[name] = value
+    build(selected=args.chapters, params_dir=args.params_dir, substitutions=substitutions, runs_dir=args.runs_dir,
+          html_dir=args.html_dir, force=args.force, html=not args.no_html)
+
+
+if __name__ == "__main__":
+    main()
