@@ -1,0 +1,263 @@
+"""Steering by output-embedding edits: planted exact cases, the cache shortcut against real forward passes, side
+effects against brute force, and clear errors on bad input."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from utils import steering as st
+from utils.activations import compute_activations, log_mean_softmax, mean_softmax
+from utils.compare import compare_heads, js_divergence
+from utils.encoding import dimensions_by_weight, fit_encoding
+from utils.head import OutputHead, output_head
+from utils.models import load_model
+
+RATIOS = [1 / 20, 1 / 10, 1 / 5, 1 / 2, 2, 5, 10, 20]
+
+
+def _planted_constant(V: int = 6000, d: int = 8, N: int = 50, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    E = torch.randn(V, d, generator=g)
+    A_true = 0.3 * torch.randn(d, generator=g)
+    h = (-A_true).expand(N, d).clone()
+    return OutputHead(E), h, A_true
+
+
+def test_planted_exact_encoding_steers_exactly_across_r_and_k():
+    """Construction: every position has the same hidden state ``h_n = -A`` and the head has no bias.
+
+    Then every position's distribution is ``softmax(-E @ A)``, so ``-log alpha_w = A · E_w + log Z`` holds exactly
+    (the fit recovers A with R² = 1), and for *every* k the edit shifts logit w at every position by
+    ``-log(r) · Σ_{i in top-k} h_i / (k A_i) = log r`` exactly (likewise the minimal-norm edit:
+    ``-log(r) · h · A / ||A||² = log r``).  A logit shift of log r multiplies ``p_w`` by ``r / (1 + (r - 1) p_w)``,
+    so the achieved ratio equals r within 1% whenever ``|r - 1| p_w < 0.5%``: true for the tokens tested here.
+    The closed form is checked to 1e-5 relative (the hidden states are float32) for all tokens, frequent ones
+    included.
+    """
+    head, h, A_true = _planted_constant()
+    alpha = mean_softmax(h, head)
+    fit = fit_encoding(head.E.numpy(), alpha.numpy())
+    assert fit.r2 > 1 - 1e-9
+    np.testing.assert_allclose(fit.A, A_true.numpy(), atol=1e-6)
+    base = st.base_statistics(h, head, chunk_size=17, progress=False)
+    edits = [st.make_edit(fit.A, "mask", k) for k in range(1, head.d + 1)]
+    edits += [st.make_edit(fit.A, "min_norm"), st.make_edit(fit.A, "logit_bias")]
+    p = alpha.numpy()
+    rare = np.flatnonzero(p * 19 < 0.005)
+    frequent = np.argsort(p)[-20:]
+    assert len(rare) > 1000
+    sweep = st.steering_sweep(base, np.concatenate([rare[:300], frequent]), RATIOS, edits, progress=False)
+    achieved = np.exp(sweep.log_ratio)
+    target = np.asarray(RATIOS)[None, :, None]
+    assert np.abs(achieved[:, :, :300] / target - 1).max() < 0.01
+    p_tokens = p[sweep.tokens][None, None, :]
+    closed_form = target / (1 + (target - 1) * p_tokens)
+    np.testing.assert_allclose(achieved, np.broadcast_to(closed_form, achieved.shape), rtol=1e-5)
+    # frequent tokens saturate: the ratio r is not reachable for them, and the sweep says so
+    assert (achieved[0, -1, 300:] < 20 * 0.99).any()
+
+
+def test_it_is_the_shift_not_the_fit_that_must_be_exact():
+    """Construction: h_n = -A on the K dimensions of largest |A| and random elsewhere.
+
+    The encoding is no longer exact (positions differ), but masks with k <= K still shift logit w by exactly
+    log r at every position, so rare tokens are steered within 1%.  Once k reaches into the varying dimensions the
+    shift varies from position to position and the achieved ratio leaves the 1% band.
+    """
+    g = torch.Generator().manual_seed(1)
+    V, d, K, N = 6000, 10, 4, 400
+    E = torch.randn(V, d, generator=g)
+    A = 0.3 * torch.randn(d, generator=g).double()
+    top = torch.from_numpy(dimensions_by_weight(A.numpy())[:K].copy())
+    h = torch.randn(N, d, generator=g)
+    h[:, top] = -A[top].float()
+    head = OutputHead(E)
+    base = st.base_statistics(h, head, progress=False)
+    tokens = np.argsort(mean_softmax(h, head).numpy())[:200]
+    edits = [st.make_edit(A.numpy(), "mask", k) for k in range(1, d + 1)]
+    sweep = st.steering_sweep(base, tokens, [1 / 20, 20], edits, progress=False)
+    error = np.abs(np.exp(sweep.log_error) - 1)
+    assert error[:K].max() < 0.01
+    assert np.median(error[d - 1]) > 0.05
+
+
+def test_shortcut_quantities_match_brute_force_per_position():
+    """Achieved alpha, KL(p||p') and top-1 agreement of the shortcut equal a full softmax of the edited head."""
+    g = torch.Generator().manual_seed(2)
+    V, d, N = 300, 6, 90
+    head = OutputHead(torch.randn(V, d, generator=g) * 2, torch.randn(V, generator=g))
+    h = torch.randn(N, d, generator=g) * 2
+    base = st.base_statistics(h, head, chunk_size=16, progress=False)
+    A = np.random.default_rng(0).normal(size=d)
+    edits = [st.make_edit(A, "mask", 2), st.make_edit(A, "min_norm"), st.make_edit(A, "logit_bias")]
+    top_token = int(torch.mode(base.top1_index).values)
+    tokens = [top_token, 3, 77, 150]
+    ratios = [1 / 30, 0.5, 3, 40]
+    sweep = st.steering_sweep(base, tokens, ratios, edits, with_kl=True, progress=False)
+    for e, edit in enumerate(edits):
+        for i, r in enumerate(ratios):
+            for j, token in enumerate(tokens):
+                new = st.edited_head(head, token, r, edit)
+                ref = compare_heads(h, head, new, chunk_size=32)
+                assert sweep.log_alpha_after[e, i, j] == pytest.approx(float(ref.log_alpha_new[token]), abs=1e-4)
+                assert sweep.log_alpha_before[j] == pytest.approx(float(ref.log_alpha_ref[token]), abs=1e-4)
+                assert sweep.mean_kl[e, i, j] == pytest.approx(ref.mean_kl, abs=1e-5)
+                assert sweep.top1_agreement[e, i, j] == pytest.approx(ref.top1_agreement, abs=1e-12)
+    assert sweep.top1_agreement.min() < 1  # the top token steered down loses its place somewhere
+
+
+def test_other_tokens_divergence_matches_brute_force():
+    g = torch.Generator().manual_seed(3)
+    V, d, N = 400, 5, 120
+    head = OutputHead(torch.randn(V, d, generator=g) * 2)
+    h = torch.randn(N, d, generator=g) * 2
+    base = st.base_statistics(h, head, chunk_size=25, progress=False)
+    A = np.random.default_rng(1).normal(size=d)
+    edit = st.make_edit(A, "mask", 3)
+    frequent = int(torch.argmax(mean_softmax(h, head)))
+    configs = [(frequent, 1 / 20), (frequent, 20), (10, 5.0), (11, 1.0)]
+    shifts = torch.stack([math.log(r) * edit.unit_shift(h) for _, r in configs])
+    js = st.other_tokens_divergence(base, [t for t, _ in configs], shifts, chunk_size=50, progress=False)
+    for q, (token, r) in enumerate(configs):
+        before = mean_softmax(h, head).clone()
+        after = mean_softmax(h, st.edited_head(head, token, r, edit)).clone()
+        keep = torch.arange(V) != token
+        expected = js_divergence(before[keep], after[keep])
+        assert js[q] == pytest.approx(expected, rel=1e-3, abs=1e-9)
+    assert js[3] == 0.0  # r = 1 moves nothing
+    assert js[0] > 1e-4  # a frequent token steered down reweights the positions
+
+
+def test_rare_tokens_beyond_float64_use_the_log_domain():
+    """A token whose probability is below float64's range (log p ≈ -900) is still steered by exactly log r."""
+    E = torch.tensor([[1.0], [0.0], [-1.0]])
+    h = torch.full((4, 1), 450.0)
+    head = OutputHead(E)
+    base = st.base_statistics(h, head, progress=False)
+    sweep = st.steering_sweep(base, [2], [1 / 10, 10], [st.make_edit(np.array([1.0]), "logit_bias")], progress=False)
+    assert sweep.log_alpha_before[0] == pytest.approx(-900.0, abs=1e-6)
+    np.testing.assert_allclose(sweep.log_ratio[0, :, 0], np.log([1 / 10, 10]), atol=1e-9)
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir):
+    return load_model(str(tiny_model_dir))
+
+
+@pytest.mark.parametrize("model_name", ["llama-tied", "gptj-bias"])
+def test_shortcut_equals_forward_pass_of_edited_model(tiny_models, model_name):
+    """The achieved alpha from cached hidden states equals the edited model's own logits; the input embedding of a
+    tied model is untouched."""
+    loaded = load_model(str(tiny_models[model_name]))
+    acts = compute_activations(loaded, "wikipedia", "test", window_length=16, n_tokens=48)
+    fit = fit_encoding(acts.head.E.numpy(), acts.alpha.numpy())
+    base = st.base_statistics(acts.hidden_flat, acts.head, chunk_size=20, progress=False)
+    input_before = loaded.model.get_input_embeddings().weight.detach().clone()
+    head_before = output_head(loaded.model).E.clone()
+    token = int(acts.token_ids[0, 3])
+    checked = []
+    for edit in (st.make_edit(fit.A, "mask", 4), st.make_edit(fit.A, "min_norm"), st.make_edit(fit.A, "logit_bias")):
+        for r in (1 / 20, 20):
+            shortcut = st.shortcut_log_alpha(base, token, r, edit)
+            forward = st.forward_log_alpha(loaded, st.edited_head(acts.head, token, r, edit), acts.token_ids, [token])
+            assert shortcut == pytest.approx(float(forward[0]), abs=2e-4)
+            checked.append(shortcut - float(acts.log_alpha[token]))
+    assert max(abs(x) for x in checked) > 0.5  # the edits did move alpha_w
+    assert torch.equal(loaded.model.get_input_embeddings().weight, input_before)
+    assert torch.equal(output_head(loaded.model).E, head_before)
+
+
+def test_generation_counts_the_steered_token(tiny):
+    head = output_head(tiny.model)
+    token = 262  # " the"
+    boosted = st.edited_head(head, token, 1e30, st.Edit("logit_bias", None, None))
+    table = st.generate_steered(tiny, ["Hello world"], {"base": head, "up": boosted}, token, max_new_tokens=5)
+    up = table[table["head"] == "up"].iloc[0]
+    assert up["n_steered"] == 5 and up["n_generated"] == 5
+    assert up["continuation"] == " the" * 5
+
+
+def test_cached_base_statistics_roundtrip_and_rebuild(tiny):
+    acts = compute_activations(tiny, "wikipedia", "test", window_length=16, n_tokens=48)
+    direct = st.base_statistics(acts.hidden[:2].reshape(-1, acts.head.d), acts.head, progress=False)
+    first = st.cached_base_statistics(acts, 2)
+    files = list((st.cache_dir() / "steering").glob("base-*.pt"))
+    assert len(files) == 1
+    torch.testing.assert_close(first.lse, direct.lse)
+    again = st.cached_base_statistics(acts, 2)
+    torch.testing.assert_close(again.lse, direct.lse)
+    files[0].write_bytes(b"not a torch file")
+    rebuilt = st.cached_base_statistics(acts, 2)
+    torch.testing.assert_close(rebuilt.lse, direct.lse)
+    assert st.cached_base_statistics(acts, 3).lse.shape == (48,)
+
+
+def test_prefix_log_alphas_are_nested_means(tiny):
+    acts = compute_activations(tiny, "wikipedia", "test", window_length=16, n_tokens=48)
+    result = st.prefix_log_alphas(acts.hidden, acts.head, [1, 3], seed=0)
+    torch.testing.assert_close(result[3], acts.log_alpha, rtol=0, atol=1e-5)
+    first = int(np.random.default_rng(0).permutation(3)[0])
+    torch.testing.assert_close(result[1], log_mean_softmax(acts.hidden[first], acts.head), rtol=0, atol=1e-6)
+
+
+def test_frequency_sample_spreads_across_buckets():
+    log_alpha = np.log(np.random.default_rng(0).dirichlet(np.full(5000, 0.05)) + 1e-30)
+    table = st.frequency_sample(log_alpha, n_buckets=4, per_bucket=30, seed=1)
+    assert table["token"].is_unique
+    means = table.groupby("bucket")["log_alpha"].mean().to_numpy()
+    assert np.all(np.diff(means) > 0)
+    assert table.equals(st.frequency_sample(log_alpha, n_buckets=4, per_bucket=30, seed=1))
+
+
+def test_steerable_range_and_error_summaries():
+    r_values = np.array([1 / 20, 1 / 5, 1.0, 5.0, 20.0])
+    # achieved = target except at r=20 (factor 2 short) -> range up is 5 with band 1.25, down 1/20
+    log_ratio = np.log(np.array([1 / 20, 1 / 5, 1.0, 5.0, 10.0]))
+    after = np.tile(log_ratio[:, None], (1, 3))[None] - 5.0
+    sweep = st.SteeringSweep(np.arange(3), r_values, [st.Edit("logit_bias", None, None)], np.full(3, -5.0), after,
+                             np.ones_like(after))
+    assert st.steerable_range(sweep, "logit bias log r", band=1.25) == (5.0, 1 / 20)
+    assert st.steerable_range(sweep, "logit bias log r", band=2.5) == (20.0, 1 / 20)
+    assert st.steering_error(sweep, 20.0)[0] == pytest.approx(math.log(2) / 4)
+    assert st.steering_error(sweep, 5.0)[0] == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("r", [0, -1.0, math.nan, math.inf, -math.inf])
+def test_bad_ratio_is_a_clear_error(r):
+    head, h, A = _planted_constant(V=50, d=4, N=3)
+    edit = st.make_edit(A.numpy(), "mask", 2)
+    with pytest.raises(ValueError, match="r="):
+        st.edited_head(head, 1, r, edit)
+    base = st.base_statistics(h, head, progress=False)
+    with pytest.raises(ValueError, match="r="):
+        st.steering_sweep(base, [1], [2.0, r], [edit], progress=False)
+
+
+def test_bad_k_token_and_method_are_clear_errors():
+    head, h, A = _planted_constant(V=50, d=4, N=3)
+    A = A.numpy()
+    for k in (0, 5, -1):
+        with pytest.raises(ValueError, match=f"k={k}"):
+            st.make_edit(A, "mask", k)
+    with pytest.raises(TypeError, match="k=2.5"):
+        st.make_edit(A, "mask", 2.5)
+    with pytest.raises(ValueError, match="k=None"):
+        st.make_edit(A, "mask")
+    with pytest.raises(ValueError, match="only allowed with method='mask'"):
+        st.make_edit(A, "min_norm", 2)
+    with pytest.raises(ValueError, match="method='ridge'"):
+        st.make_edit(A, "ridge")
+    with pytest.raises(ValueError, match="zero"):
+        st.make_edit(np.array([1.0, 0.0, 2.0]), "mask", 3)
+    edit = st.make_edit(A, "mask", 2)
+    for token in (-1, 50, 10**6):
+        with pytest.raises(ValueError, match=f"{token}, outside the vocabulary; allowed ids are 0..49"):
+            st.edited_head(head, token, 2.0, edit)
+    base = st.base_statistics(h, head, progress=False)
+    with pytest.raises(ValueError, match="50, outside the vocabulary"):
+        st.steering_sweep(base, [1, 50], [2.0], [edit], progress=False)
+    with pytest.raises(TypeError, match="integer token ids"):
+        st.edited_head(head, 1.5, 2.0, edit)

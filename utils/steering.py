@@ -1,0 +1,655 @@
+"""Steering a token's averaged probability by editing its row of the output embedding (Cho et al., Section 5).
+
+If ``-log alpha_w ≈ A · E_w + B``, the edit ``E_w' = E_w - log(r) · u`` with any direction ``u`` such that
+``A · u = 1`` moves the *predicted* ``-log alpha_w`` by ``-log r``, i.e. multiplies the predicted ``alpha_w`` by
+``r``.  The paper's direction is ``u = Ω A^{-1}``: ``u_i = 1 / (k A_i)`` on the ``k`` dimensions of largest ``|A_i|``
+and 0 elsewhere ("mask").  Two references sit beside it: the minimal-norm direction ``u = A / ||A||²`` ("min_norm")
+and a plain logit bias of ``+log r`` on token ``w`` at every position ("logit_bias"), the edit that the others try to
+imitate through the hidden states.
+
+What the edit *achieves* is measured without running the model.  Changing row ``w`` of ``E`` changes only column
+``w`` of the logits: at position ``n`` the logit ``l_nw`` moves by ``s_n = -log(r) · (h_n · u)`` (by ``log r`` for the
+bias), and every other logit stays put.  With ``p_n = p_n(w)`` the new probability is
+
+    p'_n = p_n e^{s_n} / (1 - p_n + p_n e^{s_n}) = 1 / (1 + (1/p_n - 1) e^{-s_n}),
+
+which needs only the per-position log-normaliser ``lse_n`` (computed once, chunk by chunk over the vocabulary) and
+the column ``l_nw``.  The second form is exact in float64 even when ``e^{±s_n}`` overflows.  A whole sweep over
+tokens × ratios × edits is then elementwise algebra on (positions × tokens) arrays.
+
+Side effects come in closed form too: within one position the other tokens' renormalised distribution is exactly
+unchanged (their ratios are untouched), ``KL(p_n || p'_n) = log Z'_n - p_n s_n`` with
+``Z'_n = 1 - p_n + p_n e^{s_n}``, and the argmax changes only where ``w`` becomes or stops being the top token.  The
+*averaged* distribution of the other tokens can still move, because the edit reweights the positions
+(``alpha'_j = mean_n p_n(j) (1 - p'_n) / (1 - p_n)``); :func:`other_tokens_divergence` measures that with one
+streamed pass.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from .activations import Activations
+from .compare import js_divergence
+from .encoding import dimensions_by_weight
+from .head import OutputHead, iter_logits, with_output_head
+from .models import LoadedModel
+from .paths import cache_dir
+from .validation import check_choice, check_float, check_int, check_positive_int
+
+#: bump whenever the computation of the cached base statistics changes
+CODE_VERSION = "1"
+METHODS = ("mask", "min_norm", "logit_bias")
+METHOD_LABELS = {"mask": "Ω A⁻¹ mask", "min_norm": "minimal-norm along A", "logit_bias": "logit bias log r"}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Argument checks
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def check_ratio(name: str, r: float) -> float:
+    """Return ``r`` as a float if it is a finite number > 0 (a target ratio); otherwise raise."""
+    return check_float(name, r, low=0.0, low_inclusive=False)
+
+
+def check_tokens(name: str, tokens, V: int) -> np.ndarray:  # noqa: N803
+    """Return ``tokens`` as a 1-d int64 array of ids in ``[0, V-1]``; otherwise raise naming the offending id."""
+    array = np.atleast_1d(np.asarray(tokens))
+    if array.ndim != 1 or array.size == 0:
+        raise ValueError(f"{name}={tokens!r} must be one token id or a non-empty 1-d list of ids")
+    if not np.issubdtype(array.dtype, np.integer):
+        raise TypeError(f"{name}={tokens!r} must hold integer token ids")
+    bad = array[(array < 0) | (array >= V)]
+    if bad.size:
+        raise ValueError(f"{name} holds {int(bad[0])}, outside the vocabulary; allowed ids are 0..{V - 1}")
+    return array.astype(np.int64)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Edits
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One way of steering: ``E_w' = E_w - log(r) · direction`` (or a logit bias of ``log r`` when direction is None).
+
+    Attributes:
+        method: one of :data:`METHODS`.
+        k: number of masked dimensions (method "mask"), else None.
+        direction: (d,) float64 with ``A · direction = 1``, or None for "logit_bias".
+    """
+
+    method: str
+    k: int | None
+    direction: torch.Tensor | None
+
+    @property
+    def label(self) -> str:
+        return f"mask k={self.k}" if self.method == "mask" else METHOD_LABELS[self.method]
+
+    def unit_shift(self, h: torch.Tensor) -> torch.Tensor:
+        """Logit shift of the edited token per unit ``log r``: h (N, d) -> (N,) float64.
+
+        ``-(h @ direction)`` for an embedding edit, 1 everywhere for the logit bias.
+        """
+        if self.direction is None:
+            return torch.ones(h.shape[0], dtype=torch.float64)
+        return -(h.to(torch.float64) @ self.direction)
+
+    def norm(self) -> float:
+        """``||direction||`` (the size of ``ΔE_w`` per unit ``|log r|``); 0 for the logit bias."""
+        return 0.0 if self.direction is None else float(self.direction.norm())
+
+
+def mask_direction(A: np.ndarray, k: int) -> torch.Tensor:  # noqa: N803
+    """The paper's ``Ω A^{-1}``: (d,) float64 with ``1 / (k A_i)`` on the k dimensions of largest ``|A_i|``, else 0.
+
+    Raises:
+        ValueError: k is outside 1..d, or a chosen ``A_i`` is zero or not finite.
+    """
+    A = np.asarray(A, dtype=np.float64)
+    k = check_int("k", k, minimum=1, maximum=A.shape[0])
+    chosen = dimensions_by_weight(A)[:k]
+    values = A[chosen]
+    if not np.all(np.isfinite(values)) or np.any(values == 0):
+        raise ValueError(f"k={k}: the chosen coefficients of A include zero or non-finite values; use a smaller k")
+    direction = np.zeros_like(A)
+    direction[chosen] = 1.0 / (k * values)
+    return torch.from_numpy(direction)
+
+
+def min_norm_direction(A: np.ndarray) -> torch.Tensor:  # noqa: N803
+    """The smallest edit with ``A · u = 1``: ``u = A / ||A||²``, (d,) float64."""
+    A = np.asarray(A, dtype=np.float64)
+    norm2 = float(A @ A)
+    if not (norm2 > 0 and math.isfinite(norm2)):
+        raise ValueError("A must be finite and not all zero")
+    return torch.from_numpy(A / norm2)
+
+
+def make_edit(A: np.ndarray, method: str = "mask", k: int | None = None) -> Edit:  # noqa: N803
+    """An :class:`Edit` of ``method`` ("mask" needs ``k`` in 1..d; the others take no k)."""
+    check_choice("method", method, METHODS)
+    if method == "mask":
+        if k is None:
+            raise ValueError("k=None: method='mask' needs the number of dimensions k (1..d)")
+        direction = mask_direction(A, k)
+        return Edit("mask", int(k), direction)
+    if k is not None:
+        raise ValueError(f"k={k!r} is only allowed with method='mask'; got method={method!r}")
+    return Edit(method, None, min_norm_direction(A) if method == "min_norm" else None)
+
+
+def edited_head(head: OutputHead, token: int, r: float, edit: Edit) -> OutputHead:
+    """A copy of ``head`` with token ``token`` steered by ratio ``r`` through ``edit`` (the original is untouched)."""
+    (token,) = check_tokens("token", token, head.V)
+    r = check_ratio("r", r)
+    E = head.E.clone()
+    b = None if head.b is None else head.b.clone()
+    if edit.direction is None:
+        b = torch.zeros(head.V, dtype=E.dtype) if b is None else b
+        b[token] += math.log(r)
+    else:
+        if edit.direction.shape != (head.d,):
+            raise ValueError(f"the edit's direction has shape {tuple(edit.direction.shape)}; the head has d={head.d}")
+        E[token] = (E[token].double() - math.log(r) * edit.direction).to(E.dtype)
+    return OutputHead(E, b)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Per-position statistics of the unedited head
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BaseStatistics:
+    """What a one-column edit needs to know about every position of a held-out set.
+
+    Attributes:
+        hidden: (N, d) float32 final hidden states.
+        head: the unedited head.
+        lse: (N,) float64 log of the softmax normaliser, ``logsumexp_j l_nj``.
+        top1_index: (N,) int64 argmax token.
+        top1_logit, top2_logit: (N,) float64 largest and second largest logit.
+    """
+
+    hidden: torch.Tensor
+    head: OutputHead
+    lse: torch.Tensor
+    top1_index: torch.Tensor
+    top1_logit: torch.Tensor
+    top2_logit: torch.Tensor
+
+    @property
+    def n_positions(self) -> int:
+        return int(self.hidden.shape[0])
+
+    def token_logits(self, tokens: np.ndarray) -> torch.Tensor:
+        """Logits of ``tokens`` at every position: (N, m) float64."""
+        tokens = torch.as_tensor(check_tokens("tokens", tokens, self.head.V))
+        logits = self.hidden @ self.head.E[tokens].T
+        if self.head.b is not None:
+            logits = logits + self.head.b[tokens]
+        return logits.to(torch.float64)
+
+    def token_log_probs(self, tokens: np.ndarray) -> torch.Tensor:
+        """log p_n(w) for ``tokens``: (N, m) float64."""
+        return self.token_logits(tokens) - self.lse[:, None]
+
+    def log_alpha(self, tokens: np.ndarray) -> torch.Tensor:
+        """log of the averaged probability of ``tokens`` over the N positions: (m,) float64."""
+        return torch.logsumexp(self.token_log_probs(tokens), dim=0) - math.log(self.n_positions)
+
+
+@torch.no_grad()
+def base_statistics(h: torch.Tensor, head: OutputHead, chunk_size: int = 1024, progress: bool = True) -> BaseStatistics:
+    """Stream the unedited head over hidden states h (N, d): log-normaliser and top-2 logits per position."""
+    n = h.shape[0]
+    if n == 0:
+        raise ValueError("h holds no positions")
+    lse = torch.empty(n, dtype=torch.float64)
+    top1_index = torch.empty(n, dtype=torch.int64)
+    top2 = torch.empty((n, 2), dtype=torch.float64)
+    chunks = iter_logits(h, head, chunk_size)
+    for start, logits in tqdm(chunks, total=math.ceil(n / chunk_size), desc="normalisers", disable=not progress):
+        values, indices = logits.topk(min(2, head.V), dim=-1)
+        log_probs = torch.log_softmax(logits, dim=-1)  # faster than logsumexp on the CPU
+        # lse = l_top1 - log p_top1: the log-probability of the argmax is the best-conditioned one to subtract
+        lse[start : start + len(logits)] = (values[:, 0] - log_probs.gather(1, indices[:, :1])[:, 0]).double()
+        top1_index[start : start + len(logits)] = indices[:, 0]
+        top2[start : start + len(logits), : values.shape[1]] = values.double()
+        if values.shape[1] == 1:
+            top2[start : start + len(logits), 1] = -math.inf
+    return BaseStatistics(h.to(torch.float32), head, lse, top1_index, top2[:, 0].clone(), top2[:, 1].clone())
+
+
+def _base_key(activations: Activations, n_windows: int, chunk_size: int) -> str:
+    payload = {
+        "activations": activations.meta.get("key"),
+        "n_windows": n_windows,
+        "code_version": CODE_VERSION,
+        "head": hashlib.sha256(activations.head.E.numpy().tobytes()).hexdigest()[:16],
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def cached_base_statistics(
+    activations: Activations, n_windows: int | None = None, *, chunk_size: int = 1024, use_cache: bool = True
+) -> BaseStatistics:
+    """:func:`base_statistics` of the first ``n_windows`` windows of a cached pass (all when None), cached on disk.
+
+    The cache is keyed by the pass's own key, the number of windows, the head's bytes and the code version, and
+    written atomically; a file that does not load or does not fit the pass is recomputed.
+    """
+    total = activations.token_ids.shape[0]
+    n_windows = total if n_windows is None else check_int("n_windows", n_windows, minimum=1, maximum=total)
+    hidden = activations.hidden[:n_windows].reshape(-1, activations.head.d)
+    if not use_cache or "key" not in activations.meta:
+        return base_statistics(hidden, activations.head, chunk_size)
+    path = cache_dir() / "steering" / f"base-{_base_key(activations, n_windows, chunk_size)}.pt"
+    if path.exists():
+        try:
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+            n = hidden.shape[0]
+            if all(saved[name].shape[0] == n for name in ("lse", "top1_index", "top1_logit", "top2_logit")):
+                return BaseStatistics(hidden, activations.head, saved["lse"], saved["top1_index"],
+                                      saved["top1_logit"], saved["top2_logit"])
+        except Exception as error:  # noqa: BLE001 - any failure to read means: rebuild
+            print(f"Cache {path.name} is unreadable ({type(error).__name__}); rebuilding it")
+    stats = base_statistics(hidden, activations.head, chunk_size)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save({"lse": stats.lse, "top1_index": stats.top1_index, "top1_logit": stats.top1_logit,
+                    "top2_logit": stats.top2_logit}, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return stats
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The shortcut: steered probabilities from the base statistics
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def steered_probs(inverse_odds: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """New probability of the edited token: ``1 / (1 + (1/p - 1) e^{-s})``.
+
+    Args:
+        inverse_odds: (N, m) float64 ``1/p - 1`` of the edited tokens before the edit.
+        shift: (N,) or (N, m) float64 logit shift ``s``.
+
+    Returns:
+        (N, m) float64 new probabilities (exact when ``e^{±s}`` overflows: they go to 0 or 1).
+    """
+    if shift.ndim == 1:
+        shift = shift[:, None]
+    return (inverse_odds * torch.exp(-shift)).add_(1.0).reciprocal_()
+
+
+def _inverse_odds(log_p: torch.Tensor) -> torch.Tensor:
+    """``1/p - 1 = expm1(-log p)`` from log p (N, m) float64; inf where p underflows float64."""
+    return torch.expm1(-log_p).clamp_min_(0.0)  # p <= 1 up to rounding of the normaliser
+
+
+def _log1mexp(x: torch.Tensor) -> torch.Tensor:
+    """``log(1 - e^x)`` for x <= 0, stable at both ends."""
+    x = x.clamp_max(0.0)
+    return torch.where(x > -math.log(2.0), torch.log(-torch.expm1(x)), torch.log1p(-torch.exp(x)))
+
+
+@dataclass
+class SteeringSweep:
+    """Steering of m tokens by each of n_r ratios through each of n_e edits, over N held-out positions.
+
+    Attributes:
+        tokens: (m,) int64 steered token ids.
+        r_values: (n_r,) float64 target ratios.
+        edits: the n_e edits.
+        log_alpha_before: (m,) float64 log alpha_w of the unedited head.
+        log_alpha_after: (n_e, n_r, m) float64 log alpha_w after editing token w alone.
+        top1_agreement: (n_e, n_r, m) share of positions whose argmax is unchanged.
+        mean_kl: (n_e, n_r, m) mean over positions of KL(p || p') in nats (None unless asked for).
+    """
+
+    tokens: np.ndarray
+    r_values: np.ndarray
+    edits: list[Edit]
+    log_alpha_before: np.ndarray
+    log_alpha_after: np.ndarray
+    top1_agreement: np.ndarray
+    mean_kl: np.ndarray | None = None
+
+    @property
+    def log_ratio(self) -> np.ndarray:
+        """(n_e, n_r, m) log of the achieved ratio alpha_after / alpha_before."""
+        return self.log_alpha_after - self.log_alpha_before[None, None, :]
+
+    @property
+    def log_error(self) -> np.ndarray:
+        """(n_e, n_r, m) ``log(achieved / target)``: 0 is perfect steering, > 0 overshoot."""
+        return self.log_ratio - np.log(self.r_values)[None, :, None]
+
+    def edit_index(self, label: str) -> int:
+        labels = [edit.label for edit in self.edits]
+        check_choice("edit", label, labels)
+        return labels.index(label)
+
+    def r_index(self, r: float) -> int:
+        matches = np.flatnonzero(np.isclose(self.r_values, r, rtol=1e-9))
+        if len(matches) == 0:
+            raise ValueError(f"r={r} is not in the sweep's ratios {self.r_values.tolist()}")
+        return int(matches[0])
+
+
+@torch.no_grad()
+def steering_sweep(
+    base: BaseStatistics,
+    tokens: Iterable[int],
+    r_values: Sequence[float],
+    edits: Sequence[Edit],
+    *,
+    with_kl: bool = False,
+    progress: bool = True,
+) -> SteeringSweep:
+    """Achieved steering of every token × ratio × edit, from the base statistics alone (no model run).
+
+    Each (token, r, edit) is an independent one-token edit of the unedited head.
+    """
+    tokens = check_tokens("tokens", list(tokens), base.head.V)
+    r_values = np.asarray([check_ratio("r", r) for r in r_values], dtype=np.float64)
+    if len(edits) == 0:
+        raise ValueError("edits is empty")
+    log_p = base.token_log_probs(tokens)  # (N, m)
+    inverse_odds = _inverse_odds(log_p)
+    n = base.n_positions
+    log_alpha_before = (torch.logsumexp(log_p, dim=0) - math.log(n)).numpy()
+    logits = base.token_logits(tokens)
+    is_top = base.top1_index[:, None] == torch.as_tensor(tokens)[None, :]  # (N, m)
+    other_max = torch.where(is_top, base.top2_logit[:, None], base.top1_logit[:, None])
+    p = log_p.exp() if with_kl else None
+    log1m_p = _log1mexp(log_p) if with_kl else None
+    shape = (len(edits), len(r_values), len(tokens))
+    log_alpha_after = np.empty(shape)
+    agreement = np.empty(shape)
+    kl = np.empty(shape) if with_kl else None
+    with tqdm(total=len(edits) * len(r_values), desc="steering sweep", disable=not progress) as bar:
+        for e, edit in enumerate(edits):
+            unit = edit.unit_shift(base.hidden)  # (N,)
+            for i, r in enumerate(r_values):
+                shift = math.log(r) * unit
+                new_p = steered_probs(inverse_odds, shift)
+                alpha_after = new_p.mean(0)
+                # alpha below float64's smallest normal: fall back to the log domain
+                tiny = alpha_after < 1e-300
+                log_after = alpha_after.log()
+                if bool(tiny.any()):
+                    cols = torch.nonzero(tiny).squeeze(1)
+                    new_log_p = log_p[:, cols] + shift[:, None] - torch.logaddexp(
+                        _log1mexp(log_p[:, cols]), log_p[:, cols] + shift[:, None])
+                    log_after[cols] = torch.logsumexp(new_log_p, dim=0) - math.log(n)
+                log_alpha_after[e, i] = log_after.numpy()
+                new_top = (logits + shift[:, None]) > other_max
+                agreement[e, i] = (new_top == is_top).double().mean(0).numpy()
+                if with_kl:
+                    log_z = torch.logaddexp(log1m_p, log_p + shift[:, None])
+                    kl[e, i] = (log_z - p * shift[:, None]).mean(0).numpy()
+                bar.update()
+    return SteeringSweep(tokens, r_values, list(edits), log_alpha_before, log_alpha_after, agreement, kl)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Side effects on the other tokens' averaged distribution
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def other_tokens_divergence(
+    base: BaseStatistics,
+    tokens: Sequence[int],
+    shifts: torch.Tensor,
+    *,
+    chunk_size: int = 1024,
+    progress: bool = True,
+) -> np.ndarray:
+    """JS divergence (nats) of the other tokens' renormalised averaged distribution, before and after each edit.
+
+    For configuration q (token ``tokens[q]`` shifted by ``shifts[q]``), the other tokens' averaged distribution
+    after the edit is ``alpha'_j ∝ mean_n p_n(j) c_nq`` with ``c_nq = (1 - p'_n(w)) / (1 - p_n(w))``: one streamed
+    pass computes all Q of them as ``P.T @ C``.
+
+    Args:
+        tokens: (Q,) edited token of each configuration.
+        shifts: (Q, N) float64 logit shift of the edited token at every position.
+
+    Returns:
+        (Q,) float64 JS divergence between ``alpha_{-w} / (1 - alpha_w)`` before and after.
+    """
+    tokens = check_tokens("tokens", list(tokens), base.head.V)
+    n = base.n_positions
+    if tuple(shifts.shape) != (len(tokens), n):
+        raise ValueError(f"shifts must have shape ({len(tokens)}, {n}); got {tuple(shifts.shape)}")
+    log_p = base.token_log_probs(tokens)  # (N, Q)
+    new_p = steered_probs(_inverse_odds(log_p), shifts.T.to(torch.float64))
+    weights = torch.exp(torch.log1p(-new_p) - _log1mexp(log_p))  # (N, Q)
+    weights = torch.cat([torch.ones(n, 1, dtype=torch.float64), weights], dim=1).to(torch.float32)
+    sums = torch.zeros((base.head.V, len(tokens) + 1), dtype=torch.float64)
+    chunks = iter_logits(base.hidden, base.head, chunk_size)
+    for start, logits in tqdm(chunks, total=math.ceil(n / chunk_size), desc="side effects", disable=not progress):
+        probs = torch.softmax(logits, dim=-1)
+        sums += (probs.T @ weights[start : start + len(logits)]).double()
+    divergences = np.empty(len(tokens))
+    keep = torch.ones(base.head.V, dtype=torch.bool)
+    for q, token in enumerate(tokens):
+        keep[token] = False
+        divergences[q] = js_divergence(sums[keep, 0], sums[keep, q + 1])
+        keep[token] = True
+    return divergences
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Cross-checks and generation with the real model
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def forward_log_alpha(loaded: LoadedModel, head: OutputHead, token_ids: torch.Tensor, tokens: Sequence[int]) -> np.ndarray:
+    """log alpha of ``tokens`` from the model's own logits with its head replaced by ``head``.
+
+    Args:
+        token_ids: (n_windows, T) int64 windows.
+
+    Returns:
+        (m,) float64 log of the mean over all positions of the model's softmax probabilities of ``tokens``.
+    """
+    tokens = check_tokens("tokens", list(tokens), head.V)
+    model = with_output_head(loaded.model, head)
+    log_total = torch.full((len(tokens),), -math.inf, dtype=torch.float64)
+    for window in token_ids:
+        logits = model(input_ids=window[None, :], use_cache=False).logits[0].to(torch.float64)
+        log_probs = torch.log_softmax(logits, dim=-1)[:, torch.as_tensor(tokens)]
+        log_total = torch.logaddexp(log_total, torch.logsumexp(log_probs, dim=0))
+    del model
+    return (log_total - math.log(token_ids.numel())).numpy()
+
+
+def shortcut_log_alpha(base: BaseStatistics, token: int, r: float, edit: Edit) -> float:
+    """log alpha of ``token`` after the edit, by the shortcut (the quantity :func:`forward_log_alpha` checks)."""
+    sweep = steering_sweep(base, [token], [r], [edit], progress=False)
+    return float(sweep.log_alpha_after[0, 0, 0])
+
+
+@torch.no_grad()
+def generate_steered(
+    loaded: LoadedModel,
+    prompts: Sequence[str],
+    heads: dict[str, OutputHead],
+    token: int,
+    *,
+    max_new_tokens: int = 24,
+    do_sample: bool = False,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Continue each prompt with the model under each head; count how often ``token`` is generated.
+
+    Returns:
+        one row per (prompt, head label): ``prompt``, ``head``, ``continuation`` (text), ``n_steered`` (count of
+        ``token`` among the generated tokens), ``n_generated``.
+    """
+    max_new_tokens = check_positive_int("max_new_tokens", max_new_tokens)
+    rows = []
+    for label, head in heads.items():
+        model = with_output_head(loaded.model, head)
+        for prompt in prompts:
+            torch.manual_seed(seed)
+            encoded = loaded.tokenizer(prompt, return_tensors="pt")
+            output = model.generate(
+                **encoded, max_new_tokens=max_new_tokens, do_sample=do_sample, top_k=0 if do_sample else None,
+                top_p=None, temperature=1.0 if do_sample else None, pad_token_id=loaded.tokenizer.pad_token_id,
+            )
+            generated = output[0, encoded["input_ids"].shape[1]:]
+            rows.append({
+                "prompt": prompt,
+                "head": label,
+                "continuation": loaded.tokenizer.decode(generated, skip_special_tokens=True),
+                "n_steered": int((generated == token).sum()),
+                "n_generated": int(generated.numel()),
+            })
+        del model
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Token samples and summaries
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def frequency_sample(
+    log_alpha: np.ndarray, n_buckets: int = 5, per_bucket: int = 50, seed: int = 0
+) -> pd.DataFrame:
+    """Tokens sampled across frequency: ``n_buckets`` equal-width bins of log alpha, ``per_bucket`` tokens each.
+
+    The bins span log alpha from its 0.1% quantile to its maximum (the rarest 0.1% fall into the lowest bin), so the
+    few very frequent tokens get a bucket of their own instead of vanishing in a quantile split.
+
+    Returns:
+        one row per sampled token: ``token``, ``bucket`` (0 = rarest), ``bucket_label``, ``log_alpha``.
+    """
+    n_buckets = check_positive_int("n_buckets", n_buckets)
+    per_bucket = check_positive_int("per_bucket", per_bucket)
+    log_alpha = np.asarray(log_alpha, dtype=np.float64)
+    low, high = np.quantile(log_alpha, 0.001), log_alpha.max()
+    edges = np.linspace(low, high, n_buckets + 1)
+    bucket = np.clip(np.searchsorted(edges, log_alpha, side="right") - 1, 0, n_buckets - 1)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for b in range(n_buckets):
+        members = np.flatnonzero(bucket == b)
+        chosen = np.sort(rng.choice(members, size=min(per_bucket, len(members)), replace=False))
+        label = f"α {np.exp(edges[b]):.0e}–{np.exp(edges[b + 1]):.0e}"
+        rows += [{"token": int(t), "bucket": b, "bucket_label": label, "log_alpha": log_alpha[t]} for t in chosen]
+    return pd.DataFrame(rows)
+
+
+def ratio_summary(sweep: SteeringSweep, edit_label: str, token_mask: np.ndarray | None = None) -> pd.DataFrame:
+    """Per target ratio: median and quartiles of the achieved ratio, median ``|log(achieved/target)|``."""
+    e = sweep.edit_index(edit_label)
+    ratios = np.exp(sweep.log_ratio[e])
+    errors = np.abs(sweep.log_error[e])
+    if token_mask is not None:
+        ratios, errors = ratios[:, token_mask], errors[:, token_mask]
+    return pd.DataFrame({
+        "target": sweep.r_values,
+        "median": np.median(ratios, axis=1),
+        "q25": np.quantile(ratios, 0.25, axis=1),
+        "q75": np.quantile(ratios, 0.75, axis=1),
+        "median_abs_log_error": np.median(errors, axis=1),
+    })
+
+
+def steering_error(sweep: SteeringSweep, r_max: float, edit_index: int | None = None) -> np.ndarray:
+    """Mean over ratios in [1/r_max, r_max] (r != 1) of the median over tokens of ``|log(achieved/target)|``.
+
+    Returns:
+        (n_e,) float64 per edit, or a 0-d array for ``edit_index``.
+    """
+    r_max = check_float("r_max", r_max, low=1.0, low_inclusive=False)
+    chosen = (sweep.r_values >= 1 / r_max * (1 - 1e-9)) & (sweep.r_values <= r_max * (1 + 1e-9)) & (sweep.r_values != 1)
+    if not chosen.any():
+        raise ValueError(f"r_max={r_max}: the sweep has no ratio other than 1 within [1/r_max, r_max]")
+    medians = np.median(np.abs(sweep.log_error[:, chosen, :]), axis=2)  # (n_e, n_chosen)
+    per_edit = medians.mean(axis=1)
+    return per_edit if edit_index is None else per_edit[edit_index]
+
+
+def steerable_range(
+    sweep: SteeringSweep, edit_label: str, band: float, token_mask: np.ndarray | None = None
+) -> tuple[float, float]:
+    """The largest ratio up and the smallest ratio down reached with median error within a factor ``band``.
+
+    A ratio counts when the median ``|log(achieved/target)|`` over the tokens is at most ``log(band)`` for it and for
+    every ratio of the sweep between it and 1.
+
+    Returns:
+        (r_up >= 1, r_down <= 1); 1.0 when not even the first step is within the band.
+    """
+    band = check_float("band", band, low=1.0, low_inclusive=False)
+    summary = ratio_summary(sweep, edit_label, token_mask)
+    ok = summary["median_abs_log_error"].to_numpy() <= math.log(band)
+    targets = summary["target"].to_numpy()
+    r_up = r_down = 1.0
+    for index in np.argsort(targets):
+        if targets[index] > 1:
+            if not ok[index]:
+                break
+            r_up = float(targets[index])
+    for index in np.argsort(targets)[::-1]:
+        if targets[index] < 1:
+            if not ok[index]:
+                break
+            r_down = float(targets[index])
+    return r_up, r_down
+
+
+def prefix_log_alphas(
+    hidden: torch.Tensor, head: OutputHead, sizes: Sequence[int], seed: int = 0, chunk_size: int = 1024
+) -> dict[int, torch.Tensor]:
+    """log alpha from the first n windows of a random order of windows, for each n in ``sizes`` (nested samples).
+
+    Args:
+        hidden: (n_windows, T, d) hidden states.
+
+    Returns:
+        {n: (V,) float64 log alpha over those n windows' positions}.
+    """
+    from .activations import log_mean_softmax
+
+    n_windows = hidden.shape[0]
+    sizes = sorted({check_int("sizes", n, minimum=1, maximum=n_windows) for n in sizes})
+    order = torch.from_numpy(np.random.default_rng(seed).permutation(n_windows))
+    window_length = hidden.shape[1]
+    log_total = torch.full((head.V,), -math.inf, dtype=torch.float64)
+    done = 0
+    result = {}
+    for n in sizes:
+        segment = hidden[order[done:n]].reshape(-1, head.d)
+        segment_log_alpha = log_mean_softmax(segment, head, chunk_size) + math.log(segment.shape[0])
+        log_total = torch.logaddexp(log_total, segment_log_alpha)
+        done = n
+        result[n] = log_total - math.log(n * window_length)
+    return result
