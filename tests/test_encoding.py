@@ -76,8 +76,11 @@ def test_lasso_keeps_r2_with_few_dimensions():
     E, _, A_true = planted_head()
     alpha = np.exp(-(E @ A_true))
     fit = fit_encoding(E, alpha)
-    points = lasso_path_r2(fit, E, np.array([0.05, 0.001]))
+    points = lasso_path_r2(fit, E, [0.05, 0.001])
     assert points[0].n_nonzero <= 3 and points[0].r2 > 0.9
+    assert points[-1].n_nonzero >= 3
+    with pytest.raises(ValueError, match="fractions"):
+        lasso_path_r2(fit, E, [1.5])
 
 
 def test_bootstrap_interval_contains_the_point_estimate():

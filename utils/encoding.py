@@ -181,17 +181,24 @@ class LassoPoint:
     r2: float
 
 
-def lasso_path_r2(fit: EncodingFit, E, penalties: np.ndarray) -> list[LassoPoint]:
-    """Lasso fits of ``-log alpha`` on ``E`` (same token split as ``fit``) for each penalty, largest first."""
+def lasso_path_r2(fit: EncodingFit, E, fractions) -> list[LassoPoint]:
+    """Lasso fits of ``-log alpha`` on ``E`` (same token split as ``fit``), strongest penalty first.
+
+    Args:
+        fractions: penalties as fractions of the smallest penalty that zeroes every coefficient
+            (``max |X^T y| / n`` on centred training data), so the grid does not depend on the scale of ``E``.
+    """
     from sklearn.linear_model import lasso_path
 
     E = np.asarray(E, dtype=np.float64)
+    fractions = np.sort(np.asarray(fractions, dtype=np.float64))[::-1]
+    if fractions.size == 0 or np.any(fractions <= 0) or np.any(fractions > 1):
+        raise ValueError(f"fractions={fractions.tolist()} must be non-empty and each in (0, 1]")
     X_train, y_train = E[fit.train_tokens], fit.target[fit.train_tokens]
     x_mean, y_mean = X_train.mean(axis=0), y_train.mean()
-    penalties = np.sort(np.asarray(penalties, dtype=np.float64))[::-1]
-    if np.any(penalties <= 0):
-        raise ValueError("penalties must all be positive")
-    used, coefs, _ = lasso_path(X_train - x_mean, y_train - y_mean, alphas=penalties, max_iter=5000)
+    X_centred, y_centred = X_train - x_mean, y_train - y_mean
+    penalty_max = np.max(np.abs(X_centred.T @ y_centred)) / len(y_centred)
+    used, coefs, _ = lasso_path(X_centred, y_centred, alphas=fractions * penalty_max, max_iter=5000)
     points = []
     for j, penalty in enumerate(used):
         coef = coefs[:, j]

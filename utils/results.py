@@ -85,3 +85,31 @@ def glue_figure(name: str, figure: Any) -> None:
 
     glue(name, figure, display=False)
     plt.close(figure)
+
+
+VERDICTS = ("reproduced", "partly reproduced", "not reproduced")
+
+
+def verdict(checks: dict[str, bool]) -> str:
+    """The scorecard verdict from named checks of a claim: all pass, some pass, or none pass."""
+    if not checks:
+        raise ValueError("checks must name at least one check of the claim")
+    passed = sum(bool(value) for value in checks.values())
+    return VERDICTS[0] if passed == len(checks) else VERDICTS[1] if passed else VERDICTS[2]
+
+
+def record_scorecard(chapter: str, figure: str, checks: dict[str, bool]) -> str:
+    """Record a chapter's scorecard entry for the front page.
+
+    Args:
+        figure: this book's figure for the claim, as a short text built from computed values.
+        checks: one-line criteria (each stating its threshold and the measured value) -> whether it passed.
+
+    Records ``scorecard_figure``, ``verdict`` and ``verdict_reason`` (the criteria, each marked passed or failed).
+    """
+    outcome = verdict(checks)
+    reason = "; ".join(f"{name} ({'yes' if ok else 'no'})" for name, ok in checks.items())
+    record(chapter, "scorecard_figure", figure, description="this book's figure for the chapter's claim")
+    record(chapter, "verdict", outcome, description="scorecard verdict")
+    record(chapter, "verdict_reason", reason, description="criteria behind the verdict")
+    return outcome
