@@ -37,16 +37,16 @@ ood_corpora = ["shakespeare", "bible"]  # out-of-distribution corpora for transf
 window_length = 128  # tokens per input window
 n_tokens = 32768  # tokens of the main pass (train split)
 n_tokens_ood = 8192  # tokens of each test-split pass (transfer)
-batch_size = 8
+batch_size = 8  # windows per forward pass (speed only)
 test_fraction = 0.2  # share of the vocabulary held out of each fit
-seed = 0
+seed = 0  # token split, PCA and random groups
 n_boot = 1000  # bootstrap resamples for confidence intervals
 top_k = [8, 16, 32, 64, 128, 256]  # dimension counts for the sparsity analysis
 lasso_fractions = [0.3, 0.1, 0.03, 0.01, 0.003, 0.001]  # Lasso penalties, as fractions of the all-zero penalty
-n_entropy_bins = 8
-n_error_tokens = 15
+n_entropy_bins = 8  # equal-sized bins of prediction entropy
+n_error_tokens = 15  # rows of the error table
 second_model = "gemma3-270m"  # compared where installed; None to skip
-second_model_tokens = 8192
+second_model_tokens = 8192  # tokens of the second model's pass
 
 # %%
 import numpy as np

@@ -104,12 +104,40 @@ def execute_chapter(
         progress_bar=False,
         log_output=False,
     )
+    seconds = time.perf_counter() - start
     stamp_path.write_text(stamp)
-    return ChapterRun(chapter, time.perf_counter() - start, False, output)
+    (runs_dir / f"{chapter}.seconds").write_text(f"{seconds:.1f}")
+    return ChapterRun(chapter, seconds, False, output)
+
+
+def _markdown_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def parameters_page(runs_dir: Path = RUNS_DIR) -> str:
+    """Markdown: for each chapter, its papermill command, its parameters (default and help) and its last run time.
+
+    Generated from the chapters' ``parameters`` cells when the book is staged, so it cannot drift from them.
+    """
+    import papermill
+
+    lines = []
+    for chapter in chapters():
+        seconds_file = Path(runs_dir) / f"{chapter}.seconds"
+        timing = (f"last measured run: {float(seconds_file.read_text()):.0f} s on this build's machine"
+                  if seconds_file.exists() else "no measured run time yet")
+        lines += [f"### {chapter}", "", f"{timing}.", "", "```bash",
+                  f".venv/bin/papermill book/{chapter}.ipynb _build/runs/{chapter}-mine.ipynb --cwd book -p NAME VALUE",
+                  "```", "", "| parameter | default | meaning |", "|---|---|---|"]
+        for name, spec in papermill.inspect_notebook(str(BOOK_DIR / f"{chapter}.ipynb")).items():
+            lines.append(f"| `{name}` | `{_markdown_cell(spec['default'])}` | {_markdown_cell(spec['help'] or '')} |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def stage(runs_dir: Path = RUNS_DIR, source_dir: Path = SOURCE_DIR) -> Path:
-    """Assemble the book's source tree: config, markdown pages and the executed chapters."""
+    """Assemble the book's source tree: config, markdown pages, the executed chapters and the generated
+    parameter reference (``book/parameters.generated.md``, included by the rerunning page)."""
     if source_dir.exists():
         shutil.rmtree(source_dir)
     (source_dir / "book").mkdir(parents=True)
@@ -125,6 +153,7 @@ def stage(runs_dir: Path = RUNS_DIR, source_dir: Path = SOURCE_DIR) -> Path:
         if not executed.exists():
             raise FileNotFoundError(f"chapter {chapter!r} has not been executed: {executed} is missing")
         shutil.copy2(executed, source_dir / "book" / executed.name)
+    (source_dir / "book" / "parameters.generated.md").write_text(parameters_page(runs_dir))
     return source_dir
 
 
