@@ -1,0 +1,24 @@
+"""A chapter given a bad parameter fails in its first cells with a message naming the parameter."""
+from __future__ import annotations
+
+import papermill
+import pytest
+
+from utils.book import execute_chapter
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        ({"model": "no-such-model-anywhere"}, "model='no-such-model-anywhere'"),
+        ({"corpus": "klingon"}, "corpus='klingon' is not allowed"),
+        ({"n_tokens": 0}, "n_tokens=0 must be >= 1"),
+    ],
+)
+def test_bad_parameter_stops_chapter_one_early(parameters, message, tmp_path, tiny_model_dir):
+    arguments = {"model": str(tiny_model_dir)} | parameters
+    with pytest.raises(papermill.PapermillExecutionError) as error:
+        execute_chapter("01_encoding", arguments, tmp_path)
+    assert message in str(error.value)
+    assert error.value.exec_count <= 3  # the validation cell, before any model pass
