@@ -195,35 +195,55 @@ def _error_bound(head: _Head, x_norm: np.ndarray, unit_roundoff: float) -> np.nd
 
 
 def _competitor_max(
-    head: _Head, X: torch.Tensor, cls: torch.Tensor, chunk_size: int, dtype: torch.dtype
+    head: _Head, X: np.ndarray, cls: np.ndarray, chunk_size: int, dtype: type
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # noqa: N803
     """Own logit and best competitor of each point: X (n, d), cls (n,) reduced class ids.
 
-    Returns ``(own (n,) float64, best_other (n,) float64, best_index (n,) int64)`` computed in ``dtype``, the
-    vocabulary taken ``chunk_size`` rows at a time (``best_other = -inf`` when there is no other class).
+    Returns ``(own (n,) float64, best_other (n,) float64, best_index (n,) int64)`` computed in ``dtype``
+    (np.float32 or np.float64), the vocabulary taken ``chunk_size`` rows at a time (``best_other = -inf`` when there
+    is no other class).  Large products run in torch (multi-threaded max), small ones in numpy (less overhead).
     """
-    W = head.W32 if dtype == torch.float32 else torch.from_numpy(head.W64)  # noqa: N806
-    b = head.b32 if dtype == torch.float32 else (None if head.b64 is None else torch.from_numpy(head.b64))
-    X = X.to(dtype)  # noqa: N806
     n = X.shape[0]
-    own = (X * W[cls]).sum(1)
-    if b is not None:
-        own = own + b[cls]
-    best = torch.full((n,), -math.inf, dtype=dtype)
-    best_index = torch.zeros(n, dtype=torch.long)
-    rows = torch.arange(n)
+    if dtype == np.float32:
+        W, b = head.W32, head.b32  # noqa: N806
+    else:
+        W = torch.from_numpy(head.W64)  # noqa: N806
+        b = None if head.b64 is None else torch.from_numpy(head.b64)
+    small = n * min(head.U, chunk_size) <= 1 << 18
+    if small:  # numpy views of the same weights
+        W = W.numpy()  # noqa: N806
+        b = None if b is None else b.numpy()
+        X = X.astype(dtype)  # noqa: N806
+        own = np.einsum("ij,ij->i", X, W[cls])
+        if b is not None:
+            own = own + b[cls]
+    else:
+        X = torch.from_numpy(np.ascontiguousarray(X, dtype=dtype))  # noqa: N806
+        own_t = (X * W[torch.from_numpy(cls)]).sum(1)
+        if b is not None:
+            own_t = own_t + b[torch.from_numpy(cls)]
+        own = own_t.numpy()
+    best = np.full(n, -np.inf)
+    best_index = np.zeros(n, dtype=np.int64)
+    rows = np.arange(n)
     for start in range(0, head.U, chunk_size):
         stop = min(start + chunk_size, head.U)
         logits = X @ W[start:stop].T  # (n, chunk)
         if b is not None:
             logits += b[start:stop]
         inside = (cls >= start) & (cls < stop)
-        logits[rows[inside], cls[inside] - start] = -math.inf  # a class is not its own competitor
-        value, index = logits.max(1)
+        if small:
+            logits[rows[inside], cls[inside] - start] = -np.inf  # a class is not its own competitor
+            index = logits.argmax(1)
+            value = logits[rows, index]
+        else:
+            logits[torch.from_numpy(rows[inside]), torch.from_numpy(cls[inside] - start)] = -math.inf
+            value, index = logits.max(1)
+            value, index = value.numpy(), index.numpy()
         better = value > best
-        best = torch.where(better, value, best)
-        best_index = torch.where(better, index + start, best_index)
-    return own.double().numpy(), best.double().numpy(), best_index.numpy().astype(np.int64)
+        best = np.where(better, value, best)
+        best_index = np.where(better, index + start, best_index)
+    return own.astype(np.float64), best, best_index
 
 
 def _certified_margins(
@@ -238,16 +258,14 @@ def _certified_margins(
     """
     x_norm = np.linalg.norm(X, axis=1)
     if fast is None:
-        fast = _competitor_max(head, torch.from_numpy(X), torch.from_numpy(cls), chunk_size, torch.float32)
+        fast = _competitor_max(head, X, cls, chunk_size, np.float32)
     own, best, best_index = fast
     margin = own - best
     bound32 = _error_bound(head, x_norm, 2.0**-24)
     wins = margin > 2 * bound32
     close = np.flatnonzero(~wins & (margin > -2 * bound32))
     if len(close):
-        own64, best64, index64 = _competitor_max(
-            head, torch.from_numpy(X[close]), torch.from_numpy(cls[close]), chunk_size, torch.float64
-        )
+        own64, best64, index64 = _competitor_max(head, X[close], cls[close], chunk_size, np.float64)
         margin = margin.copy()
         best_index = best_index.copy()
         margin[close] = own64 - best64
@@ -555,6 +573,7 @@ class Verdicts:
         lp_status: (n,) str, HiGHS status ("" where the LP did not run).
         twin: (n,) int64, for duplicates the identical row that is always at least as large (-1 otherwise).
         braid_steps: (n,) int64, reflections made by the fast test (-1 for duplicates).
+        lp_rounds: (n,) int64, LP solves of the cutting-plane loop (0 where the LP did not run).
         meta: V, d, box, patience, start, radius_tol, has_bias, seconds (total, braid, lp), code_version, key.
     """
 
@@ -567,6 +586,7 @@ class Verdicts:
     lp_status: np.ndarray
     twin: np.ndarray
     braid_steps: np.ndarray
+    lp_rounds: np.ndarray
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -610,11 +630,11 @@ class Verdicts:
             {
                 "token": self.tokens, "status": self.status, "method": self.method, "margin": self.margin,
                 "lp_radius": self.lp_radius, "lp_status": self.lp_status, "twin": self.twin,
-                "braid_steps": self.braid_steps,
+                "braid_steps": self.braid_steps, "lp_rounds": self.lp_rounds,
             }
         )
 
-    _ARRAYS = ("tokens", "status", "method", "witness", "margin", "lp_radius", "lp_status", "twin", "braid_steps")
+    _ARRAYS = ("tokens", "status", "method", "witness", "margin", "lp_radius", "lp_status", "twin", "braid_steps", "lp_rounds")
 
     def save(self, path: Path) -> None:
         """Write to ``path`` (.npz) atomically: a temporary file in the same folder, then ``os.replace``."""
@@ -732,6 +752,7 @@ def find_unargmaxable(
     lp_status = np.full(n, "", dtype="<U120")
     twin = twin_of[tokens].copy()
     braid_steps = np.full(n, -1, dtype=np.int64)
+    lp_rounds = np.zeros(n, dtype=np.int64)
 
     is_duplicate = twin >= 0
     status[is_duplicate] = "duplicate"
@@ -761,6 +782,7 @@ def find_unargmaxable(
             box=box, radius_tol=radius_tol, initial=256, add=256, max_rounds=200, chunk_size=chunk_size,
         )
         lp_radius[where] = result.radius
+        lp_rounds[where] = result.rounds
         lp_status[where] = result.status[:120]
         if result.argmaxable:
             status[where] = "argmaxable"
@@ -771,7 +793,251 @@ def find_unargmaxable(
         V=V, d=d, has_bias=b64 is not None, n_distinct_rows=head.U, key=key, code_version=CODE_VERSION,
         seconds=t_total, seconds_braid=t_braid, seconds_lp=t_total - t_braid, **settings,
     )
-    verdicts = Verdicts(tokens, status, method, witness, margin, lp_radius, lp_status, twin, braid_steps, meta)
+    verdicts = Verdicts(tokens, status, method, witness, margin, lp_radius, lp_status, twin, braid_steps, lp_rounds, meta)
     if cache:
         verdicts.save(path)
+    return verdicts
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# brute force in low dimension: convex hulls
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def hull_argmaxable(W: Any, b: Any = None) -> np.ndarray:  # noqa: N803
+    """Brute-force verdicts (V,) bool for small d (2 to ~6), with an unbounded input space.
+
+    Without a bias, class c is the strict argmax somewhere iff its row is a vertex of the convex hull of the rows.
+    With a bias, iff the lifted point ``(w_c, b_c)`` is a vertex of the hull of the lifted points that lies on an
+    *upper* facet (outward normal with a positive last coordinate), since the logits are ``(x, 1)·(w_j, b_j)``.
+    Rows are assumed distinct and in general position (full-dimensional hull), as for random instances.
+    """
+    from scipy.spatial import ConvexHull
+
+    W64, b64 = check_head(W, b)  # noqa: N806
+    V, d = W64.shape  # noqa: N806
+    points = W64 if b64 is None else np.hstack([W64, b64[:, None]])
+    if V < points.shape[1] + 1:
+        raise ValueError(f"hull_argmaxable needs V >= {points.shape[1] + 1} rows for a full-dimensional hull; got V={V}")
+    if d == 1 and b64 is None:
+        out = np.zeros(V, dtype=bool)
+        out[[int(np.argmin(W64[:, 0])), int(np.argmax(W64[:, 0]))]] = True
+        return out
+    hull = ConvexHull(points)
+    out = np.zeros(V, dtype=bool)
+    if b64 is None:
+        out[hull.vertices] = True
+    else:
+        upper = hull.equations[:, d] > 0  # outward normal points up in the bias coordinate
+        out[np.unique(hull.simplices[upper])] = True
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# prevention
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def prevention_bias(W: Any) -> np.ndarray:  # noqa: N803
+    """The bias ``b_j = -½||w_j||²`` (V,): then ``w_j·x + b_j = ½||x||² - ½||x - w_j||²``, so the argmax is the
+    row nearest to x and every distinct row wins at x = w_j (paper, appendix D)."""
+    W64, _ = check_head(W)  # noqa: N806
+    return -0.5 * np.einsum("ij,ij->i", W64, W64)
+
+
+def unit_norm_rows(W: Any) -> np.ndarray:  # noqa: N803
+    """W (V, d) with every row scaled to unit length: distinct points on a sphere are all hull vertices, so without
+    a bias every distinct row is argmaxable.  Zero rows are an error (they have no direction)."""
+    W64, _ = check_head(W)  # noqa: N806
+    norms = np.linalg.norm(W64, axis=1, keepdims=True)
+    if np.any(norms == 0):
+        raise ValueError(f"W has {int((norms == 0).sum())} zero rows; unit_norm_rows needs every row nonzero")
+    return W64 / norms
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# random models (paper, section 5: how often does a random low-rank softmax have unargmaxable classes?)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def random_head(V: int, d: int, init: str, bias: bool, seed: int) -> tuple[np.ndarray, np.ndarray | None]:  # noqa: N803
+    """A random softmax layer: W (V, d) and b (V,) (or None) drawn i.i.d. from U(-1, 1) ("uniform") or N(0, 1)
+    ("normal"), as in the paper's random-model experiment."""
+    V = check_int("V", V, minimum=2)  # noqa: N806
+    d = check_positive_int("d", d)
+    check_choice("init", init, INITS)
+    rng = np.random.default_rng(check_int("seed", seed, minimum=0))
+    draw = (lambda size: rng.uniform(-1.0, 1.0, size)) if init == "uniform" else (lambda size: rng.normal(0.0, 1.0, size))
+    W = draw((V, d))  # noqa: N806
+    return W, (draw(V) if bias else None)
+
+
+def random_model_sweep(
+    dims: list[int],
+    n_classes: int,
+    *,
+    inits: tuple[str, ...] = INITS,
+    biases: tuple[bool, ...] = (False, True),
+    seed: int = 0,
+    box: float = DEFAULT_BOX,
+    patience: int = DEFAULT_PATIENCE,
+    progress: bool = True,
+):
+    """Share of unargmaxable classes of random heads for every (dimension, init, bias); a pandas DataFrame with
+    columns dim, init, bias, n_classes, n_unargmaxable, share, n_lp, seconds.  Each head is cached."""
+    import pandas as pd
+
+    if len(dims) == 0:
+        raise ValueError("dims must list at least one dimension")
+    for init in inits:
+        check_choice("inits", init, INITS)
+    rows = []
+    configs = [(d, init, bias) for d in dims for init in inits for bias in biases]
+    for d, init, bias in tqdm(configs, desc="random heads", disable=not progress):
+        W, b = random_head(n_classes, d, init, bias, seed + 1000 * int(d))  # noqa: N806
+        verdicts = find_unargmaxable(W, b, box=box, patience=patience, progress=False)
+        counts = verdicts.counts()
+        rows.append(
+            dict(
+                dim=int(d), init=init, bias=bool(bias), n_classes=int(n_classes),
+                n_unargmaxable=counts["unargmaxable"], share=counts["unargmaxable"] / n_classes,
+                n_lp=counts["decided_by_lp"], seconds=verdicts.meta["seconds"],
+            )
+        )
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# pruned heads
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def pruning_sweep(
+    E: Any,  # noqa: N803
+    order: Any,
+    fractions: list[float],
+    *,
+    b: Any = None,
+    tokens: Any = None,
+    box: float = DEFAULT_BOX,
+    patience: int = DEFAULT_PATIENCE,
+    progress: bool = True,
+):
+    """Verdicts on the pruned heads ``E[:, keep]`` as a growing fraction of dimensions is deleted.
+
+    ``order`` (d,) lists the dimensions in the order they are deleted (first = deleted first); for each fraction f
+    the first ``round(f * d)`` are deleted.  Returns a pandas DataFrame with columns fraction, n_deleted, d_kept,
+    tested, argmaxable, unargmaxable, duplicate, decided_by_lp, smallest_lp_radius, seconds.
+    """
+    import pandas as pd
+
+    E64, b64 = check_head(E, b)  # noqa: N806
+    d = E64.shape[1]
+    order = np.asarray(order)
+    if order.shape != (d,) or not np.array_equal(np.sort(order), np.arange(d)):
+        raise ValueError(f"order must be a permutation of the {d} dimensions; got shape {order.shape}")
+    E32 = np.asarray(E.detach().cpu().numpy() if isinstance(E, torch.Tensor) else E)  # noqa: N806  (exact bytes)
+    rows = []
+    for fraction in tqdm(fractions, desc="pruned heads", disable=not progress):
+        fraction = check_float("fractions", fraction, low=0.0, high=1.0, high_inclusive=False)
+        n_deleted = int(round(fraction * d))
+        keep = np.sort(order[n_deleted:])
+        verdicts = find_unargmaxable(
+            np.ascontiguousarray(E32[:, keep]), b, tokens=tokens, box=box, patience=patience, progress=False
+        )
+        counts = verdicts.counts()
+        rows.append(
+            dict(
+                fraction=fraction, n_deleted=n_deleted, d_kept=d - n_deleted, tested=counts["tested"],
+                argmaxable=counts["argmaxable"], unargmaxable=counts["unargmaxable"], duplicate=counts["duplicate"],
+                decided_by_lp=counts["decided_by_lp"], smallest_lp_radius=verdicts.smallest_lp_radius(),
+                seconds=verdicts.meta["seconds"],
+            )
+        )
+    return pd.DataFrame(rows)
+
+
+def first_unargmaxable_fraction(sweep) -> float:
+    """The smallest pruning fraction of a :func:`pruning_sweep` with at least one unargmaxable token (NaN if none)."""
+    hit = sweep[sweep["unargmaxable"] > 0]
+    return float(hit["fraction"].min()) if len(hit) else math.nan
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# reading the verdicts: tokens as text, the 2-d picture
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def describe_tokens(verdicts: Verdicts, tokenizer: Any, statuses: tuple[str, ...] = ("unargmaxable", "duplicate")):
+    """A DataFrame of the tested tokens with the given verdicts, decoded: token, text (repr), status, twin,
+    twin_text, lp_radius, lp_status."""
+    import pandas as pd
+
+    for status in statuses:
+        check_choice("statuses", status, STATUSES)
+    mask = np.isin(verdicts.status, statuses)
+
+    def text(token: int) -> str:
+        return repr(tokenizer.decode([int(token)])) if token >= 0 else ""
+
+    return pd.DataFrame(
+        {
+            "token": verdicts.tokens[mask],
+            "text": [text(t) for t in verdicts.tokens[mask]],
+            "status": verdicts.status[mask],
+            "twin": verdicts.twin[mask],
+            "twin_text": [text(t) for t in verdicts.twin[mask]],
+            "lp_radius": verdicts.lp_radius[mask],
+            "lp_status": verdicts.lp_status[mask],
+        }
+    ).sort_values("token", ignore_index=True)
+
+
+def toy_head() -> np.ndarray:
+    """Five classes in 2-d: four around the origin and one (class 4) inside their convex hull."""
+    return np.array([[2.0, 0.3], [0.2, 2.0], [-2.0, 0.4], [0.1, -2.0], [0.4, 0.5]])
+
+
+def plot_argmax_regions(
+    ax: Any,
+    W: Any,  # noqa: N803
+    b: Any = None,
+    *,
+    extent: float = 4.0,
+    resolution: int = 400,
+    title: str = "",
+) -> Verdicts:
+    """Colour the plane by the argmax class of ``W @ x + b`` (W (V, 2)), draw the rows, and mark the classes the
+    exact test finds unargmaxable (inside the drawn square, used as the box).  Returns the verdicts."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    from matplotlib.colors import ListedColormap
+
+    W64, b64 = check_head(W, b)  # noqa: N806
+    if W64.shape[1] != 2:
+        raise ValueError(f"plot_argmax_regions draws 2-d heads; got d={W64.shape[1]}")
+    V = W64.shape[0]  # noqa: N806
+    verdicts = find_unargmaxable(W64, b64, box=extent, cache=False, progress=False)
+    grid = np.linspace(-extent, extent, check_positive_int("resolution", resolution))
+    gx, gy = np.meshgrid(grid, grid)
+    points = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    logits = points @ W64.T + (0.0 if b64 is None else b64)
+    winner = logits.argmax(1).reshape(gx.shape)
+    colours = sns.color_palette("pastel", V)
+    ax.imshow(winner, origin="lower", extent=(-extent, extent, -extent, extent), cmap=ListedColormap(colours),
+              vmin=-0.5, vmax=V - 0.5, interpolation="nearest")
+    strong = sns.color_palette("dark", V)
+    for c in range(V):
+        ok = verdicts.status[c] == "argmaxable"
+        ax.scatter(*W64[c], s=60, color=strong[c], marker="o" if ok else "X", edgecolor="black", zorder=3)
+        label = f"{c}" + ("" if ok else " (unargmaxable)")
+        ax.annotate(label, W64[c], textcoords="offset points", xytext=(6, 6), fontsize=9, zorder=4)
+    ax.set_xlim(-extent, extent)
+    ax.set_ylim(-extent, extent)
+    ax.set_aspect("equal")
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    ax.set_title(title)
+    ax.grid(False)
+    plt.setp(ax.spines.values(), visible=True)
     return verdicts
