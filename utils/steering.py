@@ -345,10 +345,13 @@ class SteeringSweep:
         """(n_e, n_r, m) ``log(achieved / target)``: 0 is perfect steering, > 0 overshoot."""
         return self.log_ratio - np.log(self.r_values)[None, :, None]
 
-    def edit_index(self, label: str) -> int:
-        labels = [edit.label for edit in self.edits]
-        check_choice("edit", label, labels)
-        return labels.index(label)
+    def edit_index(self, edit: str | int) -> int:
+        """Index of an edit given by label (the first with that label) or by index."""
+        if isinstance(edit, (int, np.integer)):
+            return check_int("edit", edit, minimum=0, maximum=len(self.edits) - 1)
+        labels = [e.label for e in self.edits]
+        check_choice("edit", edit, labels)
+        return labels.index(edit)
 
     def r_index(self, r: float) -> int:
         matches = np.flatnonzero(np.isclose(self.r_values, r, rtol=1e-9))
@@ -566,9 +569,14 @@ def frequency_sample(
     return pd.DataFrame(rows)
 
 
-def ratio_summary(sweep: SteeringSweep, edit_label: str, token_mask: np.ndarray | None = None) -> pd.DataFrame:
-    """Per target ratio: median and quartiles of the achieved ratio, median ``|log(achieved/target)|``."""
-    e = sweep.edit_index(edit_label)
+def ratio_summary(sweep: SteeringSweep, edit: str | int, token_mask: np.ndarray | None = None) -> pd.DataFrame:
+    """Per target ratio: median and quartiles of the achieved ratio, median ``|log(achieved/target)|``.
+
+    Args:
+        edit: the edit's label or index in the sweep.
+        token_mask: (m,) bool, the tokens to summarise (all when None).
+    """
+    e = sweep.edit_index(edit)
     ratios = np.exp(sweep.log_ratio[e])
     errors = np.abs(sweep.log_error[e])
     if token_mask is not None:
@@ -598,7 +606,7 @@ def steering_error(sweep: SteeringSweep, r_max: float, edit_index: int | None = 
 
 
 def steerable_range(
-    sweep: SteeringSweep, edit_label: str, band: float, token_mask: np.ndarray | None = None
+    sweep: SteeringSweep, edit: str | int, band: float, token_mask: np.ndarray | None = None
 ) -> tuple[float, float]:
     """The largest ratio up and the smallest ratio down reached with median error within a factor ``band``.
 
@@ -609,7 +617,7 @@ def steerable_range(
         (r_up >= 1, r_down <= 1); 1.0 when not even the first step is within the band.
     """
     band = check_float("band", band, low=1.0, low_inclusive=False)
-    summary = ratio_summary(sweep, edit_label, token_mask)
+    summary = ratio_summary(sweep, edit, token_mask)
     ok = summary["median_abs_log_error"].to_numpy() <= math.log(band)
     targets = summary["target"].to_numpy()
     r_up = r_down = 1.0
@@ -653,3 +661,126 @@ def prefix_log_alphas(
         done = n
         result[n] = log_total - math.log(n * window_length)
     return result
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Chapter helpers: forward-pass check, few-shot fits, side-effect table, figures
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def forward_check(
+    loaded: LoadedModel,
+    token_ids: torch.Tensor,
+    hidden: torch.Tensor,
+    head: OutputHead,
+    cases: Sequence[tuple[int, float, Edit]],
+) -> pd.DataFrame:
+    """The shortcut against a real forward pass of the edited model, for each (token, r, edit) case.
+
+    Args:
+        token_ids: (n_windows, T) windows whose cached hidden states are ``hidden`` (n_windows, T, d).
+
+    Returns:
+        one row per case: token, r, edit, log alpha before, after by the shortcut and by the model, and the
+        absolute difference of the two (nats).
+    """
+    base = base_statistics(hidden.reshape(-1, head.d), head, progress=False)
+    rows = []
+    for token, r, edit in tqdm(cases, desc="forward checks"):
+        shortcut = steering_sweep(base, [token], [r], [edit], progress=False)
+        forward = forward_log_alpha(loaded, edited_head(head, token, r, edit), token_ids, [token])[0]
+        after = float(shortcut.log_alpha_after[0, 0, 0])
+        rows.append({
+            "token": token, "text": loaded.tokenizer.decode([token]), "r": r, "edit": edit.label,
+            "log α before": float(shortcut.log_alpha_before[0]), "log α after (cache)": after,
+            "log α after (model)": float(forward), "|difference| (nats)": abs(after - float(forward)),
+        })
+    return pd.DataFrame(rows)
+
+
+def few_shot_errors(
+    activations: Activations,
+    base: BaseStatistics,
+    tokens: np.ndarray,
+    r_values: Sequence[float],
+    sizes: Sequence[int],
+    *,
+    k: int,
+    r_max: float,
+    repeats: int = 1,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Steering error on held-out text when A is fitted from alpha over only n random training windows.
+
+    For each repeat, windows are drawn in a random order (seed + repeat) and alpha is taken over the first n of them
+    (nested samples); A is refitted and the mask edit (top-k of the new A) and the minimal-norm edit are evaluated
+    on ``base``.  The error is :func:`steering_error` over ratios in [1/r_max, r_max].
+
+    Returns:
+        one row per (windows, repeat, edit): ``windows``, ``positions``, ``repeat``, ``edit``, ``error``, ``fit_r2``.
+    """
+    from .encoding import fit_encoding
+
+    repeats = check_positive_int("repeats", repeats)
+    E = activations.head.E.numpy().astype(np.float64)
+    window_length = activations.token_ids.shape[1]
+    rows = []
+    for repeat in range(repeats):
+        log_alphas = prefix_log_alphas(activations.hidden, activations.head, sizes, seed=seed + repeat)
+        for n, log_alpha in log_alphas.items():
+            fit = fit_encoding(E, log_alpha.exp().numpy(), test_fraction=test_fraction, seed=seed)
+            edits = [make_edit(fit.A, "mask", k), make_edit(fit.A, "min_norm")]
+            sweep = steering_sweep(base, tokens, r_values, edits, progress=False)
+            errors = steering_error(sweep, r_max)
+            for edit, error in zip(edits, errors):
+                rows.append({"windows": n, "positions": n * window_length, "repeat": repeat,
+                             "edit": "mask (top-k of this A)" if edit.method == "mask" else edit.label,
+                             "error": float(error), "fit_r2": fit.r2})
+    return pd.DataFrame(rows)
+
+
+def side_effects(
+    base: BaseStatistics, sample: pd.DataFrame, r_values: Sequence[float], edit: Edit, *, progress: bool = True
+) -> pd.DataFrame:
+    """Side effects of steering each sampled token by each ratio through ``edit``.
+
+    Args:
+        sample: rows with ``token``, ``bucket``, ``bucket_label`` (from :func:`frequency_sample`).
+
+    Returns:
+        one row per (token, r): the achieved ratio, the JS divergence (nats) of the other tokens' renormalised
+        averaged distribution, the share of positions whose top-1 token changed, and the mean per-position
+        KL(p || p') (nats).
+    """
+    tokens = sample["token"].to_numpy()
+    sweep = steering_sweep(base, tokens, r_values, [edit], with_kl=True, progress=progress)
+    unit = edit.unit_shift(base.hidden)
+    config_tokens = np.repeat(tokens[None, :], len(r_values), axis=0).ravel()
+    shifts = torch.stack([math.log(r) * unit for r in r_values for _ in tokens])
+    js = other_tokens_divergence(base, config_tokens, shifts, progress=progress).reshape(len(r_values), len(tokens))
+    rows = []
+    for i, r in enumerate(sweep.r_values):
+        for j, (_, token_row) in enumerate(sample.iterrows()):
+            rows.append({
+                "token": int(token_row["token"]), "bucket": int(token_row["bucket"]),
+                "bucket_label": token_row["bucket_label"], "r": r,
+                "achieved": float(np.exp(sweep.log_ratio[0, i, j])),
+                "js_others": float(js[i, j]), "top1_changed": float(1 - sweep.top1_agreement[0, i, j]),
+                "mean_kl": float(sweep.mean_kl[0, i, j]),
+            })
+    return pd.DataFrame(rows)
+
+
+def plot_ratio_band(ax, summary: pd.DataFrame, label: str, color=None, band: bool = True) -> None:
+    """Median achieved ratio against target (log-log) with the interquartile band."""
+    (line,) = ax.plot(summary["target"], summary["median"], marker="o", ms=3, label=label, color=color)
+    if band:
+        ax.fill_between(summary["target"], summary["q25"], summary["q75"], color=line.get_color(), alpha=0.2, lw=0)
+    ax.set(xscale="log", yscale="log")
+
+
+def plot_identity(ax, r_values: Sequence[float]) -> None:
+    """The identity line achieved = target over the range of ``r_values``."""
+    span = [min(r_values), max(r_values)]
+    ax.plot(span, span, color="black", lw=1, ls="--", label="achieved = target")
