@@ -27,7 +27,7 @@ BOOK_DIR = REPO_ROOT / "book"
 SOURCE_DIR = BUILD_DIR / "source"  # staged book: config, pages and executed chapters
 HTML_DIR = BUILD_DIR / "html"
 STAGED_FILES = ("_config.yml", "_toc.yml", "references.bib")
-STAGED_DIRS = ("_static",)
+STAGED_DIRS = ("_static", "_vendor")  # _vendor: files copied as is into the site (MathJax)
 
 
 def chapters() -> list[str]:
