@@ -1,17 +1,28 @@
-"""Every chapter executes under papermill on tiny parameters, and the book builds from those runs."""
+"""Every chapter executes under papermill on tiny parameters, the book builds from those runs, and every page of the
+built book renders offline in headless Chromium (title, images, captions, typeset math, links, no outside host).
+
+The chapters are executed once and the book is built once per session (``tiny_book``), for both the build test and
+the browser test. The screenshots of the browser test are saved in the built book's ``_screenshots/`` folder; the test
+prints where.
+"""
 from __future__ import annotations
 
+import base64
 import json
+import shutil
 from pathlib import Path
 
+import jupytext
 import nbformat
 import pytest
 
+import browser
 from utils import book
+from utils.paths import REPO_ROOT
 from utils.results import load_results
 
 PARAMS_DIR = Path(__file__).parent / "params"
-_runs: dict[str, book.ChapterRun] = {}
+_runs: dict[str, book.ChapterRun | BaseException] = {}
 
 
 @pytest.fixture(scope="session")
@@ -20,10 +31,42 @@ def runs_dir(tmp_path_factory) -> Path:
 
 
 def run_tiny(chapter: str, runs_dir: Path, tiny_model_dir: Path) -> book.ChapterRun:
+    """Execute ``chapter`` on its tiny parameters, once per session (a failure is remembered and raised again)."""
     if chapter not in _runs:
         parameters = book.load_parameters(PARAMS_DIR, chapter, {"tiny_model": str(tiny_model_dir)})
-        _runs[chapter] = book.execute_chapter(chapter, parameters, runs_dir, force=True)
-    return _runs[chapter]
+        try:
+            _runs[chapter] = book.execute_chapter(chapter, parameters, runs_dir, force=True)
+        except Exception as error:  # noqa: BLE001 - re-raised below and on every later use
+            _runs[chapter] = error
+    result = _runs[chapter]
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+@pytest.fixture(scope="session")
+def tiny_book(runs_dir, tiny_model_dir, tmp_path_factory) -> Path:
+    """The whole book built from the tiny runs of every chapter; returns its HTML folder."""
+    for chapter in book.chapters():
+        run_tiny(chapter, runs_dir, tiny_model_dir)
+    root = tmp_path_factory.mktemp("book")
+    source = book.stage(runs_dir, root / "source")
+    return book.build_html(source, root / "html")
+
+
+def toc_pages() -> list[str]:
+    """Pages of the table of contents as built HTML paths, e.g. ``book/01_encoding.html``."""
+    import yaml
+
+    toc = yaml.safe_load((REPO_ROOT / "_toc.yml").read_text())
+    return [f"{name}.html" for name in [toc["root"]] + [entry["file"] for entry in toc["chapters"]]]
+
+
+def chapter_title(chapter: str) -> str | None:
+    """The chapter's title: the first ``# `` heading of its first markdown cell (None if it has none)."""
+    notebook = jupytext.read(book.BOOK_DIR / f"{chapter}.py")
+    markdown = next((cell.source for cell in notebook.cells if cell.cell_type == "markdown"), "")
+    return next((line[2:].strip() for line in markdown.splitlines() if line.startswith("# ")), None)
 
 
 @pytest.mark.slow
@@ -40,12 +83,94 @@ def test_chapter_runs_on_tiny_parameters(chapter, runs_dir, tiny_model_dir):
 
 
 @pytest.mark.slow
-def test_book_builds_from_the_tiny_runs(runs_dir, tiny_model_dir, tmp_path):
+def test_book_builds_from_the_tiny_runs(tiny_book):
+    for page in toc_pages():
+        assert (tiny_book / page).is_file(), f"{page} of the table of contents was not built"
     for chapter in book.chapters():
-        run_tiny(chapter, runs_dir, tiny_model_dir)
-    source = book.stage(runs_dir, tmp_path / "source")
-    html = book.build_html(source, tmp_path / "html")
+        page = (tiny_book / "book" / f"{chapter}.html").read_text()
+        assert "{glue" not in page, f"{chapter}: a glue role was left unrendered"
+    assert (tiny_book / "index.html").exists()
+    assert (tiny_book / "_static" / "mathjax" / "tex-chtml-full.js").is_file(), "the vendored MathJax is missing"
+    assert browser.outside_references(tiny_book) == []
+
+
+@pytest.mark.slow
+def test_every_page_of_the_book_in_a_browser(tiny_book, capsys):
+    report = browser.check_book(tiny_book, log=lambda line: None)
+    with capsys.disabled():
+        print(f"\n{report.summary()}\n[browser] screenshots: {tiny_book / browser.SCREENSHOT_DIR}")
+    assert not report.all_problems, "\n".join(report.all_problems)
+    checked = {page.page: page for page in report.pages}
+    assert set(toc_pages()) <= set(checked), "pages of the table of contents were not checked"
     for chapter in book.chapters():
-        page = (html / "book" / f"{chapter}.html").read_text()
-        assert "glue" not in page.lower() or "{glue" not in page
-    assert (html / "index.html").exists()
+        page, title = checked[f"book/{chapter}.html"], chapter_title(chapter)
+        assert title, f"book/{chapter}.py: its first markdown cell has no '# ' title"
+        assert page.headings[0] == title or page.headings[0].endswith(f" {title}"), (page.headings, title)
+        assert page.n_images > 0, f"{chapter} shows no figure"
+    assert sum(page.n_math for page in report.pages) > 0, "no page has math: the math check checked nothing"
+    for page in report.pages:
+        assert page.screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", page.page
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The browser check itself, on a small hand-written site with one good page and one page with every planted fault.
+
+PIXEL_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+MATHJAX_HEAD = """<script>window.MathJax = {"options": {"processHtmlClass": "math", "ignoreHtmlClass": "tex2jax_ignore"}}
+</script><script defer src="_static/mathjax/tex-chtml-full.js"></script>"""
+GOOD_PAGE = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>Good page — Site</title>{MATHJAX_HEAD}</head>
+<body><article class="tex2jax_ignore"><h1 id="good">Good page</h1>
+<p>Inline <span class="math">\\(x^2 + \\alpha_w\\)</span> and display</p><div class="math">\\[E_w A + B\\]</div>
+<figure><img src="pixel.png" loading="lazy"><figcaption>A captioned pixel.</figcaption></figure>
+<p><a href="bad.html#here">a link</a>, <a href="#good">an anchor</a>, <a href="https://example.org/">elsewhere</a></p>
+</article></body></html>"""
+BAD_PAGE = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>Bad page — Site</title>{MATHJAX_HEAD}
+<link rel="stylesheet" href="https://fonts.example.org/css?family=Serif"><link rel="stylesheet" href="site.css">
+</head><body><article class="tex2jax_ignore"><h1 id="here">Another heading</h1>
+<p>An error <span class="math">\\(x_1_2\\)</span>, math MathJax cannot find <span class="math">\\(x^{{\\)</span>
+and raw $$y = 1$$ left in the text.</p>
+<figure><img src="missing.png"><figcaption>Missing.</figcaption></figure>
+<img src="pixel.png">
+<p><a href="missing.html">gone</a> <a href="index.html#nowhere">no such anchor</a></p>
+</article></body></html>"""
+SITE_CSS = """@font-face { font-family: Far; src: url("https://fonts.example.org/far.woff2"); }"""
+
+
+def test_browser_check_finds_each_planted_fault(tmp_path):
+    site = tmp_path / "site"
+    shutil.copytree(REPO_ROOT / "_vendor", site)
+    (site / "pixel.png").write_bytes(PIXEL_PNG)
+    (site / "site.css").write_text(SITE_CSS)
+    (site / "index.html").write_text(GOOD_PAGE)
+    (site / "bad.html").write_text(BAD_PAGE)
+    (site / "old.html").write_text('<html><head><meta http-equiv="Refresh" content="0; url=gone.html"></head></html>')
+
+    report = browser.check_book(site, log=lambda line: None)
+
+    pages = {page.page: page for page in report.pages}
+    assert sorted(pages) == ["bad.html", "index.html"] and report.redirects == {"old.html": "gone.html"}
+    good, bad = pages["index.html"], pages["bad.html"]
+    assert good.problems == [], good.problems
+    assert (good.title, good.headings, good.n_images, good.n_math) == ("Good page — Site", ["Good page"], 1, 2)
+    assert good.screenshot == site / "_screenshots" / "index.png" and good.screenshot.stat().st_size > 1000
+    planted = {
+        "heading 'Another heading' is not in the title": 1,
+        "asks an outside host for a stylesheet: https://fonts.example.org/css?family=Serif": 1,
+        "image does not load: http": 1,
+        "figure without a caption: pixel.png": 1,
+        "MathJax error": 1,
+        "math not typeset: '\\\\(x^{\\\\)'": 1,
+        "raw math delimiters left in the text": 1,
+        "HTTP 404 for http://127.0.0.1": 1,
+    }
+    found = {fault: sum(problem.startswith(fault) for problem in bad.problems) for fault in planted}
+    assert found == planted, bad.problems
+    site_wide = "\n".join(report.problems)
+    assert "bad.html: https://fonts.example.org/css?family=Serif" in site_wide  # static reading of the HTML
+    assert "site.css: https://fonts.example.org/far.woff2" in site_wide  # ... and of the CSS (font never fetched)
+    assert "bad.html: link to a missing file:" in site_wide and "missing.html" in site_wide
+    assert "bad.html: link to a missing anchor:" in site_wide and "index.html#nowhere" in site_wide
+    assert "old.html: redirects to a missing page: gone.html" in site_wide
+    assert "index.html: link" not in site_wide  # the good page's links (to bad.html#here, #good) resolve
