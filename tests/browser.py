@@ -10,7 +10,7 @@ For each HTML page of the site (redirect stubs are checked statically) it checks
   makes to the local server succeeds (network events of the Chrome DevTools protocol);
 - every internal link points to a file of the site, and its ``#fragment`` to an element of the target page;
 
-and saves a full-page screenshot (PNG) of each page for review. A static pass also reads the URLs that the HTML and CSS
+and saves a full-page screenshot (PNG) of each page for review (very tall pages in parts). A static pass also reads the URLs that the HTML and CSS
 files would fetch (``<script src>``, ``<link href>``, ``<img src>``, CSS ``url()`` and ``@import``) and reports any
 on an outside host.
 
@@ -298,38 +298,50 @@ class Chromium:
             raise BrowserError(f"script failed: {details.get('exception', {}).get('description') or details}")
         return result["result"].get("value")
 
-    def navigate(self, url: str, timeout: float | None = None) -> None:
-        """Open ``url`` in the tab and wait for its load event."""
+    def navigate(self, url: str, timeout: float | None = None) -> str:
+        """Open ``url`` in the tab and wait for its load event; returns the navigation's loader id."""
         self.clear_events()
         result = self.call("Page.navigate", {"url": url})
         if result.get("errorText"):
             raise BrowserError(f"could not open {url}: {result['errorText']}")
         self.wait_for_event("Page.loadEventFired", timeout)
+        return result.get("loaderId", "")
 
-    def screenshot(self, path: Path) -> tuple[int, int]:
-        """Save a PNG of the whole page (up to ``MAX_SCREENSHOT_HEIGHT`` px tall); returns its (width, height).
+    def screenshot(self, path: Path) -> list[Path]:
+        """Save PNGs of the whole page: ``path`` and, for a page taller than ``MAX_SCREENSHOT_HEIGHT`` px, the parts
+        below it as ``<stem>-2.png``, ``<stem>-3.png``...; returns the files written.
 
-        The viewport is made as tall as the page for the capture (``captureBeyondViewport`` shifts this theme's
-        layout), then restored.
+        The viewport is made as tall as the page (or one part) for the capture and restored afterwards
+        (``captureBeyondViewport`` shifts this theme's layout).
         """
-        height = VIEWPORT[1]
-        for _ in range(3):  # a taller viewport can change the page's height (elements sized by the viewport)
-            content = self.call("Page.getLayoutMetrics")["cssContentSize"]
-            wanted = min(max(VIEWPORT[1], int(content["height"])), MAX_SCREENSHOT_HEIGHT)
-            if wanted == height:
-                break
-            height = wanted
+        def set_height(height: int) -> None:
             self.call("Emulation.setDeviceMetricsOverride",
                       {"width": VIEWPORT[0], "height": height, "deviceScaleFactor": 1, "mobile": False})
             self.evaluate("new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+
+        height, page_height = VIEWPORT[1], VIEWPORT[1]
+        for _ in range(3):  # a taller viewport can change the page's height (elements sized by the viewport)
+            page_height = max(VIEWPORT[1], int(self.call("Page.getLayoutMetrics")["cssContentSize"]["height"]))
+            wanted = min(page_height, MAX_SCREENSHOT_HEIGHT)
+            if wanted == height:
+                break
+            height = wanted
+            set_height(height)
+        paths = []
         try:
-            shot = self.call("Page.captureScreenshot", {"format": "png"})
+            for index, top in enumerate(range(0, page_height, height)):
+                self.evaluate(f"window.scrollTo(0, {top}); "
+                              "new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+                clip = {"x": 0, "y": top, "width": VIEWPORT[0], "height": min(height, page_height - top), "scale": 1}
+                shot = self.call("Page.captureScreenshot", {"format": "png", "clip": clip})
+                part = path if index == 0 else path.with_name(f"{path.stem}-{index + 1}{path.suffix}")
+                part.parent.mkdir(parents=True, exist_ok=True)
+                part.write_bytes(base64.b64decode(shot["data"]))
+                paths.append(part)
         finally:
-            self.call("Emulation.setDeviceMetricsOverride",
-                      {"width": VIEWPORT[0], "height": VIEWPORT[1], "deviceScaleFactor": 1, "mobile": False})
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(base64.b64decode(shot["data"]))
-        return VIEWPORT[0], height
+            self.evaluate("window.scrollTo(0, 0)")
+            set_height(VIEWPORT[1])
+        return paths
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -398,7 +410,7 @@ class PageCheck:
     n_requests: int = 0
     links: list[str] = field(default_factory=list)
     ids: set[str] = field(default_factory=set)
-    screenshot: Path | None = None
+    screenshots: list[Path] = field(default_factory=list)  # the page's PNG, in parts if it is very tall
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
 
@@ -413,12 +425,19 @@ def is_local(url: str) -> bool:
     return parts.hostname in LOCAL_HOSTS
 
 
-def request_problems(events: list[tuple[str, dict]]) -> tuple[int, list[str]]:
-    """From the tab's Network events: the number of requests, and each request to an outside host or that failed."""
+def request_problems(events: list[tuple[str, dict]], loader_id: str | None = None) -> tuple[int, list[str]]:
+    """From the tab's Network events: the number of requests, and each request to an outside host or that failed.
+
+    With ``loader_id``, only the requests of that navigation count (not late ones of the page before).
+    """
     urls: dict[str, str] = {}
     problems = []
     for method, params in events:
+        if method != "Network.requestWillBeSent" and params.get("requestId") not in urls:
+            continue
         if method == "Network.requestWillBeSent":
+            if loader_id and params.get("loaderId") != loader_id:
+                continue
             url = params["request"]["url"]
             urls[params["requestId"]] = url
             if not is_local(url):
@@ -441,13 +460,12 @@ def check_page(browser: Chromium, base_url: str, page: str, screenshot: Path | N
     result = PageCheck(page)
     url = urljoin(base_url, page)
     try:
-        browser.navigate(url)
+        loader_id = browser.navigate(url)
         browser.evaluate(SETTLE_SCRIPT, timeout=90)
         browser.pump(0.3)  # late requests, e.g. fonts asked for by the typeset math
         facts = browser.evaluate(FACTS_SCRIPT)
         if screenshot is not None:
-            browser.screenshot(screenshot)
-            result.screenshot = screenshot
+            result.screenshots = browser.screenshot(screenshot)
     except BrowserError as error:
         result.problems.append(f"could not check the page: {error}")
         return result
@@ -470,7 +488,7 @@ def check_page(browser: Chromium, base_url: str, page: str, screenshot: Path | N
     problems += [f"math not typeset: {text!r}" for text in facts["untypeset"]]
     problems += [f"MathJax error: {text!r}" for text in facts["mathErrors"]]
     problems += [f"raw math delimiters left in the text: {text!r}" for text in facts["raw"]]
-    result.n_requests, network = request_problems(browser.events)
+    result.n_requests, network = request_problems(browser.events, loader_id)
     problems += network
     result.seconds = time.perf_counter() - started
     return result

@@ -109,7 +109,7 @@ def test_every_page_of_the_book_in_a_browser(tiny_book, capsys):
         assert page.n_images > 0, f"{chapter} shows no figure"
     assert sum(page.n_math for page in report.pages) > 0, "no page has math: the math check checked nothing"
     for page in report.pages:
-        assert page.screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", page.page
+        assert page.screenshots and all(shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for shot in page.screenshots)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -154,7 +154,7 @@ def test_browser_check_finds_each_planted_fault(tmp_path):
     good, bad = pages["index.html"], pages["bad.html"]
     assert good.problems == [], good.problems
     assert (good.title, good.headings, good.n_images, good.n_math) == ("Good page — Site", ["Good page"], 1, 2)
-    assert good.screenshot == site / "_screenshots" / "index.png" and good.screenshot.stat().st_size > 1000
+    assert good.screenshots == [site / "_screenshots" / "index.png"] and good.screenshots[0].stat().st_size > 1000
     planted = {
         "heading 'Another heading' is not in the title": 1,
         "asks an outside host for a stylesheet: https://fonts.example.org/css?family=Serif": 1,
