@@ -12,7 +12,9 @@ by greedy decoding, whatever the context.  Two tests, as in the paper:
   is taken chunk by chunk over the vocabulary, so no V×V matrix is ever held.
 * **Chebyshev-centre LP** (exact): maximise ``r`` over ``(x, r)`` subject to
   ``(w_j - w_c)·x + ||w_j - w_c|| r <= b_c - b_j`` for every ``j != c``, ``x`` in the box ``[-box, box]^d`` and
-  ``0 <= r <= box``.  ``c`` is argmaxable iff the optimum has ``r > 0``; the optimal ``x`` (the centre of the largest
+  ``r >= 0`` (no upper bound is needed: every competitor row differs from ``w_c`` and x is bounded, so r is; a cap
+  such as ``r <= box`` would be reached by most classes of a head without bias, whose regions are cones, and hide
+  how thin a region is).  ``c`` is argmaxable iff the optimum has ``r > 0``; the optimal ``x`` (the centre of the largest
   ball inside c's region) is the witness.  Solved with HiGHS by cutting planes: start from the competitors that
   score highest at a few hint points, add the most violated constraints and re-solve until the solution satisfies
   the constraints of *all* classes (then it is the optimum of the full LP; a relaxation with ``r = 0`` or no
@@ -52,6 +54,8 @@ DEFAULT_BOX = 100.0
 DEFAULT_PATIENCE = 50
 DEFAULT_RADIUS_TOL = 1e-8
 
+#: products with at most this many logits run in numpy (less overhead), larger ones in torch (multi-threaded max)
+SMALL_PRODUCT = 1 << 18
 _LP_STATUS = {0: "optimal", 1: "iteration or time limit", 2: "infeasible", 3: "unbounded", 4: "numerical difficulties"}
 
 
@@ -105,6 +109,16 @@ def check_box(box: Any) -> float:
     return check_float("box", box, low=0.0, low_inclusive=False)
 
 
+def prepare_head(W: Any, b: Any = None) -> tuple[PreparedHead, np.ndarray, np.ndarray]:  # noqa: N803
+    """Check a head and prepare it once: ``(reduced head, representative (V,), twin (V,))`` (see find_twins).
+
+    ``np.searchsorted(head.rows, representative[t])`` is token t's class id in the reduced head.
+    """
+    W64, b64 = check_head(W, b)  # noqa: N806
+    representative, twin = find_twins(W64, b64)
+    return reduce_head(W64, b64, representative), representative, twin
+
+
 def find_twins(W: np.ndarray, b: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:  # noqa: N803
     """Group identical rows of ``W`` (V, d).
 
@@ -140,7 +154,7 @@ def find_twins(W: np.ndarray, b: np.ndarray | None = None) -> tuple[np.ndarray, 
 
 
 @dataclass
-class _Head:
+class PreparedHead:
     """The head reduced to one row per group of identical rows, in the formats the tests need.
 
     Attributes:
@@ -148,6 +162,7 @@ class _Head:
         W32, b32: the same as float32 torch tensors for the fast products.
         rows: (U,) int64, original row index of each reduced row.
         max_row_norm, max_abs_bias: for the rounding-error bound of a logit.
+        sq_norms: (U,) float64, squared row norms.
     """
 
     W64: np.ndarray
@@ -157,6 +172,7 @@ class _Head:
     rows: np.ndarray
     max_row_norm: float
     max_abs_bias: float
+    sq_norms: np.ndarray
 
     @property
     def U(self) -> int:  # noqa: N802
@@ -167,11 +183,12 @@ class _Head:
         return int(self.W64.shape[1])
 
 
-def _reduce(W: np.ndarray, b: np.ndarray | None, representative: np.ndarray) -> _Head:  # noqa: N803
+def reduce_head(W: np.ndarray, b: np.ndarray | None, representative: np.ndarray) -> PreparedHead:  # noqa: N803
+    """The head W (V, d) float64, b (V,) or None reduced to the rows ``representative`` names (see find_twins)."""
     rows = np.flatnonzero(representative == np.arange(len(representative)))
     W64 = np.ascontiguousarray(W[rows])  # noqa: N806
     b64 = None if b is None else np.ascontiguousarray(b[rows])
-    return _Head(
+    return PreparedHead(
         W64=W64,
         b64=b64,
         W32=torch.from_numpy(W64.astype(np.float32)),
@@ -179,10 +196,11 @@ def _reduce(W: np.ndarray, b: np.ndarray | None, representative: np.ndarray) -> 
         rows=rows,
         max_row_norm=float(np.linalg.norm(W64, axis=1).max()),
         max_abs_bias=0.0 if b64 is None else float(np.abs(b64).max()),
+        sq_norms=np.einsum("ij,ij->i", W64, W64),
     )
 
 
-def _error_bound(head: _Head, x_norm: np.ndarray, unit_roundoff: float) -> np.ndarray:
+def _error_bound(head: PreparedHead, x_norm: np.ndarray, unit_roundoff: float) -> np.ndarray:
     """A bound on |computed - exact| of one logit ``w_j·x + b_j`` at points of 2-norm ``x_norm`` (n,).
 
     Rounding the weights and the bias to the working precision, the d products and the d + 1 sums each contribute
@@ -195,7 +213,7 @@ def _error_bound(head: _Head, x_norm: np.ndarray, unit_roundoff: float) -> np.nd
 
 
 def _competitor_max(
-    head: _Head, X: np.ndarray, cls: np.ndarray, chunk_size: int, dtype: type
+    head: PreparedHead, X: np.ndarray, cls: np.ndarray, chunk_size: int, dtype: type
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # noqa: N803
     """Own logit and best competitor of each point: X (n, d), cls (n,) reduced class ids.
 
@@ -209,7 +227,7 @@ def _competitor_max(
     else:
         W = torch.from_numpy(head.W64)  # noqa: N806
         b = None if head.b64 is None else torch.from_numpy(head.b64)
-    small = n * min(head.U, chunk_size) <= 1 << 18
+    small = n * min(head.U, chunk_size) <= SMALL_PRODUCT
     if small:  # numpy views of the same weights
         W = W.numpy()  # noqa: N806
         b = None if b is None else b.numpy()
@@ -247,7 +265,7 @@ def _competitor_max(
 
 
 def _certified_margins(
-    head: _Head, X: np.ndarray, cls: np.ndarray, chunk_size: int, fast: tuple | None = None
+    head: PreparedHead, X: np.ndarray, cls: np.ndarray, chunk_size: int, fast: tuple | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # noqa: N803
     """Strict-argmax check of points X (n, d) float64 for reduced classes cls (n,).
 
@@ -308,7 +326,7 @@ class BraidResult:
     steps: np.ndarray
 
 
-def _starting_points(head: _Head, cls: np.ndarray, start: str, box: float) -> np.ndarray:
+def _starting_points(head: PreparedHead, cls: np.ndarray, start: str, box: float) -> np.ndarray:
     X = head.W64[cls].copy()  # noqa: N806
     if start == "centred":
         X -= head.W64.mean(0)
@@ -321,8 +339,8 @@ def _starting_points(head: _Head, cls: np.ndarray, start: str, box: float) -> np
     return X
 
 
-def _braid(
-    head: _Head,
+def braid_batch(
+    head: PreparedHead,
     cls: np.ndarray,
     *,
     patience: int,
@@ -332,7 +350,7 @@ def _braid(
     chunk_size: int,
     progress: bool,
 ) -> BraidResult:
-    """Braid reflect for the reduced classes ``cls`` (n,), all at once (see the module docstring)."""
+    """Braid reflect for the reduced classes ``cls`` (n,) of a prepared head, all at once (module docstring)."""
     n = len(cls)
     X = _starting_points(head, cls, start, box)  # noqa: N806
     X = X.astype(np.float32).astype(np.float64)  # the points are float32 vectors, checked exactly
@@ -393,10 +411,10 @@ def braid_reflect(
     patience = check_int("patience", patience, minimum=0)
     check_choice("start", start, STARTS)
     representative, _ = find_twins(W64, b64)
-    head = _reduce(W64, b64, representative)
+    head = reduce_head(W64, b64, representative)
     tokens = _check_tokens(tokens, W64.shape[0])
     reduced_index = np.searchsorted(head.rows, representative[tokens])
-    return _braid(
+    return braid_batch(
         head, reduced_index, patience=patience, box=box, start=start,
         block_size=check_positive_int("block_size", block_size), chunk_size=check_positive_int("chunk_size", chunk_size),
         progress=progress,
@@ -431,7 +449,7 @@ class LPResult:
 
 
 def _solve_lp(
-    head: _Head, c: int, active: np.ndarray, box: float, tolerance: float
+    head: PreparedHead, c: int, active: np.ndarray, box: float, tolerance: float
 ) -> tuple[int, str, np.ndarray | None, float]:
     """Solve the Chebyshev LP of reduced class c against the competitors ``active`` (k,)."""
     d = head.d
@@ -440,7 +458,7 @@ def _solve_lp(
     b_ub = np.zeros(len(active)) if head.b64 is None else head.b64[c] - head.b64[active]
     objective = np.zeros(d + 1)
     objective[-1] = -1.0
-    bounds = [(-box, box)] * d + [(0.0, box)]
+    bounds = [(-box, box)] * d + [(0.0, None)]
     res = linprog(
         objective, A_ub=A_ub, b_ub=b_ub, bounds=bounds, method="highs",
         options={"primal_feasibility_tolerance": tolerance, "dual_feasibility_tolerance": tolerance},
@@ -452,7 +470,7 @@ def _solve_lp(
 
 
 def _chebyshev(
-    head: _Head,
+    head: PreparedHead,
     c: int,
     hints: list[np.ndarray],
     *,
@@ -470,7 +488,7 @@ def _chebyshev(
         x = np.clip(hints[0], -box, box)
         return LPResult(True, box, "optimal (no competitor)", x, math.inf, 0, 0)
     w_c = head.W64[c]
-    sq_norms = np.einsum("ij,ij->i", head.W64, head.W64)
+    sq_norms = head.sq_norms
     # ||w_j - w_c|| for every j: the coefficient of r in j's constraint
     dist = np.sqrt(np.maximum(sq_norms - 2 * head.W64 @ w_c + sq_norms[c], 0.0))
     bias = np.zeros(U) if head.b64 is None else head.b64
@@ -545,7 +563,7 @@ def chebyshev_lp(
     representative, twin = find_twins(W64, b64)
     if twin[c] >= 0:
         return LPResult(False, 0.0, f"duplicate of row {twin[c]}", None, math.nan, 0, 0)
-    head = _reduce(W64, b64, representative)
+    head = reduce_head(W64, b64, representative)
     rc = int(np.searchsorted(head.rows, c))
     hints = [head.W64[rc]] if hints is None else [np.asarray(h, dtype=np.float64) for h in hints]
     return _chebyshev(
@@ -742,7 +760,7 @@ def find_unargmaxable(
 
     t0 = time.perf_counter()
     representative, twin_of = find_twins(W64, b64)
-    head = _reduce(W64, b64, representative)
+    head = reduce_head(W64, b64, representative)
     n = len(tokens)
     status = np.full(n, "unargmaxable", dtype="<U12")
     method = np.full(n, "lp", dtype="<U5")
@@ -759,7 +777,7 @@ def find_unargmaxable(
     method[is_duplicate] = "twin"
     tested = np.flatnonzero(~is_duplicate)
     reduced = np.searchsorted(head.rows, tokens[tested])
-    braid = _braid(
+    braid = braid_batch(
         head, reduced, patience=patience, box=box, start=start, block_size=block_size, chunk_size=chunk_size,
         progress=progress,
     )
@@ -1041,3 +1059,68 @@ def plot_argmax_regions(
     ax.grid(False)
     plt.setp(ax.spines.values(), visible=True)
     return verdicts
+
+
+def closest_calls(
+    W: Any,  # noqa: N803
+    b: Any,
+    verdicts: Verdicts,
+    k: int,
+    *,
+    box: float = DEFAULT_BOX,
+    radius_tol: float = DEFAULT_RADIUS_TOL,
+    progress: bool = True,
+):
+    """Chebyshev radii of the ``k`` argmaxable tokens whose witness margin is smallest relative to the witness's
+    length (the fast test's closest calls), LP-decided tokens first.  A pandas DataFrame with columns token, method,
+    relative_margin, lp_radius, lp_rounds, sorted by radius: the smallest radius is how thin the thinnest region
+    found is (in the box ``[-box, box]^d``; without a bias regions are cones and the radius grows with the box)."""
+    import pandas as pd
+
+    k = check_positive_int("k", k)
+    head, representative, _ = prepare_head(W, b)
+    ok = np.flatnonzero(verdicts.status == "argmaxable")
+    relative = verdicts.margin[ok] / np.maximum(np.linalg.norm(verdicts.witness[ok], axis=1), 1e-300)
+    by_lp = verdicts.method[ok] == "lp"
+    picked = ok[np.lexsort((relative, ~by_lp))[:k]]
+    rows = []
+    for i in tqdm(picked, desc="closest calls (LP)", disable=not progress):
+        token = int(verdicts.tokens[i])
+        c = int(np.searchsorted(head.rows, representative[token]))
+        hints = [verdicts.witness[i], head.W64[c]]
+        if verdicts.method[i] == "lp":
+            radius, rounds = float(verdicts.lp_radius[i]), int(verdicts.lp_rounds[i])
+        else:
+            result = _chebyshev(head, c, hints, box=box, radius_tol=radius_tol, initial=256, add=256, max_rounds=200,
+                                chunk_size=8192)
+            radius, rounds = result.radius, result.rounds
+        rows.append(dict(token=token, method=str(verdicts.method[i]),
+                         relative_margin=float(verdicts.margin[i] / np.linalg.norm(verdicts.witness[i])),
+                         lp_radius=radius, lp_rounds=rounds))
+    return pd.DataFrame(rows).sort_values("lp_radius", ignore_index=True)
+
+
+def hull_agreement(n_instances: int, *, seed: int = 0, max_d: int = 6, max_V: int = 40, box_with_bias: float = 1e4):  # noqa: N803
+    """Compare every verdict with the convex-hull brute force on random instances (half with a bias).
+
+    Returns a dict: instances, verdicts (classes compared), agree (classes with the same verdict), braid_false_clear
+    (unargmaxable classes the fast test cleared; must be 0), unargmaxable (classes the hull says are inside).
+    """
+    n_instances = check_positive_int("n_instances", n_instances)
+    max_d = check_int("max_d", max_d, minimum=2)
+    rng = np.random.default_rng(check_int("seed", seed, minimum=0))
+    out = dict(instances=0, verdicts=0, agree=0, braid_false_clear=0, unargmaxable=0)
+    for i in range(n_instances):
+        d = int(rng.integers(2, max_d + 1))
+        V = int(rng.integers(d + 2, max(max_V, d + 3) + 1))  # noqa: N806
+        W = rng.normal(size=(V, d))  # noqa: N806
+        b = rng.normal(size=V) if i % 2 else None
+        verdicts = find_unargmaxable(W, b, box=box_with_bias if b is not None else DEFAULT_BOX, cache=False,
+                                     progress=False)
+        truth = hull_argmaxable(W, b)
+        out["instances"] += 1
+        out["verdicts"] += V
+        out["agree"] += int(np.sum((verdicts.status == "argmaxable") == truth))
+        out["braid_false_clear"] += int(np.sum((verdicts.method == "braid") & ~truth))
+        out["unargmaxable"] += int(np.sum(~truth))
+    return out
