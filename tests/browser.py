@@ -10,9 +10,9 @@ For each HTML page of the site (redirect stubs are checked statically) it checks
   makes to the local server succeeds (network events of the Chrome DevTools protocol);
 - every internal link points to a file of the site, and its ``#fragment`` to an element of the target page;
 
-and saves a full-page screenshot (PNG) of each page for review (very tall pages in parts). A static pass also reads the URLs that the HTML and CSS
-files would fetch (``<script src>``, ``<link href>``, ``<img src>``, CSS ``url()`` and ``@import``) and reports any
-on an outside host.
+and saves a full-page screenshot (PNG) of each page for review (very tall pages in parts). A static pass also reads
+the URLs that the HTML and CSS files would fetch (``<script src>``, ``<link href>``, ``<img src>``, CSS ``url()`` and
+``@import``) and reports any on an outside host.
 
 Chromium is driven through the DevTools protocol over a pipe (``--remote-debugging-pipe``), so only the standard library
 and Debian's ``chromium`` are needed. Run it on a built site with::
@@ -379,7 +379,8 @@ FACTS_SCRIPT = r"""
     url: location.href,
     title: document.title.trim(),
     headings: [...document.querySelectorAll('h1')].map(h => clean(h.textContent)).filter(text => text),
-    images: [...document.images].map(img => ({src: img.currentSrc || img.src, loaded: img.complete && img.naturalWidth > 0})),
+    images: [...document.images].map(
+        img => ({src: img.currentSrc || img.src, loaded: img.complete && img.naturalWidth > 0})),
     uncaptioned: [...(document.querySelector('article') || document.body).querySelectorAll('img')].filter(img => {
       const caption = img.closest('figure') && img.closest('figure').querySelector('figcaption');
       return !caption || !clean(caption.textContent);
@@ -387,8 +388,9 @@ FACTS_SCRIPT = r"""
     mathjax: Boolean(window.MathJax && window.MathJax.version),
     math: math.length,
     untypeset: math.filter(e => !e.querySelector('mjx-container')).map(e => e.textContent.trim().slice(0, 80)),
-    mathErrors: [...document.querySelectorAll('mjx-container')].map(e => e.querySelector('[data-mjx-error], mjx-merror'))
-        .filter(e => e).map(e => (e.getAttribute('data-mjx-error') || e.textContent).slice(0, 120)),
+    mathErrors: [...document.querySelectorAll('mjx-container')]
+        .map(e => e.querySelector('[data-mjx-error], mjx-merror')).filter(e => e)
+        .map(e => (e.getAttribute('data-mjx-error') || e.textContent).slice(0, 120)),
     raw,
     links: [...document.querySelectorAll('a[href]')].map(a => a.href),
     ids: [...document.querySelectorAll('[id]')].map(e => e.id).concat(
