@@ -118,8 +118,9 @@ def test_every_page_of_the_book_in_a_browser(tiny_book, capsys):
 PIXEL_PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 )
-MATHJAX_HEAD = """<script>
-window.MathJax = {"options": {"processHtmlClass": "math", "ignoreHtmlClass": "tex2jax_ignore"}}</script><script defer src="_static/mathjax/tex-chtml-full.js"></script>"""
+MATHJAX_HEAD = """<script>window.MathJax =
+{"options": {"processHtmlClass": "math", "ignoreHtmlClass": "tex2jax_ignore"}}</script>
+<script defer src="_static/mathjax/tex-chtml-full.js"></script>"""
 GOOD_PAGE = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>Good page — Site</title>{MATHJAX_HEAD}
 </head>
 <body><article class="tex2jax_ignore"><h1 id="good">Good page</h1>
