@@ -128,7 +128,8 @@ def _read_cache(path: Path, key: str) -> Activations | None:
         and activations.hidden.shape[:2] == (n_windows, window_length)
         and activations.hidden.shape[2] == activations.head.d
         and activations.log_alpha.shape == (activations.head.V,)
-        and abs(float(activations.alpha.sum()) - 1.0) < 1e-6
+        # float32 log-softmax leaves alpha's sum a few 1e-6 off 1 on real models (7.9e-6 for smollm2-135m)
+        and abs(float(activations.alpha.sum()) - 1.0) < 1e-4
     )
     if not consistent:
         print(f"Cache {path.name} does not match its key; rebuilding it")
