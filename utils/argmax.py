@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 from scipy.optimize import linprog
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from .validation import check_choice, check_float, check_int, check_positive_int
@@ -54,9 +55,27 @@ DEFAULT_BOX = 100.0
 DEFAULT_PATIENCE = 50
 DEFAULT_RADIUS_TOL = 1e-8
 
-#: products with at most this many logits run in numpy (less overhead), larger ones in torch (multi-threaded max)
-SMALL_PRODUCT = 1 << 18
+#: chunk products with at most this many multiply-adds run in numpy on one thread (less overhead, no thread
+#: contention), larger ones in torch (multi-threaded)
+SMALL_PRODUCT = 1 << 27
 _LP_STATUS = {0: "optimal", 1: "iteration or time limit", 2: "infeasible", 3: "unbounded", 4: "numerical difficulties"}
+
+
+def _single_threaded_blas(function):
+    """Run ``function`` with numpy's BLAS on one thread.
+
+    The numpy products here are small (matrix-vector products of the LP, small blocks); multi-threaded OpenBLAS
+    makes them 10-20x slower on a busy two-core machine.  The large products run in torch, whose threads this does
+    not touch.
+    """
+    import functools
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with threadpool_limits(limits=1, user_api="blas"):
+            return function(*args, **kwargs)
+
+    return wrapper
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -227,7 +246,7 @@ def _competitor_max(
     else:
         W = torch.from_numpy(head.W64)  # noqa: N806
         b = None if head.b64 is None else torch.from_numpy(head.b64)
-    small = n * min(head.U, chunk_size) <= SMALL_PRODUCT
+    small = n * min(head.U, chunk_size) * head.d <= SMALL_PRODUCT
     if small:  # numpy views of the same weights
         W = W.numpy()  # noqa: N806
         b = None if b is None else b.numpy()
@@ -389,6 +408,7 @@ def braid_batch(
     return BraidResult(cleared=cleared, witness=X, start=X0, margin=margin, steps=steps)
 
 
+@_single_threaded_blas
 def braid_reflect(
     W: Any,  # noqa: N803
     b: Any = None,
@@ -538,6 +558,7 @@ def _chebyshev(
     )
 
 
+@_single_threaded_blas
 def chebyshev_lp(
     W: Any,  # noqa: N803
     b: Any,
@@ -713,6 +734,7 @@ def _verdict_cache_dir() -> Path:
     return cache_dir() / "argmax"
 
 
+@_single_threaded_blas
 def find_unargmaxable(
     W: Any,  # noqa: N803
     b: Any = None,
@@ -1061,6 +1083,7 @@ def plot_argmax_regions(
     return verdicts
 
 
+@_single_threaded_blas
 def closest_calls(
     W: Any,  # noqa: N803
     b: Any,

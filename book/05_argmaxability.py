@@ -1,0 +1,379 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 5. Which tokens can never be predicted?
+#
+# **Claim** {cite}`grivas2022lowrank`. A softmax layer with weights $W$ ($V\times d$) and bias $b$ scores token $c$
+# with $w_c\cdot x + b_c$. When $V > d + 1$ some tokens can be *unargmaxable*: no input $x$ makes them the argmax,
+# so greedy decoding never emits them, whatever the context. Without a bias, token $c$ is argmaxable exactly when its
+# row $w_c$ is a vertex of the convex hull of all rows. The paper finds that this happens easily in random
+# low-dimensional heads, but rarely in trained models (13 of 150 public models, and then for few, odd tokens), and
+# that a bias $b_c = -\tfrac12\|w_c\|^2$ or unit-norm rows prevents it.
+#
+# **Method.** Two tests from the paper, implemented in `utils.argmax` for any $W$ and $b$:
+#
+# - *braid reflect* (fast, one-sided): start at a point $x$ and, while the argmax is another token $j$, reflect $x$
+#   across the hyperplane where $c$ and $j$ tie,
+#   $x \leftarrow x - 2\,\frac{(w_c-w_j)\cdot x + b_c-b_j}{\|w_c-w_j\|^2}\,(w_c-w_j)$, for at most a *patience* of
+#   reflections. It runs for thousands of tokens at once as matrix products, the argmax taken chunk by chunk over
+#   the vocabulary;
+# - the *Chebyshev-centre linear program* (exact), for every token the fast test does not clear: maximise $r$ subject
+#   to $(w_j-w_c)\cdot x + \|w_j-w_c\|\,r \le b_c-b_j$ for all $j\ne c$, with $x$ in the box $[-100, 100]^d$. The token
+#   is argmaxable iff $r>0$; $r$ is the radius of the largest ball inside its region. Solved with HiGHS by cutting
+#   planes: a few hundred competitors at a time, adding violated constraints until the solution satisfies all $V-1$.
+#
+# Every "argmaxable" verdict carries a witness point whose strict argmax is checked against all $V$ tokens (in
+# float32 with a proven rounding bound, in float64 when the margin is too close to call); every "unargmaxable" one
+# carries the LP status. Rows that are exact copies of another row can never win strictly and are reported as
+# "duplicate", naming the twin.
+
+# %% tags=["parameters"]
+model = "smollm2-135m"  # offline name, Hugging Face id or local folder
+revision = None  # hub revision
+max_tokens = None  # tokens tested on the real head: None for the whole vocabulary, else a random sample
+seed = 0  # token samples, random heads, random pruning order
+box = 100.0  # the search box [-box, box]^d of the tests
+patience = 50  # reflections of the fast test before the LP takes over
+start = "centred"  # braid start: "row" (the row w_c, as the paper) or "centred" (w_c minus the mean row)
+n_closest = 5  # argmaxable tokens with the thinnest margins whose LP radius is measured
+n_hull_instances = 200  # random 2-6-d instances compared with the convex-hull brute force
+random_dims = [2, 3, 4, 6, 8, 10, 15, 20, 30, 50]  # dimensions of the random heads
+random_classes = 2000  # classes of each random head
+corpus = "wikipedia"  # the corpus of chapter 1's encoding fit (shared activation cache)
+window_length = 128  # as in chapter 1
+n_tokens = 32768  # as in chapter 1
+batch_size = 8  # windows per forward pass (speed only)
+prune_fractions = [0.5, 0.75, 0.9, 0.95]  # shares of dimensions deleted
+prune_max_tokens = None  # tokens tested per pruned head: None for all, else a random sample
+prune_random = True  # also delete dimensions in a random order
+prevention_dim = 4  # dimension of the random head used to show prevention
+second_model = "gemma3-270m"  # also tested where installed; None to skip
+second_model_max_tokens = 4096  # tokens sampled from the second model's vocabulary
+n_table = 20  # rows of the token tables
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from utils import argmax as am
+from utils import encoding as enc
+from utils.activations import compute_activations
+from utils.corpora import CORPORA
+from utils.head import output_head
+from utils.models import available_offline_models, describe, load_model
+from utils.plotting import set_theme
+from utils.results import glue_figure, record, record_scorecard
+from utils.validation import check_choice, check_float, check_int, check_positive_int
+
+CHAPTER = "05_argmaxability"
+check_choice("corpus", corpus, CORPORA)
+check_choice("start", start, am.STARTS)
+am.check_box(box)
+check_int("patience", patience, minimum=0)
+for name, value in {"n_closest": n_closest, "n_hull_instances": n_hull_instances, "random_classes": random_classes,
+                    "prevention_dim": prevention_dim, "n_table": n_table, "second_model_max_tokens":
+                    second_model_max_tokens, "n_tokens": n_tokens, "batch_size": batch_size}.items():
+    check_positive_int(name, value)
+for name, value in {"max_tokens": max_tokens, "prune_max_tokens": prune_max_tokens}.items():
+    if value is not None:
+        check_positive_int(name, value)
+for value in random_dims:
+    check_positive_int("random_dims", value)
+for value in prune_fractions:
+    check_float("prune_fractions", value, low=0.0, high=1.0, high_inclusive=False)
+loaded = load_model(model, revision)
+check_int("window_length", window_length, minimum=2, maximum=loaded.n_ctx)
+set_theme()
+pd.DataFrame([describe(loaded)])
+
+# %% [markdown]
+# ## 5.1 The geometry in two dimensions
+#
+# Five tokens in $d = 2$. Colour each point $x$ of the plane by the token with the largest logit: every argmaxable
+# token owns a region. Without a bias the regions are cones from the origin, and token 4, whose row lies inside the
+# quadrilateral of the others, owns none. A bias shifts the boundaries: a large enough $b_4$ gives token 4 a bounded
+# region around the origin, and the paper's bias $b_c=-\tfrac12\|w_c\|^2$ turns the picture into the Voronoi diagram of
+# the rows, where every row owns the cell around itself.
+
+# %%
+W_toy = am.toy_head()
+b_toy = np.array([0.0, 0.0, 0.0, 0.0, 1.5])
+fig, axes = plt.subplots(1, 3, figsize=(12, 4.2), sharey=True)
+toy = [am.plot_argmax_regions(axes[0], W_toy, title="no bias"),
+       am.plot_argmax_regions(axes[1], W_toy, b_toy, title=r"bias $b_4 = 1.5$"),
+       am.plot_argmax_regions(axes[2], W_toy, am.prevention_bias(W_toy), title=r"bias $-\frac{1}{2}\|w\|^2$")]
+fig.tight_layout()
+glue_figure("fig-toy", fig)
+pd.DataFrame({panel: v.status for panel, v in zip(["no bias", "bias b_4", "prevention bias"], toy)})
+
+# %% [markdown]
+# ```{glue:figure} fig-toy
+# :name: fig-toy
+# Argmax regions of a five-token head in two dimensions (each colour is the token with the largest logit; dots are
+# the rows $w_c$, a cross marks an unargmaxable token). Left: no bias, token 4 lies inside the hull of the others
+# and owns no region. Middle: a bias on token 4 gives it a bounded region. Right: the preventive bias
+# $-\tfrac12\|w\|^2$ makes the regions the Voronoi cells of the rows. After the geometric figures of
+# {cite}`grivas2022lowrank`.
+# ```
+#
+# ## 5.2 The tests against brute force
+#
+# In 2 to 6 dimensions the convex hull (`scipy.spatial.ConvexHull`, Qhull) decides argmaxability directly: without a
+# bias a token is argmaxable iff its row is a hull vertex; with a bias, iff the lifted point $(w_c, b_c)$ is a vertex of
+# an upper facet of the lifted hull. We compare every verdict on random instances (rows and biases $\mathcal N(0,1)$;
+# with a bias the box is widened to $10^4$ so that it cannot cut a region off).
+
+# %%
+agreement = am.hull_agreement(n_hull_instances, seed=seed)
+record(CHAPTER, "hull_instances", agreement["instances"], fmt=",", description="random instances compared with hulls")
+record(CHAPTER, "hull_verdicts", agreement["verdicts"], fmt=",", description="verdicts compared with hulls")
+record(CHAPTER, "hull_agreement", agreement["agree"] / agreement["verdicts"], fmt=".2%",
+       description="share of verdicts equal to the convex-hull brute force")
+record(CHAPTER, "braid_false_clears", agreement["braid_false_clear"], fmt=",",
+       description="unargmaxable tokens the fast test cleared (must be 0)")
+pd.DataFrame([agreement])
+
+# %% [markdown]
+# On {glue:text}`05_argmaxability.hull_instances` instances ({glue:text}`05_argmaxability.hull_verdicts` verdicts)
+# the tests agree with the hull for {glue:text}`05_argmaxability.hull_agreement` of the tokens, and the fast test
+# cleared {glue:text}`05_argmaxability.braid_false_clears` unargmaxable tokens. (The unit tests and a slow test repeat
+# this on thousands of instances.)
+#
+# ## 5.3 Random heads: unargmaxable tokens in theory
+#
+# Random heads with {glue:text}`05_argmaxability.random_classes` classes, rows (and biases) drawn from $U(-1,1)$ or
+# $\mathcal N(0,1)$ as in the paper's random-model experiment.
+
+# %%
+random_sweep = am.random_model_sweep(random_dims, random_classes, seed=seed, box=box, patience=patience)
+record(CHAPTER, "random_classes", random_classes, fmt=",", description="classes per random head")
+fig, ax = plt.subplots(figsize=(7, 4.2))
+sns.lineplot(random_sweep.assign(bias=random_sweep.bias.map({True: "with bias", False: "no bias"})), x="dim",
+             y="share", hue="init", style="bias", markers=True, ax=ax)
+ax.set(xscale="log", xlabel="dimension d (log scale)", ylabel="share of unargmaxable classes")
+ax.set_xticks(random_dims, [str(d) for d in random_dims])
+glue_figure("fig-random", fig)
+random_sweep.pivot_table(index="dim", columns=["init", "bias"], values="share").round(4)
+
+# %%
+low = random_sweep[random_sweep.dim == min(random_dims)]
+high = random_sweep[random_sweep.dim == max(random_dims)]
+record(CHAPTER, "random_low_dim", int(min(random_dims)), description="smallest dimension of the random sweep")
+record(CHAPTER, "random_high_dim", int(max(random_dims)), description="largest dimension of the random sweep")
+record(CHAPTER, "random_low_share", float(low.share.min()), fmt=".1%",
+       description="smallest share of unargmaxable classes at the smallest dimension")
+record(CHAPTER, "random_high_share", float(high.share.max()), fmt=".2%",
+       description="largest share of unargmaxable classes at the largest dimension")
+record(CHAPTER, "random_seconds", float(random_sweep.seconds.sum()), fmt=".0f",
+       description="seconds for the random sweep (when computed)")
+
+# %% [markdown]
+# ```{glue:figure} fig-random
+# :name: fig-random
+# Share of unargmaxable classes of random heads with {glue:text}`05_argmaxability.random_classes` classes against
+# the dimension, for uniform and normal rows, with and without a bias (box $[-100,100]^d$). Mirrors the random-model
+# experiment of {cite}`grivas2022lowrank`.
+# ```
+#
+# In {glue:text}`05_argmaxability.random_low_dim` dimensions at least {glue:text}`05_argmaxability.random_low_share`
+# of the classes are unargmaxable; by {glue:text}`05_argmaxability.random_high_dim` dimensions at most
+# {glue:text}`05_argmaxability.random_high_share` are. A random point cloud in high dimension has almost every point
+# on its hull, so the problem is one of low rank relative to the vocabulary.
+#
+# ## 5.4 Real heads: unargmaxable tokens in practice
+
+# %%
+head = output_head(loaded.model)
+E, b = head.E.numpy(), (None if head.b is None else head.b.numpy())
+rng = np.random.default_rng(seed)
+tokens = None if max_tokens is None or max_tokens >= head.V else np.sort(rng.choice(head.V, max_tokens, replace=False))
+verdicts = am.find_unargmaxable(E, b, tokens=tokens, box=box, patience=patience, start=start)
+counts = verdicts.counts()
+record(CHAPTER, "model_V", head.V, fmt=",", description="vocabulary of the tested model")
+record(CHAPTER, "model_d", head.d, description="dimension of the tested model's head")
+record(CHAPTER, "n_tokens_tested", counts["tested"], fmt=",", description="tokens tested on the real head")
+record(CHAPTER, "n_unargmaxable", counts["unargmaxable"], fmt=",", description="unargmaxable tokens of the real head")
+record(CHAPTER, "n_duplicate", counts["duplicate"], fmt=",", description="tokens whose row has an identical twin")
+record(CHAPTER, "n_decided_by_lp", counts["decided_by_lp"], fmt=",", description="tokens the fast test left to the LP")
+record(CHAPTER, "verify_seconds", verdicts.meta["seconds"], fmt=".0f",
+       description="seconds for the verdicts of the real head (when computed; cached afterwards)")
+pd.DataFrame([counts])
+
+# %% [markdown]
+# Of the {glue:text}`05_argmaxability.n_tokens_tested` tokens tested ($V$ = {glue:text}`05_argmaxability.model_V`,
+# $d$ = {glue:text}`05_argmaxability.model_d`), {glue:text}`05_argmaxability.n_unargmaxable` are unargmaxable and
+# {glue:text}`05_argmaxability.n_duplicate` share their row with another token; the fast test left
+# {glue:text}`05_argmaxability.n_decided_by_lp` to the LP. The verdicts took {glue:text}`05_argmaxability.verify_seconds`
+# seconds on this machine. The tokens that can never win strictly:
+
+# %%
+am.describe_tokens(verdicts, loaded.tokenizer).head(n_table)
+
+# %% [markdown]
+# The fast test clears most tokens in one or two reflections. How close are the closest calls? We take the
+# {glue:text}`05_argmaxability.n_closest` argmaxable tokens whose witness has the smallest margin (relative to its
+# length) and solve their exact LP: its radius is the thickness of the region the token owns inside the box.
+
+# %%
+closest = am.closest_calls(E, b, verdicts, n_closest, box=box)
+closest.insert(1, "text", [repr(loaded.tokenizer.decode([t])) for t in closest.token])
+record(CHAPTER, "n_closest", len(closest), description="closest calls measured with the LP")
+record(CHAPTER, "smallest_lp_radius", float(closest.lp_radius.min()), fmt=".3g",
+       description="smallest Chebyshev radius among the closest calls (box units)")
+fig, ax = plt.subplots(figsize=(7, 3.8))
+steps = verdicts.braid_steps[verdicts.braid_steps >= 0]
+sns.histplot(steps, discrete=True, ax=ax)
+ax.set(yscale="log", xlabel="reflections before the token won (braid reflect)", ylabel="tokens (log scale)")
+glue_figure("fig-steps", fig)
+closest
+
+# %% [markdown]
+# ```{glue:figure} fig-steps
+# :name: fig-steps
+# How many reflections the fast test needed per token of the real head (tokens at the patience limit went on to the
+# LP). The test of {cite}`grivas2022lowrank`, batched over the vocabulary.
+# ```
+#
+# The thinnest region among the closest calls still has a Chebyshev radius of
+# {glue:text}`05_argmaxability.smallest_lp_radius` (the box has half-width 100; without a bias the regions are cones,
+# so radii grow with the box). No trained head we tested comes near the degenerate case.
+
+# %%
+second = None
+if second_model is not None and second_model in available_offline_models() and second_model != model:
+    second_loaded = load_model(second_model)
+    second_head = output_head(second_loaded.model)
+    sample = np.sort(rng.choice(second_head.V, min(second_model_max_tokens, second_head.V), replace=False))
+    second = am.find_unargmaxable(second_head.E.numpy(), None if second_head.b is None else second_head.b.numpy(),
+                                  tokens=sample, box=box, patience=patience, start=start)
+    record(CHAPTER, "second_model_counts", str(second.counts()), description=f"verdicts of {second_model} (sample)")
+    display(am.describe_tokens(second, second_loaded.tokenizer).head(n_table))
+print("second model:", "not installed or skipped" if second is None else second.counts())
+
+# %% [markdown]
+# ## 5.5 Pruned heads: when do tokens start to disappear?
+#
+# Chapter 3 deletes the output-embedding dimensions that the log-linear encoding of chapter 1 does not use. Deleting
+# dimensions lowers $d$ towards the regime of {numref}`fig-random`, so at some point rows fall inside the hull of the
+# others. We delete the dimensions of smallest $|A_D|$ first (the pruned head is $E[:, \text{keep}]$, fit as in
+# chapter 1 on the same cached pass) and, for comparison, dimensions in a random order.
+
+# %%
+acts = compute_activations(loaded, corpus, "train", window_length=window_length, n_tokens=n_tokens,
+                           batch_size=batch_size)
+fit = enc.fit_encoding(acts.head.E.numpy().astype(np.float64), acts.alpha.numpy(), seed=seed)
+orders = {"smallest |A| first": enc.dimensions_by_weight(fit.A)[::-1].copy()}
+print("first dimensions deleted (|A| order):", orders["smallest |A| first"][:10])
+if prune_random:
+    orders["random order"] = np.random.default_rng(seed).permutation(head.d)
+prune_tokens = (None if prune_max_tokens is None or prune_max_tokens >= head.V
+                else np.sort(rng.choice(head.V, prune_max_tokens, replace=False)))
+pruning = pd.concat([am.pruning_sweep(E, order, prune_fractions, b=b, tokens=prune_tokens, box=box,
+                                      patience=patience).assign(order=name) for name, order in orders.items()],
+                    ignore_index=True)
+pruning
+
+# %%
+first = am.first_unargmaxable_fraction(pruning[pruning.order == "smallest |A| first"])
+record(CHAPTER, "prune_first_fraction", first, fmt=".2f",
+       description="smallest deleted fraction (|A| order) with an unargmaxable token; nan if none on the grid")
+record(CHAPTER, "prune_first_text", f"{first:.0%}" if np.isfinite(first) else f"none up to {max(prune_fractions):.0%}",
+       description="the same, as text")
+record(CHAPTER, "prune_max_fraction", max(prune_fractions), fmt=".0%", description="largest deleted fraction tried")
+at_max = pruning[(pruning.order == "smallest |A| first") & (pruning.fraction == max(prune_fractions))].iloc[0]
+record(CHAPTER, "prune_unargmaxable_at_max", int(at_max.unargmaxable), fmt=",",
+       description="unargmaxable tokens at the largest deleted fraction (|A| order)")
+record(CHAPTER, "prune_tested", int(at_max.tested), fmt=",", description="tokens tested per pruned head")
+fig, ax = plt.subplots(figsize=(7, 4))
+sns.lineplot(pruning.assign(share=pruning.unargmaxable / pruning.tested), x="fraction", y="share", hue="order",
+             marker="o", ax=ax)
+ax.set(xlabel="share of output-embedding dimensions deleted", ylabel="share of tested tokens unargmaxable")
+glue_figure("fig-pruning", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig-pruning
+# :name: fig-pruning
+# Share of unargmaxable tokens of the pruned head $E[:, \text{keep}]$ as dimensions are deleted, smallest $|A_D|$
+# first (chapter 1's encoding) or in a random order ({glue:text}`05_argmaxability.prune_tested` tokens tested per
+# head).
+# ```
+#
+# With the smallest-$|A_D|$ order the first unargmaxable tokens appear at this share of the dimensions deleted:
+# {glue:text}`05_argmaxability.prune_first_text`. At {glue:text}`05_argmaxability.prune_max_fraction`,
+# {glue:text}`05_argmaxability.prune_unargmaxable_at_max` tested tokens are unargmaxable. The 30–40% deletions of
+# chapter 3 are far from that point.
+#
+# ## 5.6 Prevention
+#
+# The paper's two remedies on a random head in {glue:text}`05_argmaxability.prevention_dim` dimensions, where most
+# tokens are unargmaxable: the bias $b_c = -\tfrac12\|w_c\|^2$ (then the argmax is the nearest row, so every distinct
+# row wins at its own position), or rows scaled to unit norm (points on a sphere are all hull vertices).
+
+# %%
+W_rand, _ = am.random_head(random_classes, prevention_dim, "normal", bias=False, seed=seed)
+prevention = {
+    "no bias": am.find_unargmaxable(W_rand, box=box, patience=patience, progress=False),
+    "bias -||w||²/2": am.find_unargmaxable(W_rand, am.prevention_bias(W_rand), box=box, patience=patience,
+                                            progress=False),
+    "unit-norm rows": am.find_unargmaxable(am.unit_norm_rows(W_rand), box=box, patience=patience, progress=False),
+}
+prevention_table = pd.DataFrame({name: v.counts() for name, v in prevention.items()}).T
+record(CHAPTER, "prevention_dim", prevention_dim, description="dimension of the prevention example")
+record(CHAPTER, "prevention_before", int(prevention["no bias"].count("unargmaxable")), fmt=",",
+       description="unargmaxable tokens of the random head before prevention")
+record(CHAPTER, "prevention_after", int(max(prevention_table.unargmaxable.iloc[1:])), fmt=",",
+       description="unargmaxable tokens after either remedy (the larger count)")
+prevention_table
+
+# %% [markdown]
+# Before: {glue:text}`05_argmaxability.prevention_before` of {glue:text}`05_argmaxability.random_classes` tokens are
+# unargmaxable; after either remedy, {glue:text}`05_argmaxability.prevention_after`.
+
+# %%
+clean = counts["unargmaxable"] == 0
+record_scorecard(
+    CHAPTER,
+    f"{counts['unargmaxable']} unargmaxable of {counts['tested']:,} tokens of {model} "
+    f"({counts['duplicate']} duplicate rows); random d={min(random_dims)}: ≥{low.share.min():.0%}, "
+    f"d={max(random_dims)}: ≤{high.share.max():.1%}",
+    {
+        f"in theory: random heads in d={min(random_dims)} have unargmaxable classes (≥ {low.share.min():.0%})":
+            bool(low.share.min() > 0.1),
+        f"rarely in practice: the real head has no unargmaxable token ({counts['unargmaxable']})": bool(clean),
+        f"prevention: no unargmaxable token after either remedy ({int(max(prevention_table.unargmaxable.iloc[1:]))})":
+            bool(max(prevention_table.unargmaxable.iloc[1:]) == 0),
+    },
+)
+
+# %% [markdown]
+# Verdict: **{glue:text}`05_argmaxability.verdict`**: {glue:text}`05_argmaxability.verdict_reason`.
+#
+# ## Summary and caveats
+#
+# - The real head has {glue:text}`05_argmaxability.n_unargmaxable` unargmaxable tokens among
+#   {glue:text}`05_argmaxability.n_tokens_tested` tested; the only tokens that can never win strictly are the
+#   {glue:text}`05_argmaxability.n_duplicate` whose rows are exact copies of another (after the GGUF quantisation of
+#   the offline model, identical rows can come from the quantisation as well as from training).
+# - "Argmaxable" is a statement about the head alone: some $x$ in the box makes the token win. The final hidden states
+#   a model actually produces (after its last norm) fill only part of that space, so an argmaxable token may still
+#   never be predicted in practice; the converse holds: an unargmaxable token never is.
+# - The box matters with a bias (a region may lie outside it) and sets the scale of the LP radius; without a bias the
+#   regions are cones and the verdicts do not depend on the box.
+# - Verdicts are exact up to the LP's tolerance ($r \le 10^{-8}$ counts as empty) and the certified argmax check of
+#   every witness; the fast test only ever clears tokens, with a checked witness.
+# - Pruned heads are tested as heads; whether the pruned model's hidden states still reach the regions is not tested.
