@@ -138,3 +138,210 @@ def test_missing_inputs_fail(planted):
         rank_dimensions("abs_A", planted["E"], np.ones(3))
     with pytest.raises(ValueError, match="permutation"):
         keep_columns(torch.tensor([0, 0, 1]), 0.5)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The streamed sweep
+# ---------------------------------------------------------------------------------------------------------------
+
+from utils.pruning import (  # noqa: E402
+    context_groups,
+    criterion_orders,
+    deletion_sweep,
+    js_divergence_rows,
+    largest_safe_fraction,
+    pruned_output_head,
+    subsample_positions,
+    text_statistics,
+)
+from utils.compare import js_divergence  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def biased_head():
+    generator = torch.Generator().manual_seed(2)
+    V, d, N = 1500, 20, 500  # noqa: N806
+    E = torch.randn(V, d, generator=generator)  # noqa: N806
+    b = torch.randn(V, generator=generator)
+    hidden = 0.8 * torch.randn(N, d, generator=generator) + 0.3
+    targets = torch.randint(0, V, (N,), generator=generator)
+    targets[::9] = -1
+    return {"E": E, "b": b, "head": OutputHead(E, b), "hidden": hidden, "targets": targets, "d": d}
+
+
+def test_sweep_equals_compare_heads_for_every_setting_and_group(biased_head):
+    E, b, head, hidden, targets = (biased_head[k] for k in ("E", "b", "head", "hidden", "targets"))  # noqa: N806
+    orders = criterion_orders(["h_spread", "fisher", "random"], E, None, hidden, random_seeds=[0, 1], b=b)
+    fractions = [0.0, 0.1, 0.12, 0.45, 0.9]  # 0.1 and 0.12 both delete 2 of 20 dimensions
+    groups = torch.arange(hidden.shape[0]) % 3
+    sweep = deletion_sweep(hidden, head, orders, fractions, targets=targets, groups=groups,
+                           group_names=["a", "b", "c"], chunk_size=77, progress=False)
+    assert len(sweep) == len(orders) * len(fractions) * 4
+    for (criterion, seed), order in orders.items():
+        for fraction in fractions:
+            keep = keep_columns(order, fraction)
+            for group, mask in [("all", torch.ones(len(groups), dtype=torch.bool)), ("b", groups == 1)]:
+                expected = compare_heads(hidden[mask], head, OutputHead(E[:, keep], b), targets=targets[mask],
+                                         new_columns=keep, chunk_size=64)
+                row = sweep[(sweep.criterion == criterion) & (sweep.seed == seed) & (sweep.fraction == fraction)
+                            & (sweep.group == group)].iloc[0]
+                assert row.n_kept == len(keep)
+                assert row.js_alpha == pytest.approx(expected.js_alpha, abs=1e-7)
+                assert row.mean_kl == pytest.approx(expected.mean_kl, abs=1e-5)
+                assert row.top1_agreement == expected.top1_agreement
+                assert row.nll_new == pytest.approx(expected.nll_new, abs=1e-5)
+                assert row.nll_ref == pytest.approx(expected.nll_ref, abs=1e-5)
+
+
+def test_sweep_of_unit_deletions_moves_nothing_when_the_hidden_coordinate_is_zero(planted):
+    # a head is unchanged by deleting a coordinate that every hidden state leaves at zero; one that matters moves
+    orders = {"irrelevant": torch.arange(planted["d"]).flip(0), "relevant": torch.arange(planted["d"])}
+    sweep = deletion_sweep(planted["hidden"], planted["head"], orders, [0.3], progress=False)
+    still, moved = sweep.set_index("criterion").loc["irrelevant"], sweep.set_index("criterion").loc["relevant"]
+    assert still.mean_kl < 1e-6 and still.js_alpha < 1e-9 and still.top1_agreement == 1.0
+    assert moved.mean_kl > 0.05 and moved.top1_agreement < 0.95
+
+
+def test_js_rows_equal_shared_js(biased_head):
+    generator = torch.Generator().manual_seed(5)
+    p = torch.rand(300, generator=generator, dtype=torch.float64) ** 4
+    p[:10] = 0.0
+    Q = torch.rand(4, 300, generator=generator, dtype=torch.float64) ** 3  # noqa: N806
+    Q[1, 5:20] = 0.0
+    rows = js_divergence_rows(p, Q)
+    for i in range(4):
+        assert float(rows[i]) == pytest.approx(js_divergence(p, Q[i]), abs=1e-12)
+
+
+def test_sweep_rejects_bad_input(biased_head):
+    head, hidden = biased_head["head"], biased_head["hidden"]
+    orders = {"r": torch.arange(biased_head["d"])}
+    with pytest.raises(ValueError, match="fractions"):
+        deletion_sweep(hidden, head, orders, [0.2, 1.0], progress=False)
+    with pytest.raises(ValueError, match="permutation"):
+        deletion_sweep(hidden, head, {"bad": torch.zeros(biased_head["d"], dtype=torch.int64)}, [0.2])
+    with pytest.raises(ValueError, match="hidden must have shape"):
+        deletion_sweep(hidden[:, :5], head, orders, [0.2])
+
+
+def test_positions_and_context_groups():
+    index = subsample_positions(10, 16, 50, seed=3)
+    assert len(index) == 50 and len(set(index.tolist())) == 50 and bool((index[1:] > index[:-1]).all())
+    assert torch.equal(index, subsample_positions(10, 16, 50, seed=3))
+    assert torch.equal(subsample_positions(10, 16, None), torch.arange(160))
+    with pytest.raises(ValueError, match="n_positions"):
+        subsample_positions(10, 16, 161)
+    groups = context_groups(torch.arange(1, 17), short_max=4, long_min=12)
+    assert groups.tolist() == [0] * 4 + [1] * 7 + [2] * 5
+    with pytest.raises(ValueError, match="long_min"):
+        context_groups(torch.arange(1, 17), short_max=4, long_min=4)
+
+
+def test_largest_safe_fraction_against_brute_force():
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    fractions = [0.0, 0.1, 0.2, 0.3, 0.4]
+    rows = []
+    for criterion in ("a", "b"):
+        for seed in ((0, 1, 2) if criterion == "b" else (0,)):
+            for f in fractions:
+                rows.append({"corpus": "x", "group": "all", "criterion": criterion, "seed": seed, "fraction": f,
+                             "top1_agreement": float(rng.uniform(0.8, 1.0)) if f else 1.0})
+    sweep = pd.DataFrame(rows)
+    result = largest_safe_fraction(sweep, {"top1_agreement": ("above", 0.9)}).set_index("criterion")
+    for criterion, curve in sweep.groupby("criterion"):
+        mean = curve.groupby("fraction").top1_agreement.mean()
+        expected = 0.0
+        for f in fractions:
+            if (mean.loc[:f] > 0.9).all():
+                expected = f
+        assert result.loc[criterion, "largest_fraction"] == expected
+
+
+def test_text_statistics_on_known_sequences():
+    loop = torch.tensor([[1, 2, 3, 4] * 4])  # 13 4-grams, 4 distinct
+    stats = text_statistics(loop, n_values=(1, 2))
+    assert stats["rep-4"] == pytest.approx(1 - 4 / 13)
+    assert stats["distinct-1"] == pytest.approx(4 / 16)
+    fresh = torch.arange(20).reshape(2, 10)
+    assert text_statistics(fresh)["rep-4"] == 0.0 and text_statistics(fresh)["distinct-2"] == 1.0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The shortcut against a real pruned model
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_loaded(tiny_models):
+    from utils.models import load_model
+
+    return {name: load_model(str(tiny_models[name])) for name in ("llama-tied", "gptj-bias")}
+
+
+@pytest.mark.parametrize("name", ["llama-tied", "gptj-bias"])
+def test_cached_head_shortcut_equals_a_real_pruned_forward_pass(tiny_loaded, name):
+    from utils.compare import next_token_targets
+    from utils.head import final_hidden_states, output_head, with_output_head
+
+    loaded = tiny_loaded[name]
+    head = output_head(loaded.model)
+    input_embedding = loaded.model.get_input_embeddings().weight.detach().clone()
+    generator = torch.Generator().manual_seed(0)
+    token_ids = torch.randint(0, head.V, (2, 12), generator=generator)
+    hidden = final_hidden_states(loaded.model, token_ids).reshape(-1, head.d)
+    order = rank_dimensions("random", head.E, seed=1)
+    keep = keep_columns(order, 0.4)
+    pruned_model = with_output_head(loaded.model, pruned_output_head(head, keep))
+    with torch.no_grad():
+        real_logits = pruned_model(input_ids=token_ids).logits.reshape(-1, head.V)
+    shortcut = hidden[:, keep] @ head.E[:, keep].T + (0 if head.b is None else head.b)
+    assert torch.allclose(real_logits, shortcut, atol=1e-4, rtol=1e-4)
+    # the original model (and a tied input embedding) are untouched
+    assert torch.equal(loaded.model.get_input_embeddings().weight, input_embedding)
+    assert torch.equal(pruned_model.get_input_embeddings().weight, input_embedding)
+    assert torch.equal(output_head(loaded.model).E, head.E)
+    # and the sweep's figures equal those computed from the real pruned model's logits
+    targets = next_token_targets(token_ids)
+    sweep = deletion_sweep(hidden, head, {"r": order}, [0.4], targets=targets, progress=False).iloc[0]
+    with torch.no_grad():
+        full_logits = loaded.model(input_ids=token_ids).logits.reshape(-1, head.V)
+    log_p, log_q = torch.log_softmax(full_logits, -1), torch.log_softmax(real_logits, -1)
+    assert sweep.mean_kl == pytest.approx(float((log_p.exp() * (log_p - log_q)).sum(-1).mean()), abs=1e-4)
+    assert sweep.top1_agreement == pytest.approx(float((log_p.argmax(-1) == log_q.argmax(-1)).float().mean()))
+    valid = targets >= 0
+    nll = -log_q[valid.nonzero().squeeze(1), targets[valid]].mean()
+    assert sweep.nll_new == pytest.approx(float(nll), abs=1e-4)
+
+
+def test_sampling_is_seeded_cached_and_uses_the_pruned_head(tiny_loaded):
+    from dataclasses import replace
+
+    from utils.head import OutputHead, output_head, with_output_head
+    from utils.pruning import sample_continuations
+
+    tiny = tiny_loaded["llama-tied"]
+    # a random tiny model predicts nearly uniformly; sharpen its head so that pruning changes the draws
+    head = output_head(tiny.model)
+    sharp = OutputHead(head.E * 30.0)
+    loaded = replace(tiny, model=with_output_head(tiny.model, sharp), identity=tiny.identity + ":sharp")
+    prompts = torch.randint(0, 50257, (3, 5), generator=torch.Generator().manual_seed(0))
+    first = sample_continuations(loaded, prompts, None, max_new_tokens=6, seed=4, batch_size=2, progress=False)
+    again = sample_continuations(loaded, prompts, None, max_new_tokens=6, seed=4, batch_size=2, progress=False,
+                                 use_cache=False)
+    assert first.shape == (3, 6) and torch.equal(first, again)
+    other_seed = sample_continuations(loaded, prompts, None, max_new_tokens=6, seed=5, batch_size=2, progress=False)
+    assert not torch.equal(first, other_seed)
+    keep = keep_columns(rank_dimensions("random", sharp.E, seed=0), 0.9)
+    pruned = sample_continuations(loaded, prompts, keep, max_new_tokens=6, seed=4, batch_size=2, progress=False)
+    assert not torch.equal(first, pruned)
+    # the pruned draws are those of a model whose head is the sliced one, built independently
+    sliced = OutputHead(torch.zeros_like(sharp.E))
+    sliced.E[:, keep] = sharp.E[:, keep]
+    independent = replace(loaded, model=with_output_head(tiny.model, sliced), identity=tiny.identity + ":sliced")
+    expected = sample_continuations(independent, prompts, None, max_new_tokens=6, seed=4, batch_size=2,
+                                    progress=False, use_cache=False)
+    assert torch.equal(pruned, expected)
+    with pytest.raises(ValueError, match="top_p"):
+        sample_continuations(loaded, prompts, None, top_p=0.0)

@@ -178,3 +178,684 @@ def keep_columns(order: torch.Tensor, fraction: float) -> torch.Tensor:
         raise ValueError(f"order must be a permutation of 0..{d - 1}")
     deleted = n_deleted(d, fraction)
     return torch.sort(order[deleted:].to(torch.int64)).values
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The deletion sweep over cached hidden states
+# ---------------------------------------------------------------------------------------------------------------
+
+SWEEP_COLUMNS: tuple[str, ...] = (
+    "criterion", "seed", "fraction", "n_deleted", "n_kept", "group", "n_positions", "js_alpha", "mean_kl",
+    "top1_agreement", "nll_ref", "nll_new", "perplexity_ref", "perplexity_new", "perplexity_ratio",
+)
+
+
+def _check_order(name: str, order: torch.Tensor, d: int) -> torch.Tensor:
+    order = torch.as_tensor(order)
+    if order.ndim != 1 or order.numel() != d or order.dtype.is_floating_point:
+        raise ValueError(f"order {name!r} must be a permutation of 0..{d - 1}; got shape {tuple(order.shape)}")
+    if not torch.equal(torch.sort(order).values, torch.arange(d)):
+        raise ValueError(f"order {name!r} must be a permutation of 0..{d - 1}")
+    return order.to(torch.int64)
+
+
+def check_fractions(fractions) -> list[float]:
+    """Sorted, distinct deletion fractions, each in [0, 1)."""
+    values = [check_float("fractions", f, low=0.0, high=1.0, high_inclusive=False) for f in fractions]
+    if not values:
+        raise ValueError("fractions must hold at least one value in [0, 1)")
+    return sorted(set(values))
+
+
+def js_divergence_rows(p: torch.Tensor, Q: torch.Tensor) -> torch.Tensor:  # noqa: N803
+    """Jensen-Shannon divergence (nats) of p (V,) with each row of Q (S, V), in float64: (S,).
+
+    Same quantity as :func:`utils.compare.js_divergence` (rows renormalised to sum 1), for many rows at once.
+    """
+    p = p.to(torch.float64)
+    p = p / p.sum()
+    Q = Q.to(torch.float64)  # noqa: N806
+    Q = Q / Q.sum(dim=1, keepdim=True)  # noqa: N806
+    M = 0.5 * (p + Q)  # noqa: N806
+    kl_p = torch.xlogy(p, p).sum() - torch.xlogy(p, M).sum(dim=1)
+    kl_q = torch.xlogy(Q, Q).sum(dim=1) - torch.xlogy(Q, M).sum(dim=1)
+    return 0.5 * kl_p + 0.5 * kl_q
+
+
+class _Totals:
+    """Per-group running sums for one pruned head (or the reference)."""
+
+    def __init__(self, n_groups: int, V: int) -> None:  # noqa: N803
+        self.alpha = torch.zeros((n_groups, V), dtype=torch.float64)  # sum over positions of probabilities
+        self.kl = torch.zeros(n_groups, dtype=torch.float64)
+        self.agree = torch.zeros(n_groups, dtype=torch.float64)
+        self.nll = torch.zeros(n_groups, dtype=torch.float64)
+
+
+@torch.no_grad()
+def deletion_sweep(
+    hidden: torch.Tensor,
+    head,
+    orders: dict,
+    fractions,
+    *,
+    targets: torch.Tensor | None = None,
+    groups: torch.Tensor | None = None,
+    group_names=None,
+    chunk_size: int = 1024,
+    progress: bool = True,
+):
+    """Compare the full head with every pruned head ``(order, fraction)`` over the same hidden states, streamed.
+
+    For each chunk of positions the reference logits ``z = h @ E.T + b`` are computed once; each order's pruned
+    logits are then obtained *incrementally*, ``z_q -= h[:, newly deleted] @ E[:, newly deleted].T``, as the
+    fraction grows, so the whole sweep of one order costs one matmul over the largest deleted share of d (not one
+    per fraction).  The per-position KL is taken in closed form,
+    ``KL(p || q) = sum_w p_w Δ_w + log Z_q - log Z_p`` with ``Δ = z - z_q = h_del @ E_del.T``, whose first term is
+    ``h_del · (p @ E)_del`` (one (n, d) product per chunk).  Nothing of size (positions × vocabulary) outlives a
+    chunk.  The figures equal :func:`utils.compare.compare_heads` with ``new_columns=keep`` (tested).
+
+    Args:
+        hidden: (N, d) final hidden states.
+        head: the full :class:`~utils.head.OutputHead` (E (V, d), b (V,) or None).
+        orders: {name: (d,) permutation}, first = deleted first; ``name`` is a ``(criterion, seed)`` tuple or a str.
+        fractions: deletion fractions in [0, 1); ``floor(fraction * d)`` dimensions are deleted.
+        targets: (N,) next-token ids, -1 where none (see :func:`utils.compare.next_token_targets`), or None.
+        groups: (N,) int64 group id of each position in 0..G-1 (e.g. context-length bins), or None (one group).
+        group_names: G names for the groups (default ``group_0``...); an ``"all"`` row is always added.
+
+    Returns:
+        A pandas DataFrame with one row per (order, fraction, group), columns :data:`SWEEP_COLUMNS`:
+        ``js_alpha`` (JS divergence of the averaged distributions, nats), ``mean_kl`` (mean per-position
+        KL(p_full || p_pruned), nats), ``top1_agreement``, ``nll_*`` (mean next-token loss, nats) and perplexities.
+    """
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    chunk_size = check_positive_int("chunk_size", chunk_size)
+    E = head.E.to(torch.float32)  # noqa: N806
+    V, d = E.shape  # noqa: N806
+    if hidden.ndim != 2 or hidden.shape[1] != d or hidden.shape[0] == 0:
+        raise ValueError(f"hidden must have shape (N >= 1, {d}); got {tuple(hidden.shape)}")
+    n = hidden.shape[0]
+    if not orders:
+        raise ValueError("orders must hold at least one order")
+    orders = {name: _check_order(str(name), order, d) for name, order in orders.items()}
+    fractions = check_fractions(fractions)
+    deleted_counts = [n_deleted(d, f) for f in fractions]
+    if targets is not None and tuple(targets.shape) != (n,):
+        raise ValueError(f"targets must have shape ({n},); got {tuple(targets.shape)}")
+    if groups is None:
+        groups = torch.zeros(n, dtype=torch.int64)
+        group_names = ["all"] if group_names is None else list(group_names)
+        if group_names != ["all"]:
+            raise ValueError("group_names needs groups")
+        single = True
+    else:
+        groups = torch.as_tensor(groups, dtype=torch.int64)
+        if tuple(groups.shape) != (n,) or int(groups.min()) < 0:
+            raise ValueError(f"groups must be (N,)=({n},) non-negative ids; got shape {tuple(groups.shape)}")
+        n_groups = int(groups.max()) + 1
+        group_names = [f"group_{g}" for g in range(n_groups)] if group_names is None else list(group_names)
+        if len(group_names) < n_groups or "all" in group_names:
+            raise ValueError(f"group_names must name all {n_groups} groups and may not use 'all'; got {group_names}")
+        single = False
+    n_groups = len(group_names)
+    largest = max(deleted_counts)
+    # columns of E in each order's deletion order, up to the largest deletion: (V, largest), contiguous
+    permuted_E = {name: E[:, order[:largest]].contiguous() for name, order in orders.items()}
+    reference = _Totals(n_groups, V)
+    nll_ref = torch.zeros(n_groups, dtype=torch.float64)
+    count = torch.zeros(n_groups, dtype=torch.float64)
+    count_targets = torch.zeros(n_groups, dtype=torch.float64)
+    unique_counts = sorted(set(k for k in deleted_counts if k > 0))  # fractions may round to the same count
+    pruned = {(name, k): _Totals(n_groups, V) for name in orders for k in unique_counts}
+
+    def group_sum(values: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(n_groups, dtype=torch.float64).index_add_(0, g, values.to(torch.float64))
+
+    n_chunks = math.ceil(n / chunk_size)
+    bar = tqdm(total=n_chunks * len(orders), desc="deletion sweep", unit="order·chunk", disable=not progress)
+    for start in range(0, n, chunk_size):
+        h = hidden[start : start + chunk_size].to(torch.float32)
+        g = groups[start : start + chunk_size]
+        rows = h.shape[0]
+        membership = torch.zeros((n_groups, rows), dtype=torch.float32)
+        membership[g, torch.arange(rows)] = 1.0
+        z = h @ E.T
+        if head.b is not None:
+            z += head.b.to(torch.float32)
+        max_ref, top_ref = z.max(dim=-1)
+        p = torch.exp(z - max_ref[:, None])
+        sum_ref = p.sum(dim=-1, dtype=torch.float64)
+        log_z_ref = max_ref.double() + torch.log(sum_ref)
+        p /= sum_ref.float()[:, None]
+        expected_E = p @ E  # (rows, d): E_p[E_i] at each position
+        reference.alpha += (membership @ p).to(torch.float64)
+        del p
+        count += group_sum(torch.ones(rows), g)
+        if targets is not None:
+            t = targets[start : start + chunk_size]
+            valid = t >= 0
+            target_logits = z.gather(1, t.clamp_min(0)[:, None]).squeeze(1).double()
+            nll_ref += group_sum(torch.where(valid, log_z_ref - target_logits, 0.0), g)
+            count_targets += group_sum(valid.float(), g)
+        q = torch.empty_like(z)  # pruned probabilities, reused
+        for name, order in orders.items():
+            h_permuted = h[:, order[:largest]]  # (rows, largest)
+            # contribution of each deleted dimension to sum_w p_w Δ_w, accumulated in deletion order
+            shift_mean = torch.cumsum((h_permuted * expected_E[:, order[:largest]]).double(), dim=1)
+            z_new = z.clone()
+            done = 0
+            for k in unique_counts:
+                z_new.addmm_(h_permuted[:, done:k], permuted_E[name][:, done:k].T, alpha=-1.0)
+                done = k
+                max_new = z_new.amax(dim=-1)
+                torch.softmax(z_new, dim=-1, out=q)
+                # log Z_q from the largest probability (never underflows): log q_max = max_new - log Z_q
+                log_z_new = max_new.double() - torch.log(q.amax(dim=-1).double())
+                totals = pruned[(name, k)]
+                totals.alpha += (membership @ q).to(torch.float64)
+                kl = shift_mean[:, k - 1] + log_z_new - log_z_ref
+                totals.kl += group_sum(kl, g)
+                # the reference's top token is still on top (the argmax up to exact ties)
+                top_new_is_same = z_new.gather(1, top_ref[:, None]).squeeze(1) >= max_new
+                totals.agree += group_sum(top_new_is_same.float(), g)
+                if targets is not None:
+                    new_target_logits = z_new.gather(1, t.clamp_min(0)[:, None]).squeeze(1).double()
+                    totals.nll += group_sum(torch.where(valid, log_z_new - new_target_logits, 0.0), g)
+            bar.update(1)
+        del z, q
+    bar.close()
+
+    def summarise(group_index: list[int]) -> tuple[float, torch.Tensor, float | None]:
+        positions = float(count[group_index].sum())
+        alpha_ref = reference.alpha[group_index].sum(0) / positions
+        with_targets = float(count_targets[group_index].sum())
+        loss_ref = float(nll_ref[group_index].sum()) / with_targets if targets is not None and with_targets else None
+        return positions, alpha_ref, loss_ref
+
+    records = []
+    names = list(orders)
+    nonzero = unique_counts
+    group_sets = [("all", list(range(n_groups)))]
+    if not single:
+        group_sets += [(group_names[i], [i]) for i in range(n_groups)]
+    for group_name, index in group_sets:
+        positions, alpha_ref, loss_ref = summarise(index)
+        if positions == 0:
+            continue
+        with_targets = float(count_targets[index].sum())
+        # JS divergences of all pruned heads at once: (n_orders * n_fractions,)
+        js_all = [[] for _ in names]
+        if nonzero:
+            alpha_new = torch.stack([pruned[(name, k)].alpha[index].sum(0) for name in names for k in nonzero])
+            js_all = js_divergence_rows(alpha_ref, alpha_new / positions).reshape(len(names), len(nonzero)).tolist()
+        for i, name in enumerate(names):
+            criterion, seed = name if isinstance(name, tuple) else (name, None)
+            for fraction, k in zip(fractions, deleted_counts):
+                if k == 0:
+                    js, kl, agree, loss_new = 0.0, 0.0, 1.0, loss_ref
+                else:
+                    totals = pruned[(name, k)]
+                    js = js_all[i][nonzero.index(k)]
+                    kl = float(totals.kl[index].sum()) / positions
+                    agree = float(totals.agree[index].sum()) / positions
+                    loss_new = float(totals.nll[index].sum()) / with_targets if loss_ref is not None else None
+                records.append({
+                    "criterion": criterion, "seed": seed, "fraction": fraction, "n_deleted": k, "n_kept": d - k,
+                    "group": group_name, "n_positions": int(positions), "js_alpha": js, "mean_kl": kl,
+                    "top1_agreement": agree, "nll_ref": loss_ref, "nll_new": loss_new,
+                    "perplexity_ref": None if loss_ref is None else math.exp(loss_ref),
+                    "perplexity_new": None if loss_new is None else math.exp(loss_new),
+                    "perplexity_ratio": None if loss_ref is None else math.exp(loss_new - loss_ref),
+                })
+    return pd.DataFrame.from_records(records, columns=list(SWEEP_COLUMNS))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Positions, orders and tables for a chapter
+# ---------------------------------------------------------------------------------------------------------------
+
+CONTEXT_GROUPS: tuple[str, ...] = ("short", "middle", "long")
+
+
+def subsample_positions(n_windows: int, window_length: int, n_positions: int | None, seed: int = 0) -> torch.Tensor:
+    """A seeded uniform sample of flat position indices into (n_windows, window_length): (n,) int64, sorted.
+
+    ``n_positions=None`` takes every position.  The context length of flat index i is ``i % window_length + 1``.
+    """
+    total = check_positive_int("n_windows", n_windows) * check_positive_int("window_length", window_length)
+    if n_positions is None:
+        return torch.arange(total)
+    n_positions = check_int("n_positions", n_positions, minimum=1, maximum=total)
+    seed = check_int("seed", seed, minimum=0)
+    generator = torch.Generator().manual_seed(seed)
+    return torch.sort(torch.randperm(total, generator=generator)[:n_positions]).values
+
+
+def context_groups(context_length: torch.Tensor, short_max: int, long_min: int) -> torch.Tensor:
+    """Group id of each position by its context length: 0 ``short`` (<= short_max), 1 ``middle``, 2 ``long``
+    (>= long_min).  context_length (N,) -> (N,) int64; names in :data:`CONTEXT_GROUPS`."""
+    short_max = check_positive_int("short_max", short_max)
+    long_min = check_int("long_min", long_min, minimum=short_max + 1)
+    groups = torch.ones_like(context_length, dtype=torch.int64)
+    groups[context_length <= short_max] = 0
+    groups[context_length >= long_min] = 2
+    return groups
+
+
+def criterion_orders(
+    criteria,
+    E,  # noqa: N803
+    A=None,  # noqa: N803
+    hidden=None,
+    *,
+    random_seeds=(0, 1, 2, 3, 4),
+    b: torch.Tensor | None = None,
+    scores: dict[str, torch.Tensor] | None = None,
+) -> dict[tuple[str, int], torch.Tensor]:
+    """{(criterion, seed): order} for each criterion; ``"random"`` once per seed, the others with seed 0.
+
+    Args:
+        scores: precomputed {criterion: (d,) scores} from :func:`dimension_scores` (saves recomputing the Fisher
+            saliency); criteria missing from it are scored here.
+    """
+    scores = {} if scores is None else scores
+    orders = {}
+    for criterion in criteria:
+        check_choice("criteria", criterion, CRITERIA)
+        if criterion == "random":
+            if not list(random_seeds):
+                raise ValueError("random_seeds must hold at least one seed for the 'random' criterion")
+            for seed in random_seeds:
+                orders[(criterion, int(seed))] = rank_dimensions("random", E, seed=int(seed))
+            continue
+        score = scores[criterion] if criterion in scores else dimension_scores(criterion, E, A, hidden, b=b)
+        orders[(criterion, 0)] = torch.as_tensor(np.argsort(np.asarray(score), kind="stable"), dtype=torch.int64)
+    return orders
+
+
+def sweep_activations(
+    acts,
+    orders: dict,
+    fractions,
+    *,
+    n_positions: int | None = 1024,
+    seed: int = 0,
+    short_max: int = 32,
+    long_min: int = 97,
+    chunk_size: int = 1024,
+    progress: bool = True,
+):
+    """:func:`deletion_sweep` over a seeded sample of the cached positions of ``acts`` (an
+    :class:`~utils.activations.Activations`), with next-token targets and short / middle / long context groups.
+
+    Returns the sweep DataFrame with a ``corpus`` column (from ``acts.meta``).
+    """
+    from .compare import next_token_targets
+
+    n_windows, window_length = acts.token_ids.shape
+    index = subsample_positions(n_windows, window_length, n_positions, seed)
+    hidden = acts.hidden_flat[index]
+    targets = next_token_targets(acts.token_ids)[index]
+    groups = context_groups(index % window_length + 1, short_max, long_min)
+    sweep = deletion_sweep(hidden, acts.head, orders, fractions, targets=targets, groups=groups,
+                           group_names=list(CONTEXT_GROUPS), chunk_size=chunk_size, progress=progress)
+    sweep.insert(0, "corpus", acts.meta.get("corpus", "?"))
+    return sweep
+
+
+#: default thresholds: metric -> (direction, value); "below" means the metric must stay < value
+THRESHOLDS: dict[str, tuple[str, float]] = {
+    "js_alpha": ("below", 0.01),
+    "top1_agreement": ("above", 0.9),
+    "perplexity_ratio": ("below", 1.1),
+}
+
+
+def criterion_curves(sweep, metric: str):
+    """Mean of ``metric`` over seeds per (corpus, group, criterion, fraction) (random orders are averaged)."""
+    keys = [c for c in ("corpus", "group", "criterion", "fraction") if c in sweep.columns]
+    return sweep.groupby(keys, as_index=False, sort=True)[metric].mean()
+
+
+def largest_safe_fraction(sweep, thresholds: dict[str, tuple[str, float]] | None = None):
+    """Per (corpus, group, criterion) and metric, the largest fraction f of the grid such that the metric (averaged
+    over random seeds) meets its threshold at every grid fraction <= f (0 when only f = 0 does; NaN if even the
+    smallest grid fraction fails, which cannot happen at f = 0).
+
+    Returns:
+        A long DataFrame: corpus, group, criterion, metric, threshold (text), largest_fraction.
+    """
+    import pandas as pd
+
+    thresholds = THRESHOLDS if thresholds is None else thresholds
+    rows = []
+    for metric, (direction, value) in thresholds.items():
+        check_choice("direction", direction, ("below", "above"))
+        curves = criterion_curves(sweep, metric)
+        keys = [c for c in ("corpus", "group", "criterion") if c in curves.columns]
+        for key, curve in curves.groupby(keys, sort=True):
+            curve = curve.sort_values("fraction")
+            ok = (curve[metric] < value) if direction == "below" else (curve[metric] > value)
+            failing = curve.fraction[~ok.to_numpy()]
+            passing = curve.fraction[ok.to_numpy()]
+            limit = passing[passing < failing.min()].max() if len(failing) else passing.max()
+            rows.append({**dict(zip(keys, key)), "metric": metric,
+                         "threshold": f"{'<' if direction == 'below' else '>'} {value:g}",
+                         "largest_fraction": float(limit) if limit == limit else float("nan")})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Generation with a real pruned model
+# ---------------------------------------------------------------------------------------------------------------
+
+#: bump when generation or its cache format changes
+GENERATION_VERSION = "1"
+
+
+def pruned_output_head(head, keep: torch.Tensor):
+    """The full-width head with every column of E outside ``keep`` zeroed: logits equal ``h[:, keep] @ E[:, keep].T
+    + b`` exactly, so a model given this head (:func:`utils.head.with_output_head`) is the pruned model.
+
+    Args:
+        head: :class:`~utils.head.OutputHead` with E (V, d).
+        keep: (k,) kept dimension indices.
+    """
+    from .head import OutputHead
+
+    keep = torch.as_tensor(keep, dtype=torch.int64)
+    if keep.ndim != 1 or keep.numel() == 0 or int(keep.min()) < 0 or int(keep.max()) >= head.d:
+        raise ValueError(f"keep must be a non-empty 1-d set of indices in 0..{head.d - 1}")
+    mask = torch.zeros(head.d, dtype=torch.bool)
+    mask[keep] = True
+    E = head.E.clone()  # noqa: N806
+    E[:, ~mask] = 0.0
+    return OutputHead(E, None if head.b is None else head.b.clone())
+
+
+def _generation_key(loaded, keep: torch.Tensor | None, prompt_ids: torch.Tensor, settings: dict) -> str:
+    import hashlib
+    import json
+
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"model": loaded.identity, "revision": loaded.revision, "version": GENERATION_VERSION,
+                              **settings}, sort_keys=True).encode())
+    digest.update(prompt_ids.to(torch.int64).numpy().tobytes())
+    digest.update(b"full" if keep is None else torch.as_tensor(keep, dtype=torch.int64).numpy().tobytes())
+    return digest.hexdigest()[:20]
+
+
+@torch.no_grad()
+def sample_continuations(
+    loaded,
+    prompt_ids: torch.Tensor,
+    keep: torch.Tensor | None = None,
+    *,
+    max_new_tokens: int = 32,
+    seed: int = 0,
+    top_p: float = 1.0,
+    temperature: float = 1.0,
+    batch_size: int = 16,
+    use_cache: bool = True,
+    progress: bool = True,
+) -> torch.Tensor:
+    """Sample continuations of each prompt from the full model (``keep=None``) or from a real pruned copy.
+
+    The pruned copy is :func:`utils.head.with_output_head` with :func:`pruned_output_head` (head cloned, input
+    embedding untouched).  Sampling is seeded per batch (``seed + batch index``), so two heads sampled with the same
+    seed share their random numbers: their texts stay identical until the distributions differ enough to change a
+    draw.  Exactly ``max_new_tokens`` tokens are drawn (end-of-sequence is not allowed to stop a row early).
+    Results are cached on disk under a key of the model, prompts, kept dimensions and sampling settings.
+
+    Args:
+        prompt_ids: (B, P) int64 prompts of equal length.
+        keep: (k,) kept dimensions, or None for the full head.
+
+    Returns:
+        (B, max_new_tokens) int64 sampled token ids.
+    """
+    import os
+    import tempfile
+
+    from tqdm.auto import tqdm
+
+    from .head import output_head, with_output_head
+    from .paths import cache_dir
+
+    max_new_tokens = check_positive_int("max_new_tokens", max_new_tokens)
+    seed = check_int("seed", seed, minimum=0)
+    check_float("top_p", top_p, low=0.0, high=1.0, low_inclusive=False)
+    check_float("temperature", temperature, low=0.0, low_inclusive=False)
+    batch_size = check_positive_int("batch_size", batch_size)
+    if prompt_ids.ndim != 2 or prompt_ids.shape[1] == 0:
+        raise ValueError(f"prompt_ids must be (B, P) with P >= 1; got {tuple(prompt_ids.shape)}")
+    if prompt_ids.shape[1] + max_new_tokens > loaded.n_ctx:
+        raise ValueError(f"prompt length {prompt_ids.shape[1]} + max_new_tokens={max_new_tokens} exceeds the "
+                         f"model's context of {loaded.n_ctx}")
+    settings = {"max_new_tokens": max_new_tokens, "seed": seed, "top_p": top_p, "temperature": temperature,
+                "batch_size": batch_size}
+    key = _generation_key(loaded, keep, prompt_ids, settings)
+    path = cache_dir() / "pruning" / f"generation-{key}.pt"
+    if use_cache and path.exists():
+        try:
+            saved = torch.load(path, weights_only=True)
+            if saved["key"] == key and tuple(saved["tokens"].shape) == (prompt_ids.shape[0], max_new_tokens):
+                return saved["tokens"]
+        except Exception:  # noqa: BLE001 - unreadable cache: generate again
+            pass
+    model = loaded.model if keep is None else with_output_head(loaded.model, pruned_output_head(
+        output_head(loaded.model), keep))
+    eos = loaded.tokenizer.eos_token_id
+    pad = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else eos
+    pieces = []
+    batches = range(0, prompt_ids.shape[0], batch_size)
+    for index, start in enumerate(tqdm(batches, desc="sampling", unit="batch", disable=not progress)):
+        batch = prompt_ids[start : start + batch_size]
+        torch.manual_seed(seed + index)
+        output = model.generate(
+            input_ids=batch, attention_mask=torch.ones_like(batch), do_sample=True, top_k=0, top_p=top_p,
+            temperature=temperature, max_new_tokens=max_new_tokens, min_new_tokens=max_new_tokens,
+            pad_token_id=pad, eos_token_id=eos,
+        )
+        pieces.append(output[:, batch.shape[1] :].to(torch.int64))
+    tokens = torch.cat(pieces)
+    if model is not loaded.model:
+        del model
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save({"key": key, "tokens": tokens}, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return tokens
+
+
+@torch.no_grad()
+def continuation_features(
+    loaded, prompt_ids: torch.Tensor, continuations: torch.Tensor, *, pooling: str = "mean", batch_size: int = 16
+) -> np.ndarray:
+    """Features for MAUVE from the model's own final hidden states over prompt + continuation.
+
+    The body of a pruned model is the full model's, so the features of every head's text come from one featuriser.
+
+    Args:
+        prompt_ids: (B, P); continuations: (B, T).
+        pooling: ``"mean"`` over the continuation's positions, or ``"last"`` (its last token).
+
+    Returns:
+        (B, d) float32 array.
+    """
+    from .head import final_hidden_states
+
+    check_choice("pooling", pooling, ("mean", "last"))
+    batch_size = check_positive_int("batch_size", batch_size)
+    if prompt_ids.shape[0] != continuations.shape[0]:
+        raise ValueError(f"{prompt_ids.shape[0]} prompts but {continuations.shape[0]} continuations")
+    ids = torch.cat([prompt_ids, continuations], dim=1)
+    start = prompt_ids.shape[1]
+    features = []
+    for first in range(0, ids.shape[0], batch_size):
+        hidden = final_hidden_states(loaded.model, ids[first : first + batch_size])[:, start:]
+        features.append(hidden.mean(dim=1) if pooling == "mean" else hidden[:, -1])
+    return torch.cat(features).numpy()
+
+
+def text_statistics(continuations: torch.Tensor, *, n_values=(1, 2, 3), repetition_n: int = 4) -> dict[str, float]:
+    """Diversity and repetition of sampled token sequences (B, T).
+
+    ``distinct-n``: distinct n-grams over all n-grams of all sequences (higher = more diverse).
+    ``rep-n``: mean over sequences of 1 - distinct n-grams / n-grams within the sequence (seq-rep-n of Welleck et
+    al.; 0 = no n-gram repeats inside a sequence, near 1 = a loop).
+    """
+    sequences = [row.tolist() for row in continuations]
+    stats = {}
+    for n in n_values:
+        grams = [tuple(s[i : i + n]) for s in sequences for i in range(len(s) - n + 1)]
+        stats[f"distinct-{n}"] = len(set(grams)) / len(grams) if grams else float("nan")
+    repetition = []
+    for s in sequences:
+        grams = [tuple(s[i : i + repetition_n]) for i in range(len(s) - repetition_n + 1)]
+        if grams:
+            repetition.append(1.0 - len(set(grams)) / len(grams))
+    stats[f"rep-{repetition_n}"] = float(np.mean(repetition)) if repetition else float("nan")
+    return stats
+
+
+def mauve_score(p_features: np.ndarray, q_features: np.ndarray, *, seed: int = 0, num_buckets="auto") -> float:
+    """MAUVE (Pillutla et al.) between two sets of feature vectors (n, d), quantised by k-means (``mauve-text``)."""
+    import mauve
+
+    if len(p_features) < 2 or len(q_features) < 2:
+        raise ValueError("MAUVE needs at least 2 samples on each side")
+    result = mauve.compute_mauve(p_features=np.asarray(p_features, dtype=np.float32),
+                                 q_features=np.asarray(q_features, dtype=np.float32),
+                                 num_buckets=num_buckets, seed=seed, verbose=False)
+    return float(result.mauve)
+
+
+def generation_study(
+    loaded,
+    prompt_ids: torch.Tensor,
+    conditions: dict,
+    *,
+    reference_seed: int = 0,
+    sample_seed: int = 1,
+    max_new_tokens: int = 32,
+    top_p: float = 1.0,
+    temperature: float = 1.0,
+    pooling: str = "mean",
+    mauve_seeds=(0, 1, 2),
+    batch_size: int = 16,
+    progress: bool = True,
+):
+    """Sample from the full model and from pruned copies, score the texts with MAUVE and repetition statistics.
+
+    The reference set is the full model sampled with ``reference_seed``; every condition (including the full model
+    itself, which gives MAUVE's noise floor at this sample size) is sampled with ``sample_seed`` and compared with
+    it.  MAUVE is averaged over k-means seeds ``mauve_seeds`` (its spread is reported).
+
+    Args:
+        prompt_ids: (B, P) int64 prompts.
+        conditions: {label: dict(criterion=..., fraction=..., keep=(k,) tensor or None for the full head)}.
+
+    Returns:
+        (table, continuations): a DataFrame with one row per condition plus ``"reference"`` (criterion, fraction,
+        mauve, mauve_spread, distinct-n, rep-4) and {label: (B, T) token ids}.
+    """
+    import pandas as pd
+
+    if not conditions:
+        raise ValueError("conditions must hold at least one condition")
+    if not list(mauve_seeds):
+        raise ValueError("mauve_seeds must hold at least one seed")
+    sampling = {"max_new_tokens": max_new_tokens, "top_p": top_p, "temperature": temperature,
+                "batch_size": batch_size, "progress": progress}
+    continuations = {"reference": sample_continuations(loaded, prompt_ids, None, seed=reference_seed, **sampling)}
+    reference_features = continuation_features(loaded, prompt_ids, continuations["reference"], pooling=pooling,
+                                               batch_size=batch_size)
+    rows = [{"condition": "reference", "criterion": "full", "fraction": 0.0, "mauve": float("nan"),
+             "mauve_spread": float("nan"), **text_statistics(continuations["reference"])}]
+    for label, condition in conditions.items():
+        tokens = sample_continuations(loaded, prompt_ids, condition.get("keep"), seed=sample_seed, **sampling)
+        continuations[label] = tokens
+        features = continuation_features(loaded, prompt_ids, tokens, pooling=pooling, batch_size=batch_size)
+        scores = [mauve_score(reference_features, features, seed=s) for s in mauve_seeds]
+        rows.append({"condition": label, "criterion": condition.get("criterion", "full"),
+                     "fraction": float(condition.get("fraction", 0.0)), "mauve": float(np.mean(scores)),
+                     "mauve_spread": float(np.max(scores) - np.min(scores)), **text_statistics(tokens)})
+    return pd.DataFrame(rows), continuations
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Figures
+# ---------------------------------------------------------------------------------------------------------------
+
+METRIC_LABELS: dict[str, str] = {
+    "js_alpha": "JS divergence of α (nats)",
+    "mean_kl": "mean per-position KL (nats)",
+    "top1_agreement": "top-1 agreement",
+    "perplexity_new": "perplexity",
+    "perplexity_ratio": "perplexity / full-head perplexity",
+}
+CRITERION_LABELS: dict[str, str] = {
+    "abs_A": "smallest |A| (paper)",
+    "abs_A_spread": "smallest |A|·spread(E)",
+    "h_spread": "smallest mean|h|·spread(E)",
+    "fisher": "smallest Fisher saliency",
+    "random": "random (mean, min-max band)",
+}
+
+
+def plot_curves(ax, sweep, metric: str, *, threshold: tuple[str, float] | None = None, log: bool = False) -> None:
+    """Draw ``metric`` against the deleted share of d (%) on ``ax``, one line per criterion (random: mean over seeds
+    with a min-max band).  ``sweep`` must already be restricted to one corpus and group."""
+    import seaborn as sns
+
+    palette = dict(zip(CRITERIA, sns.color_palette("colorblind", len(CRITERIA))))
+    for criterion, rows in sweep.groupby("criterion", sort=False):
+        by_fraction = rows.groupby("fraction")[metric]
+        x = 100 * np.asarray(sorted(rows.fraction.unique()))
+        mean = by_fraction.mean().to_numpy()
+        style = {"color": palette.get(criterion), "label": CRITERION_LABELS.get(criterion, criterion)}
+        if criterion == "random":
+            ax.fill_between(x, by_fraction.min().to_numpy(), by_fraction.max().to_numpy(), alpha=0.25,
+                            color=style["color"], lw=0)
+            ax.plot(x, mean, ls="--", **style)
+        else:
+            ax.plot(x, mean, marker="o", ms=3, **style)
+    if threshold is not None:
+        ax.axhline(threshold[1], color="black", lw=0.8, ls=":")
+    if log:
+        ax.set_yscale("symlog", linthresh=1e-4)
+    ax.set(xlabel="dimensions deleted (% of d)", ylabel=METRIC_LABELS.get(metric, metric))
+
+
+def curves_figure(sweep, metrics, *, panels: str | None = None, group: str = "all", thresholds=None,
+                  log_metrics=("js_alpha", "mean_kl"), width: float = 4.2, height: float = 3.4):
+    """A grid of :func:`plot_curves`: one row per metric, one column per value of ``panels`` (e.g. ``"corpus"``
+    or ``"group"``); rows of ``sweep`` are first restricted to ``group`` unless ``panels == "group"``."""
+    import matplotlib.pyplot as plt
+
+    thresholds = THRESHOLDS if thresholds is None else thresholds
+    data = sweep if panels == "group" else sweep[sweep.group == group]
+    columns = [None] if panels is None else list(dict.fromkeys(data[panels]))
+    fig, axes = plt.subplots(len(metrics), len(columns), figsize=(width * len(columns), height * len(metrics)),
+                             squeeze=False, sharex=True)
+    for i, metric in enumerate(metrics):
+        for j, column in enumerate(columns):
+            rows = data if column is None else data[data[panels] == column]
+            plot_curves(axes[i, j], rows, metric, threshold=thresholds.get(metric), log=metric in log_metrics)
+            if i == 0 and column is not None:
+                axes[i, j].set_title(f"{panels}: {column}")
+            if i < len(metrics) - 1:
+                axes[i, j].set_xlabel("")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 3), bbox_to_anchor=(0.5, 1.0 + 0.02))
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.08 / len(metrics)))
+    return fig

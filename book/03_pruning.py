@@ -1,0 +1,442 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 3. Deleting output-embedding dimensions
+#
+# **Claim** {cite}`cho2025understanding`. The log-linear encoding $-\log\alpha_w \approx A_D\cdot E_w + B_D$ is
+# sparse: most of $A_D$'s weight sits on a few dimensions. The paper deletes the output-embedding dimensions with the
+# smallest $|A_D|$ and reports that more than 30% (30–40%) of them can go with no significant movement of the output
+# distribution and no degeneration of generated text.
+#
+# **Method.** Deleting dimensions $\bar K$ of the head leaves the logits $h_{K} E_{K}^\top + b$: the kept columns of
+# $E$ read the same coordinates of the final hidden state $h$, the deleted ones stop contributing. Every measure below
+# except generation is computed from the cached hidden states of held-out text, without running the model again, and
+# softmax is taken chunk by chunk. We ask three questions the claim leaves open:
+#
+# - **By which measure?** The paper compares the *averaged* distribution $\alpha$ before and after (we use the
+#   Jensen-Shannon divergence). A head can keep $\alpha$ in place while changing what it predicts at each position,
+#   so we also measure the mean per-position KL divergence, the share of positions whose most probable token is
+#   unchanged (top-1 agreement), perplexity, and text sampled from a real pruned model (MAUVE
+#   {cite}`pillutla2021mauve`, repetition, diversity).
+# - **How far does it hold?** Fractions from 0 to 70% of $d$, on in-distribution (Wikipedia) and
+#   out-of-distribution (Shakespeare, the King James Bible) text, for short and long contexts.
+# - **Does a better criterion delete more?** Besides the paper's smallest $|A_i|$ and random dimensions, three
+#   criteria (smallest first):
+#   $|A_i|\,\mathrm{sd}_w(E_{wi})$ (the part of the encoding that varies through dimension $i$: a large coefficient on
+#   a dimension along which tokens barely differ moves little), $\overline{|h_i|}\,\mathrm{sd}_w(E_{wi})$ (an
+#   output-aware saliency: the typical logit change that dimension $i$ makes across the vocabulary), and a Fisher
+#   saliency $\overline{h_i^2\,\mathrm{Var}_{w\sim p}(E_{wi})}$, twice the second-order estimate of the per-position
+#   KL from deleting dimension $i$ alone (softmax ignores the part of a logit shift shared by all tokens, so what
+#   matters is its variance under the model's own distribution). The hidden-state criteria read the *training* split;
+#   every measurement is on held-out test splits.
+
+# %% tags=["parameters"]
+model = "smollm2-135m"  # offline name, Hugging Face id or local folder
+revision = None  # hub revision, e.g. "step1000" for Pythia
+fit_corpus = "wikipedia"  # A_D is fitted on its train split; the hidden-state criteria read it too
+corpora = ["wikipedia", "shakespeare", "bible"]  # test splits measured; the first is in-distribution
+window_length = 128  # tokens per input window (shared with chapter 1)
+n_tokens = 32768  # tokens of the training pass (shared with chapter 1)
+n_tokens_test = 8192  # tokens of each test-split pass (shared with chapter 1)
+batch_size = 8
+test_fraction = 0.2  # share of the vocabulary held out of the fit of A
+seed = 0  # seed of the fit's token split and of every position sample
+criteria = ["abs_A", "abs_A_spread", "h_spread", "fisher", "random"]  # see utils.pruning.CRITERIA
+random_seeds = [0, 1, 2, 3, 4]  # one random order per seed
+saliency_positions = 2048  # training positions read by the hidden-state criteria
+fractions = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]  # shares of d deleted
+n_positions = 1024  # test positions sampled per corpus for the sweep (None: all)
+chunk_size = 1024  # positions per softmax chunk
+short_max = 32  # "short" context: at most this many tokens
+long_min = 97  # "long" context: at least this many tokens
+js_threshold = 0.01  # nats: JS divergence of alpha counted as "no significant movement"
+top1_threshold = 0.9  # top-1 agreement counted as "the same predictions"
+perplexity_threshold = 1.1  # perplexity ratio counted as "no loss of quality"
+mauve_threshold = 0.9  # MAUVE counted as "no degeneration of generated text"
+paper_fraction = 0.3  # the paper's claim: at least this share can be deleted
+n_prompts = 32  # prompts for generation (from the in-distribution test windows)
+prompt_length = 32  # tokens per prompt
+max_new_tokens = 32  # tokens sampled per continuation
+generation_fractions = [0.3, 0.5]  # fractions at which pruned models generate
+top_p = 1.0  # nucleus sampling threshold (1.0: sample the head's whole distribution)
+temperature = 1.0
+reference_seed = 0  # sampling seed of the full model's reference texts
+sample_seed = 1  # sampling seed of every compared set (full and pruned)
+mauve_pooling = "mean"  # "mean" or "last": pooling of the model's hidden states into MAUVE features
+mauve_seeds = [0, 1, 2]  # k-means seeds MAUVE is averaged over
+n_examples = 2  # continuations shown as text
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+from utils import pruning as pr
+from utils.activations import compute_activations
+from utils.corpora import CORPORA
+from utils.encoding import fit_encoding
+from utils.models import describe, load_model
+from utils.plotting import set_theme
+from utils.results import glue_figure, record, record_scorecard
+from utils.validation import check_choice, check_float, check_int, check_positive_int
+
+CHAPTER = "03_pruning"
+check_choice("fit_corpus", fit_corpus, CORPORA)
+if not corpora:
+    raise ValueError("corpora must name at least one corpus")
+for name in corpora:
+    check_choice("corpora", name, CORPORA)
+for name in criteria:
+    check_choice("criteria", name, pr.CRITERIA)
+check_choice("criteria (must include the paper's)", "abs_A", criteria)
+for name, value in {"n_tokens": n_tokens, "n_tokens_test": n_tokens_test, "batch_size": batch_size,
+                    "saliency_positions": saliency_positions, "chunk_size": chunk_size, "n_prompts": n_prompts,
+                    "prompt_length": prompt_length, "max_new_tokens": max_new_tokens}.items():
+    check_positive_int(name, value)
+fractions = pr.check_fractions(fractions)
+generation_fractions = pr.check_fractions(generation_fractions)
+for name, value in {"js_threshold": js_threshold, "perplexity_threshold": perplexity_threshold}.items():
+    check_float(name, value, low=0.0, low_inclusive=False)
+for name, value in {"top1_threshold": top1_threshold, "mauve_threshold": mauve_threshold,
+                    "paper_fraction": paper_fraction}.items():
+    check_float(name, value, low=0.0, high=1.0)
+check_choice("mauve_pooling", mauve_pooling, ("mean", "last"))
+check_int("n_examples", n_examples, minimum=0, maximum=n_prompts)
+if "random" in criteria and not random_seeds:
+    raise ValueError("random_seeds must hold at least one seed when criteria include 'random'")
+loaded = load_model(model, revision)
+check_int("window_length", window_length, minimum=2, maximum=loaded.n_ctx)
+check_int("prompt_length", prompt_length, maximum=window_length)
+check_int("short_max", short_max, minimum=1, maximum=window_length - 1)
+check_int("long_min", long_min, minimum=short_max + 1, maximum=window_length)
+THRESHOLDS = {"js_alpha": ("below", js_threshold), "top1_agreement": ("above", top1_threshold),
+              "perplexity_ratio": ("below", perplexity_threshold)}
+set_theme()
+pd.DataFrame([describe(loaded)])
+
+# %% [markdown]
+# ## 3.1 The criteria
+#
+# $A_D$ is fitted exactly as in chapter 1, on the training split. Each criterion scores the $d$ dimensions; the
+# lowest-scoring are deleted first.
+
+# %%
+train = compute_activations(loaded, fit_corpus, "train", window_length=window_length, n_tokens=n_tokens,
+                            batch_size=batch_size)
+head = train.head
+fit = fit_encoding(head.E.numpy(), train.alpha.numpy(), test_fraction=test_fraction, seed=seed)
+saliency_index = pr.subsample_positions(*train.token_ids.shape, min(saliency_positions, train.n_positions), seed)
+saliency_hidden = train.hidden_flat[saliency_index]
+scores = pd.DataFrame({c: pr.dimension_scores(c, head.E, fit.A, saliency_hidden, b=head.b).numpy()
+                       for c in criteria if c != "random"})
+orders = pr.criterion_orders(criteria, head.E, random_seeds=random_seeds, scores=dict(scores.items()))
+record(CHAPTER, "fit_r2", fit.r2, fmt=".3f", description="held-out R² of the fit of A used for deletion")
+record(CHAPTER, "d", head.d, description="output embedding dimension")
+scores.rank().corr().round(2).rename_axis("Spearman correlation of scores")
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+rank_by_A = np.argsort(np.argsort(scores["abs_A"].to_numpy()))
+for criterion in [c for c in scores.columns if c != "abs_A"]:
+    axes[0].scatter(rank_by_A, np.argsort(np.argsort(scores[criterion].to_numpy())), s=4, alpha=0.6,
+                    label=pr.CRITERION_LABELS[criterion])
+axes[0].set(xlabel="rank by |A_i| (0 = deleted first)", ylabel="rank by the other criterion")
+axes[0].legend(markerscale=3)
+share = 0.3
+n_cut = pr.n_deleted(head.d, share)
+overlap = {c: len(set(orders[(c, 0)][:n_cut].tolist()) & set(orders[("abs_A", 0)][:n_cut].tolist())) / max(n_cut, 1)
+           for c in scores.columns}
+axes[1].bar([pr.CRITERION_LABELS[c] for c in overlap], list(overlap.values()))
+axes[1].set(ylabel=f"share of the first {share:.0%} deleted\nthat |A| also deletes first", ylim=(0, 1.05))
+axes[1].tick_params(axis="x", rotation=30)
+for label in axes[1].get_xticklabels():
+    label.set_horizontalalignment("right")
+glue_figure("fig-criteria", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig-criteria
+# :name: fig-criteria
+# Left: each dimension's rank under the other criteria against its rank by $|A_i|$ (the paper's criterion). Right:
+# how many of the dimensions the paper's criterion deletes first (the first 30% of $d$) each criterion also deletes
+# first. The criteria agree where the points sit on the diagonal.
+# ```
+#
+# ## 3.2 Deletion curves: the averaged distribution and the per-position distributions
+#
+# For each criterion and fraction, the pruned head is compared with the full head on a seeded sample of
+# positions of each test split (the sweep obtains every pruned head's logits incrementally from the full ones, so a
+# whole curve costs about one head evaluation; see `utils.pruning.deletion_sweep`).
+
+# %%
+started = time.perf_counter()
+tests = {name: compute_activations(loaded, name, "test", window_length=window_length, n_tokens=n_tokens_test,
+                                   batch_size=batch_size) for name in corpora}
+sweep = pd.concat([pr.sweep_activations(acts, orders, fractions, n_positions=min(n_positions or acts.n_positions,
+                                                                                  acts.n_positions),
+                                        seed=seed, short_max=short_max, long_min=long_min, chunk_size=chunk_size)
+                   for acts in tests.values()], ignore_index=True)
+sweep_seconds = time.perf_counter() - started
+in_distribution = corpora[0]
+record(CHAPTER, "n_positions", int(sweep[(sweep.group == "all")].n_positions.iloc[0]), fmt=",",
+       description="test positions per corpus in the sweep")
+record(CHAPTER, "n_settings", len(orders) * len(fractions), description="pruned heads compared per corpus")
+main = sweep[(sweep.corpus == in_distribution) & (sweep.group == "all")]
+main.pivot_table(index="fraction", columns="criterion", values=["js_alpha", "top1_agreement"]).round(4)
+
+# %%
+fig = pr.curves_figure(main, ["js_alpha", "mean_kl", "top1_agreement"], thresholds=THRESHOLDS, width=7, height=3)
+glue_figure("fig-curves", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig-curves
+# :name: fig-curves
+# Deleting dimensions from the head, on held-out Wikipedia text, by criterion (random: mean of the seeds with the
+# min-max band). Top: JS divergence between the averaged distributions $\alpha$ before and after (the paper's sense
+# of "movement"; symmetric-log scale); middle: mean per-position KL divergence; bottom: share of positions whose most
+# probable token is unchanged. Dotted lines mark the thresholds of the table in section 3.5. Mirrors the paper's
+# dimension-deletion experiment {cite}`cho2025understanding`, with per-position measures added.
+# ```
+
+# %%
+safe = pr.largest_safe_fraction(sweep[sweep.group == "all"], THRESHOLDS)
+safe_main = safe[safe.corpus == in_distribution].pivot(index="criterion", columns="metric", values="largest_fraction")
+paper_js = float(safe_main.loc["abs_A", "js_alpha"])
+paper_top1 = float(safe_main.loc["abs_A", "top1_agreement"])
+at_paper = main[(main.criterion == "abs_A")].set_index("fraction")
+nearest = min(fractions, key=lambda f: abs(f - paper_fraction))
+record(CHAPTER, "paper_fraction", nearest, fmt=".0%", description="the fraction the paper's claim is checked at")
+record(CHAPTER, "abs_A_js_fraction", paper_js, fmt=".0%",
+       description=f"|A| criterion: largest fraction with JS(alpha) < {js_threshold} (in-distribution)")
+record(CHAPTER, "abs_A_top1_fraction", paper_top1, fmt=".0%",
+       description=f"|A| criterion: largest fraction with top-1 agreement > {top1_threshold} (in-distribution)")
+record(CHAPTER, "abs_A_js_at_paper", float(at_paper.loc[nearest, "js_alpha"]), fmt=".2g",
+       description="JS(alpha) in nats at the paper's fraction, |A| criterion")
+record(CHAPTER, "abs_A_kl_at_paper", float(at_paper.loc[nearest, "mean_kl"]), fmt=".3f",
+       description="mean per-position KL in nats at the paper's fraction, |A| criterion")
+record(CHAPTER, "abs_A_top1_at_paper", float(at_paper.loc[nearest, "top1_agreement"]), fmt=".1%",
+       description="top-1 agreement at the paper's fraction, |A| criterion")
+record(CHAPTER, "js_threshold", js_threshold, fmt="g", description="JS threshold (nats)")
+record(CHAPTER, "top1_threshold", top1_threshold, fmt=".0%", description="top-1 agreement threshold")
+safe_main.round(2)
+
+# %% [markdown]
+# **Where the two kinds of movement disagree.** With the paper's criterion, the averaged distribution stays within
+# JS < {glue:text}`03_pruning.js_threshold` nats up to {glue:text}`03_pruning.abs_A_js_fraction` of the dimensions
+# deleted, while the per-position predictions keep top-1 agreement above {glue:text}`03_pruning.top1_threshold` only
+# up to {glue:text}`03_pruning.abs_A_top1_fraction`. At {glue:text}`03_pruning.paper_fraction` deleted, JS of
+# $\alpha$ is {glue:text}`03_pruning.abs_A_js_at_paper` nats, yet the mean per-position KL is
+# {glue:text}`03_pruning.abs_A_kl_at_paper` nats and the most probable token is unchanged at
+# {glue:text}`03_pruning.abs_A_top1_at_paper` of positions. Averaging over positions hides changes that cancel:
+# a head can move probability from one token to another at some positions and back at others and leave $\alpha$
+# where it was. "No significant movement of the output distribution" is true of the average long before it is true of
+# the predictions.
+#
+# ## 3.3 Perplexity in and out of distribution
+
+# %%
+fig = pr.curves_figure(sweep, ["perplexity_ratio"], panels="corpus", thresholds=THRESHOLDS, log_metrics=(),
+                       width=4.2, height=3.6)
+for ax in fig.axes:
+    ax.set_yscale("log")
+glue_figure("fig-perplexity", fig)
+perplexity = sweep[(sweep.group == "all") & (sweep.fraction == 0)].groupby("corpus").perplexity_ref.first()
+for name, value in perplexity.items():
+    record(CHAPTER, f"perplexity_{name}", value, fmt=".1f", description=f"full-head perplexity on {name} (test)")
+perplexity.round(2).to_frame("full-head perplexity")
+
+# %% [markdown]
+# ```{glue:figure} fig-perplexity
+# :name: fig-perplexity
+# Perplexity of held-out text under each pruned head, relative to the full head (log scale), in distribution
+# (Wikipedia) and out of distribution. The dotted line is the threshold of the table in section 3.5.
+# ```
+#
+# ## 3.4 Generation from a real pruned model
+#
+# The pruned model is a copy whose head has the deleted columns of $E$ zeroed (the input embedding of the tied model
+# is untouched), which is the sliced head exactly (tested against a forward pass). The full model's texts sampled with
+# one seed are the reference; every other set, including the full model with a second seed, is sampled with the
+# second seed from the same prompts (the start of held-out Wikipedia windows), so the full model's second set gives
+# MAUVE's noise floor at this sample size. Features are the model's own final hidden states, mean-pooled over each
+# continuation (no external featuriser is available offline).
+
+# %%
+curve_area = (main.groupby("criterion").top1_agreement.mean()).drop("random", errors="ignore")
+best = str(curve_area.idxmax())
+record(CHAPTER, "best_criterion", pr.CRITERION_LABELS[best], description="criterion with the best top-1 curve")
+prompts = tests[in_distribution].token_ids[:n_prompts, :prompt_length]
+if prompts.shape[0] < n_prompts:
+    raise ValueError(f"n_prompts={n_prompts} is more than the {prompts.shape[0]} test windows available")
+conditions = {"full model": {"criterion": "full", "fraction": 0.0, "keep": None}}
+for criterion in dict.fromkeys(["abs_A", best]):
+    for fraction in generation_fractions:
+        conditions[f"{criterion} {fraction:.0%}"] = {
+            "criterion": criterion, "fraction": fraction, "keep": pr.keep_columns(orders[(criterion, 0)], fraction)}
+started = time.perf_counter()
+generation, texts = pr.generation_study(
+    loaded, prompts, conditions, reference_seed=reference_seed, sample_seed=sample_seed,
+    max_new_tokens=max_new_tokens, top_p=top_p, temperature=temperature, pooling=mauve_pooling,
+    mauve_seeds=mauve_seeds, batch_size=batch_size)
+generation_seconds = time.perf_counter() - started
+mauve_by_condition = generation.set_index("condition").mauve
+record(CHAPTER, "n_prompts", n_prompts, description="prompts sampled per head")
+record(CHAPTER, "mauve_floor", float(mauve_by_condition["full model"]), fmt=".3f",
+       description="MAUVE of the full model against itself (second sampling seed)")
+paper_label = f"abs_A {generation_fractions[0]:.0%}"
+record(CHAPTER, "mauve_fraction", generation_fractions[0], fmt=".0%", description="fraction of the MAUVE headline")
+record(CHAPTER, "mauve_abs_A", float(mauve_by_condition[paper_label]), fmt=".3f",
+       description="MAUVE of the |A|-pruned model at the headline fraction")
+generation.round(3)
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+shown = generation[generation.condition != "reference"]
+axes[0].barh(shown.condition, shown.mauve, xerr=shown.mauve_spread / 2, color="tab:blue")
+axes[0].axvline(mauve_threshold, color="black", ls=":", lw=0.8)
+axes[0].set(xlabel="MAUVE against the reference texts", xlim=(0, 1.05))
+stats = generation.set_index("condition")[["distinct-2", "rep-4"]]
+stats.plot.barh(ax=axes[1])
+axes[1].set(xlabel="share", ylabel="")
+axes[1].invert_yaxis()
+axes[0].invert_yaxis()
+glue_figure("fig-generation", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig-generation
+# :name: fig-generation
+# Left: MAUVE between the full model's reference texts and texts sampled from each head (error bar: spread over
+# k-means seeds); "full model" is the same model with another sampling seed, the noise floor. Right: diversity
+# (distinct bigrams over all texts) and repetition (share of repeated 4-grams within a text). Mirrors the paper's
+# generation check after deletion {cite}`cho2025understanding`.
+# ```
+#
+# With {glue:text}`03_pruning.n_prompts` texts per head MAUVE is noisy: the full model scores
+# {glue:text}`03_pruning.mauve_floor` against itself. The paper's criterion at {glue:text}`03_pruning.mauve_fraction`
+# deleted scores {glue:text}`03_pruning.mauve_abs_A`. Sampling with the same seed couples the sets: texts of two heads
+# stay identical until their distributions differ enough to change a draw, which the examples show.
+
+# %%
+decode = lambda ids: loaded.tokenizer.decode(ids, skip_special_tokens=False).replace("\n", " ")  # noqa: E731
+examples = []
+for i in range(n_examples):
+    examples.append({"head": "prompt", "text": decode(prompts[i])})
+    for label in ["reference", *conditions]:
+        examples.append({"head": label, "text": decode(texts[label][i])})
+pd.DataFrame(examples).style.hide(axis="index").set_properties(**{"text-align": "left", "white-space": "pre-wrap"})
+
+# %% [markdown]
+# ## 3.5 How much can go: thresholds
+#
+# For each criterion, the largest fraction of the grid such that the measure meets its threshold at that fraction and
+# at every smaller one (random orders: the mean over seeds). MAUVE is measured only at the generation fractions, in
+# distribution, and is added for those criteria.
+
+# %%
+table = safe.pivot_table(index=["corpus", "criterion"], columns="metric", values="largest_fraction")
+table.columns = [f"{m} {THRESHOLDS[m][0]} {THRESHOLDS[m][1]:g}" for m in table.columns]
+mauve_ok = generation[generation.criterion != "full"].assign(ok=lambda g: g.mauve > mauve_threshold)
+mauve_safe = {c: max([0.0] + [f for f in sorted(rows.fraction) if rows[rows.fraction <= f].ok.all()])
+              for c, rows in mauve_ok.groupby("criterion")}
+table[f"MAUVE above {mauve_threshold:g} (tested: {', '.join(f'{f:.0%}' for f in generation_fractions)})"] = [
+    mauve_safe.get(c) if corpus == in_distribution else None for corpus, c in table.index]
+best_js = safe_main.js_alpha.drop("random", errors="ignore")
+best_top1 = safe_main.top1_agreement.drop("random", errors="ignore")
+record(CHAPTER, "best_top1_criterion", pr.CRITERION_LABELS[str(best_top1.idxmax())],
+       description="criterion deleting the most within the top-1 threshold (in-distribution)")
+record(CHAPTER, "best_top1_fraction", float(best_top1.max()), fmt=".0%",
+       description="its largest fraction within the top-1 threshold")
+record(CHAPTER, "best_js_fraction", float(best_js.max()), fmt=".0%",
+       description="largest fraction within the JS threshold over criteria (in-distribution)")
+record(CHAPTER, "random_top1_fraction", float(safe_main.top1_agreement.get("random", np.nan)), fmt=".0%",
+       description="random dimensions: largest fraction within the top-1 threshold")
+table.map(lambda v: "" if v is None or v != v else f"{v:.0%}")
+
+# %% [markdown]
+# Within top-1 agreement above {glue:text}`03_pruning.top1_threshold`, the best criterion
+# ({glue:text}`03_pruning.best_top1_criterion`) deletes {glue:text}`03_pruning.best_top1_fraction` of the
+# dimensions in distribution, against {glue:text}`03_pruning.abs_A_top1_fraction` for the paper's criterion and
+# {glue:text}`03_pruning.random_top1_fraction` for random dimensions. (The grid's step is the resolution of every
+# fraction in this table.)
+#
+# ## 3.6 Short and long contexts
+#
+# The same table for positions with a short context (at most `short_max` tokens) and a long one (at least
+# `long_min`), from the same sweep: each position's context is its index in its window plus one.
+
+# %%
+by_context = pr.largest_safe_fraction(sweep[sweep.group.isin(["short", "long"])], THRESHOLDS)
+context_table = by_context.pivot_table(index=["corpus", "criterion"], columns=["metric", "group"],
+                                       values="largest_fraction")
+short_long = by_context[(by_context.corpus == in_distribution) & (by_context.criterion == "abs_A")
+                        & (by_context.metric == "top1_agreement")].set_index("group").largest_fraction
+record(CHAPTER, "abs_A_top1_short", float(short_long["short"]), fmt=".0%",
+       description="|A| criterion, top-1 threshold, short contexts (in-distribution)")
+record(CHAPTER, "abs_A_top1_long", float(short_long["long"]), fmt=".0%",
+       description="|A| criterion, top-1 threshold, long contexts (in-distribution)")
+context_table.map(lambda v: "" if v != v else f"{v:.0%}")
+
+# %%
+fig = pr.curves_figure(sweep[(sweep.corpus == in_distribution) & sweep.group.isin(["short", "long"])],
+                       ["mean_kl", "top1_agreement"], panels="group", thresholds=THRESHOLDS, width=5, height=3.2)
+glue_figure("fig-context", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig-context
+# :name: fig-context
+# Per-position KL and top-1 agreement on held-out Wikipedia, for positions with short and long contexts.
+# ```
+#
+# With the paper's criterion, top-1 agreement stays above the threshold up to
+# {glue:text}`03_pruning.abs_A_top1_short` deleted for short contexts and {glue:text}`03_pruning.abs_A_top1_long`
+# for long ones.
+
+# %%
+record(CHAPTER, "sweep_seconds", sweep_seconds, fmt=".0f", description="seconds for the sweep (incl. test passes)")
+record(CHAPTER, "generation_seconds", generation_seconds, fmt=".0f", description="seconds for generation")
+mauve_at_paper = float(mauve_by_condition[paper_label])
+record_scorecard(
+    CHAPTER,
+    f"|A| criterion: JS(α) < {js_threshold:g} up to {paper_js:.0%} deleted, top-1 agreement > {top1_threshold:.0%} "
+    f"up to {paper_top1:.0%}; MAUVE {mauve_at_paper:.2f} at {generation_fractions[0]:.0%}",
+    {
+        f"averaged distribution: JS(α) < {js_threshold:g} nats with {paper_fraction:.0%} deleted "
+        f"(holds up to {paper_js:.0%})": paper_js >= paper_fraction,
+        f"per-position: top-1 agreement > {top1_threshold:.0%} with {paper_fraction:.0%} deleted "
+        f"(holds up to {paper_top1:.0%})": paper_top1 >= paper_fraction,
+        f"generation: MAUVE > {mauve_threshold:g} at {generation_fractions[0]:.0%} deleted "
+        f"(measured {mauve_at_paper:.2f})": mauve_at_paper > mauve_threshold,
+    },
+)
+
+# %% [markdown]
+# Verdict: **{glue:text}`03_pruning.verdict`**: {glue:text}`03_pruning.verdict_reason`.
+#
+# ## Summary and caveats
+#
+# - In the paper's sense (the averaged distribution), deleting the dimensions of smallest $|A_D|$ moves little:
+#   JS < {glue:text}`03_pruning.js_threshold` nats up to {glue:text}`03_pruning.abs_A_js_fraction` of $d$. The
+#   per-position predictions move much sooner, so "no significant movement" depends on the measure.
+# - A criterion that reads the hidden states, {glue:text}`03_pruning.best_top1_criterion`, deletes
+#   {glue:text}`03_pruning.best_top1_fraction` within the top-1 threshold; $|A_D|$ alone ignores how large each
+#   coordinate of $h$ is and how much the tokens differ along it.
+# - Deletion here zeroes coordinates. Replacing a deleted coordinate by its mean (a bias) or refitting the kept
+#   columns would do better and is not tried.
+# - One small model, {glue:text}`03_pruning.n_positions` sampled positions per corpus, a fraction grid of one
+#   step per decile, and {glue:text}`03_pruning.n_prompts` generated texts per head: MAUVE in particular is a coarse
+#   measure at this size.
