@@ -257,3 +257,48 @@ def test_thousands_of_instances_agree_with_hulls():
             disagreements += int(np.sum((verdicts.status == "argmaxable") != am.hull_argmaxable(W, b)))
             assert not np.any((verdicts.method == "braid") & (verdicts.status != "argmaxable"))
     assert disagreements == 0
+
+
+def _witnesses_win_through_the_model_head(model, verdicts):
+    """Feed every witness to the model's own output layer (float32 nn.Linear): the token must be the argmax."""
+    import torch
+
+    ok = np.flatnonzero(verdicts.status == "argmaxable")
+    x = torch.tensor(verdicts.witness[ok], dtype=torch.float32)
+    with torch.no_grad():
+        logits = model.get_output_embeddings()(x)
+    np.testing.assert_array_equal(logits.argmax(-1).numpy(), verdicts.tokens[ok])
+
+
+def test_witnesses_win_in_a_real_head_with_bias(tiny_models):
+    from utils.head import output_head
+    from utils.models import load_model
+
+    loaded = load_model(str(tiny_models["gptj-bias"]))
+    head = output_head(loaded.model)
+    assert head.b is not None
+    tokens = np.random.default_rng(9).choice(head.V, 100, replace=False)
+    verdicts = am.find_unargmaxable(head.E, head.b, tokens=tokens, progress=False)
+    assert verdicts.count("argmaxable") > 50
+    _witnesses_win_through_the_model_head(loaded.model, verdicts)
+
+
+@pytest.mark.slow
+def test_default_model_duplicates_and_witnesses():
+    import torch
+
+    from utils.head import output_head
+    from utils.models import load_model
+
+    loaded = load_model("smollm2-135m")
+    head = output_head(loaded.model)
+    E = head.E.numpy()  # noqa: N806
+    _, inverse, counts = np.unique(E, axis=0, return_inverse=True, return_counts=True)
+    in_groups = np.flatnonzero(counts[inverse.reshape(-1)] > 1)
+    rng = np.random.default_rng(0)
+    tokens = np.union1d(rng.choice(head.V, 300, replace=False), in_groups)
+    verdicts = am.find_unargmaxable(head.E, None, tokens=tokens, progress=False)
+    np.testing.assert_array_equal(verdicts.tokens_with("duplicate"), in_groups)
+    for i in np.flatnonzero(verdicts.status == "duplicate"):
+        assert torch.equal(head.E[verdicts.twin[i]], head.E[verdicts.tokens[i]])
+    _witnesses_win_through_the_model_head(loaded.model, verdicts)
