@@ -9,6 +9,7 @@ For each HTML page of the site (redirect stubs are checked statically) it checks
 - the page asks no host but the local server for anything (scripts, styles, fonts, images...), and every request it
   makes to the local server succeeds (network events of the Chrome DevTools protocol);
 - every internal link points to a file of the site, and its ``#fragment`` to an element of the target page;
+- the side navigation lists the same pages on every page;
 
 and saves a full-page screenshot (PNG) of each page for review (very tall pages in parts). A static pass also reads
 the URLs that the HTML and CSS files would fetch (``<script src>``, ``<link href>``, ``<img src>``, CSS ``url()`` and
@@ -36,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -393,6 +395,8 @@ FACTS_SCRIPT = r"""
         .map(e => (e.getAttribute('data-mjx-error') || e.textContent).slice(0, 120)),
     raw,
     links: [...document.querySelectorAll('a[href]')].map(a => a.href),
+    navigation: [...new Set([...document.querySelectorAll('nav.bd-docs-nav li.toctree-l1 > a[href]')].map(
+        a => a.href.split('#')[0]))],
     ids: [...document.querySelectorAll('[id]')].map(e => e.id).concat(
         [...document.querySelectorAll('a[name]')].map(a => a.getAttribute('name'))),
   };
@@ -411,6 +415,7 @@ class PageCheck:
     n_math: int = 0
     n_requests: int = 0
     links: list[str] = field(default_factory=list)
+    navigation: list[str] = field(default_factory=list)  # the pages the book's side navigation lists (absolute URLs)
     ids: set[str] = field(default_factory=set)
     screenshots: list[Path] = field(default_factory=list)  # the page's PNG, in parts if it is very tall
     seconds: float = 0.0
@@ -473,7 +478,7 @@ def check_page(browser: Chromium, base_url: str, page: str, screenshot: Path | N
         return result
     result.title, result.headings = facts["title"], facts["headings"]
     result.n_images, result.n_math = len(facts["images"]), facts["math"]
-    result.links, result.ids = facts["links"], set(facts["ids"])
+    result.links, result.ids, result.navigation = facts["links"], set(facts["ids"]), facts["navigation"]
     problems = result.problems
     if facts["url"] != url:
         problems.append(f"opened {facts['url']} instead")
@@ -633,6 +638,23 @@ def link_problems(html_dir: Path, base_url: str, pages: list[PageCheck]) -> list
     return problems
 
 
+def navigation_problems(pages: list[PageCheck]) -> list[str]:
+    """Pages whose side navigation lists other pages than most pages do (e.g. left stale by an incremental build)."""
+    lists = [tuple(sorted(page.navigation)) for page in pages if page.navigation]
+    if not lists:
+        return []
+    usual, count = Counter(lists).most_common(1)[0]
+    problems = []
+    for page in pages:
+        listed = set(page.navigation)
+        if page.navigation and listed != set(usual):
+            missing = sorted(urlsplit(url).path for url in set(usual) - listed)
+            extra = sorted(urlsplit(url).path for url in listed - set(usual))
+            problems.append(f"{page.page}: its navigation differs from that of {count} other pages (missing "
+                            f"{missing}, extra {extra})")
+    return problems
+
+
 def check_book(html_dir: Path, screenshot_dir: Path | None = None, *, executable: str | None = None,
                log=print) -> BookCheck:
     """Serve ``html_dir``, open every page in headless Chromium, check it and (optionally) save its screenshot.
@@ -654,7 +676,7 @@ def check_book(html_dir: Path, screenshot_dir: Path | None = None, *, executable
             check = check_page(browser, base_url, page, screenshot_dir / Path(page).with_suffix(".png"))
             log(f"[browser] {page}: {check.seconds:.1f} s, {len(check.problems)} problem(s)")
             checks.append(check)
-        problems += link_problems(html_dir, base_url, checks)
+        problems += link_problems(html_dir, base_url, checks) + navigation_problems(checks)
     return BookCheck(checks, redirects, problems)
 
 

@@ -176,3 +176,12 @@ def test_browser_check_finds_each_planted_fault(tmp_path):
     assert "bad.html: link to a missing anchor:" in site_wide and "index.html#nowhere" in site_wide
     assert "old.html: redirects to a missing page: gone.html" in site_wide
     assert "index.html: link" not in site_wide  # the good page's links (to bad.html#here, #good) resolve
+
+
+def test_navigation_check_names_the_page_left_stale():
+    pages = [browser.PageCheck(f"p{i}.html", navigation=["http://h/a.html", "http://h/b.html"]) for i in range(3)]
+    pages.append(browser.PageCheck("stale.html", navigation=["http://h/a.html"]))
+    pages.append(browser.PageCheck("no-nav.html"))
+    problems = browser.navigation_problems(pages)
+    assert problems == ["stale.html: its navigation differs from that of 3 other pages (missing ['/b.html'], extra [])"]
+    assert browser.navigation_problems(pages[:3]) == []
