@@ -72,6 +72,12 @@ class ModelSize:
     def d_ff(self) -> int:
         return 4 * self.d_model
 
+    def n_parameters(self, vocab_size: int) -> int:
+        """Parameters of the GPT-NeoX model: two V x d embeddings, the layers and the final norm."""
+        d, f = self.d_model, self.d_ff
+        per_layer = 4 * d + (3 * d * d + 3 * d) + (d * d + d) + (d * f + f) + (f * d + d)
+        return 2 * vocab_size * d + self.n_layers * per_layer + 2 * d
+
 
 MODEL_SIZES: dict[str, ModelSize] = {
     "tiny": ModelSize(d_model=16, n_layers=1, n_heads=2, n_ctx=32),  # for the tests
@@ -673,6 +679,10 @@ def heldout_loss(hidden: torch.Tensor, token_ids: torch.Tensor, head: Any, chunk
 # Checkpoints to probe: our own runs, or Pythia revisions
 
 
+class CheckpointUnavailable(ValueError):
+    """The checkpoints to probe cannot be loaded on this machine (hub unreachable and not in a local cache)."""
+
+
 @dataclass(frozen=True)
 class CheckpointRef:
     """One checkpoint: a folder or hub id (``name_or_path``) with an optional hub ``revision``."""
@@ -928,7 +938,7 @@ def probe_checkpoints(
     offline = any(is_hub_ref(ref) for ref in refs) and not hub_reachable()
     final, reason = try_load_checkpoint(refs[-1], offline=offline)
     if final is None:
-        raise ValueError(f"the final checkpoint {refs[-1].label} cannot be loaded: {reason}")
+        raise CheckpointUnavailable(f"the final checkpoint {refs[-1].label} cannot be loaded: {reason}")
     from .head import output_head
 
     final_E = output_head(final.model).E  # noqa: N806
@@ -956,7 +966,7 @@ def probe_checkpoints(
         rows.append(row)
         del loaded, params
     if len(rows) == 0:
-        raise ValueError(f"none of the checkpoints could be loaded: {unavailable}")
+        raise CheckpointUnavailable(f"none of the checkpoints could be loaded: {unavailable}")
     duplicates = duplicate_checkpoints([(row["label"], row["e_hash"]) for row in rows])
     first_e, first_param = rows[0]["e_distance_abs"], rows[0]["param_distance_abs"]
     for row in rows:
@@ -1151,12 +1161,20 @@ def plot_unseen(frames: Mapping[str, Any], groups: Any, size: str):
     return fig
 
 
-def plot_pythia(frame: Any, model: str):
-    """The probe on Pythia checkpoints (duplicates of an earlier checkpoint are left out and marked)."""
+def plot_pythia(frame: Any, model: str | None, status: str = ""):
+    """The probe on Pythia checkpoints (duplicates of an earlier checkpoint are left out and marked); when ``frame``
+    is None, a panel that states ``status`` instead."""
     import matplotlib.pyplot as plt
+    import textwrap
 
-    distinct = frame[frame["duplicate_of"] == ""]
     fig, ax = plt.subplots()
+    if frame is None:
+        fig.set_size_inches(7.0, 1.6)
+        ax.axis("off")
+        ax.text(0.5, 0.5, "Pythia probe " + "\n".join(textwrap.wrap(status, 90)), ha="center", va="center",
+                fontsize=10, color="0.3", transform=ax.transAxes)
+        return fig
+    distinct = frame[frame["duplicate_of"] == ""]
     ax.plot(distinct["step"], distinct["freq_r2"], "o-", ms=4, label="frequency R² (held-out tokens)")
     ax.plot(distinct["step"], distinct["encoding_r2"], "v-", ms=4, label="encoding R² (−log α)")
     ax.plot(distinct["step"], distinct["e_distance"], "s-", ms=4, label="‖E − E_final‖ / ‖E_0 − E_final‖")
