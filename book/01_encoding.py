@@ -44,6 +44,7 @@ n_boot = 1000  # bootstrap resamples for confidence intervals
 top_k = [8, 16, 32, 64, 128, 256]  # dimension counts for the sparsity analysis
 lasso_fractions = [0.3, 0.1, 0.03, 0.01, 0.003, 0.001]  # Lasso penalties, as fractions of the all-zero penalty
 n_entropy_bins = 8  # equal-sized bins of prediction entropy
+n_entropy_positions = 16384  # positions sampled for the entropy analysis (one head pass each)
 n_error_tokens = 15  # rows of the error table
 second_model = "gemma3-270m"  # compared where installed; None to skip
 second_model_tokens = 8192  # tokens of the second model's pass
@@ -200,8 +201,10 @@ glue_figure("fig-sparsity", fig)
 #
 # ## 1.4 When does the encoding hold?
 #
-# The paper ties accuracy to concentrated logits. Two views, each averaging $\alpha$ over its own group of positions
-# and refitting: by context length (position $c-1$ of every window has seen $c$ tokens), and by the entropy of the
+# The paper ties accuracy to *concentrated logits*: when the logits of a position vary little across the vocabulary,
+# $\log$ of the averaged softmax is close to the softmax of the averaged logits, which is linear in $E_w$. Concentrated
+# logits mean a flat prediction, that is, a **high** entropy. Two views, each averaging $\alpha$ over its own group of
+# positions and refitting: by context length (position $c-1$ of every window has seen $c$ tokens), and by the entropy of the
 # position's prediction (equal-sized entropy bins). A reference group of positions drawn at random from all lengths,
 # of the same size as a context-length group, separates the effect of length from the effect of averaging fewer
 # positions.
@@ -217,14 +220,19 @@ length_fits = enc.fits_by_position_groups(E, acts.hidden_flat, acts.head, by_len
 length_fits.round(3)
 
 # %%
-entropy = position_entropy(acts.hidden_flat, acts.head).numpy()
+sampled = np.sort(rng.choice(acts.n_positions, min(n_entropy_positions, acts.n_positions), replace=False))
+entropy = position_entropy(acts.hidden_flat[sampled], acts.head).numpy()
 edges = np.quantile(entropy, np.linspace(0, 1, n_entropy_bins + 1))
 bin_of = np.clip(np.searchsorted(edges, entropy, side="right") - 1, 0, n_entropy_bins - 1)
-by_entropy = {f"bin {i + 1}": np.flatnonzero(bin_of == i) for i in range(n_entropy_bins)}
+by_entropy = {f"bin {i + 1}": sampled[bin_of == i] for i in range(n_entropy_bins)}
 entropy_fits = enc.fits_by_position_groups(E, acts.hidden_flat, acts.head, by_entropy, test_fraction=test_fraction, seed=seed)
+record(CHAPTER, "entropy_r2_spearman", entropy_fits.mean_entropy.corr(entropy_fits.r2, method="spearman"), fmt=".2f",
+       description="rank correlation of a bin's mean entropy and its R²")
 record(CHAPTER, "r2_low_entropy", entropy_fits.r2.iloc[0], fmt=".3f", description="R² in the lowest-entropy bin")
 record(CHAPTER, "r2_high_entropy", entropy_fits.r2.iloc[-1], fmt=".3f", description="R² in the highest-entropy bin")
 record(CHAPTER, "r2_shortest_context", length_fits.r2.iloc[0], fmt=".3f", description="R² at context length 1")
+record(CHAPTER, "r2_random_positions", length_fits.r2.iloc[-1], fmt=".3f",
+       description="R² for as many random positions as one context-length group")
 record(CHAPTER, "r2_longest_context", length_fits.r2.iloc[len(lengths) - 1], fmt=".3f",
        description="R² at the window length")
 entropy_fits.round(3)
@@ -250,10 +258,15 @@ glue_figure("fig-conditions", fig)
 # predictions averaged into $\alpha$, for equal-sized entropy bins and for the context-length groups.
 # ```
 #
-# The lowest-entropy eighth of positions gives $R^2$ = {glue:text}`01_encoding.r2_low_entropy`, the highest-entropy
-# eighth {glue:text}`01_encoding.r2_high_entropy`; context length 1 gives {glue:text}`01_encoding.r2_shortest_context`
-# and the full window {glue:text}`01_encoding.r2_longest_context`. Caveat: entropy and context length are entangled
-# (short contexts predict with high entropy), and a group's $\alpha$ averages fewer positions than the main pass.
+# The lowest-entropy bin of positions gives $R^2$ = {glue:text}`01_encoding.r2_low_entropy`, the highest-entropy
+# bin {glue:text}`01_encoding.r2_high_entropy` (rank correlation of entropy and $R^2$ over the bins:
+# {glue:text}`01_encoding.entropy_r2_spearman`): the flatter the predictions averaged into $\alpha$, the more
+# log-linear it is, as the concentrated-logits condition predicts. Context length 1 gives
+# $R^2$ = {glue:text}`01_encoding.r2_shortest_context` and the full window {glue:text}`01_encoding.r2_longest_context`,
+# against {glue:text}`01_encoding.r2_random_positions` for as many positions drawn at random. A one-token context makes
+# the hidden state a function of a single input token, so its $\alpha$ is an average of per-token predictions over the
+# corpus's first tokens. Caveats: entropy and context length are entangled, each group's $\alpha$ averages fewer
+# positions than the main pass, and the bins are quantiles of one model's entropies.
 #
 # ## 1.5 Transfer across corpora
 #
@@ -311,17 +324,25 @@ record(CHAPTER, "worst_unseen_share", worst_profile["unseen"], fmt=".0%", descri
 record(CHAPTER, "all_unseen_share", all_profile["unseen"], fmt=".0%", description="unseen share of held-out tokens")
 record(CHAPTER, "worst_non_ascii_share", worst_profile["non_ascii"], fmt=".0%", description="non-ASCII share of worst 100")
 record(CHAPTER, "all_non_ascii_share", all_profile["non_ascii"], fmt=".0%", description="non-ASCII share, held-out")
-record(CHAPTER, "worst_underpredicted_share", float(np.mean(fit.residual[worst] < 0)), fmt=".0%",
-       description="share of the worst 100 whose probability the encoding overestimates")
+record(CHAPTER, "worst_word_internal_share", worst_profile["word_internal"], fmt=".0%",
+       description="word-internal share of worst 100")
+record(CHAPTER, "all_word_internal_share", all_profile["word_internal"], fmt=".0%",
+       description="word-internal share, held-out")
+record(CHAPTER, "worst_more_probable_share", float(np.mean(fit.residual[worst] > 0)), fmt=".0%",
+       description="share of the worst 100 that the model finds more probable than the encoding predicts")
 record(CHAPTER, "n_error_tokens_shown", len(errors), description="rows of the error table")
 errors.round(2)
 
 # %% [markdown]
-# Among the 100 held-out tokens with the largest errors, {glue:text}`01_encoding.worst_unseen_share` never occur in
-# the corpus sample (against {glue:text}`01_encoding.all_unseen_share` of all held-out tokens) and
+# Among the 100 held-out tokens with the largest errors, {glue:text}`01_encoding.worst_more_probable_share` are
+# *more* probable under the model than the encoding predicts, and {glue:text}`01_encoding.worst_word_internal_share`
+# are word-internal pieces (a subword that continues a word, with no leading space; against
+# {glue:text}`01_encoding.all_word_internal_share` of all held-out tokens). Such a piece is rare on average yet close
+# to certain after its prefix, and a single direction of $E$ cannot know that: its $\alpha$ is carried by a few
+# confident positions, not by a broad prior. {glue:text}`01_encoding.worst_unseen_share` of them never occur in the
+# corpus sample (against {glue:text}`01_encoding.all_unseen_share` of all held-out tokens) and
 # {glue:text}`01_encoding.worst_non_ascii_share` decode to non-ASCII text or partial bytes (against
-# {glue:text}`01_encoding.all_non_ascii_share`); for {glue:text}`01_encoding.worst_underpredicted_share` of them the
-# encoding predicts a larger probability than the model gives (negative residual). The table lists the worst
+# {glue:text}`01_encoding.all_non_ascii_share`). The table lists the worst
 # {glue:text}`01_encoding.n_error_tokens_shown`.
 
 # %% [markdown]
@@ -379,9 +400,13 @@ record_scorecard(CHAPTER, f"held-out R² {fit.r2:.2f}; 95% of it kept by {needed
 #
 # ## Summary and caveats
 #
-# - The log-linear encoding holds on SmolLM2-135M with held-out $R^2$ = {glue:text}`01_encoding.r2` over the
-#   vocabulary; it is a statement about the average over a dataset, not about any single prediction.
-# - $\alpha$ here averages {glue:text}`01_encoding.n_positions` positions of one corpus; tokens that never occur get
-#   their probability only from the model's smoothing, and they dominate the worst errors.
-# - Every number on this page is recomputed when the chapter runs; rerun it on another model with papermill
-#   (see the rerunning page).
+# - On SmolLM2-135M the log-linear encoding predicts $-\log\alpha_w$ of held-out tokens with
+#   $R^2$ = {glue:text}`01_encoding.r2`. It is a statement about an average over a dataset, not about any single
+#   prediction, and its direction depends on the dataset (section 1.5).
+# - It is only partly sparse here: the largest coefficients carry much of $|A|$, but a Lasso fit needs
+#   {glue:text}`01_encoding.lasso_dims_95` dimensions to keep 95% of the $R^2$.
+# - It is most accurate where predictions are flat (high entropy), as the concentrated-logits condition says, and it
+#   fails most on word-internal pieces whose probability comes from a few confident positions.
+# - $\alpha$ averages {glue:text}`01_encoding.n_positions` positions of one small corpus; the token split is random,
+#   and all intervals resample tokens. Every number on this page is recomputed when the chapter runs; rerun it on
+#   another model with papermill (see {doc}`rerunning`).

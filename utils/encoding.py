@@ -253,11 +253,22 @@ def fits_by_position_groups(
     return pd.DataFrame(rows)
 
 
+def _token_descriptors(token: int, tokenizer, counts: np.ndarray, special: set) -> dict[str, bool]:
+    text = tokenizer.decode([int(token)])
+    return {
+        "unseen": bool(counts[token] == 0),
+        "non_ascii": (not text.isascii()) or "\ufffd" in text,
+        "special": int(token) in special,
+        # a piece that continues a word: starts with a letter, no leading space (BPE word-internal subword)
+        "word_internal": bool(text) and text[0].isalpha(),
+    }
+
+
 def error_table(fit: EncodingFit, tokenizer, counts: np.ndarray, n: int = 15) -> "pd.DataFrame":
     """The ``n`` held-out tokens whose ``-log alpha`` the encoding gets most wrong, with what describes them.
 
     Columns: token id, the decoded token, corpus count, actual and predicted ``-log alpha``, residual
-    (predicted - actual), and simple descriptors: never seen in the corpus, non-ASCII, byte/special token.
+    (predicted - actual), and descriptors: never seen in the corpus, non-ASCII, special token, word-internal piece.
     """
     import pandas as pd
 
@@ -267,29 +278,22 @@ def error_table(fit: EncodingFit, tokenizer, counts: np.ndarray, n: int = 15) ->
     special = set(getattr(tokenizer, "all_special_ids", []) or [])
     rows = []
     for token in worst:
-        text = tokenizer.decode([int(token)])
         rows.append(
             {
                 "token_id": int(token),
-                "token": repr(text),
+                "token": repr(tokenizer.decode([int(token)])),
                 "corpus_count": int(counts[token]),
                 "actual": float(fit.target[token]),
                 "predicted": float(fit.predicted[token]),
                 "residual": float(fit.residual[token]),
-                "unseen": bool(counts[token] == 0),
-                "non_ascii": (not text.isascii()) or "\ufffd" in text,
-                "special": int(token) in special,
+                **_token_descriptors(token, tokenizer, counts, special),
             }
         )
     return pd.DataFrame(rows)
 
 
 def describe_tokens(tokens: np.ndarray, tokenizer, counts: np.ndarray) -> dict[str, float]:
-    """Shares of ``tokens`` that are unseen in the corpus, non-ASCII when decoded, or special tokens."""
+    """Shares of ``tokens`` that are unseen in the corpus, non-ASCII, special tokens, or word-internal pieces."""
     special = set(getattr(tokenizer, "all_special_ids", []) or [])
-    texts = [tokenizer.decode([int(t)]) for t in tokens]
-    return {
-        "unseen": float(np.mean(counts[tokens] == 0)),
-        "non_ascii": float(np.mean([(not t.isascii()) or "\ufffd" in t for t in texts])),
-        "special": float(np.mean([int(t) in special for t in tokens])),
-    }
+    rows = [_token_descriptors(token, tokenizer, counts, special) for token in tokens]
+    return {name: float(np.mean([row[name] for row in rows])) for name in rows[0]}
