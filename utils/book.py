@@ -158,10 +158,13 @@ def stage(runs_dir: Path = RUNS_DIR, source_dir: Path = SOURCE_DIR) -> Path:
 
 
 def build_html(source_dir: Path = SOURCE_DIR, html_dir: Path = HTML_DIR) -> Path:
-    """Run ``jupyter-book build`` on the staged tree, warnings as errors; the site lands in ``html_dir``."""
+    """Run ``jupyter-book build`` on the staged tree, warnings as errors; the site lands in ``html_dir``.
+
+    ``--all`` rebuilds every page: an incremental Sphinx build keeps stale navigation on unchanged pages.
+    """
     work = source_dir.parent / "jupyter-book"
     command = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(source_dir),
-               "--path-output", str(work), "--warningiserror", "--keep-going"]
+               "--path-output", str(work), "--warningiserror", "--keep-going", "--all"]
     subprocess.run(command, check=True)
     if html_dir.exists():
         shutil.rmtree(html_dir)
