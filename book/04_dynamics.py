@@ -38,10 +38,10 @@
 # %% tags=["parameters"]
 architecture = "gpt_neox"  # the only architecture trained here (Pythia's)
 model_sizes = ["d64", "d128"]  # named sizes of utils.dynamics.MODEL_SIZES, smallest first
-steps = 768  # optimizer steps per model
+steps = 640  # optimizer steps per model
 batch_size = 4  # windows per step (each window is the size's context length)
 learning_rate = 2e-3  # peak AdamW learning rate (warm-up, then cosine decay to a tenth)
-checkpoint_every = 128  # checkpoint spacing after step 512
+checkpoint_every = 64  # checkpoint spacing after step 512
 seed = 0  # initial weights and data order
 train_corpora = ["wikipedia", "shakespeare", "bible"]  # their train splits, concatenated
 eval_corpus = "wikipedia"  # its test split gives held-out loss and alpha

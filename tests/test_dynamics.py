@@ -30,6 +30,7 @@ from utils.dynamics import (
     first_step_reaching,
     frequency_probe,
     heldout_loss,
+    least_squares,
     hub_offline,
     linear_cross_entropy,
     probe_checkpoints,
@@ -258,6 +259,18 @@ def test_frequency_probe_recovers_a_planted_frequency_direction():
     everything = frequency_probe(planted, counts, include_unseen=True, unseen_count=0.5)
     assert len(everything.test_tokens) == round(0.2 * V)
     assert everything.target[counts == 0] == pytest.approx(math.log(0.5 / counts.sum()))
+
+
+def test_least_squares_matches_an_svd_solution():
+    from utils.encoding import ols
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(500, 12)) * rng.uniform(0.01, 10, size=12) + 3.0  # noqa: N806
+    y = X @ rng.normal(size=12) + 0.5 + rng.normal(size=500)
+    coefficients, intercept = least_squares(X, y)
+    expected_coefficients, expected_intercept = ols(X, y)
+    np.testing.assert_allclose(coefficients, expected_coefficients, rtol=1e-8, atol=1e-10)
+    assert intercept == pytest.approx(expected_intercept, rel=1e-8)
 
 
 def test_frequency_probe_rejects_bad_input():

@@ -44,7 +44,7 @@ from tqdm.auto import tqdm
 from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
-from .encoding import ols, r2_score
+from .encoding import r2_score
 from .paths import cache_dir
 from .validation import check_choice, check_float, check_int, check_positive_int
 
@@ -124,13 +124,13 @@ class TrainingConfig:
 
     architecture: str = "gpt_neox"
     size: str = "d64"
-    steps: int = 768
+    steps: int = 640
     batch_size: int = 4
     lr: float = 2e-3
     warmup_fraction: float = 0.01
     weight_decay: float = 0.01
     grad_clip: float = 1.0
-    checkpoint_every: int = 128
+    checkpoint_every: int = 64
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -574,6 +574,17 @@ def log_frequency(counts: np.ndarray, unseen_count: float | None = None) -> np.n
         return np.log(filled / total)
 
 
+def least_squares(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:  # noqa: N803
+    """Least squares with an intercept, X (n, d), y (n,) -> (coefficients (d,), intercept), through the centred
+    normal equations (a d x d system; many times faster than an SVD of X for n >> d, same solution)."""
+    X = np.asarray(X, dtype=np.float64)  # noqa: N806
+    y = np.asarray(y, dtype=np.float64)
+    mean_x, mean_y = X.mean(axis=0), y.mean()
+    centred = X - mean_x
+    coefficients = np.linalg.lstsq(centred.T @ centred, centred.T @ (y - mean_y), rcond=None)[0]
+    return coefficients, float(mean_y - mean_x @ coefficients)
+
+
 def frequency_probe(
     E: np.ndarray | torch.Tensor,  # noqa: N803
     counts: np.ndarray,
@@ -606,7 +617,7 @@ def frequency_probe(
         raise ValueError(f"{len(tokens)} tokens are too few to fit {E.shape[1]} dimensions and hold out "
                          f"test_fraction={test_fraction}")
     train, test = np.sort(order[n_test:]), np.sort(order[:n_test])
-    direction, intercept = ols(E[train], target[train])
+    direction, intercept = least_squares(E[train], target[train])
     predicted = E @ direction + intercept
     return FrequencyProbe(
         direction=direction,
