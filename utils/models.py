@@ -13,10 +13,14 @@ import importlib
 import importlib.metadata
 import os
 import shutil
+import socket
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
@@ -152,6 +156,33 @@ def _context_length(config: Any) -> int:
     raise ValueError(f"cannot tell the context length of a {type(config).__name__}")
 
 
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face hub answers a TCP connection within ``timeout`` seconds (False in offline mode)."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    url = urlparse(constants.ENDPOINT)
+    try:
+        with socket.create_connection((url.hostname, url.port or 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def hub_offline(enabled: bool = True) -> Iterator[None]:
+    """Within the block, hub loads read only the local cache (no network requests, no retries)."""
+    from huggingface_hub import constants
+
+    previous = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = previous or enabled
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = previous
+
+
 def _not_available(name: str, revision: str | None, error: Exception) -> ValueError:
     offline = available_offline_models()
     return ValueError(
@@ -181,18 +212,21 @@ def load_model(name: str = DEFAULT_MODEL, revision: str | None = None, *, verify
         if revision is not None:
             raise ValueError(f"revision={revision!r} is not allowed for the offline model {name!r}; use None")
         folder = _converted_offline_model(name)
-        source, kwargs = str(folder), {}
+        source, kwargs, from_hub = str(folder), {}, False
         identity = f"{name}:{folder.name}"
     elif Path(name).expanduser().is_dir():
         folder = Path(name).expanduser()
-        source, kwargs = str(folder), {}
+        source, kwargs, from_hub = str(folder), {}, False
         identity = f"folder:{_folder_identity(folder)}"
     else:
-        source, kwargs = name, {"revision": revision} if revision is not None else {}
+        source, kwargs, from_hub = name, {"revision": revision} if revision is not None else {}, True
         identity = f"hub:{name}@{revision or 'main'}"
+    # an unreachable hub is not asked (its retries take minutes): hub ids then load from the local cache only
+    offline = hub_offline() if from_hub and not hub_reachable() else nullcontext()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, **kwargs)
+        with offline:
+            tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+            model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, **kwargs)
     except (OSError, ValueError, EnvironmentError) as error:
         raise _not_available(name, revision, error) from error
     model.eval()
