@@ -96,7 +96,7 @@ def test_shortcut_quantities_match_brute_force_per_position():
     top_token = int(torch.mode(base.top1_index).values)
     tokens = [top_token, 3, 77, 150]
     ratios = [1 / 30, 0.5, 3, 40]
-    sweep = st.steering_sweep(base, tokens, ratios, edits, with_kl=True, progress=False)
+    sweep = st.steering_sweep(base, tokens, ratios, edits, side_effects=True, progress=False)
     for e, edit in enumerate(edits):
         for i, r in enumerate(ratios):
             for j, token in enumerate(tokens):
@@ -217,8 +217,7 @@ def test_steerable_range_and_error_summaries():
     # achieved = target except at r=20 (factor 2 short) -> range up is 5 with band 1.25, down 1/20
     log_ratio = np.log(np.array([1 / 20, 1 / 5, 1.0, 5.0, 10.0]))
     after = np.tile(log_ratio[:, None], (1, 3))[None] - 5.0
-    sweep = st.SteeringSweep(np.arange(3), r_values, [st.Edit("logit_bias", None, None)], np.full(3, -5.0), after,
-                             np.ones_like(after))
+    sweep = st.SteeringSweep(np.arange(3), r_values, [st.Edit("logit_bias", None, None)], np.full(3, -5.0), after)
     assert st.steerable_range(sweep, "logit bias log r", band=1.25) == (5.0, 1 / 20)
     assert st.steerable_range(sweep, "logit bias log r", band=2.5) == (20.0, 1 / 20)
     assert st.steering_error(sweep, 20.0)[0] == pytest.approx(math.log(2) / 4)

@@ -323,7 +323,7 @@ class SteeringSweep:
         edits: the n_e edits.
         log_alpha_before: (m,) float64 log alpha_w of the unedited head.
         log_alpha_after: (n_e, n_r, m) float64 log alpha_w after editing token w alone.
-        top1_agreement: (n_e, n_r, m) share of positions whose argmax is unchanged.
+        top1_agreement: (n_e, n_r, m) share of positions whose argmax is unchanged (None unless asked for).
         mean_kl: (n_e, n_r, m) mean over positions of KL(p || p') in nats (None unless asked for).
     """
 
@@ -332,7 +332,7 @@ class SteeringSweep:
     edits: list[Edit]
     log_alpha_before: np.ndarray
     log_alpha_after: np.ndarray
-    top1_agreement: np.ndarray
+    top1_agreement: np.ndarray | None = None
     mean_kl: np.ndarray | None = None
 
     @property
@@ -367,12 +367,13 @@ def steering_sweep(
     r_values: Sequence[float],
     edits: Sequence[Edit],
     *,
-    with_kl: bool = False,
+    side_effects: bool = False,
     progress: bool = True,
 ) -> SteeringSweep:
     """Achieved steering of every token × ratio × edit, from the base statistics alone (no model run).
 
-    Each (token, r, edit) is an independent one-token edit of the unedited head.
+    Each (token, r, edit) is an independent one-token edit of the unedited head.  With ``side_effects`` the sweep
+    also returns the top-1 agreement and the mean per-position KL (about twice the cost).
     """
     tokens = check_tokens("tokens", list(tokens), base.head.V)
     r_values = np.asarray([check_ratio("r", r) for r in r_values], dtype=np.float64)
@@ -382,19 +383,23 @@ def steering_sweep(
     inverse_odds = _inverse_odds(log_p)
     n = base.n_positions
     log_alpha_before = (torch.logsumexp(log_p, dim=0) - math.log(n)).numpy()
-    logits = base.token_logits(tokens)
-    is_top = base.top1_index[:, None] == torch.as_tensor(tokens)[None, :]  # (N, m)
-    other_max = torch.where(is_top, base.top2_logit[:, None], base.top1_logit[:, None])
-    p = log_p.exp() if with_kl else None
-    log1m_p = _log1mexp(log_p) if with_kl else None
     shape = (len(edits), len(r_values), len(tokens))
     log_alpha_after = np.empty(shape)
-    agreement = np.empty(shape)
-    kl = np.empty(shape) if with_kl else None
+    agreement = kl = None
+    if side_effects:
+        logits = base.token_logits(tokens)
+        is_top = base.top1_index[:, None] == torch.as_tensor(tokens)[None, :]  # (N, m)
+        other_max = torch.where(is_top, base.top2_logit[:, None], base.top1_logit[:, None])
+        p, log1m_p = log_p.exp(), _log1mexp(log_p)
+        agreement, kl = np.empty(shape), np.empty(shape)
     with tqdm(total=len(edits) * len(r_values), desc="steering sweep", disable=not progress) as bar:
         for e, edit in enumerate(edits):
             unit = edit.unit_shift(base.hidden)  # (N,)
             for i, r in enumerate(r_values):
+                if r == 1.0 and not side_effects:  # nothing moves
+                    log_alpha_after[e, i] = log_alpha_before
+                    bar.update()
+                    continue
                 shift = math.log(r) * unit
                 new_p = steered_probs(inverse_odds, shift)
                 alpha_after = new_p.mean(0)
@@ -407,9 +412,9 @@ def steering_sweep(
                         _log1mexp(log_p[:, cols]), log_p[:, cols] + shift[:, None])
                     log_after[cols] = torch.logsumexp(new_log_p, dim=0) - math.log(n)
                 log_alpha_after[e, i] = log_after.numpy()
-                new_top = (logits + shift[:, None]) > other_max
-                agreement[e, i] = (new_top == is_top).double().mean(0).numpy()
-                if with_kl:
+                if side_effects:
+                    new_top = (logits + shift[:, None]) > other_max
+                    agreement[e, i] = (new_top == is_top).double().mean(0).numpy()
                     log_z = torch.logaddexp(log1m_p, log_p + shift[:, None])
                     kl[e, i] = (log_z - p * shift[:, None]).mean(0).numpy()
                 bar.update()
@@ -471,7 +476,9 @@ def other_tokens_divergence(
 
 
 @torch.no_grad()
-def forward_log_alpha(loaded: LoadedModel, head: OutputHead, token_ids: torch.Tensor, tokens: Sequence[int]) -> np.ndarray:
+def forward_log_alpha(
+    loaded: LoadedModel, head: OutputHead, token_ids: torch.Tensor, tokens: Sequence[int]
+) -> np.ndarray:
     """log alpha of ``tokens`` from the model's own logits with its head replaced by ``head``.
 
     Args:
@@ -754,7 +761,7 @@ def side_effects(
         KL(p || p') (nats).
     """
     tokens = sample["token"].to_numpy()
-    sweep = steering_sweep(base, tokens, r_values, [edit], with_kl=True, progress=progress)
+    sweep = steering_sweep(base, tokens, r_values, [edit], side_effects=True, progress=progress)
     unit = edit.unit_shift(base.hidden)
     config_tokens = np.repeat(tokens[None, :], len(r_values), axis=0).ravel()
     shifts = torch.stack([math.log(r) * unit for r in r_values for _ in tokens])
