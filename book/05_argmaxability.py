@@ -31,7 +31,8 @@
 #   reflections. It runs for thousands of tokens at once as matrix products, the argmax taken chunk by chunk over
 #   the vocabulary;
 # - the *Chebyshev-centre linear program* (exact), for every token the fast test does not clear: maximise $r$ subject
-#   to $(w_j-w_c)\cdot x + \|w_j-w_c\|\,r \le b_c-b_j$ for all $j\ne c$, with $x$ in the box $[-100, 100]^d$. The token
+#   to $(w_j-w_c)\cdot x + \|w_j-w_c\|\,r \le b_c-b_j$ for all $j\ne c$, with $x$ in a box $[-B, B]^d$ ($B = 100$
+#   by default, as in the paper). The token
 #   is argmaxable iff $r>0$; $r$ is the radius of the largest ball inside its region. Solved with HiGHS by cutting
 #   planes: a few hundred competitors at a time, adding violated constraints until the solution satisfies all $V-1$.
 #
@@ -162,6 +163,7 @@ pd.DataFrame([agreement])
 # %%
 random_sweep = am.random_model_sweep(random_dims, random_classes, seed=seed, box=box, patience=patience)
 record(CHAPTER, "random_classes", random_classes, fmt=",", description="classes per random head")
+record(CHAPTER, "box", box, fmt="g", description="half-width of the search box")
 fig, ax = plt.subplots(figsize=(7, 4.2))
 sns.lineplot(random_sweep.assign(bias=random_sweep.bias.map({True: "with bias", False: "no bias"})), x="dim",
              y="share", hue="init", style="bias", markers=True, ax=ax)
@@ -186,7 +188,8 @@ record(CHAPTER, "random_seconds", float(random_sweep.seconds.sum()), fmt=".0f",
 # ```{glue:figure} fig-random
 # :name: fig-random
 # Share of unargmaxable classes of random heads with {glue:text}`05_argmaxability.random_classes` classes against
-# the dimension, for uniform and normal rows, with and without a bias (box $[-100,100]^d$). Mirrors the random-model
+# the dimension, for uniform and normal rows, with and without a bias (box half-width
+# {glue:text}`05_argmaxability.box`). Mirrors the random-model
 # experiment of {cite}`grivas2022lowrank`.
 # ```
 #
@@ -218,7 +221,8 @@ pd.DataFrame([counts])
 # Of the {glue:text}`05_argmaxability.n_tokens_tested` tokens tested ($V$ = {glue:text}`05_argmaxability.model_V`,
 # $d$ = {glue:text}`05_argmaxability.model_d`), {glue:text}`05_argmaxability.n_unargmaxable` are unargmaxable and
 # {glue:text}`05_argmaxability.n_duplicate` share their row with another token; the fast test left
-# {glue:text}`05_argmaxability.n_decided_by_lp` to the LP. The verdicts took {glue:text}`05_argmaxability.verify_seconds`
+# {glue:text}`05_argmaxability.n_decided_by_lp` to the LP. The verdicts took
+# {glue:text}`05_argmaxability.verify_seconds`
 # seconds on this machine. The tokens that can never win strictly:
 
 # %%
@@ -235,6 +239,8 @@ closest.insert(1, "text", [repr(loaded.tokenizer.decode([t])) for t in closest.t
 record(CHAPTER, "n_closest", len(closest), description="closest calls measured with the LP")
 record(CHAPTER, "smallest_lp_radius", float(closest.lp_radius.min()), fmt=".3g",
        description="smallest Chebyshev radius among the closest calls (box units)")
+record(CHAPTER, "smallest_cone_angle", float(closest.cone_half_angle_deg.min()), fmt=".1f",
+       description="smallest half-angle (degrees) of a circular cone inside a closest call's region (no-bias heads)")
 fig, ax = plt.subplots(figsize=(7, 3.8))
 steps = verdicts.braid_steps[verdicts.braid_steps >= 0]
 sns.histplot(steps, discrete=True, ax=ax)
@@ -250,8 +256,12 @@ closest
 # ```
 #
 # The thinnest region among the closest calls still has a Chebyshev radius of
-# {glue:text}`05_argmaxability.smallest_lp_radius` (the box has half-width 100; without a bias the regions are cones,
-# so radii grow with the box). No trained head we tested comes near the degenerate case.
+# {glue:text}`05_argmaxability.smallest_lp_radius` (the box has half-width {glue:text}`05_argmaxability.box`, so
+# its corners are $\sqrt{d}$ times that from the origin). Without a bias the regions are cones and the radius grows
+# with the box; the scale-free figure is the cone: each of these regions contains a circular cone of half-angle at
+# least
+# {glue:text}`05_argmaxability.smallest_cone_angle` degrees (nan for a head with a bias). A small margin at the fast
+# test's witness says little: the witness is wherever the reflections stopped, not the centre of the region.
 
 # %%
 second = None

@@ -14,8 +14,8 @@ by greedy decoding, whatever the context.  Two tests, as in the paper:
   ``(w_j - w_c)·x + ||w_j - w_c|| r <= b_c - b_j`` for every ``j != c``, ``x`` in the box ``[-box, box]^d`` and
   ``r >= 0`` (no upper bound is needed: every competitor row differs from ``w_c`` and x is bounded, so r is; a cap
   such as ``r <= box`` would be reached by most classes of a head without bias, whose regions are cones, and hide
-  how thin a region is).  ``c`` is argmaxable iff the optimum has ``r > 0``; the optimal ``x`` (the centre of the largest
-  ball inside c's region) is the witness.  Solved with HiGHS by cutting planes: start from the competitors that
+  how thin a region is).  ``c`` is argmaxable iff the optimum has ``r > 0``; the optimal ``x`` (the centre of the
+  largest ball inside c's region) is the witness.  Solved with HiGHS by cutting planes: start from the competitors that
   score highest at a few hint points, add the most violated constraints and re-solve until the solution satisfies
   the constraints of *all* classes (then it is the optimum of the full LP; a relaxation with ``r = 0`` or no
   feasible point already proves the class unargmaxable).
@@ -182,6 +182,7 @@ class PreparedHead:
         rows: (U,) int64, original row index of each reduced row.
         max_row_norm, max_abs_bias: for the rounding-error bound of a logit.
         sq_norms: (U,) float64, squared row norms.
+        mean_row: (d,) float64, the mean reduced row (the "centred" braid start subtracts it).
     """
 
     W64: np.ndarray
@@ -192,6 +193,7 @@ class PreparedHead:
     max_row_norm: float
     max_abs_bias: float
     sq_norms: np.ndarray
+    mean_row: np.ndarray
 
     @property
     def U(self) -> int:  # noqa: N802
@@ -216,6 +218,7 @@ def reduce_head(W: np.ndarray, b: np.ndarray | None, representative: np.ndarray)
         max_row_norm=float(np.linalg.norm(W64, axis=1).max()),
         max_abs_bias=0.0 if b64 is None else float(np.abs(b64).max()),
         sq_norms=np.einsum("ij,ij->i", W64, W64),
+        mean_row=W64.mean(0),
     )
 
 
@@ -348,7 +351,7 @@ class BraidResult:
 def _starting_points(head: PreparedHead, cls: np.ndarray, start: str, box: float) -> np.ndarray:
     X = head.W64[cls].copy()  # noqa: N806
     if start == "centred":
-        X -= head.W64.mean(0)
+        X -= head.mean_row
     if head.b64 is None:
         # without a bias the argmax is unchanged by positive scaling, and reflections keep the 2-norm: start inside
         # the box so that every point visited stays inside it
@@ -436,7 +439,8 @@ def braid_reflect(
     reduced_index = np.searchsorted(head.rows, representative[tokens])
     return braid_batch(
         head, reduced_index, patience=patience, box=box, start=start,
-        block_size=check_positive_int("block_size", block_size), chunk_size=check_positive_int("chunk_size", chunk_size),
+        block_size=check_positive_int("block_size", block_size),
+        chunk_size=check_positive_int("chunk_size", chunk_size),
         progress=progress,
     )
 
@@ -541,7 +545,7 @@ def _chebyshev(
     wins, margin, _ = _certified_margins(head, x[None, :], np.array([c]), chunk_size)
     converged = len(worst) == 0
     if wins[0]:
-        note = status if converged else f"{status} (cutting planes stopped after {rounds} rounds; radius is an upper bound)"
+        note = status if converged else f"{status} (stopped after {rounds} rounds; radius is an upper bound)"
         return LPResult(True, r, note, x, float(margin[0]), rounds, len(active))
     if not converged:  # fall back to the full LP
         code, status, x, r = _solve_lp(head, c, others, box, tolerance)
@@ -551,7 +555,8 @@ def _chebyshev(
             if wins[0]:
                 return LPResult(True, r, f"{status} (full LP)", x, float(margin[0]), rounds, len(others))
         if x is None or r <= radius_tol:
-            return LPResult(False, r, f"{status} (full LP), radius <= {radius_tol:g}", None, math.nan, rounds, len(others))
+            return LPResult(False, r, f"{status} (full LP), radius <= {radius_tol:g}", None, math.nan, rounds,
+                            len(others))
     return LPResult(
         False, r, f"{status}, radius {r:.3g} but the centre failed the argmax check", None, float(margin[0]),
         rounds, len(active),
@@ -589,7 +594,8 @@ def chebyshev_lp(
     hints = [head.W64[rc]] if hints is None else [np.asarray(h, dtype=np.float64) for h in hints]
     return _chebyshev(
         head, rc, hints, box=box, radius_tol=radius_tol, initial=check_positive_int("initial", initial),
-        add=check_positive_int("add", add), max_rounds=check_positive_int("max_rounds", max_rounds), chunk_size=chunk_size,
+        add=check_positive_int("add", add), max_rounds=check_positive_int("max_rounds", max_rounds),
+        chunk_size=chunk_size,
     )
 
 
@@ -673,7 +679,9 @@ class Verdicts:
             }
         )
 
-    _ARRAYS = ("tokens", "status", "method", "witness", "margin", "lp_radius", "lp_status", "twin", "braid_steps", "lp_rounds")
+    _ARRAYS = (
+        "tokens", "status", "method", "witness", "margin", "lp_radius", "lp_status", "twin", "braid_steps", "lp_rounds"
+    )
 
     def save(self, path: Path) -> None:
         """Write to ``path`` (.npz) atomically: a temporary file in the same folder, then ``os.replace``."""
@@ -833,7 +841,9 @@ def find_unargmaxable(
         V=V, d=d, has_bias=b64 is not None, n_distinct_rows=head.U, key=key, code_version=CODE_VERSION,
         seconds=t_total, seconds_braid=t_braid, seconds_lp=t_total - t_braid, **settings,
     )
-    verdicts = Verdicts(tokens, status, method, witness, margin, lp_radius, lp_status, twin, braid_steps, lp_rounds, meta)
+    verdicts = Verdicts(
+        tokens, status, method, witness, margin, lp_radius, lp_status, twin, braid_steps, lp_rounds, meta
+    )
     if cache:
         verdicts.save(path)
     return verdicts
@@ -858,7 +868,9 @@ def hull_argmaxable(W: Any, b: Any = None) -> np.ndarray:  # noqa: N803
     V, d = W64.shape  # noqa: N806
     points = W64 if b64 is None else np.hstack([W64, b64[:, None]])
     if V < points.shape[1] + 1:
-        raise ValueError(f"hull_argmaxable needs V >= {points.shape[1] + 1} rows for a full-dimensional hull; got V={V}")
+        raise ValueError(
+            f"hull_argmaxable needs V >= {points.shape[1] + 1} rows for a full-dimensional hull; got V={V}"
+        )
     if d == 1 and b64 is None:
         out = np.zeros(V, dtype=bool)
         out[[int(np.argmin(W64[:, 0])), int(np.argmax(W64[:, 0]))]] = True
@@ -907,7 +919,12 @@ def random_head(V: int, d: int, init: str, bias: bool, seed: int) -> tuple[np.nd
     d = check_positive_int("d", d)
     check_choice("init", init, INITS)
     rng = np.random.default_rng(check_int("seed", seed, minimum=0))
-    draw = (lambda size: rng.uniform(-1.0, 1.0, size)) if init == "uniform" else (lambda size: rng.normal(0.0, 1.0, size))
+    if init == "uniform":
+        def draw(size):
+            return rng.uniform(-1.0, 1.0, size)
+    else:
+        def draw(size):
+            return rng.normal(0.0, 1.0, size)
     W = draw((V, d))  # noqa: N806
     return W, (draw(V) if bias else None)
 
@@ -1095,9 +1112,13 @@ def closest_calls(
     progress: bool = True,
 ):
     """Chebyshev radii of the ``k`` argmaxable tokens whose witness margin is smallest relative to the witness's
-    length (the fast test's closest calls), LP-decided tokens first.  A pandas DataFrame with columns token, method,
-    relative_margin, lp_radius, lp_rounds, sorted by radius: the smallest radius is how thin the thinnest region
-    found is (in the box ``[-box, box]^d``; without a bias regions are cones and the radius grows with the box)."""
+    length (the fast test's closest calls), LP-decided tokens first.
+
+    Returns a pandas DataFrame sorted by radius, with columns token, method, relative_margin, lp_radius, lp_rounds
+    and cone_half_angle_deg.  The radius is how thick the token's region is inside the box ``[-box, box]^d``.
+    Without a bias the regions are cones, so the radius grows with the box; the scale-free measure is then the
+    half-angle ``asin(r / ||x||)`` of the circular cone around the centre x that the region contains (NaN with a
+    bias)."""
     import pandas as pd
 
     k = check_positive_int("k", k)
@@ -1112,18 +1133,23 @@ def closest_calls(
         c = int(np.searchsorted(head.rows, representative[token]))
         hints = [verdicts.witness[i], head.W64[c]]
         if verdicts.method[i] == "lp":
-            radius, rounds = float(verdicts.lp_radius[i]), int(verdicts.lp_rounds[i])
+            radius, rounds, centre = float(verdicts.lp_radius[i]), int(verdicts.lp_rounds[i]), verdicts.witness[i]
         else:
             result = _chebyshev(head, c, hints, box=box, radius_tol=radius_tol, initial=256, add=256, max_rounds=200,
                                 chunk_size=8192)
-            radius, rounds = result.radius, result.rounds
+            radius, rounds, centre = result.radius, result.rounds, result.x
+        angle = math.nan
+        if head.b64 is None and centre is not None:
+            angle = math.degrees(math.asin(min(1.0, radius / float(np.linalg.norm(centre)))))
         rows.append(dict(token=token, method=str(verdicts.method[i]),
                          relative_margin=float(verdicts.margin[i] / np.linalg.norm(verdicts.witness[i])),
-                         lp_radius=radius, lp_rounds=rounds))
+                         lp_radius=radius, lp_rounds=rounds, cone_half_angle_deg=angle))
     return pd.DataFrame(rows).sort_values("lp_radius", ignore_index=True)
 
 
-def hull_agreement(n_instances: int, *, seed: int = 0, max_d: int = 6, max_V: int = 40, box_with_bias: float = 1e4):  # noqa: N803
+def hull_agreement(
+    n_instances: int, *, seed: int = 0, max_d: int = 6, max_V: int = 40, box_with_bias: float = 1e4  # noqa: N803
+):
     """Compare every verdict with the convex-hull brute force on random instances (half with a bias).
 
     Returns a dict: instances, verdicts (classes compared), agree (classes with the same verdict), braid_false_clear
