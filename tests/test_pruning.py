@@ -345,3 +345,39 @@ def test_sampling_is_seeded_cached_and_uses_the_pruned_head(tiny_loaded):
     assert torch.equal(pruned, expected)
     with pytest.raises(ValueError, match="top_p"):
         sample_continuations(loaded, prompts, None, top_p=0.0)
+
+
+def test_largest_tested_fraction():
+    import pandas as pd
+
+    from utils.pruning import largest_tested_fraction
+
+    results = pd.DataFrame({"criterion": ["a", "a", "a", "b", "b", "c"], "fraction": [0.5, 0.3, 0.7, 0.3, 0.5, 0.3],
+                            "mauve": [0.95, 0.97, 0.5, 0.95, 0.99, 0.2]})
+    assert largest_tested_fraction(results, "mauve", "above", 0.9) == {"a": "50%", "b": "50%", "c": "< 30%"}
+    with pytest.raises(ValueError, match="direction"):
+        largest_tested_fraction(results, "mauve", "over", 0.9)
+
+
+def test_mean_compensated_head_equals_replacing_deleted_coordinates_by_their_mean(biased_head):
+    from utils.pruning import mean_compensated_head
+
+    E, b, head, hidden = (biased_head[k] for k in ("E", "b", "head", "hidden"))  # noqa: N806
+    mean = hidden.mean(dim=0)
+    keep = keep_columns(rank_dimensions("random", E, seed=0), 0.5)
+    compensated = mean_compensated_head(head, keep, mean)
+    replaced = mean.expand_as(hidden).clone()
+    replaced[:, keep] = hidden[:, keep]
+    assert torch.allclose(compensated.logits(hidden[:, keep]), head.logits(replaced), atol=1e-4)
+
+
+def test_torch_threads_restores_the_setting():
+    from utils.pruning import torch_threads
+
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="num_threads"):
+        with torch_threads(0):
+            pass

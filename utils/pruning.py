@@ -22,6 +22,8 @@ pruned head is measured on).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -556,6 +558,44 @@ def largest_safe_fraction(sweep, thresholds: dict[str, tuple[str, float]] | None
 GENERATION_VERSION = "1"
 
 
+@contextmanager
+def torch_threads(num_threads: int | None) -> Iterator[None]:
+    """Run a block with ``num_threads`` intra-op threads (None: leave the setting alone), then restore it.
+
+    Token-by-token generation is a long series of small products: a second thread gains little on them, and when the
+    cores are shared with other work every parallel region waits for a descheduled thread (measured here: one
+    thread generated about 5x faster than two on a busy 2-core machine).
+    """
+    if num_threads is None:
+        yield
+        return
+    num_threads = check_positive_int("num_threads", num_threads)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(num_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def mean_compensated_head(head, keep: torch.Tensor, mean_hidden: torch.Tensor):
+    """A pruned head that replaces each deleted coordinate of h by its mean instead of zero: (V, k) with bias
+    ``b + E[:, deleted] @ mean_hidden[deleted]`` (V extra numbers when the head had no bias).
+
+    Args:
+        head: the full :class:`~utils.head.OutputHead`; keep: (k,) kept dimensions; mean_hidden: (d,) mean of h.
+    """
+    from .head import OutputHead
+
+    keep = torch.as_tensor(keep, dtype=torch.int64)
+    if tuple(mean_hidden.shape) != (head.d,):
+        raise ValueError(f"mean_hidden must have shape ({head.d},); got {tuple(mean_hidden.shape)}")
+    deleted = torch.ones(head.d, dtype=torch.bool)
+    deleted[keep] = False
+    bias = head.E[:, deleted] @ mean_hidden[deleted].to(torch.float32)
+    return OutputHead(head.E[:, keep].clone(), bias if head.b is None else head.b + bias)
+
+
 def pruned_output_head(head, keep: torch.Tensor):
     """The full-width head with every column of E outside ``keep`` zeroed: logits equal ``h[:, keep] @ E[:, keep].T
     + b`` exactly, so a model given this head (:func:`utils.head.with_output_head`) is the pruned model.
@@ -599,6 +639,7 @@ def sample_continuations(
     top_p: float = 1.0,
     temperature: float = 1.0,
     batch_size: int = 16,
+    num_threads: int | None = 1,
     use_cache: bool = True,
     progress: bool = True,
 ) -> torch.Tensor:
@@ -609,6 +650,7 @@ def sample_continuations(
     seed share their random numbers: their texts stay identical until the distributions differ enough to change a
     draw.  Exactly ``max_new_tokens`` tokens are drawn (end-of-sequence is not allowed to stop a row early).
     Results are cached on disk under a key of the model, prompts, kept dimensions and sampling settings.
+    ``num_threads`` intra-op threads are used while sampling (see :func:`torch_threads`).
 
     Args:
         prompt_ids: (B, P) int64 prompts of equal length.
@@ -636,7 +678,7 @@ def sample_continuations(
         raise ValueError(f"prompt length {prompt_ids.shape[1]} + max_new_tokens={max_new_tokens} exceeds the "
                          f"model's context of {loaded.n_ctx}")
     settings = {"max_new_tokens": max_new_tokens, "seed": seed, "top_p": top_p, "temperature": temperature,
-                "batch_size": batch_size}
+                "batch_size": batch_size, "num_threads": num_threads}
     key = _generation_key(loaded, keep, prompt_ids, settings)
     path = cache_dir() / "pruning" / f"generation-{key}.pt"
     if use_cache and path.exists():
@@ -652,15 +694,16 @@ def sample_continuations(
     pad = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else eos
     pieces = []
     batches = range(0, prompt_ids.shape[0], batch_size)
-    for index, start in enumerate(tqdm(batches, desc="sampling", unit="batch", disable=not progress)):
-        batch = prompt_ids[start : start + batch_size]
-        torch.manual_seed(seed + index)
-        output = model.generate(
-            input_ids=batch, attention_mask=torch.ones_like(batch), do_sample=True, top_k=0, top_p=top_p,
-            temperature=temperature, max_new_tokens=max_new_tokens, min_new_tokens=max_new_tokens,
-            pad_token_id=pad, eos_token_id=eos,
-        )
-        pieces.append(output[:, batch.shape[1] :].to(torch.int64))
+    with torch_threads(num_threads):
+        for index, start in enumerate(tqdm(batches, desc="sampling", unit="batch", disable=not progress)):
+            batch = prompt_ids[start : start + batch_size]
+            torch.manual_seed(seed + index)
+            output = model.generate(
+                input_ids=batch, attention_mask=torch.ones_like(batch), do_sample=True, top_k=0, top_p=top_p,
+                temperature=temperature, max_new_tokens=max_new_tokens, min_new_tokens=max_new_tokens,
+                pad_token_id=pad, eos_token_id=eos,
+            )
+            pieces.append(output[:, batch.shape[1] :].to(torch.int64))
     tokens = torch.cat(pieces)
     if model is not loaded.model:
         del model
@@ -678,7 +721,13 @@ def sample_continuations(
 
 @torch.no_grad()
 def continuation_features(
-    loaded, prompt_ids: torch.Tensor, continuations: torch.Tensor, *, pooling: str = "mean", batch_size: int = 16
+    loaded,
+    prompt_ids: torch.Tensor,
+    continuations: torch.Tensor,
+    *,
+    pooling: str = "mean",
+    batch_size: int = 16,
+    num_threads: int | None = 1,
 ) -> np.ndarray:
     """Features for MAUVE from the model's own final hidden states over prompt + continuation.
 
@@ -700,9 +749,10 @@ def continuation_features(
     ids = torch.cat([prompt_ids, continuations], dim=1)
     start = prompt_ids.shape[1]
     features = []
-    for first in range(0, ids.shape[0], batch_size):
-        hidden = final_hidden_states(loaded.model, ids[first : first + batch_size])[:, start:]
-        features.append(hidden.mean(dim=1) if pooling == "mean" else hidden[:, -1])
+    with torch_threads(num_threads):
+        for first in range(0, ids.shape[0], batch_size):
+            hidden = final_hidden_states(loaded.model, ids[first : first + batch_size])[:, start:]
+            features.append(hidden.mean(dim=1) if pooling == "mean" else hidden[:, -1])
     return torch.cat(features).numpy()
 
 
@@ -752,6 +802,7 @@ def generation_study(
     pooling: str = "mean",
     mauve_seeds=(0, 1, 2),
     batch_size: int = 16,
+    num_threads: int | None = 1,
     progress: bool = True,
 ):
     """Sample from the full model and from pruned copies, score the texts with MAUVE and repetition statistics.
@@ -775,16 +826,16 @@ def generation_study(
     if not list(mauve_seeds):
         raise ValueError("mauve_seeds must hold at least one seed")
     sampling = {"max_new_tokens": max_new_tokens, "top_p": top_p, "temperature": temperature,
-                "batch_size": batch_size, "progress": progress}
+                "batch_size": batch_size, "num_threads": num_threads, "progress": progress}
     continuations = {"reference": sample_continuations(loaded, prompt_ids, None, seed=reference_seed, **sampling)}
-    reference_features = continuation_features(loaded, prompt_ids, continuations["reference"], pooling=pooling,
-                                               batch_size=batch_size)
+    featurise = {"pooling": pooling, "batch_size": batch_size, "num_threads": num_threads}
+    reference_features = continuation_features(loaded, prompt_ids, continuations["reference"], **featurise)
     rows = [{"condition": "reference", "criterion": "full", "fraction": 0.0, "mauve": float("nan"),
              "mauve_spread": float("nan"), **text_statistics(continuations["reference"])}]
     for label, condition in conditions.items():
         tokens = sample_continuations(loaded, prompt_ids, condition.get("keep"), seed=sample_seed, **sampling)
         continuations[label] = tokens
-        features = continuation_features(loaded, prompt_ids, tokens, pooling=pooling, batch_size=batch_size)
+        features = continuation_features(loaded, prompt_ids, tokens, **featurise)
         scores = [mauve_score(reference_features, features, seed=s) for s in mauve_seeds]
         rows.append({"condition": label, "criterion": condition.get("criterion", "full"),
                      "fraction": float(condition.get("fraction", 0.0)), "mauve": float(np.mean(scores)),
@@ -859,3 +910,25 @@ def curves_figure(sweep, metrics, *, panels: str | None = None, group: str = "al
     fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 3), bbox_to_anchor=(0.5, 1.0 + 0.02))
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.08 / len(metrics)))
     return fig
+
+
+def largest_tested_fraction(results, metric: str, direction: str, value: float) -> dict[str, str]:
+    """For measurements taken at a few fractions only (e.g. MAUVE of generated text): per criterion, the largest
+    tested fraction at which ``metric`` meets the threshold there and at every smaller tested fraction, as text
+    (``"< f"`` when it fails at the smallest tested fraction f).
+
+    Args:
+        results: a DataFrame with columns ``criterion``, ``fraction`` and ``metric``.
+    """
+    check_choice("direction", direction, ("below", "above"))
+    verdicts = {}
+    for criterion, rows in results.groupby("criterion", sort=True):
+        rows = rows.sort_values("fraction")
+        ok = (rows[metric] < value) if direction == "below" else (rows[metric] > value)
+        passed = None
+        for fraction, good in zip(rows.fraction, ok):
+            if not good:
+                break
+            passed = fraction
+        verdicts[criterion] = f"< {rows.fraction.iloc[0]:.0%}" if passed is None else f"{passed:.0%}"
+    return verdicts
