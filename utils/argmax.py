@@ -854,14 +854,29 @@ def find_unargmaxable(
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def hull_argmaxable(W: Any, b: Any = None) -> np.ndarray:  # noqa: N803
-    """Brute-force verdicts (V,) bool for small d (2 to ~6), with an unbounded input space.
+def hull_argmaxable(W: Any, b: Any = None, *, box: float | None = None) -> np.ndarray:  # noqa: N803
+    """Brute-force verdicts (V,) bool for small d (2 to ~6).
 
-    Without a bias, class c is the strict argmax somewhere iff its row is a vertex of the convex hull of the rows.
-    With a bias, iff the lifted point ``(w_c, b_c)`` is a vertex of the hull of the lifted points that lies on an
-    *upper* facet (outward normal with a positive last coordinate), since the logits are ``(x, 1)·(w_j, b_j)``.
-    Rows are assumed distinct and in general position (full-dimensional hull), as for random instances.
+    Without a bias, class c is the strict argmax somewhere iff its row is a vertex of the convex hull of the rows
+    (its region is a cone, so any box meets it).  With a bias, iff the lifted point ``(w_c, b_c)`` is a vertex of
+    an *upper* facet of the hull of the lifted points (outward normal ``(n_w, n_b)`` with ``n_b > 0``), since the
+    logits are ``(x, 1)·(w_j, b_j)``; that facet's point ``x = n_w / n_b`` is a vertex of c's region.  With a bias
+    and a ``box``, a class counts as argmaxable only when one of its region's vertices lies strictly inside the
+    box (then the region meets the box in a full-dimensional set); see :func:`hull_box_undecided` for the classes
+    this cannot decide.  Rows are assumed distinct and in general position, as for random instances.
     """
+    argmaxable, _ = _hull_verdicts(W, b, box)
+    return argmaxable
+
+
+def hull_box_undecided(W: Any, b: Any, box: float) -> np.ndarray:  # noqa: N803
+    """Classes (V,) bool that are argmaxable in the whole space but whose region has no vertex inside the box:
+    the brute force cannot tell whether the box cuts their region off (the region may lie entirely outside)."""
+    _, undecided = _hull_verdicts(W, b, check_box(box))
+    return undecided
+
+
+def _hull_verdicts(W: Any, b: Any, box: float | None) -> tuple[np.ndarray, np.ndarray]:  # noqa: N803
     from scipy.spatial import ConvexHull
 
     W64, b64 = check_head(W, b)  # noqa: N806
@@ -871,18 +886,24 @@ def hull_argmaxable(W: Any, b: Any = None) -> np.ndarray:  # noqa: N803
         raise ValueError(
             f"hull_argmaxable needs V >= {points.shape[1] + 1} rows for a full-dimensional hull; got V={V}"
         )
-    if d == 1 and b64 is None:
-        out = np.zeros(V, dtype=bool)
-        out[[int(np.argmin(W64[:, 0])), int(np.argmax(W64[:, 0]))]] = True
-        return out
-    hull = ConvexHull(points)
     out = np.zeros(V, dtype=bool)
+    undecided = np.zeros(V, dtype=bool)
+    if d == 1 and b64 is None:
+        out[[int(np.argmin(W64[:, 0])), int(np.argmax(W64[:, 0]))]] = True
+        return out, undecided
+    hull = ConvexHull(points)
     if b64 is None:
         out[hull.vertices] = True
-    else:
-        upper = hull.equations[:, d] > 0  # outward normal points up in the bias coordinate
-        out[np.unique(hull.simplices[upper])] = True
-    return out
+        return out, undecided
+    upper = hull.equations[:, d] > 0  # outward normal points up in the bias coordinate
+    anywhere = np.zeros(V, dtype=bool)
+    anywhere[np.unique(hull.simplices[upper])] = True
+    if box is None:
+        return anywhere, undecided
+    corners = hull.equations[upper, :d] / hull.equations[upper, d : d + 1]  # region vertices x = n_w / n_b
+    in_box = np.all(np.abs(corners) < box, axis=1)
+    out[np.unique(hull.simplices[upper][in_box])] = True
+    return out, anywhere & ~out
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -1153,23 +1174,27 @@ def hull_agreement(
     """Compare every verdict with the convex-hull brute force on random instances (half with a bias).
 
     Returns a dict: instances, verdicts (classes compared), agree (classes with the same verdict), braid_false_clear
-    (unargmaxable classes the fast test cleared; must be 0), unargmaxable (classes the hull says are inside).
+    (unargmaxable classes the fast test cleared; must be 0), unargmaxable (classes the hull says are inside),
+    undecided (classes with a bias whose region has no vertex inside the box, so the hull cannot decide whether the
+    box cuts it off; not compared).
     """
     n_instances = check_positive_int("n_instances", n_instances)
     max_d = check_int("max_d", max_d, minimum=2)
     rng = np.random.default_rng(check_int("seed", seed, minimum=0))
-    out = dict(instances=0, verdicts=0, agree=0, braid_false_clear=0, unargmaxable=0)
+    out = dict(instances=0, verdicts=0, agree=0, braid_false_clear=0, unargmaxable=0, undecided=0)
     for i in range(n_instances):
         d = int(rng.integers(2, max_d + 1))
         V = int(rng.integers(d + 2, max(max_V, d + 3) + 1))  # noqa: N806
         W = rng.normal(size=(V, d))  # noqa: N806
         b = rng.normal(size=V) if i % 2 else None
-        verdicts = find_unargmaxable(W, b, box=box_with_bias if b is not None else DEFAULT_BOX, cache=False,
-                                     progress=False)
-        truth = hull_argmaxable(W, b)
+        box = box_with_bias if b is not None else DEFAULT_BOX
+        verdicts = find_unargmaxable(W, b, box=box, cache=False, progress=False)
+        truth, undecided = _hull_verdicts(W, b, box)
+        decided = ~undecided
         out["instances"] += 1
-        out["verdicts"] += V
-        out["agree"] += int(np.sum((verdicts.status == "argmaxable") == truth))
-        out["braid_false_clear"] += int(np.sum((verdicts.method == "braid") & ~truth))
-        out["unargmaxable"] += int(np.sum(~truth))
+        out["verdicts"] += int(decided.sum())
+        out["agree"] += int(np.sum(((verdicts.status == "argmaxable") == truth) & decided))
+        out["braid_false_clear"] += int(np.sum((verdicts.method == "braid") & ~truth & decided))
+        out["unargmaxable"] += int(np.sum(~truth & decided))
+        out["undecided"] += int(undecided.sum())
     return out
