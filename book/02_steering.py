@@ -60,12 +60,12 @@ band = 2.0  # error band of the steerable range: achieved within a factor `band`
 few_shot_windows = [1, 4, 16, 64]  # windows whose alpha fits A in the few-shot test
 few_shot_repeats = 2  # random draws of windows per size
 few_shot_tolerance = 0.05  # nats above the full fit's error that count as "as good"
-side_tokens_per_bucket = 10  # tokens per bucket for the side-effect pass
+side_tokens_per_bucket = 6  # tokens per bucket for the side-effect pass
 side_r_values = [1 / 20, 1 / 5, 5, 20]
 check_windows = 1  # held-out windows for the forward-pass check
 generation_prompts = ["The history of the city began", "In the early years of the war, the"]
 steer_word = " the"  # token steered in the generated text (must be one token)
-max_new_tokens = 24
+max_new_tokens = 20
 
 # %%
 import math
@@ -229,8 +229,8 @@ glue_figure("fig-steer-ratio", fig)
 # and {glue:text}`02_steering.min_norm_held_out_down`. On the training windows the same edits give
 # {glue:text}`02_steering.mask_training_up` and {glue:text}`02_steering.mask_training_down` (mask),
 # {glue:text}`02_steering.min_norm_training_up` and {glue:text}`02_steering.min_norm_training_down` (minimal norm).
-# The direction of the effect is always right and its size grows with $r$, but the interquartile bands are wide:
-# the ratio one token gets can be several times that of another. The logit bias is the ceiling; even it falls short
+# The medians move the right way for every target, but on held-out text the mask's downward curve flattens out, and
+# the interquartile bands are wide: the ratio one token gets can be several times that of another. The logit bias is the ceiling; even it falls short
 # of large upward ratios for tokens that are already probable, because $p_n(w) \le 1$ saturates.
 #
 # ## 2.2 The choice of Ω: how many dimensions?
@@ -275,24 +275,25 @@ mechanics.round(3)
 
 # %%
 masks, references = mechanics[mechanics.k.notna()], mechanics[mechanics.k.isna()].set_index("edit")
-fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), layout="constrained")
 for r in (1 / r_headline, 1 / 5, 5, r_headline):
     axes[0].plot(masks.k, [np.median(np.abs(sweep.log_error[i, sweep.r_index(r)])) for i in mask_edits],
                  marker="o", ms=3, label=f"r = {r:g}")
 for label, style in (("minimal-norm along A", ":"), ("logit bias log r", "--")):
     axes[0].axhline(references.loc[label, "held-out error"], color="grey", ls=style, label=f"{label} (mean over r)")
-axes[0].set(xscale="log", yscale="symlog", xlabel="masked dimensions k",
-            ylabel="held-out median |log(achieved/target)|")
+axes[0].set(xscale="log", yscale="log", xlabel="masked dimensions k", ylabel="nats",
+            title="held-out median |log(achieved / target)|")
 axes[1].plot(masks.k, masks["‖ΔE_w‖ per unit log r"] / row_norm, marker="o", ms=3, label="Ω A⁻¹ mask")
 axes[1].axhline(references.loc["minimal-norm along A", "‖ΔE_w‖ per unit log r"] / row_norm, color="grey", ls=":",
                 label="minimal-norm along A")
-axes[1].set(xscale="log", yscale="log", xlabel="masked dimensions k",
-            ylabel="‖ΔE_w‖ / median ‖E_w‖ per unit log r")
+axes[1].set(xscale="log", yscale="log", xlabel="masked dimensions k", ylabel="‖ΔE_w‖ / median ‖E_w‖",
+            title="size of the edit per unit log r")
 axes[2].errorbar(masks.k, masks["mean shift (held-out)"], yerr=masks["std of shift (held-out)"], marker="o", ms=3,
                  capsize=2, label="held-out: mean ± std over positions")
 axes[2].plot(masks.k, masks["mean shift (training)"], marker="s", ms=3, ls="", label="training windows: mean")
 axes[2].axhline(1, color="black", ls="--", lw=1, label="logit bias (exactly 1)")
-axes[2].set(xscale="log", yscale="symlog", xlabel="masked dimensions k", ylabel="logit shift per unit log r")
+axes[2].set(xscale="log", xlabel="masked dimensions k", ylabel="c = logit shift / log r",
+            title="logit shift per unit log r")
 for ax in axes:
     ax.legend(fontsize=7)
 glue_figure("fig-steer-k", fig)
@@ -395,12 +396,12 @@ glue_figure("fig-steer-few-shot", fig)
 # how much of the error comes from measuring on other text than $A$ was fitted on.
 
 # %%
-ood = {corpus: (test_base, fit_encoding(E, held_out.alpha.numpy(), test_fraction=test_fraction, seed=seed))}
+refitter = st.EncodingRefitter(E, test_fraction=test_fraction, seed=seed)  # same split as `fit`, one factorisation
+ood = {corpus: (test_base, refitter.fit(held_out.alpha.numpy()))}
 for name in ood_corpora:
     other = compute_activations(loaded, name, "test", window_length=window_length, n_tokens=n_tokens_test,
                                 batch_size=batch_size)
-    ood[name] = (st.cached_base_statistics(other), fit_encoding(E, other.alpha.numpy(), test_fraction=test_fraction,
-                                                                 seed=seed))
+    ood[name] = (st.cached_base_statistics(other), refitter.fit(other.alpha.numpy()))
 ood_sweeps, ood_rows = {}, []
 for name, (base, own_fit) in ood.items():
     ood_edits = [best, edits[-2], st.make_edit(own_fit.A, "mask", best.k), edits[-1]]
@@ -443,8 +444,8 @@ glue_figure("fig-steer-ood", fig)
 # {glue:text}`02_steering.ood_min_norm_bible`). An $A$ fitted on the measured text itself gives
 # {glue:text}`02_steering.ood_own_a_wikipedia`, {glue:text}`02_steering.ood_own_a_shakespeare` and
 # {glue:text}`02_steering.ood_own_a_bible`. The line that matters is not between corpora but between the text $A$ was
-# fitted on and any other text: held-out articles of the same Wikipedia sample are, for this edit, as foreign as
-# Shakespeare.
+# fitted on and any other text: for this edit, held-out articles of the same Wikipedia sample are no less foreign
+# than Shakespeare or the Bible.
 #
 # ## 2.5 Side effects: what else does the edit move?
 #
@@ -469,15 +470,15 @@ record(CHAPTER, "side_r_max", float(side_r_grid.max()), fmt="g", description="la
 by_bucket.round(6)
 
 # %%
-fig, axes = plt.subplots(1, 3, figsize=(13, 4))
-for ax, column, label in zip(axes, ("js_others", "top1_changed", "mean_kl"),
-                             ("JS of the others' averaged distribution (nats)",
-                              "share of positions whose top-1 changed", "mean KL(p ‖ p') per position (nats)")):
+fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), layout="constrained")
+for ax, column, title, unit in zip(axes, ("js_others", "top1_changed", "mean_kl"),
+                                   ("JS of the others' averaged distribution", "positions whose top-1 changed",
+                                    "mean KL(p ‖ p') per position"), ("nats", "share", "nats")):
     for r, group in effects.groupby("r"):
         medians = group.groupby("bucket")[column].median()
         ax.plot(medians.index, medians.values, marker="o", ms=3, label=f"r = {r:g}")
-    ax.set(yscale="symlog", ylabel=label, xlabel="frequency bucket (0 = rarest)")
     ax.set_yscale("symlog", linthresh=1e-8)
+    ax.set(title=title, ylabel=f"{unit} (median over tokens)", xlabel="frequency bucket (0 = rarest)")
 axes[0].legend(fontsize=8)
 glue_figure("fig-steer-side", fig)
 
@@ -550,7 +551,7 @@ record(CHAPTER, "range_down_min_norm", 1 / min_norm_down, fmt="g", description="
 ranges.pivot(index=["bucket", "bucket_label"], columns="edit", values=["r up", "r down"])
 
 # %%
-fig, ax = plt.subplots(figsize=(8, 4.2))
+fig, ax = plt.subplots(figsize=(9, 4.4), layout="constrained")
 labels = [best.label, edits[-2].label, edits[-1].label]
 width = 0.8 / len(labels)
 for i, label in enumerate(labels):
@@ -562,8 +563,10 @@ ax.axhline(0, color="black", lw=0.8)
 ax.set_xticks(sorted(sample.bucket.unique()), sample.groupby("bucket")["bucket_label"].first(), fontsize=8)
 ticks = np.log10(r_grid)
 ax.set_yticks(ticks, [f"{r:g}" for r in r_grid], fontsize=8)
+for limit in (r_grid.min(), r_grid.max()):
+    ax.axhline(np.log10(limit), color="grey", ls=":", lw=1)
 ax.set(xlabel="frequency bucket (train α)", ylabel="steerable ratio (log scale)")
-ax.legend(fontsize=8)
+ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
 glue_figure("fig-steer-range", fig)
 
 # %% [markdown]
@@ -571,7 +574,8 @@ glue_figure("fig-steer-range", fig)
 # :name: fig-steer-range
 # The steerable range per frequency bucket: bars up reach the largest ratio, bars down the smallest, for which the
 # median achieved ratio stays within a factor {glue:text}`02_steering.band` of the target (ratios of the sweep
-# only). Summarises the paper's "accurate up to about 20×" claim {cite}`cho2025understanding` per frequency.
+# only; the dotted lines are the ends of the sweep, so a bar that reaches them may go further). Summarises the
+# paper's "accurate up to about 20×" claim {cite}`cho2025understanding` per frequency.
 # ```
 #
 # Over all sampled tokens the chosen mask stays within a factor {glue:text}`02_steering.band` of the target up to
