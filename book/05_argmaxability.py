@@ -310,6 +310,10 @@ record(CHAPTER, "prune_first_fraction", first, fmt=".2f",
 record(CHAPTER, "prune_first_text", f"{first:.0%}" if np.isfinite(first) else f"none up to {max(prune_fractions):.0%}",
        description="the same, as text")
 record(CHAPTER, "prune_max_fraction", max(prune_fractions), fmt=".0%", description="largest deleted fraction tried")
+first_random = am.first_unargmaxable_fraction(pruning[pruning.order == "random order"]) if prune_random else np.nan
+record(CHAPTER, "prune_first_text_random",
+       f"{first_random:.0%}" if np.isfinite(first_random) else f"none up to {max(prune_fractions):.0%}",
+       description="smallest deleted fraction (random order) with an unargmaxable token")
 at_max = pruning[(pruning.order == "smallest |A| first") & (pruning.fraction == max(prune_fractions))].iloc[0]
 record(CHAPTER, "prune_unargmaxable_at_max", int(at_max.unargmaxable), fmt=",",
        description="unargmaxable tokens at the largest deleted fraction (|A| order)")
@@ -329,7 +333,8 @@ glue_figure("fig-pruning", fig)
 # ```
 #
 # With the smallest-$|A_D|$ order the first unargmaxable tokens appear at this share of the dimensions deleted:
-# {glue:text}`05_argmaxability.prune_first_text`. At {glue:text}`05_argmaxability.prune_max_fraction`,
+# {glue:text}`05_argmaxability.prune_first_text` (random order: {glue:text}`05_argmaxability.prune_first_text_random`).
+# At {glue:text}`05_argmaxability.prune_max_fraction`,
 # {glue:text}`05_argmaxability.prune_unargmaxable_at_max` tested tokens are unargmaxable. The 30–40% deletions of
 # chapter 3 are far from that point.
 #
