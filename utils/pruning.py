@@ -912,6 +912,16 @@ def curves_figure(sweep, metrics, *, panels: str | None = None, group: str = "al
     return fig
 
 
+def percent_format(value: float) -> str:
+    """The format spec that prints a fraction as a percentage without spurious decimals (0.3 -> 30%, 0.025 -> 2.5%)."""
+    return ".0%" if abs(100 * value - round(100 * value)) < 1e-9 else ".1%"
+
+
+def percent(value: float) -> str:
+    """``value`` (a fraction) as a percentage: 0.3 -> "30%", 0.025 -> "2.5%"; NaN -> ""."""
+    return "" if value != value else format(value, percent_format(value))
+
+
 def largest_tested_fraction(results, metric: str, direction: str, value: float) -> dict[str, str]:
     """For measurements taken at a few fractions only (e.g. MAUVE of generated text): per criterion, the largest
     tested fraction at which ``metric`` meets the threshold there and at every smaller tested fraction, as text
@@ -930,5 +940,21 @@ def largest_tested_fraction(results, metric: str, direction: str, value: float) 
             if not good:
                 break
             passed = fraction
-        verdicts[criterion] = f"< {rows.fraction.iloc[0]:.0%}" if passed is None else f"{passed:.0%}"
+        verdicts[criterion] = f"< {percent(rows.fraction.iloc[0])}" if passed is None else percent(passed)
     return verdicts
+
+
+def js_between_halves(acts, chunk_size: int = 1024) -> float:
+    """A scale for JS of alpha: the JS divergence (nats) between the averaged distributions of the first and second
+    half of the windows of ``acts`` (an :class:`~utils.activations.Activations`), under its own full head."""
+    from .activations import mean_softmax
+    from .compare import js_divergence
+
+    n_windows = acts.token_ids.shape[0]
+    if n_windows < 2:
+        raise ValueError(f"the pass holds {n_windows} window(s); two halves need at least 2")
+    half = n_windows // 2
+    d = acts.head.d
+    first = mean_softmax(acts.hidden[:half].reshape(-1, d), acts.head, chunk_size)
+    second = mean_softmax(acts.hidden[half:].reshape(-1, d), acts.head, chunk_size)
+    return js_divergence(first, second)
