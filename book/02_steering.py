@@ -80,7 +80,7 @@ from utils.corpora import CORPORA
 from utils.encoding import fit_encoding
 from utils.models import describe, load_model
 from utils.plotting import set_theme
-from utils.results import glue_figure, record
+from utils.results import glue_figure, record, record_scorecard
 from utils.validation import check_choice, check_float, check_int, check_positive_int
 
 CHAPTER = "02_steering"
@@ -589,3 +589,19 @@ glue_figure("fig-steer-range", fig)
 # to the sweep's grid of ratios. Tokens are steered one at a time; editing several rows at once would interact
 # through the shared normaliser. The held-out text is one sample of Wikipedia articles; another sample would give
 # other numbers, and section 2.4 shows how much they move between texts.
+
+# %% [markdown]
+# ## Scorecard
+#
+# The front page's verdict on "editing $E_w$ along $A_D$ multiplies $\alpha_w$ by $r$, accurately up to about 20×"
+# is derived from the steerable range above, with the error band stated there.
+
+# %%
+record_scorecard(CHAPTER, f"within a factor {band:g}: up to {overall_up:g}× and down to 1/{1 / overall_down:g} "
+                 f"(mask k={best.k}, held-out text)", {
+    f"median achieved ratio within {band:g}× of the target up to r = 20 (reached {overall_up:g})": overall_up >= 20,
+    f"and down to r = 1/20 (reached 1/{1 / overall_down:g})": 1 / overall_down >= 20,
+})
+
+# %% [markdown]
+# Verdict: **{glue:text}`02_steering.verdict`**: {glue:text}`02_steering.verdict_reason`.
