@@ -38,10 +38,10 @@
 # %% tags=["parameters"]
 architecture = "gpt_neox"  # the only architecture trained here (Pythia's)
 model_sizes = ["d64", "d128"]  # named sizes of utils.dynamics.MODEL_SIZES, smallest first
-steps = 640  # optimizer steps per model
-batch_size = 4  # windows per step (each window is the size's context length)
+steps = 768  # optimizer steps per model
+batch_size = 8  # windows per step (each window is the size's context length)
 learning_rate = 2e-3  # peak AdamW learning rate (warm-up, then cosine decay to a tenth)
-checkpoint_every = 64  # checkpoint spacing after step 512
+checkpoint_every = 128  # checkpoint spacing after step 512
 seed = 0  # initial weights and data order
 train_corpora = ["wikipedia", "shakespeare", "bible"]  # their train splits, concatenated
 eval_corpus = "wikipedia"  # its test split gives held-out loss and alpha
@@ -129,38 +129,21 @@ frames[main][columns].round(3)
 
 # %%
 glue_figure("fig-dyn-loss", dyn.plot_losses(runs, frames))
-
-
-def as_text(value, fmt):
-    """A recorded value, or "not reached" where a step was never reached (NaN or None)."""
-    return "not reached" if value is None or (isinstance(value, float) and np.isnan(value)) else format(value, fmt)
-
-
 headline = summaries[main]
 for key, fmt, description in [
     ("initial_loss", ".2f", "held-out loss at initialisation (nats)"),
     ("final_loss", ".2f", "held-out loss of the final checkpoint (nats)"),
     ("final_freq_r2", ".2f", "held-out R² of the frequency probe, final checkpoint"),
     ("final_freq_spearman", ".2f", "Spearman of the frequency direction, final checkpoint"),
-    ("final_encoding_r2", ".2f", "held-out R² of the log-linear encoding of alpha, final checkpoint"),
-    ("first_step", "d", f"first step from which the frequency R² stays >= {r2_threshold}"),
-    ("freq_r2_at_first_step", ".2f", "frequency R² at that step"),
-    ("e_distance_at_first_step", ".0%", "distance of E to final at that step, share of the initial distance"),
-    ("param_distance_at_first_step", ".0%", "same for all parameters"),
-    ("heldout_loss_at_first_step", ".2f", "held-out loss at that step"),
-    ("first_step_fraction", "d", f"first step from which the frequency R² stays >= {final_fraction} of final"),
-    ("e_distance_at_first_step_fraction", ".0%", "distance of E to final at that step, share of initial"),
-    ("param_distance_at_first_step_fraction", ".0%", "same for all parameters"),
+    ("final_encoding_r2", ".3f", "held-out R² of the log-linear encoding of alpha, final checkpoint"),
 ]:
-    record(CHAPTER, key, as_text(headline[key], fmt), description=f"{main}: {description}")
+    record(CHAPTER, key, dyn.value_text(headline[key], fmt), description=f"{main}: {description}")
+record(CHAPTER, "initial_encoding_r2", frames[main]["encoding_r2"].iloc[0], fmt=".3f",
+       description=f"{main}: held-out R² of the log-linear encoding at initialisation")
 record(CHAPTER, "main_size", main, description="the size of the headline numbers")
-record(CHAPTER, "final_fraction", final_fraction, fmt=".0%", description="share of the final R² used as a milestone")
-record(CHAPTER, "r2_threshold", r2_threshold, fmt=".2f", description="R² threshold of the first milestone")
 record(CHAPTER, "small_size", small, description="the smallest size")
 record(CHAPTER, "small_final_freq_r2", summaries[small]["final_freq_r2"], fmt=".2f",
        description=f"{small}: held-out R² of the frequency probe, final checkpoint")
-record(CHAPTER, "small_first_step", as_text(summaries[small]["first_step"], "d"),
-       description=f"{small}: first step from which the frequency R² stays >= {r2_threshold}")
 
 # %% [markdown]
 # ```{glue:figure} fig-dyn-loss
@@ -190,34 +173,63 @@ glue_figure("fig-dyn-probe", dyn.plot_probes(frames))
 # $R^2$ = {glue:text}`04_dynamics.final_freq_r2` (Spearman {glue:text}`04_dynamics.final_freq_spearman`;
 # {glue:text}`04_dynamics.small_final_freq_r2` for the {glue:text}`04_dynamics.small_size` model), and the
 # log-linear encoding of its own $\alpha$ reaches $R^2$ = {glue:text}`04_dynamics.final_encoding_r2`. The random
-# initialisation scores about zero on both, as a random matrix should.
+# initialisation scores about zero on the frequency probe, as a random matrix should, but already
+# {glue:text}`04_dynamics.initial_encoding_r2` on the encoding: with logits near zero,
+# $\alpha_w \approx \frac{1}{V}(1 + E_w\cdot\bar h)$ for the mean hidden state $\bar h$, so $-\log\alpha_w$ is
+# linear in $E_w$ to first order whatever $E$ is. For these small, weakly contextual models the encoding probe is
+# therefore no evidence of learning; the frequency probe is.
 #
 # ## 4.3 Frequency before convergence?
 
 # %%
-first_steps = {size: summary["first_step"] for size, summary in summaries.items()}
-glue_figure("fig-dyn-convergence", dyn.plot_convergence(frames, first_steps))
-pd.DataFrame(summaries).T[["first_step", "freq_r2_at_first_step", "e_distance_at_first_step",
-                           "param_distance_at_first_step", "first_step_fraction",
-                           "e_distance_at_first_step_fraction", "final_freq_r2", "final_loss"]]
+glue_figure("fig-dyn-convergence", dyn.plot_convergence(frames, {size: summ["first_step"]
+                                                                  for size, summ in summaries.items()}))
+milestones = ["first_step", "first_step_fraction"]
+for milestone in milestones:
+    record(CHAPTER, milestone, dyn.value_text(headline[milestone], "d"),
+           description=f"{main}: first step from which the frequency R² stays above the milestone")
+    for column, fmt in [("freq_r2", ".2f"), ("e_distance", ".0%"), ("e_centred_distance", ".0%"),
+                        ("param_distance", ".0%"), ("heldout_loss", ".2f")]:
+        record(CHAPTER, f"{column}_at_{milestone}", dyn.value_text(headline[f"{column}_at_{milestone}"], fmt),
+               description=f"{main}: {column} at {milestone}")
+record(CHAPTER, "final_fraction", final_fraction, fmt=".0%", description="share of the final R² used as a milestone")
+record(CHAPTER, "r2_threshold", r2_threshold, fmt=".2f", description="R² threshold of the first milestone")
+record(CHAPTER, "small_first_step", dyn.value_text(summaries[small]["first_step"], "d"),
+       description=f"{small}: first step from which the frequency R² stays >= {r2_threshold}")
+first = frames[main].iloc[0]  # ||E_0 - E_final||² = ||centred part||² + V ||mean-row displacement||²
+record(CHAPTER, "mean_row_share", 1 - first["e_centred_distance_abs"] ** 2 / first["e_distance_abs"] ** 2,
+       fmt=".0%", description=f"{main}: share of ||E_0 - E_final||² due to the mean-row displacement")
+pd.DataFrame(summaries).T[[f"{column}_at_{milestone}" for milestone in milestones
+                           for column in ("freq_r2", "e_distance", "e_centred_distance", "heldout_loss")]]
 
 # %% [markdown]
 # ```{glue:figure} fig-dyn-convergence
 # :name: fig-dyn-convergence
-# For each size, on one step axis: the frequency probe's held-out $R^2$, the distance of the output embedding and of
-# all parameters to the final checkpoint (as a fraction of the distance at initialisation), and the share of the
-# held-out loss drop still to come. The dotted vertical line marks the first step from which the $R^2$ stays at or
-# above the threshold. The paper's claim {cite}`cho2025understanding` is that the first curve rises while the others
-# are still high.
+# For each size, on one step axis: the frequency probe's held-out $R^2$; the distance of the output embedding to the
+# final checkpoint, as a fraction of its distance at initialisation, plain and with each matrix's mean row removed;
+# the same for all parameters; and the share of the held-out loss drop still to come. The dotted vertical line marks
+# the first step from which the $R^2$ stays at or above {glue:text}`04_dynamics.r2_threshold`. The paper's claim
+# {cite}`cho2025understanding` is that the first curve rises while the others are still high.
 # ```
 #
-# The frequency $R^2$ of the {glue:text}`04_dynamics.main_size` model stays at or above the threshold from step
-# {glue:text}`04_dynamics.first_step` (where it is {glue:text}`04_dynamics.freq_r2_at_first_step`). At that step the
-# output embedding is still {glue:text}`04_dynamics.e_distance_at_first_step` of its initial distance away from its
-# final value, all parameters {glue:text}`04_dynamics.param_distance_at_first_step`, and the held-out loss is
-# {glue:text}`04_dynamics.heldout_loss_at_first_step` nats. The $R^2$ reaches {glue:text}`04_dynamics.final_fraction`
-# of its final value from step {glue:text}`04_dynamics.first_step_fraction` on, where $E$ is still
-# {glue:text}`04_dynamics.e_distance_at_first_step_fraction` of its initial distance from the end.
+# The frequency $R^2$ of the {glue:text}`04_dynamics.main_size` model stays at or above
+# {glue:text}`04_dynamics.r2_threshold` from step {glue:text}`04_dynamics.first_step` on (where it is
+# {glue:text}`04_dynamics.freq_r2_at_first_step`). At that step the output embedding is still
+# {glue:text}`04_dynamics.e_distance_at_first_step` of its initial distance away from its final value (all
+# parameters: {glue:text}`04_dynamics.param_distance_at_first_step`; the embeddings are most of the parameters), and
+# the held-out loss is {glue:text}`04_dynamics.heldout_loss_at_first_step` nats. The $R^2$ reaches
+# {glue:text}`04_dynamics.final_fraction` of its final value from step {glue:text}`04_dynamics.first_step_fraction`
+# on, where $E$ is {glue:text}`04_dynamics.e_distance_at_first_step_fraction` of its initial distance from the end.
+#
+# Much of that distance is invisible to the model's outputs. Adding one vector to every row of $E$ adds the same
+# number to every logit of a position, which the softmax ignores, and the gradient of the loss sums to zero over the
+# rows of $E$, so plain gradient descent would never move the mean row. AdamW does: it rescales each row's update by
+# that row's own gradient magnitude, so the many rare tokens, all pushed the same small way at every step, take
+# steps as large as the frequent ones. The mean-row displacement accounts for {glue:text}`04_dynamics.mean_row_share`
+# of the squared distance the output embedding travels. With the mean row removed, the distance to the final
+# checkpoint is {glue:text}`04_dynamics.e_centred_distance_at_first_step` at step
+# {glue:text}`04_dynamics.first_step` and {glue:text}`04_dynamics.e_centred_distance_at_first_step_fraction` at step
+# {glue:text}`04_dynamics.first_step_fraction`.
 
 # %% [markdown]
 # ## 4.4 Tokens never seen in training
@@ -225,20 +237,22 @@ pd.DataFrame(summaries).T[["first_step", "freq_r2_at_first_step", "e_distance_at
 # {glue:text}`04_dynamics.n_unseen` of the 50,257 tokens never occur in the training text. Their output embeddings
 # receive a gradient only through the softmax's normaliser: at every position each is pushed away from the hidden
 # state, with a weight equal to its (small) probability. All unseen tokens therefore receive nearly the same update,
-# and AdamW, which rescales each coordinate of the update by its own running magnitude, turns even a tiny gradient
-# into a step of about the learning rate. Where do these rows go, and what does that do to the probe?
+# and AdamW turns even that tiny gradient into a step of about the learning rate. Where do these rows go, and what
+# does that do to the probe? Rows are measured from the mean row of $E$ (which the softmax ignores, section 4.3).
 
 # %%
 final_head = dyn.load_checkpoint(runs[main].refs()[-1])
 groups = dyn.predictions_by_count(final_head.model.get_output_embeddings().weight.detach(), counts,
                                   test_fraction=settings.test_fraction, seed=settings.seed)
 glue_figure("fig-dyn-unseen", dyn.plot_unseen(frames, groups, main))
-final_row = frames[main].iloc[-1]
+initial_row, final_row = frames[main].iloc[0], frames[main].iloc[-1]
 for key, value, fmt, description in [
-    ("collapse_unseen", final_row["collapse_unseen"], ".3f", "unseen rows: ||mean||² / mean ||row||², final"),
-    ("collapse_seen", final_row["collapse_seen"], ".3f", "seen rows: the same"),
-    ("norm_unseen", final_row["e_norm_unseen"], ".2f", "mean norm of unseen rows, final"),
-    ("norm_seen", final_row["e_norm_seen"], ".2f", "mean norm of seen rows, final"),
+    ("shared_unseen", final_row["shared_unseen"], ".2f", "unseen rows: share of centred norm² that is shared"),
+    ("shared_once", final_row["shared_once"], ".2f", "rows of tokens seen once: the same"),
+    ("shared_frequent", final_row["shared_frequent"], ".2f", "rows of tokens seen >= 100 times: the same"),
+    ("spread_unseen_initial", initial_row["spread_unseen"], ".3f", "RMS distance of unseen rows to their mean, init"),
+    ("spread_unseen", final_row["spread_unseen"], ".3f", "the same, final"),
+    ("spread_once", final_row["spread_once"], ".3f", "the same for tokens seen once, final"),
     ("unseen_predicted_median", final_row["unseen_predicted_median"], ".1f", "median predicted log freq, unseen"),
     ("once_predicted_median", final_row["once_predicted_median"], ".1f", "median predicted log freq, seen once"),
     ("freq_r2_all_tokens", final_row["freq_r2_all_tokens"], ".2f", "frequency R² with unseen tokens at 0.5 counts"),
@@ -249,21 +263,25 @@ groups.groupby("group", sort=False)["predicted"].describe()[["count", "25%", "50
 # %% [markdown]
 # ```{glue:figure} fig-dyn-unseen
 # :name: fig-dyn-unseen
-# Left: how alike the output embeddings of a group of tokens are, $\lVert \bar E\rVert^2 / \overline{\lVert E_w
-# \rVert^2}$ (1 when all rows are equal, near 0 for independent random rows), for tokens never seen in training and
-# for seen tokens. Right: where the frequency probe of the final {glue:text}`04_dynamics.main_size` checkpoint,
-# fitted on seen tokens only, places tokens grouped by how often they occur in the training text.
+# Left: for tokens never seen in training, seen once, and seen at least 100 times, the share of their rows' squared
+# norm (measured from the mean row of $E$) that is one offset shared by the whole group: 1 when the rows are equal,
+# near 0 when they scatter independently. Right: where the frequency probe of the final
+# {glue:text}`04_dynamics.main_size` checkpoint, fitted on seen tokens only, places tokens grouped by how often they
+# occur in the training text.
 # ```
 #
-# By the end of training the unseen rows are nearly one shared vector (collapse
-# {glue:text}`04_dynamics.collapse_unseen`, against {glue:text}`04_dynamics.collapse_seen` for seen tokens) with a
-# larger norm ({glue:text}`04_dynamics.norm_unseen` against {glue:text}`04_dynamics.norm_seen`): training adds the
-# same large displacement to every row and the unseen rows keep little else. The probe fitted on seen tokens puts
-# the unseen tokens at a median log frequency of {glue:text}`04_dynamics.unseen_predicted_median`, against
-# {glue:text}`04_dynamics.once_predicted_median` for tokens seen exactly once. Scoring the probe on all tokens, the
-# unseen ones at half a count, gives $R^2$ = {glue:text}`04_dynamics.freq_r2_all_tokens` instead of
-# {glue:text}`04_dynamics.final_freq_r2`: a large group of nearly identical rows with identical targets is easy to
-# fit, or impossible, depending on where it sits; either way it says little about the encoding of frequency, which is
+# The unseen rows move as one rigid cloud. Their spread around their own mean hardly changes (root-mean-square
+# distance {glue:text}`04_dynamics.spread_unseen_initial` at initialisation, {glue:text}`04_dynamics.spread_unseen`
+# at the end: what is left is the random initialisation), while the whole cloud is displaced, so that by the end a
+# share of {glue:text}`04_dynamics.shared_unseen` of their squared norm is the shared offset
+# ({glue:text}`04_dynamics.shared_once` for tokens seen once, whose rows spread to
+# {glue:text}`04_dynamics.spread_once`, and {glue:text}`04_dynamics.shared_frequent` for tokens seen at least 100
+# times). The probe fitted on seen tokens places the unseen tokens at a median log relative frequency of
+# {glue:text}`04_dynamics.unseen_predicted_median`, against {glue:text}`04_dynamics.once_predicted_median` for tokens
+# seen exactly once: the shared offset points the way of rarity. Scoring the probe on all tokens, the unseen ones at
+# half a count, gives $R^2$ = {glue:text}`04_dynamics.freq_r2_all_tokens` instead of
+# {glue:text}`04_dynamics.final_freq_r2`: the unseen tokens are a large group of rows with one target, and how well
+# they fit depends on where that pseudo-count puts them, not on anything the model learned about frequency, which is
 # why the main probe uses seen tokens only.
 #
 # ## 4.5 Real Pythia checkpoints
@@ -306,21 +324,23 @@ pythia_frame[columns].round(3) if pythia_frame is not None else pythia_status
 # ## Scorecard
 #
 # The claim "frequency is encoded in the output embedding early, before the parameters converge" is checked on the
-# {glue:text}`04_dynamics.main_size` model with two criteria stated before looking at the curves: the frequency
-# probe must end well above chance, and it must reach {glue:text}`04_dynamics.final_fraction` of its final $R^2$
-# while $E$ is still at least half its initial distance away from its final value.
+# {glue:text}`04_dynamics.main_size` model with two criteria: the frequency probe must end at or above
+# {glue:text}`04_dynamics.r2_threshold`, and it must reach {glue:text}`04_dynamics.final_fraction` of its final $R^2$
+# while $E$ is still at least half its initial distance away from its final value (the plain distance, as the
+# paper's "parameters"; section 4.3 gives the centred one too).
 
 # %%
 e_left = headline["e_distance_at_first_step_fraction"]
+milestone_text = dyn.value_text(headline["first_step_fraction"], "d")
 record_scorecard(
     CHAPTER,
-    f"frequency R² {headline['final_freq_r2']:.2f} at the end; {final_fraction:.0%} of it by step "
-    f"{as_text(headline['first_step_fraction'], 'd')}, with E {as_text(e_left, '.0%')} of its way from the end",
+    f"frequency R² {headline['final_freq_r2']:.2f} at the end; {final_fraction:.0%} of it from step "
+    f"{milestone_text}, with E {dyn.value_text(e_left, '.0%')} of its initial distance from the end",
     {
         f"final frequency R² >= {r2_threshold} (measured {headline['final_freq_r2']:.2f})":
             headline["final_freq_r2"] >= r2_threshold,
         f"{final_fraction:.0%} of the final R² reached while ||E - E_final|| >= 50% of its initial value "
-        f"(measured {as_text(e_left, '.0%')})": bool(e_left >= 0.5),
+        f"(measured {dyn.value_text(e_left, '.0%')})": bool(e_left >= 0.5),
     },
 )
 
@@ -332,13 +352,18 @@ record_scorecard(
 # - Small GPT-NeoX models trained from scratch on {glue:text}`04_dynamics.n_train_tokens` tokens learn a linear
 #   read-out of log corpus frequency in their output embedding (held-out $R^2$ {glue:text}`04_dynamics.final_freq_r2`
 #   at the end); from step {glue:text}`04_dynamics.first_step` on it stays above {glue:text}`04_dynamics.r2_threshold`.
-# - "Early" is relative: these runs are {glue:text}`04_dynamics.n_checkpoints` checkpoints and a few hundred steps
-#   of a few hundred tokens each, taking {glue:text}`04_dynamics.train_minutes` minutes on a laptop-class CPU when
-#   first built; Pythia's grid spans 143,000 steps of two million tokens. The grid's logarithmic start is the same,
-#   not the scale, and the learning-rate schedule is compressed accordingly.
+# - "Early" is relative: each run is {glue:text}`04_dynamics.n_checkpoints` checkpoints over a few hundred steps
+#   of a few hundred tokens each, {glue:text}`04_dynamics.train_minutes` minutes of training in all when the cache was
+#   first built; Pythia's grid spans 143,000 steps of about two million tokens. The grid's logarithmic start is the
+#   same, not the scale, and the learning-rate schedule is compressed accordingly.
+# - The log-linear encoding of chapter 1 fits these models almost perfectly at every checkpoint, initialisation
+#   included ($R^2$ {glue:text}`04_dynamics.initial_encoding_r2` at step 0): when the logits are small, or barely
+#   depend on the context, $\log\alpha_w$ is close to linear in $E_w$ for any $E$. On such models it says nothing
+#   about what was learned; the frequency probe, whose target does not come from the model, does.
 # - Frequencies are counts in this book's small training text; a token seen once has a very noisy frequency, and
-#   {glue:text}`04_dynamics.n_unseen` tokens are never seen at all. Their output embeddings collapse onto one shared
-#   vector (section 4.4), so any probe that includes them measures that collapse more than frequency.
+#   {glue:text}`04_dynamics.n_unseen` tokens are never seen at all. Their output embeddings keep their random
+#   initialisation plus one shared offset (section 4.4), so a probe that includes them measures where that offset
+#   sits more than what the model learned about frequency.
 # - The distances to the final checkpoint depend on where training stops: a longer run moves the final point and
 #   every fraction on this page.
 # - Rerun the chapter with other sizes, steps or seeds (papermill parameters); with `pythia_model` set it probes real

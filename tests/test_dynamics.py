@@ -21,6 +21,7 @@ from utils.dynamics import (
     TrainingConfig,
     WindowSchedule,
     build_model,
+    centred_distance,
     check_pythia_revision,
     checkpoint_steps,
     collapse,
@@ -35,6 +36,7 @@ from utils.dynamics import (
     linear_cross_entropy,
     probe_checkpoints,
     pythia_refs,
+    spread,
     token_counts,
     train_run,
     try_load_checkpoint,
@@ -252,7 +254,8 @@ def test_frequency_probe_recovers_a_planted_frequency_direction():
     probe = frequency_probe(planted, counts)
     assert probe.r2 > 0.98 and probe.spearman > 0.98
     assert len(probe.test_tokens) == round(0.2 * (V - 300)) and np.all(counts[probe.test_tokens] > 0)
-    assert abs(np.dot(probe.direction, direction)) / (np.linalg.norm(probe.direction) * np.linalg.norm(direction)) > 0.99
+    cosine = np.dot(probe.direction, direction) / (np.linalg.norm(probe.direction) * np.linalg.norm(direction))
+    assert abs(cosine) > 0.99
     random = frequency_probe(rng.normal(size=(V, d)), counts)
     assert abs(random.r2) < 0.05 and abs(random.spearman) < 0.1
     # unseen tokens only enter when asked, at the pseudo-count
@@ -288,6 +291,8 @@ def test_collapse_is_one_for_identical_rows_and_small_for_random_rows():
     assert collapse(rng.normal(size=(1000, 8))) < 0.01
     shifted = rng.normal(size=(1000, 8)) * 0.01 + 5.0
     assert collapse(shifted) > 0.99
+    assert spread(shifted) == pytest.approx(0.01 * math.sqrt(8), rel=0.05)
+    assert spread(np.tile(rng.normal(size=8), (5, 1))) == pytest.approx(0.0, abs=1e-12)
 
 
 def test_embedding_hash_detects_identical_checkpoints():
@@ -321,6 +326,20 @@ def test_pythia_revisions_are_checked_before_any_network_access():
         pythia_refs("EleutherAI/pythia-70m", "step1")
     with pytest.raises(ValueError, match="pythia_model=None"):
         pythia_refs(None, ["step1"])
+
+
+def test_centred_distance_ignores_what_the_softmax_ignores():
+    generator = torch.Generator().manual_seed(0)
+    E, F = torch.randn(300, 8, generator=generator), torch.randn(300, 8, generator=generator)  # noqa: N806
+    shift = 5.0 * torch.randn(8, generator=generator)
+    h = torch.randn(20, 8, generator=generator)
+    # a vector added to every row leaves every output distribution unchanged ...
+    torch.testing.assert_close(torch.softmax(h @ (E + shift).T, -1), torch.softmax(h @ E.T, -1))
+    # ... and the centred distance unchanged, while the plain distance grows
+    assert centred_distance(E + shift, F) == pytest.approx(centred_distance(E, F), rel=1e-5)
+    assert float(torch.linalg.norm(E + shift - F)) > 2 * float(torch.linalg.norm(E - F))
+    assert centred_distance(E, E + shift) == pytest.approx(0.0, abs=1e-4)
+    assert centred_distance(E, F) > 0
 
 
 def test_heldout_loss_equals_the_models_own_loss(tokenizer):
@@ -359,10 +378,18 @@ def test_probe_of_a_tiny_run(tokenizer, tmp_path):
     assert (frame["duplicate_of"] != "").sum() == 1
     assert frame["e_distance"].iloc[0] == pytest.approx(1.0) and frame["e_distance"].iloc[-1] == 0.0
     assert frame["param_distance"].iloc[-1] == 0.0
+    assert frame["e_centred_distance"].iloc[0] == pytest.approx(1.0) and frame["e_centred_distance"].iloc[-1] == 0.0
+    E0 = load_file(run.checkpoints[0] / "model.safetensors")["embed_out.weight"]  # noqa: N806
+    E4 = load_file(run.checkpoints[4] / "model.safetensors")["embed_out.weight"]  # noqa: N806
+    assert frame["e_centred_distance_abs"].iloc[0] == pytest.approx(centred_distance(E0, E4), rel=1e-6)
+    assert frame["e_mean_row_norm"].iloc[0] == pytest.approx(float(torch.linalg.norm(E0.mean(0))), rel=1e-5)
     assert frame["heldout_loss"].iloc[0] == pytest.approx(math.log(len(tokenizer)), abs=0.05)  # random init
     assert frame["heldout_loss"].iloc[-1] < frame["heldout_loss"].iloc[0]
     counts = token_counts(encode_text(tokenizer, text), len(tokenizer))
     assert frame["unseen_below_once"].between(0, 1).all() and (counts == 0).sum() > 40000
+    E0_centred = (E0 - E0.mean(0)).double().numpy()  # noqa: N806
+    assert frame["shared_unseen"].iloc[0] == pytest.approx(collapse(E0_centred[counts == 0]), rel=1e-6)
+    assert frame["spread_once"].iloc[0] == pytest.approx(spread(E0.double().numpy()[counts == 1]), rel=1e-6)
     # the frequency R² of the final checkpoint is exactly the probe of its E
     final_E = load_file(run.checkpoints[4] / "model.safetensors")["embed_out.weight"]  # noqa: N806
     assert frame["freq_r2"].iloc[-1] == pytest.approx(frequency_probe(final_E, counts).r2)

@@ -48,8 +48,9 @@ from .encoding import r2_score
 from .paths import cache_dir
 from .validation import check_choice, check_float, check_int, check_positive_int
 
-# bump whenever training or probing changes in a way that changes results, so old caches are not reused
-CODE_VERSION = "1"
+# bump whenever training (resp. probing) changes in a way that changes results, so old caches are not reused
+TRAINING_VERSION = "1"
+PROBE_VERSION = "3"
 
 ARCHITECTURES: tuple[str, ...] = ("gpt_neox",)
 LOG_GRID_END = 512  # checkpoints at 0, 1, 2, 4, ..., 512 (as Pythia), then evenly spaced
@@ -124,13 +125,13 @@ class TrainingConfig:
 
     architecture: str = "gpt_neox"
     size: str = "d64"
-    steps: int = 640
-    batch_size: int = 4
+    steps: int = 768
+    batch_size: int = 8
     lr: float = 2e-3
     warmup_fraction: float = 0.01
     weight_decay: float = 0.01
     grad_clip: float = 1.0
-    checkpoint_every: int = 64
+    checkpoint_every: int = 128
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -349,7 +350,7 @@ def run_key(config: TrainingConfig, text_sha: str, tokenizer_sha: str) -> str:
         "shape": asdict(config.shape),
         "text_sha": text_sha,
         "tokenizer": tokenizer_sha,
-        "code_version": CODE_VERSION,
+        "code_version": TRAINING_VERSION,
         "torch": torch.__version__.split("+")[0],
     }
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
@@ -458,7 +459,7 @@ def train_run(
     counts = token_counts(token_ids, vocab_size)
     schedule = WindowSchedule(token_ids, config.shape.n_ctx, config.batch_size, config.seed)
     meta = {"config": asdict(config), "text_sha": text_sha, "vocab_size": vocab_size,
-            "n_train_tokens": int(len(token_ids)), "n_windows": schedule.n_windows, "code_version": CODE_VERSION}
+            "n_train_tokens": int(len(token_ids)), "n_windows": schedule.n_windows, "code_version": TRAINING_VERSION}
     _atomic_write_text(run_dir / "run.json", json.dumps(meta, indent=2, sort_keys=True))
     grid = config.grid
     last = stop_after if stop_after is not None else config.steps
@@ -662,12 +663,29 @@ def duplicate_checkpoints(hashes: Mapping[str, str] | Iterable[tuple[str, str]])
 
 
 def collapse(rows: np.ndarray) -> float:
-    """``||mean row||² / mean ||row||²`` of a set of rows (n, d): 1 when all rows are equal, about 1/n for
-    independent random rows around the origin."""
+    """``||mean row||² / mean ||row||²`` of a set of rows (n, d): the share of the rows' squared norm that is one
+    shared offset.  1 when all rows are equal, about 1/n for independent random rows around the origin."""
     rows = np.asarray(rows, dtype=np.float64)
     if rows.shape[0] == 0:
         return float("nan")
     return float(np.sum(rows.mean(0) ** 2) / np.mean(np.sum(rows**2, axis=1)))
+
+
+def spread(rows: np.ndarray) -> float:
+    """Root-mean-square distance of rows (n, d) to their own mean row (NaN for no rows)."""
+    rows = np.asarray(rows, dtype=np.float64)
+    if rows.shape[0] == 0:
+        return float("nan")
+    return float(np.sqrt(np.mean(np.sum((rows - rows.mean(0)) ** 2, axis=1))))
+
+
+def centred_distance(E: torch.Tensor, F: torch.Tensor) -> float:  # noqa: N803
+    """Frobenius distance between two output embeddings (V, d) after removing each one's mean row.
+
+    Adding one vector ``c`` to every row of ``E`` adds ``h · c`` to every logit of a position, which the softmax
+    ignores; this distance ignores it too, and so measures only the part of ``E`` that shapes output distributions.
+    """
+    return float(torch.linalg.norm((E - E.mean(0)) - (F - F.mean(0))))
 
 
 @torch.no_grad()
@@ -876,6 +894,7 @@ def probe_checkpoint(loaded: Any, counts: np.ndarray, settings: ProbeSettings) -
     encoding = fit_encoding(E.numpy(), activations.alpha.numpy(), test_fraction=settings.test_fraction,
                             seed=settings.seed)
     E_np = E.numpy().astype(np.float64)  # noqa: N806
+    centred = E_np - E_np.mean(axis=0)
     once = math.log(1.0 / counts.sum())  # log relative frequency of a token seen once
     unseen_predicted = seen_probe.predicted[~seen]
     return {
@@ -888,8 +907,13 @@ def probe_checkpoint(loaded: Any, counts: np.ndarray, settings: ProbeSettings) -
         "heldout_loss": heldout_loss(activations.hidden, activations.token_ids, activations.head),
         "e_norm_seen": float(np.linalg.norm(E_np[seen], axis=1).mean()),
         "e_norm_unseen": float(np.linalg.norm(E_np[~seen], axis=1).mean()) if (~seen).any() else float("nan"),
-        "collapse_seen": collapse(E_np[seen]),
-        "collapse_unseen": collapse(E_np[~seen]),
+        # rows measured from the mean row of all of E, which the softmax ignores (see centred_distance)
+        "shared_unseen": collapse(centred[~seen]),
+        "shared_once": collapse(centred[counts == 1]),
+        "shared_frequent": collapse(centred[counts >= 100]),
+        "spread_unseen": spread(E_np[~seen]),
+        "spread_once": spread(E_np[counts == 1]),
+        "offset_unseen": float(np.linalg.norm(centred[~seen].mean(0))) if (~seen).any() else float("nan"),
         "unseen_below_once": float(np.mean(unseen_predicted < once)) if unseen_predicted.size else float("nan"),
         "unseen_predicted_median": float(np.median(unseen_predicted)) if unseen_predicted.size else float("nan"),
         "once_predicted_median": float(np.median(seen_probe.predicted[counts == 1])) if (counts == 1).any()
@@ -918,8 +942,10 @@ def probe_checkpoints(
 
     Columns: ``step``, ``label``, ``revision``, the numbers of :func:`probe_checkpoint`, and
     ``e_distance`` / ``param_distance``: Frobenius distance of ``E`` / of all parameters to the last checkpoint of
-    ``refs``, as a fraction of the first checkpoint's distance; ``duplicate_of``: the label of an earlier checkpoint
-    with a bit-identical ``E`` (or ``""``).  ``attrs["unavailable"]`` maps labels that could not be loaded to why.
+    ``refs``, as a fraction of the first checkpoint's distance; ``e_centred_distance``: the same for ``E`` minus its
+    mean row (the part the softmax sees: adding one vector to every row leaves every output distribution unchanged);
+    ``e_mean_row_norm``: the norm of that mean row; ``duplicate_of``: the label of an earlier checkpoint with a
+    bit-identical ``E`` (or ``""``).  ``attrs["unavailable"]`` maps labels that could not be loaded to why.
 
     Args:
         refs: checkpoints in step order; the last one is "final".
@@ -933,7 +959,7 @@ def probe_checkpoints(
     if steps != sorted(steps):
         raise ValueError(f"checkpoints must be in step order; got steps {steps}")
     key_payload = {"refs": [_ref_fingerprint(ref) for ref in refs], "settings": asdict(settings),
-                   "text_sha": hashlib.sha256(count_text.encode()).hexdigest()[:16], "code_version": CODE_VERSION}
+                   "text_sha": hashlib.sha256(count_text.encode()).hexdigest()[:16], "code_version": PROBE_VERSION}
     key = hashlib.sha256(json.dumps(key_payload, sort_keys=True).encode()).hexdigest()[:20]
     path = cache_dir() / "dynamics" / "probes" / f"{key}.json"
     if use_cache and path.exists():
@@ -972,6 +998,8 @@ def probe_checkpoints(
         if params.keys() != final_params.keys() or E.shape != final_E.shape:
             raise ValueError(f"{ref.label} has a different architecture from the final checkpoint {refs[-1].label}")
         row["e_distance_abs"] = float(torch.linalg.norm(E - final_E))
+        row["e_centred_distance_abs"] = centred_distance(E, final_E)
+        row["e_mean_row_norm"] = float(torch.linalg.norm(E.mean(0)))
         row["param_distance_abs"] = math.sqrt(sum(float(torch.sum((params[name] - final_params[name]) ** 2))
                                                   for name in params))
         rows.append(row)
@@ -979,11 +1007,11 @@ def probe_checkpoints(
     if len(rows) == 0:
         raise CheckpointUnavailable(f"none of the checkpoints could be loaded: {unavailable}")
     duplicates = duplicate_checkpoints([(row["label"], row["e_hash"]) for row in rows])
-    first_e, first_param = rows[0]["e_distance_abs"], rows[0]["param_distance_abs"]
     for row in rows:
         row["duplicate_of"] = duplicates.get(row["label"], "")
-        row["e_distance"] = row["e_distance_abs"] / first_e if first_e > 0 else float("nan")
-        row["param_distance"] = row["param_distance_abs"] / first_param if first_param > 0 else float("nan")
+        for name in ("e_distance", "e_centred_distance", "param_distance"):
+            first = rows[0][f"{name}_abs"]
+            row[name] = row[f"{name}_abs"] / first if first > 0 else float("nan")
     path.parent.mkdir(parents=True, exist_ok=True)
     _atomic_write_text(path, json.dumps({"key": key, "rows": rows, "unavailable": unavailable}, indent=1))
     frame = pd.DataFrame(rows)
@@ -1008,6 +1036,13 @@ def first_step_reaching(steps: Sequence[int], values: Sequence[float], threshold
 
 
 
+def value_text(value: Any, fmt: str, missing: str = "not reached") -> str:
+    """``format(value, fmt)``, or ``missing`` for None or NaN (a milestone the run never reached)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return missing
+    return format(value, fmt)
+
+
 def summarize_dynamics(frame: Any, r2_threshold: float = 0.5, final_fraction: float = 0.9) -> dict[str, Any]:
     """Headline numbers of one probed run (one row per checkpoint, duplicates dropped).
 
@@ -1029,14 +1064,14 @@ def summarize_dynamics(frame: Any, r2_threshold: float = 0.5, final_fraction: fl
         "final_encoding_r2": float(final["encoding_r2"]),
         "initial_loss": float(distinct.iloc[0]["heldout_loss"]),
         "final_loss": float(final["heldout_loss"]),
-        "final_collapse_unseen": float(final["collapse_unseen"]),
-        "final_collapse_seen": float(final["collapse_seen"]),
+        "final_shared_unseen": float(final["shared_unseen"]),
+        "final_shared_once": float(final["shared_once"]),
     }
     for name, threshold in (("first_step", r2_threshold), ("first_step_fraction", final_fraction * r2[-1])):
         step = first_step_reaching(steps, r2, threshold) if r2[-1] > 0 else None
         summary[name] = step
         row = distinct[distinct["step"] == step].iloc[0] if step is not None else None
-        for column in ("freq_r2", "e_distance", "param_distance", "heldout_loss"):
+        for column in ("freq_r2", "e_distance", "e_centred_distance", "param_distance", "heldout_loss"):
             summary[f"{column}_at_{name}"] = float(row[column]) if row is not None else float("nan")
     return summary
 
@@ -1119,7 +1154,8 @@ def plot_probes(frames: Mapping[str, Any]):
         _step_axis(ax, max_step)
         ax.axhline(0, color="0.5", lw=0.8)
         ax.set_title(title)
-        ax.legend()
+    axes[0].legend(loc="upper left")
+    axes[1].legend(loc="lower right")
     axes[0].set_ylabel("held-out score over tokens")
     axes[0].set_ylim(-0.1, 1.0)
     return fig
@@ -1136,7 +1172,8 @@ def plot_convergence(frames: Mapping[str, Any], first_steps: Mapping[str, int | 
         remaining = (loss - loss[-1]) / (loss[0] - loss[-1]) if loss[0] != loss[-1] else np.zeros_like(loss)
         ax.plot(frame["step"], frame["freq_r2"], "o-", ms=4, label="frequency R² (held-out tokens)")
         ax.plot(frame["step"], frame["e_distance"], "s-", ms=4, label="‖E − E_final‖ / ‖E_0 − E_final‖")
-        ax.plot(frame["step"], frame["param_distance"], "^-", ms=4, label="same, all parameters")
+        ax.plot(frame["step"], frame["e_centred_distance"], "x-", ms=4, label="same, rows centred")
+        ax.plot(frame["step"], frame["param_distance"], "^:", ms=4, label="same, all parameters")
         ax.plot(frame["step"], remaining, "d--", ms=4, label="held-out loss drop still to come")
         step = first_steps.get(size)
         if step is not None:
@@ -1149,25 +1186,28 @@ def plot_convergence(frames: Mapping[str, Any], first_steps: Mapping[str, int | 
 
 
 def plot_unseen(frames: Mapping[str, Any], groups: Any, size: str):
-    """Left: how alike the output embeddings of unseen (and of seen) tokens become (collapse, 1 = identical rows).
-    Right: where the frequency probe of ``size``'s final checkpoint places tokens, grouped by training count."""
+    """Left: the share of a token group's (centred) output-embedding norm that is one shared offset, for tokens never
+    seen in training, seen once, and seen at least 100 times.  Right: where the frequency probe of ``size``'s final
+    checkpoint places tokens, grouped by training count."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for index, (name, frame) in enumerate(frames.items()):
         color = f"C{index}"
-        axes[0].plot(frame["step"], frame["collapse_unseen"], "o-", color=color, ms=4, label=f"{name}: unseen")
-        axes[0].plot(frame["step"], frame["collapse_seen"], "s--", color=color, ms=3, alpha=0.7,
-                     label=f"{name}: seen")
+        axes[0].plot(frame["step"], frame["shared_unseen"], "o-", color=color, ms=4, label=f"{name}: unseen")
+        axes[0].plot(frame["step"], frame["shared_once"], "s--", color=color, ms=3, label=f"{name}: seen once")
+        axes[0].plot(frame["step"], frame["shared_frequent"], "^:", color=color, ms=3,
+                     label=f"{name}: seen ≥ 100 times")
     _step_axis(axes[0], max(int(frame["step"].max()) for frame in frames.values()))
-    axes[0].set_ylabel("‖mean row‖² / mean ‖row‖²")
-    axes[0].set_title("output embeddings move together")
-    axes[0].legend()
+    axes[0].set_ylabel("‖mean row‖² / mean ‖row‖² (rows centred)")
+    axes[0].set_ylim(-0.02, 1.02)
+    axes[0].set_title("how much of a group is one shared offset")
+    axes[0].legend(fontsize=8)
     order = [name for name, _, _ in COUNT_GROUPS if (groups["group"] == name).any()]
     sns.boxplot(data=groups, x="group", y="predicted", order=order, ax=axes[1], fliersize=1, color="C0")
-    axes[1].set_xlabel("training-corpus count of the token")
-    axes[1].set_ylabel("probe's predicted log frequency")
+    axes[1].set_xlabel("training-text count of the token")
+    axes[1].set_ylabel("probe's predicted log relative frequency")
     axes[1].set_title(f"{size}, final checkpoint")
     return fig
 
@@ -1189,7 +1229,8 @@ def plot_pythia(frame: Any, model: str | None, status: str = ""):
     ax.plot(distinct["step"], distinct["freq_r2"], "o-", ms=4, label="frequency R² (held-out tokens)")
     ax.plot(distinct["step"], distinct["encoding_r2"], "v-", ms=4, label="encoding R² (−log α)")
     ax.plot(distinct["step"], distinct["e_distance"], "s-", ms=4, label="‖E − E_final‖ / ‖E_0 − E_final‖")
-    ax.plot(distinct["step"], distinct["param_distance"], "^-", ms=4, label="same, all parameters")
+    ax.plot(distinct["step"], distinct["e_centred_distance"], "x-", ms=4, label="same, rows centred")
+    ax.plot(distinct["step"], distinct["param_distance"], "^:", ms=4, label="same, all parameters")
     duplicates = frame[frame["duplicate_of"] != ""]
     for step in duplicates["step"]:
         ax.axvline(step, color="C3", lw=0.8, ls=":")
