@@ -180,7 +180,8 @@ def test_generation_counts_the_steered_token(tiny):
     assert up["continuation"] == " the" * 5
 
 
-def test_cached_base_statistics_roundtrip_and_rebuild(tiny):
+def test_cached_base_statistics_roundtrip_and_rebuild(tiny, tmp_path, monkeypatch):
+    monkeypatch.setenv("LOGLINEAR_CACHE", str(tmp_path))  # an empty cache: other tests leave their own files
     acts = compute_activations(tiny, "wikipedia", "test", window_length=16, n_tokens=48)
     direct = st.base_statistics(acts.hidden[:2].reshape(-1, acts.head.d), acts.head, progress=False)
     first = st.cached_base_statistics(acts, 2)
