@@ -175,9 +175,9 @@ glue_figure("fig-dyn-probe", dyn.plot_probes(frames))
 # log-linear encoding of its own $\alpha$ reaches $R^2$ = {glue:text}`04_dynamics.final_encoding_r2`. The random
 # initialisation scores about zero on the frequency probe, as a random matrix should, but already
 # {glue:text}`04_dynamics.initial_encoding_r2` on the encoding: with logits near zero,
-# $\alpha_w \approx \frac{1}{V}(1 + E_w\cdot\bar h)$ for the mean hidden state $\bar h$, so $-\log\alpha_w$ is
-# linear in $E_w$ to first order whatever $E$ is. For these small, weakly contextual models the encoding probe is
-# therefore no evidence of learning; the frequency probe is.
+# $\alpha_w \approx \frac{1}{V}(1 + E_w\cdot\bar h - c)$, with $\bar h$ the mean hidden state and $c$ the same for every
+# token, so $-\log\alpha_w$ is linear in $E_w$ to first order whatever $E$ is. For these small, weakly contextual
+# models the encoding probe is therefore no evidence of learning; the frequency probe is.
 #
 # ## 4.3 Frequency before convergence?
 

@@ -226,6 +226,22 @@ def test_a_corrupt_resume_file_restarts_and_still_matches(tokenizer, tmp_path):
     assert all(torch.equal(final_weights(straight)[k], v) for k, v in final_weights(rebuilt).items())
 
 
+def test_missing_or_damaged_checkpoints_are_rebuilt(tokenizer, tmp_path):
+    text = synthetic_text()
+    config = TrainingConfig(**TINY)
+    straight = train_run(config, text, tokenizer, root=tmp_path / "straight", progress=False)
+    run = train_run(config, text, tokenizer, root=tmp_path / "damaged", progress=False)
+    shutil.rmtree(run.checkpoints[2])  # a finished run that lost a checkpoint
+    rebuilt = train_run(config, text, tokenizer, root=tmp_path / "damaged", progress=False)
+    assert rebuilt.complete and (rebuilt.checkpoints[2] / "model.safetensors").is_file()
+    partial = train_run(config, text, tokenizer, root=tmp_path / "truncated", stop_after=4, progress=False)
+    weights = partial.checkpoints[4] / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])  # the checkpoint to resume from is damaged
+    resumed = train_run(config, text, tokenizer, root=tmp_path / "truncated", progress=False)
+    for result in (rebuilt, resumed):
+        assert all(torch.equal(final_weights(straight)[k], v) for k, v in final_weights(result).items())
+
+
 def test_stop_after_must_be_a_checkpoint(tokenizer, tmp_path):
     with pytest.raises(ValueError, match=r"stop_after=3 is not allowed"):
         train_run(TrainingConfig(**TINY), synthetic_text(), tokenizer, root=tmp_path, stop_after=3)

@@ -39,6 +39,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from scipy import stats
 from tqdm.auto import tqdm
 from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, PreTrainedTokenizerBase
@@ -414,13 +415,14 @@ def _resume_point(run_dir: Path, grid: Sequence[int]) -> dict[str, Any] | None:
     if not path.exists():
         return None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)
         step = int(state["step"])
     except Exception as error:  # noqa: BLE001 - an unreadable resume file means: start again
         print(f"resume.pt is unreadable ({type(error).__name__}); training from step 0")
         return None
-    if step not in grid or not _is_checkpoint(_step_dir(run_dir, step)):
-        print(f"resume.pt points at step {step}, whose checkpoint is missing; training from step 0")
+    missing = [s for s in grid if s <= step and not _is_checkpoint(_step_dir(run_dir, s))]
+    if step not in grid or missing:
+        print(f"checkpoints {missing or [step]} of this run are missing; training from step 0")
         return None
     return state
 
@@ -475,7 +477,13 @@ def train_run(
         _save_checkpoint(run_dir, 0, model, tokenizer)
         state = _write_resume(run_dir, 0, optimizer, losses, seconds)
     else:
-        model = GPTNeoXForCausalLM.from_pretrained(_step_dir(run_dir, state["step"]), dtype=torch.float32)
+        try:
+            model = GPTNeoXForCausalLM.from_pretrained(_step_dir(run_dir, state["step"]), dtype=torch.float32)
+        except (OSError, ValueError, RuntimeError, SafetensorError) as error:  # a damaged checkpoint: start again
+            print(f"checkpoint step{state['step']} does not load ({type(error).__name__}); training from step 0")
+            (run_dir / "resume.pt").unlink()
+            return train_run(config, text, tokenizer, root=root, stop_after=stop_after,
+                             loss_chunk_size=loss_chunk_size, progress=progress)
         optimizer = _optimizer(model, config)
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
