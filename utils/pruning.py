@@ -869,6 +869,8 @@ def plot_curves(ax, sweep, metric: str, *, threshold: tuple[str, float] | None =
     import seaborn as sns
 
     palette = dict(zip(CRITERIA, sns.color_palette("colorblind", len(CRITERIA))))
+    if log:  # fraction 0 has no movement at all: nothing to draw on a log scale
+        sweep = sweep[sweep.fraction > 0]
     for criterion, rows in sweep.groupby("criterion", sort=False):
         by_fraction = rows.groupby("fraction")[metric]
         x = 100 * np.asarray(sorted(rows.fraction.unique()))
@@ -883,7 +885,7 @@ def plot_curves(ax, sweep, metric: str, *, threshold: tuple[str, float] | None =
     if threshold is not None:
         ax.axhline(threshold[1], color="black", lw=0.8, ls=":")
     if log:
-        ax.set_yscale("symlog", linthresh=1e-4)
+        ax.set_yscale("log")  # the zero at fraction 0 is left out
     ax.set(xlabel="dimensions deleted (% of d)", ylabel=METRIC_LABELS.get(metric, metric))
 
 
@@ -958,3 +960,28 @@ def js_between_halves(acts, chunk_size: int = 1024) -> float:
     first = mean_softmax(acts.hidden[:half].reshape(-1, d), acts.head, chunk_size)
     second = mean_softmax(acts.hidden[half:].reshape(-1, d), acts.head, chunk_size)
     return js_divergence(first, second)
+
+
+def generation_figure(generation, mauve_threshold: float | None = None):
+    """MAUVE (left) and diversity / repetition (right) per condition of :func:`generation_study`, one row each."""
+    import matplotlib.pyplot as plt
+
+    conditions = list(generation.condition)
+    y = np.arange(len(conditions))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 0.45 * len(conditions) + 1.6), sharey=True)
+    mauve = generation.mauve.to_numpy()
+    shown = ~np.isnan(mauve)
+    axes[0].barh(y[shown], mauve[shown], xerr=generation.mauve_spread.to_numpy()[shown] / 2, color="tab:blue",
+                 height=0.6)
+    if mauve_threshold is not None:
+        axes[0].axvline(mauve_threshold, color="black", ls=":", lw=0.8)
+    axes[0].set(xlabel="MAUVE against the reference texts", xlim=(0, 1.05), yticks=y, yticklabels=conditions)
+    statistics = [c for c in ("distinct-1", "distinct-2", "rep-4") if c in generation.columns]
+    height = 0.8 / len(statistics)
+    for i, column in enumerate(statistics):
+        axes[1].barh(y - 0.4 + (i + 0.5) * height, generation[column], height=height, label=column)
+    axes[1].set(xlabel="share", xlim=(0, 1.05))
+    axes[1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    axes[0].invert_yaxis()
+    fig.tight_layout()
+    return fig
