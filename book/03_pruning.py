@@ -31,7 +31,7 @@
 #   so we also measure the mean per-position KL divergence, the share of positions whose most probable token is
 #   unchanged (top-1 agreement), perplexity, and text sampled from a real pruned model (MAUVE
 #   {cite}`pillutla2021mauve`, repetition, diversity).
-# - **How far does it hold?** Fractions from 0 to 70% of $d$, on in-distribution (Wikipedia) and
+# - **How far does it hold?** A grid of fractions of $d$ up to {glue:text}`03_pruning.max_fraction`, on in-distribution (Wikipedia) and
 #   out-of-distribution (Shakespeare, the King James Bible) text, for short and long contexts.
 # - **Does a better criterion delete more?** Besides the paper's smallest $|A_i|$ and random dimensions, three
 #   criteria (smallest first):
@@ -168,7 +168,7 @@ for criterion in [c for c in scores.columns if c != "abs_A"]:
                     label=pr.CRITERION_LABELS[criterion])
 axes[0].set(xlabel="rank by |A_i| (0 = deleted first)", ylabel="rank by the other criterion")
 axes[0].legend(markerscale=3)
-share = 0.3
+share = paper_fraction
 n_cut = pr.n_deleted(head.d, share)
 overlap = {c: len(set(orders[(c, 0)][:n_cut].tolist()) & set(orders[("abs_A", 0)][:n_cut].tolist())) / max(n_cut, 1)
            for c in scores.columns}
@@ -186,7 +186,7 @@ glue_figure("fig-criteria", fig)
 # ```{glue:figure} fig-criteria
 # :name: fig-criteria
 # Left: each dimension's rank under the other criteria against its rank by $|A_i|$ (the paper's criterion). Right:
-# how many of the dimensions the paper's criterion deletes first (the first 30% of $d$) each criterion also deletes
+# how many of the dimensions the paper's criterion deletes first (the paper's fraction of $d$) each criterion also deletes
 # first (dotted: the share two unrelated orders would have in common). The criteria agree where the points sit on the
 # diagonal.
 # ```
@@ -208,6 +208,7 @@ sweep_seconds = time.perf_counter() - started
 in_distribution = corpora[0]
 record(CHAPTER, "n_positions", int(sweep[(sweep.group == "all")].n_positions.iloc[0]), fmt=",",
        description="test positions per corpus in the sweep")
+record(CHAPTER, "max_fraction", fractions[-1], fmt=pr.percent_format(fractions[-1]), description="largest fraction")
 record(CHAPTER, "n_settings", len(orders) * len(fractions), description="pruned heads compared per corpus")
 main = sweep[(sweep.corpus == in_distribution) & (sweep.group == "all")]
 # scales for JS of alpha: two halves of the same held-out text, and other corpora, all under the full head
@@ -285,7 +286,8 @@ safe_main.round(2)
 # {glue:text}`03_pruning.abs_A_js_halves_fraction` deleted. The two measures are not on one scale: JS of $\alpha$
 # is an average of distributions, so changes that cancel across positions (probability moved from one token to
 # another at some positions and back at others) leave it in place, while KL and top-1 agreement count every
-# position's change. The thresholds (0.01 nats of JS, 90% agreement) are this book's choice; the curves show the
+# position's change. The thresholds ({glue:text}`03_pruning.js_threshold` nats of JS,
+# {glue:text}`03_pruning.top1_threshold` agreement) are this book's choice; the curves show the
 # whole trade-off.
 #
 # **Is zeroing the problem?** Deleting a coordinate sets it to zero, but the final hidden states have non-zero means
