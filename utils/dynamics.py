@@ -27,15 +27,12 @@ import math
 import os
 import re
 import shutil
-import socket
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import numpy as np
 import torch
@@ -46,6 +43,7 @@ from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, PreTrainedTokenizerB
 from transformers.utils import logging as hf_logging
 
 from .encoding import r2_score
+from .models import hub_offline, hub_reachable
 from .paths import cache_dir
 from .validation import check_choice, check_float, check_int, check_positive_int
 
@@ -760,33 +758,6 @@ def pythia_refs(model: str, revisions: Sequence[str]) -> list[CheckpointRef]:
 def is_hub_ref(ref: CheckpointRef) -> bool:
     """True when the checkpoint is a hub id rather than a local folder."""
     return not Path(ref.name_or_path).expanduser().is_dir()
-
-
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """Whether the Hugging Face hub answers a TCP connection within ``timeout`` seconds (False in offline mode)."""
-    from huggingface_hub import constants
-
-    if constants.HF_HUB_OFFLINE:
-        return False
-    url = urlparse(constants.ENDPOINT)
-    try:
-        with socket.create_connection((url.hostname, url.port or 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-@contextmanager
-def hub_offline(enabled: bool = True) -> Iterator[None]:
-    """Within the block, hub loads read only the local cache (no network requests, no retries)."""
-    from huggingface_hub import constants
-
-    previous = constants.HF_HUB_OFFLINE
-    constants.HF_HUB_OFFLINE = previous or enabled
-    try:
-        yield
-    finally:
-        constants.HF_HUB_OFFLINE = previous
 
 
 _TOKENIZERS: dict[str, PreTrainedTokenizerBase] = {}
