@@ -14,8 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ from tqdm.auto import tqdm
 from .corpora import corpus_fingerprint, read_corpus, token_windows
 from .head import OutputHead, final_hidden_states, iter_logits, output_head
 from .models import LoadedModel
-from .paths import cache_dir
+from .paths import atomic_torch_save, cache_dir
 from .validation import check_int, check_positive_int
 
 # bump whenever the computation below changes, so that old caches are not read back
@@ -138,7 +136,6 @@ def _read_cache(path: Path, key: str) -> Activations | None:
 
 
 def _write_cache(path: Path, activations: Activations) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "token_ids": activations.token_ids,
         "hidden": activations.hidden,
@@ -148,14 +145,7 @@ def _write_cache(path: Path, activations: Activations) -> None:
     }
     if activations.head.b is not None:
         payload["b"] = activations.head.b
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_torch_save(payload, path)
 
 
 def run_pass(

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .paths import BUILD_DIR, REPO_ROOT, RUNS_DIR
+from .results import results_path
 
 BOOK_DIR = REPO_ROOT / "book"
 SOURCE_DIR = BUILD_DIR / "source"  # staged book: config, pages and executed chapters
@@ -94,6 +95,7 @@ def execute_chapter(
     if not force and output.exists() and stamp_path.exists() and stamp_path.read_text() == stamp:
         return ChapterRun(chapter, 0.0, True, output)
     stamp_path.unlink(missing_ok=True)
+    results_path(chapter).unlink(missing_ok=True)  # a run records its numbers afresh: no stale keys survive
     start = time.perf_counter()
     papermill.execute_notebook(
         str(BOOK_DIR / f"{chapter}.ipynb"),

@@ -44,7 +44,7 @@ from transformers.utils import logging as hf_logging
 
 from .encoding import r2_score
 from .models import hub_offline, hub_reachable
-from .paths import cache_dir
+from .paths import atomic_torch_save, cache_dir
 from .validation import check_choice, check_float, check_int, check_positive_int
 
 # bump whenever training (resp. probing) changes in a way that changes results, so old caches are not reused
@@ -364,17 +364,6 @@ def _is_checkpoint(folder: Path) -> bool:
     return (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
 
 
-def _atomic_torch_save(payload: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def _atomic_write_text(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "w") as handle:
@@ -516,7 +505,7 @@ def _write_resume(run_dir: Path, step: int, optimizer: torch.optim.Optimizer, lo
                   seconds: float) -> dict[str, Any]:
     state = {"step": step, "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
              "train_loss": list(losses), "train_seconds": seconds}
-    _atomic_torch_save(state, run_dir / "resume.pt")
+    atomic_torch_save(state, run_dir / "resume.pt")
     return state
 
 

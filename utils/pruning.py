@@ -659,13 +659,10 @@ def sample_continuations(
     Returns:
         (B, max_new_tokens) int64 sampled token ids.
     """
-    import os
-    import tempfile
-
     from tqdm.auto import tqdm
 
     from .head import output_head, with_output_head
-    from .paths import cache_dir
+    from .paths import atomic_torch_save, cache_dir
 
     max_new_tokens = check_positive_int("max_new_tokens", max_new_tokens)
     seed = check_int("seed", seed, minimum=0)
@@ -707,15 +704,7 @@ def sample_continuations(
     tokens = torch.cat(pieces)
     if model is not loaded.model:
         del model
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save({"key": key, "tokens": tokens}, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_torch_save({"key": key, "tokens": tokens}, path)
     return tokens
 
 

@@ -29,8 +29,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -44,7 +42,7 @@ from .compare import js_divergence
 from .encoding import dimensions_by_weight
 from .head import OutputHead, iter_logits, with_output_head
 from .models import LoadedModel
-from .paths import cache_dir
+from .paths import atomic_torch_save, cache_dir
 from .validation import check_choice, check_float, check_int, check_positive_int
 
 #: bump whenever the computation of the cached base statistics changes
@@ -269,16 +267,8 @@ def cached_base_statistics(
         except Exception as error:  # noqa: BLE001 - any failure to read means: rebuild
             print(f"Cache {path.name} is unreadable ({type(error).__name__}); rebuilding it")
     stats = base_statistics(hidden, activations.head, chunk_size)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save({"lse": stats.lse, "top1_index": stats.top1_index, "top1_logit": stats.top1_logit,
-                    "top2_logit": stats.top2_logit}, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_torch_save({"lse": stats.lse, "top1_index": stats.top1_index, "top1_logit": stats.top1_logit,
+                       "top2_logit": stats.top2_logit}, path)
     return stats
 
 
