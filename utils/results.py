@@ -54,11 +54,12 @@ def record(
     description: str = "",
     display: bool = False,
     results_dir: Path | None = None,
-) -> Any:
+) -> None:
     """Glue ``value`` as ``<chapter>.<name>`` and merge it into ``_build/results/<chapter>.json``.
 
     The glued object is the formatted string (so prose shows exactly what the JSON's ``text`` holds);
-    the JSON keeps the raw value too.  The file is rewritten atomically.  Returns ``value``.
+    the JSON keeps the raw value too.  The file is rewritten atomically.  Nothing is returned, so a chapter cell
+    ending in ``record(...)`` displays nothing on the page.
     """
     text = format_value(value, fmt)
     try:
@@ -75,7 +76,6 @@ def record(
     with os.fdopen(fd, "w") as handle:
         json.dump(data, handle, indent=2, sort_keys=True)
     os.replace(tmp, path)
-    return value
 
 
 def glue_figure(name: str, figure: Any) -> None:
