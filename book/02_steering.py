@@ -77,7 +77,7 @@ import pandas as pd
 from utils import steering as st
 from utils.activations import compute_activations
 from utils.corpora import CORPORA
-from utils.encoding import fit_encoding
+from utils.encoding import EncodingRefitter, fit_encoding
 from utils.models import describe, load_model
 from utils.plotting import set_theme
 from utils.results import glue_figure, record, record_scorecard
@@ -396,7 +396,7 @@ glue_figure("fig-steer-few-shot", fig)
 # how much of the error comes from measuring on other text than $A$ was fitted on.
 
 # %%
-refitter = st.EncodingRefitter(E, test_fraction=test_fraction, seed=seed)  # same split as `fit`, one factorisation
+refitter = EncodingRefitter(E, test_fraction=test_fraction, seed=seed)  # same split as `fit`, one factorisation
 ood = {corpus: (test_base, refitter.fit(held_out.alpha.numpy()))}
 for name in ood_corpora:
     other = compute_activations(loaded, name, "test", window_length=window_length, n_tokens=n_tokens_test,

@@ -7,12 +7,15 @@ import torch
 
 from utils.activations import mean_softmax
 from utils.encoding import (
+    EncodingRefitter,
+    LeastSquares,
     bootstrap_ci,
     dimensions_by_weight,
     fit_encoding,
     lasso_path_r2,
     score_encoding,
     subset_r2,
+    token_counts,
     top_k_mass,
 )
 from utils.head import OutputHead
@@ -81,6 +84,66 @@ def test_lasso_keeps_r2_with_few_dimensions():
     assert points[-1].n_nonzero >= 3
     with pytest.raises(ValueError, match="fractions"):
         lasso_path_r2(fit, E, [1.5])
+
+
+def svd_least_squares(X, y):
+    """Reference: least squares with an intercept through an SVD of the full design (numpy's lstsq)."""
+    design = np.hstack([X, np.ones((X.shape[0], 1))])
+    solution = np.linalg.lstsq(design, y, rcond=None)[0]
+    return solution[:-1], solution[-1]
+
+
+def test_least_squares_matches_an_svd_solution_on_badly_scaled_columns():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(500, 12)) * rng.uniform(0.01, 10, size=12) + 3.0  # noqa: N806
+    y = X @ rng.normal(size=12) + 0.5 + rng.normal(size=500)
+    solver = LeastSquares(X)
+    assert solver.full_rank
+    coefficients, intercept = solver.solve(y)
+    expected_coefficients, expected_intercept = svd_least_squares(X, y)
+    np.testing.assert_allclose(coefficients, expected_coefficients, rtol=1e-8, atol=1e-10)
+    assert intercept == pytest.approx(expected_intercept, rel=1e-8)
+
+
+def test_least_squares_takes_the_minimum_norm_solution_when_rank_deficient():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(300, 6))  # noqa: N806
+    X = np.hstack([X, X[:, :1] * 2.0, np.zeros((300, 1))])  # noqa: N806  # a repeated and an empty column
+    y = X[:, :6] @ rng.normal(size=6) + rng.normal(size=300)
+    solver = LeastSquares(X)
+    assert not solver.full_rank
+    coefficients, intercept = solver.solve(y)
+    expected_coefficients, expected_intercept = svd_least_squares(X - X.mean(axis=0), y)
+    np.testing.assert_allclose(coefficients, expected_coefficients, atol=1e-9)
+    np.testing.assert_allclose(X @ coefficients + intercept, X @ svd_least_squares(X, y)[0] + svd_least_squares(X, y)[1],
+                               atol=1e-9)
+
+
+def test_one_refitter_serves_many_alphas_like_an_svd_fit_each():
+    g = np.random.default_rng(4)
+    V, d = 3000, 12  # noqa: N806
+    E = g.normal(size=(V, d))  # noqa: N806
+    refitter = EncodingRefitter(E, test_fraction=0.25, seed=3)
+    train, test = refitter.train_tokens, refitter.test_tokens
+    assert len(test) == 750 and np.intersect1d(train, test).size == 0
+    for alpha in (g.dirichlet(np.ones(V)), np.exp(-(E @ g.normal(size=d))) / 50.0):
+        refit = refitter.fit(alpha)
+        A, B = svd_least_squares(E[train], -np.log(alpha[train]))  # noqa: N806
+        np.testing.assert_allclose(refit.A, A, rtol=1e-9, atol=1e-12)
+        assert refit.B == pytest.approx(B, rel=1e-9)
+        residual = -np.log(alpha[test]) - (E[test] @ A + B)
+        centred = -np.log(alpha[test]) + np.log(alpha[test]).mean()
+        assert refit.r2 == pytest.approx(1 - residual @ residual / (centred @ centred), rel=1e-9, abs=1e-12)
+    with pytest.raises(ValueError, match="alpha must be positive"):
+        refitter.fit(np.zeros(V))
+
+
+def test_token_counts_count_and_reject_ids_outside_the_vocabulary():
+    assert token_counts(np.array([[0, 3], [3, 3]]), 5).tolist() == [1, 0, 0, 3, 0]
+    with pytest.raises(ValueError, match=r"token ids must lie in \[0, 5\)"):
+        token_counts(np.array([1, 5]), 5)
+    with pytest.raises(ValueError, match="token ids must lie"):
+        token_counts(np.array([-1, 2]), 5)
 
 
 def test_bootstrap_interval_contains_the_point_estimate():

@@ -148,13 +148,12 @@ from utils.pruning import (  # noqa: E402
     context_groups,
     criterion_orders,
     deletion_sweep,
-    js_divergence_rows,
     largest_safe_fraction,
     pruned_output_head,
     subsample_positions,
     text_statistics,
 )
-from utils.compare import js_divergence  # noqa: E402
+from utils.compare import js_divergence, js_divergence_rows  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +201,9 @@ def test_sweep_of_unit_deletions_moves_nothing_when_the_hidden_coordinate_is_zer
     assert moved.mean_kl > 0.05 and moved.top1_agreement < 0.95
 
 
-def test_js_rows_equal_shared_js(biased_head):
+def test_js_divergence_equals_scipy_jensen_shannon(biased_head):
+    from scipy.spatial.distance import jensenshannon
+
     generator = torch.Generator().manual_seed(5)
     p = torch.rand(300, generator=generator, dtype=torch.float64) ** 4
     p[:10] = 0.0
@@ -210,7 +211,9 @@ def test_js_rows_equal_shared_js(biased_head):
     Q[1, 5:20] = 0.0
     rows = js_divergence_rows(p, Q)
     for i in range(4):
-        assert float(rows[i]) == pytest.approx(js_divergence(p, Q[i]), abs=1e-12)
+        expected = jensenshannon(p.numpy(), Q[i].numpy()) ** 2  # scipy's is the square root, natural log by default
+        assert float(rows[i]) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+        assert js_divergence(p, Q[i]) == pytest.approx(expected, rel=1e-9, abs=1e-12)
 
 
 def test_sweep_rejects_bad_input(biased_head):

@@ -204,20 +204,6 @@ def test_prefix_log_alphas_are_nested_means(tiny):
     torch.testing.assert_close(result[1], log_mean_softmax(acts.hidden[first], acts.head), rtol=0, atol=1e-6)
 
 
-def test_refitter_equals_fit_encoding():
-    g = np.random.default_rng(4)
-    V, d = 3000, 12
-    E = g.normal(size=(V, d))
-    for alpha in (g.dirichlet(np.ones(V)), np.exp(-(E @ g.normal(size=d))) / 50.0):
-        reference = fit_encoding(E, alpha, test_fraction=0.25, seed=3)
-        refit = st.EncodingRefitter(E, test_fraction=0.25, seed=3).fit(alpha)
-        np.testing.assert_allclose(refit.A, reference.A, rtol=1e-8, atol=1e-10)
-        assert refit.B == pytest.approx(reference.B, rel=1e-8)
-        assert refit.r2 == pytest.approx(reference.r2, rel=1e-8, abs=1e-10)
-    with pytest.raises(ValueError, match="rank-deficient"):
-        st.EncodingRefitter(np.hstack([E, E[:, :1]]))
-
-
 def test_frequency_sample_spreads_across_buckets():
     log_alpha = np.log(np.random.default_rng(0).dirichlet(np.full(5000, 0.05)) + 1e-30)
     table = st.frequency_sample(log_alpha, n_buckets=4, per_bucket=30, seed=1)

@@ -46,17 +46,24 @@ class HeadComparison:
         return None if self.nll_new is None else math.exp(self.nll_new)
 
 
+def js_divergence_rows(p: torch.Tensor, Q: torch.Tensor) -> torch.Tensor:  # noqa: N803
+    """Jensen-Shannon divergence in nats of p (V,) with each row of Q (S, V), in float64: (S,).
+
+    p and each row of Q are renormalised to sum 1; zero entries contribute nothing (0 log 0 = 0).
+    """
+    p = p.to(torch.float64)
+    p = p / p.sum()
+    Q = Q.to(torch.float64)  # noqa: N806
+    Q = Q / Q.sum(dim=1, keepdim=True)  # noqa: N806
+    M = 0.5 * (p + Q)  # noqa: N806
+    kl_p = torch.xlogy(p, p).sum() - torch.xlogy(p, M).sum(dim=1)
+    kl_q = torch.xlogy(Q, Q).sum(dim=1) - torch.xlogy(Q, M).sum(dim=1)
+    return 0.5 * kl_p + 0.5 * kl_q
+
+
 def js_divergence(p: torch.Tensor, q: torch.Tensor) -> float:
     """Jensen-Shannon divergence in nats between two distributions (V,), computed in float64."""
-    p = p.to(torch.float64) / p.sum()
-    q = q.to(torch.float64) / q.sum()
-    m = 0.5 * (p + q)
-
-    def kl(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        mask = a > 0
-        return torch.sum(a[mask] * (torch.log(a[mask]) - torch.log(b[mask])))
-
-    return float(0.5 * kl(p, m) + 0.5 * kl(q, m))
+    return float(js_divergence_rows(p, q[None])[0])
 
 
 def next_token_targets(token_ids: torch.Tensor) -> torch.Tensor:

@@ -42,7 +42,7 @@ from tqdm.auto import tqdm
 from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
-from .encoding import r2_score
+from .encoding import ols, r2_score, token_counts
 from .models import hub_offline, hub_reachable
 from .paths import atomic_torch_save, cache_dir
 from .validation import check_choice, check_float, check_int, check_positive_int
@@ -251,14 +251,6 @@ def encode_text(tokenizer: PreTrainedTokenizerBase, text: str, piece_chars: int 
         return np.zeros(0, dtype=np.int64)
     encoded = tokenizer(pieces, add_special_tokens=False, verbose=False)["input_ids"]
     return np.fromiter((token for piece in encoded for token in piece), dtype=np.int64)
-
-
-def token_counts(token_ids: np.ndarray, vocab_size: int) -> np.ndarray:
-    """How often each token occurs: (n,) ids -> (vocab_size,) int64 counts."""
-    token_ids = np.asarray(token_ids)
-    if token_ids.size and int(token_ids.max()) >= vocab_size:
-        raise ValueError(f"token id {int(token_ids.max())} is outside a vocabulary of {vocab_size}")
-    return np.bincount(token_ids, minlength=vocab_size).astype(np.int64)
 
 
 def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
@@ -570,17 +562,6 @@ def log_frequency(counts: np.ndarray, unseen_count: float | None = None) -> np.n
         return np.log(filled / total)
 
 
-def least_squares(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:  # noqa: N803
-    """Least squares with an intercept, X (n, d), y (n,) -> (coefficients (d,), intercept), through the centred
-    normal equations (a d x d system; many times faster than an SVD of X for n >> d, same solution)."""
-    X = np.asarray(X, dtype=np.float64)  # noqa: N806
-    y = np.asarray(y, dtype=np.float64)
-    mean_x, mean_y = X.mean(axis=0), y.mean()
-    centred = X - mean_x
-    coefficients = np.linalg.lstsq(centred.T @ centred, centred.T @ (y - mean_y), rcond=None)[0]
-    return coefficients, float(mean_y - mean_x @ coefficients)
-
-
 def frequency_probe(
     E: np.ndarray | torch.Tensor,  # noqa: N803
     counts: np.ndarray,
@@ -613,7 +594,7 @@ def frequency_probe(
         raise ValueError(f"{len(tokens)} tokens are too few to fit {E.shape[1]} dimensions and hold out "
                          f"test_fraction={test_fraction}")
     train, test = np.sort(order[n_test:]), np.sort(order[:n_test])
-    direction, intercept = least_squares(E[train], target[train])
+    direction, intercept = ols(E[train], target[train])
     predicted = E @ direction + intercept
     return FrequencyProbe(
         direction=direction,

@@ -28,6 +28,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
+from .compare import js_divergence, js_divergence_rows
 from .validation import check_choice, check_float, check_int, check_positive_int
 
 CRITERIA: tuple[str, ...] = ("abs_A", "abs_A_spread", "h_spread", "fisher", "random")
@@ -207,21 +208,6 @@ def check_fractions(fractions) -> list[float]:
     if not values:
         raise ValueError("fractions must hold at least one value in [0, 1)")
     return sorted(set(values))
-
-
-def js_divergence_rows(p: torch.Tensor, Q: torch.Tensor) -> torch.Tensor:  # noqa: N803
-    """Jensen-Shannon divergence (nats) of p (V,) with each row of Q (S, V), in float64: (S,).
-
-    Same quantity as :func:`utils.compare.js_divergence` (rows renormalised to sum 1), for many rows at once.
-    """
-    p = p.to(torch.float64)
-    p = p / p.sum()
-    Q = Q.to(torch.float64)  # noqa: N806
-    Q = Q / Q.sum(dim=1, keepdim=True)  # noqa: N806
-    M = 0.5 * (p + Q)  # noqa: N806
-    kl_p = torch.xlogy(p, p).sum() - torch.xlogy(p, M).sum(dim=1)
-    kl_q = torch.xlogy(Q, Q).sum(dim=1) - torch.xlogy(Q, M).sum(dim=1)
-    return 0.5 * kl_p + 0.5 * kl_q
 
 
 class _Totals:
@@ -939,7 +925,6 @@ def js_between_halves(acts, chunk_size: int = 1024) -> float:
     """A scale for JS of alpha: the JS divergence (nats) between the averaged distributions of the first and second
     half of the windows of ``acts`` (an :class:`~utils.activations.Activations`), under its own full head."""
     from .activations import mean_softmax
-    from .compare import js_divergence
 
     n_windows = acts.token_ids.shape[0]
     if n_windows < 2:

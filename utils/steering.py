@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 
 from .activations import Activations
 from .compare import js_divergence
-from .encoding import dimensions_by_weight
+from .encoding import EncodingRefitter, dimensions_by_weight
 from .head import OutputHead, iter_logits, with_output_head
 from .models import LoadedModel
 from .paths import atomic_torch_save, cache_dir
@@ -693,54 +693,6 @@ def forward_check(
             "log α after (model)": float(forward), "|difference| (nats)": abs(after - float(forward)),
         })
     return pd.DataFrame(rows)
-
-
-@dataclass
-class Refit:
-    """A refit of ``-log alpha = E @ A + B``: coefficients (d,) float64, intercept and held-out R²."""
-
-    A: np.ndarray
-    B: float
-    r2: float
-
-
-class EncodingRefitter:
-    """Refit the encoding for many alphas over the same ``E`` and token split as
-    ``fit_encoding(E, alpha, test_fraction=test_fraction, seed=seed)``, fast.
-
-    The least-squares design ``[E_train, 1]`` is the same for every alpha, so its Gram matrix is formed and
-    Cholesky-factored once (torch, float64); each refit is then one matrix-vector product and two triangular solves
-    instead of a fresh SVD-based ``lstsq``.  Agrees with :func:`utils.encoding.fit_encoding` to rounding when the
-    design has full column rank (checked in the tests); raises when it does not.
-    """
-
-    def __init__(self, E, *, test_fraction: float = 0.2, seed: int = 0) -> None:  # noqa: N803
-        from .encoding import split_tokens
-
-        E = np.asarray(E, dtype=np.float64)
-        self.train_tokens, self.test_tokens = split_tokens(E.shape[0], test_fraction, seed)
-        self.E = E
-        design = torch.from_numpy(np.hstack([E[self.train_tokens], np.ones((len(self.train_tokens), 1))]))
-        self._design = design
-        factor, info = torch.linalg.cholesky_ex(design.T @ design)
-        pivots = factor.diagonal().abs()
-        if int(info) != 0 or float(pivots.min()) < 1e-6 * float(pivots.max()):  # condition number above ~1e12
-            raise ValueError("the design [E_train, 1] is rank-deficient; use utils.encoding.fit_encoding instead")
-        self._factor = factor
-
-    def fit(self, alpha) -> Refit:
-        """Refit for ``alpha`` (V,), positive: coefficients, intercept and held-out R² on the test tokens."""
-        from .encoding import r2_score
-
-        alpha = np.asarray(alpha, dtype=np.float64)
-        if alpha.shape != (self.E.shape[0],) or not np.all((alpha > 0) & np.isfinite(alpha)):
-            raise ValueError(f"alpha must be positive and finite with shape ({self.E.shape[0]},)")
-        target = -np.log(alpha)
-        rhs = self._design.T @ torch.from_numpy(target[self.train_tokens])
-        coef = torch.cholesky_solve(rhs[:, None], self._factor)[:, 0].numpy()
-        A, B = coef[:-1], float(coef[-1])
-        predicted = self.E[self.test_tokens] @ A + B
-        return Refit(A, B, r2_score(target[self.test_tokens], predicted))
 
 
 def few_shot_errors(
