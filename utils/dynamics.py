@@ -48,7 +48,7 @@ from .paths import atomic_torch_save, cache_dir
 from .validation import check_choice, check_float, check_int, check_positive_int
 
 # bump whenever training (resp. probing) changes in a way that changes results, so old caches are not reused
-TRAINING_VERSION = "1"
+TRAINING_VERSION = "2"  # 2: the streamed loss takes one exp per logit
 PROBE_VERSION = "3"
 
 ARCHITECTURES: tuple[str, ...] = ("gpt_neox",)
@@ -201,14 +201,20 @@ class _LinearCrossEntropy(torch.autograd.Function):
         grad_h = torch.empty_like(h)
         grad_W = torch.zeros_like(W)  # noqa: N806
         total = torch.zeros((), dtype=torch.float64)
+        buffer = torch.empty((min(chunk_size, n), W.shape[0]), dtype=h.dtype)  # one (chunk, V) block, reused
         for start in range(0, n, chunk_size):
             h_chunk = h[start : start + chunk_size]
             t_chunk = targets[start : start + chunk_size]
-            logits = h_chunk @ W.T  # (n_chunk, V)
-            lse = torch.logsumexp(logits, dim=1)
-            total += (lse - logits.gather(1, t_chunk[:, None]).squeeze(1)).sum().double()
-            probs = logits.sub_(lse[:, None]).exp_()  # softmax, in place
-            probs[torch.arange(len(t_chunk)), t_chunk] -= 1.0  # d loss_i / d logits_i
+            rows = torch.arange(len(t_chunk))
+            logits = torch.mm(h_chunk, W.T, out=buffer[: len(t_chunk)])  # (n_chunk, V)
+            target_logits = logits[rows, t_chunk]
+            peak = logits.amax(dim=1, keepdim=True)
+            probs = logits.sub_(peak).exp_()  # unnormalised softmax, in place (one exp per logit)
+            norm = probs.sum(dim=1, keepdim=True)
+            probs.div_(norm)
+            lse = (peak + norm.log()).squeeze(1)
+            total += (lse - target_logits).sum().double()
+            probs[rows, t_chunk] -= 1.0  # d loss_i / d logits_i
             grad_h[start : start + chunk_size] = probs @ W
             grad_W.addmm_(probs.T, h_chunk)
         ctx.save_for_backward(grad_h, grad_W)
