@@ -133,6 +133,7 @@ for metric in ("r2", "pearson", "spearman"):
     record(CHAPTER, metric, point, fmt=".3f", description=f"held-out {metric} of the log-linear fit")
     record(CHAPTER, f"{metric}_ci", f"[{low:.3f}, {high:.3f}]", description=f"95% bootstrap interval of {metric}")
     rows.append({"metric": metric, "held-out value": point, "95% CI low": low, "95% CI high": high})
+r2_interval = rows[0]["95% CI low"], rows[0]["95% CI high"]
 record(CHAPTER, "n_test_tokens", len(fit.test_tokens), fmt=",", description="held-out tokens")
 pd.DataFrame(rows).round(4)
 
@@ -384,13 +385,16 @@ comparison.round(3)
 #
 # ## Scorecard
 #
-# The front page's verdict on the claim "the encoding is accurate and sparse" is derived from two checks with stated
-# thresholds.
+# The front page's verdict on the claim "the encoding is accurate and sparse" is derived from two checks with
+# stated thresholds: $R^2 \geq 0.8$ for "accurate" and at most a quarter of the dimensions for "sparse".
+# The accuracy check reads the point estimate. Its bootstrap interval is shown beside it, so a reader can see when
+# the threshold falls inside the interval and the verdict on accuracy is a close call.
 
 # %%
 needed = "no Lasso fit tried" if lasso_dims is None else f"{lasso_dims} of {acts.head.d} dims"
 record_scorecard(CHAPTER, f"held-out R² {fit.r2:.2f}; 95% of it kept by {needed} (Lasso)", {
-    f"held-out R² >= 0.8 (measured {fit.r2:.2f})": fit.r2 >= 0.8,
+    f"held-out R² >= 0.8 (measured {fit.r2:.3f}, 95% interval [{r2_interval[0]:.3f}, {r2_interval[1]:.3f}])":
+        fit.r2 >= 0.8,
     f"sparse: a Lasso fit on <= 25% of the dimensions keeps 95% of the R² ({needed})":
         lasso_dims is not None and lasso_dims <= 0.25 * acts.head.d,
 })
