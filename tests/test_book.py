@@ -7,6 +7,7 @@ prints where.
 """
 from __future__ import annotations
 
+import ast
 import base64
 import json
 import shutil
@@ -82,6 +83,25 @@ def test_chapter_runs_on_tiny_parameters(chapter, runs_dir, tiny_model_dir):
     results = load_results(chapter)
     assert results, f"{chapter} recorded no results"
     json.dumps(results)
+    stray = [cell.source.splitlines()[0] for cell in executed.cells
+             if ends_in_recording_call(cell) and any(o.output_type == "execute_result" for o in cell.outputs)]
+    assert not stray, f"cells ending in a recording call print a stray value on the page: {stray}"
+
+
+RECORDING_CALLS = {"record", "record_scorecard", "glue_figure"}
+
+
+def ends_in_recording_call(cell) -> bool:
+    """Whether a code cell's last statement is a bare call of one of the results helpers."""
+    if cell.cell_type != "code":
+        return False
+    try:
+        body = ast.parse(cell.source).body
+    except SyntaxError:  # cell magics
+        return False
+    last = body[-1] if body else None
+    return (isinstance(last, ast.Expr) and isinstance(last.value, ast.Call)
+            and isinstance(last.value.func, ast.Name) and last.value.func.id in RECORDING_CALLS)
 
 
 @pytest.mark.slow

@@ -39,9 +39,9 @@ def test_verdict_follows_the_checks(checks, expected):
 
 def test_scorecard_records_figure_verdict_and_reason(tmp_path, monkeypatch):
     monkeypatch.setenv("LOGLINEAR_RESULTS", str(tmp_path))
-    outcome = record_scorecard("99_test", "R² = 0.9", {"R² >= 0.8 (0.90)": True, "sparse (no)": False})
+    assert record_scorecard("99_test", "R² = 0.9", {"R² >= 0.8 (0.90)": True, "sparse (no)": False}) is None
     data = load_results("99_test")
-    assert outcome == "partly reproduced" == data["verdict"]["value"]
+    assert data["verdict"]["value"] == "partly reproduced"
     assert data["verdict_reason"]["text"] == "R² >= 0.8 (0.90) (yes); sparse (no) (no)"
     with pytest.raises(ValueError, match="checks"):
         verdict({})

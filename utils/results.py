@@ -98,7 +98,7 @@ def verdict(checks: dict[str, bool]) -> str:
     return VERDICTS[0] if passed == len(checks) else VERDICTS[1] if passed else VERDICTS[2]
 
 
-def record_scorecard(chapter: str, figure: str, checks: dict[str, bool]) -> str:
+def record_scorecard(chapter: str, figure: str, checks: dict[str, bool]) -> None:
     """Record a chapter's scorecard entry for the front page.
 
     Args:
@@ -106,10 +106,10 @@ def record_scorecard(chapter: str, figure: str, checks: dict[str, bool]) -> str:
         checks: one-line criteria (each stating its threshold and the measured value) -> whether it passed.
 
     Records ``scorecard_figure``, ``verdict`` and ``verdict_reason`` (the criteria, each marked passed or failed).
+    Returns nothing, like :func:`record`, so a chapter cell ending in this call shows no stray value.
     """
     outcome = verdict(checks)
     reason = "; ".join(f"{name} ({'yes' if ok else 'no'})" for name, ok in checks.items())
     record(chapter, "scorecard_figure", figure, description="this book's figure for the chapter's claim")
     record(chapter, "verdict", outcome, description="scorecard verdict")
     record(chapter, "verdict_reason", reason, description="criteria behind the verdict")
-    return outcome
