@@ -79,7 +79,7 @@ mauve_pooling = "mean"  # "mean" or "last": pooling of the model's hidden states
 mauve_seeds = [0, 1, 2]  # k-means seeds MAUVE is averaged over
 n_examples = 2  # continuations shown as text
 generation_batch_size = 32  # prompts sampled at once
-generation_threads = 1  # torch threads while generating (small products: one thread is fastest on shared cores)
+generation_threads = None  # torch threads while sampling: None keeps torch's default (all cores); 1 helps on busy cores
 
 # %%
 import time
@@ -112,8 +112,10 @@ check_choice("criteria (must include the paper's)", "abs_A", criteria)
 for name, value in {"n_tokens": n_tokens, "n_tokens_test": n_tokens_test, "batch_size": batch_size,
                     "saliency_positions": saliency_positions, "chunk_size": chunk_size, "n_prompts": n_prompts,
                     "prompt_length": prompt_length, "max_new_tokens": max_new_tokens,
-                    "generation_batch_size": generation_batch_size, "generation_threads": generation_threads}.items():
+                    "generation_batch_size": generation_batch_size}.items():
     check_positive_int(name, value)
+if generation_threads is not None:
+    check_positive_int("generation_threads", generation_threads)
 fractions = pr.check_fractions(fractions)
 generation_fractions = pr.check_fractions(generation_fractions)
 for name, value in {"js_threshold": js_threshold, "perplexity_threshold": perplexity_threshold}.items():
