@@ -181,14 +181,15 @@ def compute_activations(
     split: str = "train",
     *,
     window_length: int = 128,
-    n_tokens: int = 32768,
+    n_tokens: int,
     batch_size: int = 8,
     use_cache: bool = True,
 ) -> Activations:
     """The pass of ``loaded`` over the first ``n_tokens`` tokens of a corpus, in windows of ``window_length``.
 
     Cached under a key of (model identity, revision, corpus, split, corpus bytes, window_length, n_tokens, code
-    version); ``batch_size`` only changes speed.
+    version); ``batch_size`` only changes speed. ``n_tokens`` has no default: the chapters share caches only when
+    they ask for the same size (32,768 train tokens, 8,192 per test split), so every call states it.
 
     Raises:
         ValueError: a size is not positive, the window is longer than the model's context, or the corpus is short.
