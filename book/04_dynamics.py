@@ -199,6 +199,10 @@ record(CHAPTER, "small_first_step", dyn.value_text(summaries[small]["first_step"
 first = frames[main].iloc[0]  # ||E_0 - E_final||² = ||centred part||² + V ||mean-row displacement||²
 record(CHAPTER, "mean_row_share", 1 - first["e_centred_distance_abs"] ** 2 / first["e_distance_abs"] ** 2,
        fmt=".0%", description=f"{main}: share of ||E_0 - E_final||² due to the mean-row displacement")
+last_two = frames[main].sort_values("step").tail(2)  # is the probe still rising when training stops?
+record(CHAPTER, "step_before_final", int(last_two.step.iloc[0]), fmt=",", description=f"{main}: last checkpoint but one")
+record(CHAPTER, "freq_r2_last_gain", float(last_two.freq_r2.iloc[1] - last_two.freq_r2.iloc[0]), fmt="+.2f",
+       description=f"{main}: frequency R² gained between the last two checkpoints")
 pd.DataFrame(summaries).T[[f"{column}_at_{milestone}" for milestone in milestones
                            for column in ("freq_r2", "e_distance", "e_centred_distance", "heldout_loss")]]
 
@@ -365,6 +369,8 @@ record_scorecard(
 #   initialisation plus one shared offset (section 4.4), so a probe that includes them measures where that offset
 #   sits more than what the model learned about frequency.
 # - The distances to the final checkpoint depend on where training stops: a longer run moves the final point and
-#   every fraction on this page.
+#   every fraction on this page. The frequency $R^2$ itself has not levelled off: it changes by
+#   {glue:text}`04_dynamics.freq_r2_last_gain` between step {glue:text}`04_dynamics.step_before_final` and the last
+#   checkpoint, so "a fraction of its final value" is a fraction of a value a longer run would move.
 # - Rerun the chapter with other sizes, steps or seeds (papermill parameters); with `pythia_model` set it probes real
 #   Pythia checkpoints where they are reachable.
