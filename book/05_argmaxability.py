@@ -174,6 +174,7 @@ sns.lineplot(random_sweep.assign(bias=random_sweep.bias.map({True: "with bias", 
              y="share", hue="init", style="bias", markers=True, ax=ax)
 ax.set(xscale="log", xlabel="dimension d (log scale)", ylabel="share of unargmaxable classes")
 ax.set_xticks(random_dims, [str(d) for d in random_dims])
+ax.minorticks_off()  # the log axis would label some minor ticks too (e.g. 4×10¹ beside 50)
 glue_figure("fig-random", fig)
 random_sweep.pivot_table(index="dim", columns=["init", "bias"], values="share").round(4)
 
