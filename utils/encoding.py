@@ -97,8 +97,10 @@ class LeastSquares:
         if X.ndim != 2 or X.shape[0] < 2:
             raise ValueError(f"X must be 2-d (n, d) with n >= 2; got shape {X.shape}")
         self.mean_x = X.mean(axis=0)
-        self._centred = X - self.mean_x  # (n, d)
-        gram = self._centred.T @ self._centred  # (d, d)
+        self._X = X  # (n, d); X.T @ (y - mean y) equals the centred product, so no centred copy is kept
+        centred = X - self.mean_x
+        gram = centred.T @ centred  # (d, d)
+        del centred
         self._factor = None
         try:
             factor = linalg.cho_factor(gram, lower=True)
@@ -113,9 +115,9 @@ class LeastSquares:
     def solve(self, y) -> tuple[np.ndarray, float]:
         """Coefficients (d,) and intercept minimising ``|X @ coefficients + intercept - y|²`` for y (n,)."""
         y = np.asarray(y, dtype=np.float64)
-        if y.shape != (self._centred.shape[0],):
-            raise ValueError(f"y must have shape ({self._centred.shape[0]},) to match X; got {y.shape}")
-        rhs = self._centred.T @ (y - y.mean())
+        if y.shape != (self._X.shape[0],):
+            raise ValueError(f"y must have shape ({self._X.shape[0]},) to match X; got {y.shape}")
+        rhs = self._X.T @ (y - y.mean())
         if self.full_rank:
             coefficients = linalg.cho_solve(self._factor, rhs)
         else:
@@ -124,7 +126,8 @@ class LeastSquares:
 
 
 def ols(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:  # noqa: N803
-    """Least squares with an intercept: X (n, d), y (n,) -> (coefficients (d,), intercept). See :class:`LeastSquares`."""
+    """Least squares with an intercept: X (n, d), y (n,) -> (coefficients (d,), intercept); see
+    :class:`LeastSquares`."""
     return LeastSquares(X).solve(y)
 
 
