@@ -43,16 +43,16 @@ def forward_flops_per_token(model) -> float:
 
 def measure(method: str, n_tokens: int, window_length: int, batch_size: int) -> dict:
     from utils.activations import run_pass
-    from utils.corpora import read_corpus, token_windows
+    from utils.corpora import read_corpus, sample_windows
     from utils.models import load_model
 
     loaded = load_model("smollm2-135m")
-    token_ids = token_windows(loaded.tokenizer, read_corpus("wikipedia", "train"), window_length, n_tokens)
+    token_ids = sample_windows(loaded.tokenizer, read_corpus("wikipedia", "train"), window_length, n_tokens, 0).token_ids
     torch.set_grad_enabled(False)
     loaded.model(token_ids[:1])  # warm-up: first-call allocations and kernel selection are not part of the pass
     start = time.perf_counter()
     if method == "streamed":
-        _, log_alpha = run_pass(loaded, token_ids, batch_size=batch_size, desc="streamed")
+        _, log_alpha, _ = run_pass(loaded, token_ids, batch_size=batch_size, desc="streamed")
         alpha = log_alpha.exp()
     else:  # naive: one window at a time, full softmax of the window kept in float64
         total = None

@@ -1,11 +1,14 @@
-"""Recorded results: JSON written atomically and merged, verdicts derived from checks."""
+"""Recorded results: JSON written atomically and merged, runs that keep their own results, scorecard checks."""
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from utils.results import load_results, record, record_scorecard, verdict
+from utils import results
+from utils.corpora import corpus_fingerprint
+from utils.results import load_results, record, record_scorecard, start_run
+from utils.uncertainty import Check, Interval
 
 
 def test_record_merges_values_and_formats_text(tmp_path):
@@ -25,23 +28,38 @@ def test_non_finite_values_stay_valid_json(tmp_path):
     assert data["nan"]["value"] is None and data["inf"]["value"] == "inf"
 
 
-@pytest.mark.parametrize(
-    ("checks", "expected"),
-    [
-        ({"a": True, "b": True}, "reproduced"),
-        ({"a": True, "b": False}, "partly reproduced"),
-        ({"a": False, "b": False}, "not reproduced"),
-    ],
-)
-def test_verdict_follows_the_checks(checks, expected):
-    assert verdict(checks) == expected
-
-
-def test_scorecard_records_figure_verdict_and_reason(tmp_path, monkeypatch):
+def test_scorecard_records_three_valued_checks(tmp_path, monkeypatch):
     monkeypatch.setenv("LOGLINEAR_RESULTS", str(tmp_path))
-    assert record_scorecard("99_test", "R² = 0.9", {"R² >= 0.8 (0.90)": True, "sparse (no)": False}) is None
+    checks = [Check("R²", 0.792, Interval(0.78, 0.80), 0.8, "above"),
+              Check("sparse share", 0.97, Interval(0.96, 0.98), 0.95, "above")]
+    assert record_scorecard("99_test", "R² = 0.79", checks) is None
     data = load_results("99_test")
-    assert data["verdict"]["value"] == "partly reproduced"
-    assert data["verdict_reason"]["text"] == "R² >= 0.8 (0.90) (yes); sparse (no) (no)"
+    assert data["verdict"]["value"] == "inconclusive"
+    assert data["verdict_reason"]["text"] == ("R²: 0.792 [0.780, 0.800] against >= 0.800: inconclusive; "
+                                              "sparse share: 0.970 [0.960, 0.980] against >= 0.950: reproduced")
+    assert [c["verdict"] for c in data["checks"]["value"]] == ["inconclusive", "reproduced"]
     with pytest.raises(ValueError, match="checks"):
-        verdict({})
+        record_scorecard("99_test", "nothing", [])
+
+
+def test_a_run_starts_afresh_and_records_what_produced_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOGLINEAR_RESULTS", str(tmp_path))
+    record("01_encoding", "stale", 1.0)
+    path = start_run("01_encoding", {"model": "tiny", "window_length": 16, "unrelated": 3})
+    assert path == tmp_path / "01_encoding.json"
+    record("01_encoding", "r2", 0.5, fmt=".1f")
+    data = json.loads(path.read_text())
+    assert "stale" not in data
+    run = data["_run"]
+    assert run["parameters"] == {"model": "tiny", "window_length": 16}  # only the parameters cell's names
+    assert set(run) >= {"code_version", "date", "corpora", "seconds", "parameters_key"}
+    assert run["corpora"]["wikipedia_train"] == corpus_fingerprint("wikipedia", "train")
+
+
+def test_without_a_results_folder_a_run_writes_beside_the_published_files(tmp_path, monkeypatch):
+    monkeypatch.delenv("LOGLINEAR_RESULTS", raising=False)
+    monkeypatch.setattr(results, "RERUNS_DIR", tmp_path / "reruns")
+    path = start_run("01_encoding", {"model": "tiny", "window_length": 256})
+    other = start_run("01_encoding", {"model": "tiny", "window_length": 128})
+    assert path.parent == other.parent == tmp_path / "reruns" and path != other
+    assert path.name.startswith("01_encoding-")

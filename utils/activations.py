@@ -1,7 +1,9 @@
 """One streamed pass of a model over a corpus: the averaged output distribution ``alpha`` and the final hidden states.
 
+The windows are a seeded sample spread over every document of a corpus split (:func:`utils.corpora.sample_windows`).
 ``alpha_w`` is the probability of token ``w`` averaged over every position of every window (the paper's
-``alpha_w`` for dataset D).  Softmax is taken chunk by chunk over positions and accumulated in the log domain in
+``alpha_w`` for dataset D); each window's own sum is kept too, so that a bootstrap over texts
+(:mod:`utils.uncertainty`) re-averages alpha without running the model again.  Softmax is taken chunk by chunk over positions and accumulated in the log domain in
 float64 (``log alpha_w = logsumexp_n log p_n(w) - log N``), so rare tokens never underflow to zero and no
 (positions × vocabulary) array is held whole.  The hidden states are kept so that every later chapter can rebuild
 any head's output distribution without running the model again.
@@ -21,14 +23,14 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from .corpora import corpus_fingerprint, read_corpus, token_windows
+from .corpora import corpus_fingerprint, read_corpus, sample_windows
 from .head import OutputHead, final_hidden_states, iter_logits, output_head
 from .models import LoadedModel
 from .paths import atomic_torch_save, cache_dir
 from .validation import check_int, check_positive_int
 
 # bump whenever the computation below changes, so that old caches are not read back
-CODE_VERSION = "1"
+CODE_VERSION = "2"  # 2: windows sampled over every document; per-window sums kept
 
 
 @dataclass
@@ -36,16 +38,20 @@ class Activations:
     """The cached result of one pass.
 
     Attributes:
-        token_ids: (n_windows, T) int64, the windows fed to the model.
+        token_ids: (n_windows, T) int64, the windows fed to the model (seeded random order).
         hidden: (n_windows, T, d) float32, final hidden states after the final norm.
         log_alpha: (V,) float64, log of the mean softmax over all n_windows * T positions.
+        window_log_sums: (n_windows, V) float32, log of each window's sum over its T positions of softmax.
+        document: (n_windows,) int64, the document of the split each window comes from.
         head: the model's output head at the time of the pass.
-        meta: what determined the pass (model, corpus, sizes, key).
+        meta: what determined the pass (model, corpus, sizes, sampling, key) and what it covers.
     """
 
     token_ids: torch.Tensor
     hidden: torch.Tensor
     log_alpha: torch.Tensor
+    window_log_sums: torch.Tensor
+    document: torch.Tensor
     head: OutputHead
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -62,6 +68,37 @@ class Activations:
     @property
     def n_positions(self) -> int:
         return int(self.token_ids.numel())
+
+    def coverage(self) -> dict[str, Any]:
+        """What the pass's text D is: documents covered out of the split's, tokens, and share of the vocabulary seen.
+
+        Returns:
+            ``corpus``, ``split``, ``documents_covered``, ``documents`` (in the split), ``windows``,
+            ``window_length``, ``tokens``, ``split_tokens``, ``vocabulary_seen`` (share of the V tokens that occur
+            in the windows) and ``sample_seed``.
+        """
+        seen = torch.zeros(self.head.V, dtype=torch.bool)
+        seen[self.token_ids.reshape(-1)] = True
+        return {
+            "corpus": self.meta.get("corpus"),
+            "split": self.meta.get("split"),
+            "documents_covered": int(torch.unique(self.document).numel()),
+            "documents": self.meta.get("documents"),
+            "windows": int(self.token_ids.shape[0]),
+            "window_length": int(self.token_ids.shape[1]),
+            "tokens": self.n_positions,
+            "split_tokens": self.meta.get("split_tokens"),
+            "vocabulary_seen": float(seen.double().mean()),
+            "sample_seed": self.meta.get("sample_seed"),
+        }
+
+    def describe(self) -> str:
+        """One sentence for a chapter's text: the windows, tokens and documents behind this pass."""
+        c = self.coverage()
+        return (f"{c['windows']:,} windows of {c['window_length']} tokens ({c['tokens']:,} tokens, "
+                f"{c['tokens'] / c['split_tokens']:.0%} of the split) drawn from {c['documents_covered']} of the "
+                f"{c['documents']} documents of the {c['corpus']} {c['split']} split (sampling seed "
+                f"{c['sample_seed']}); {c['vocabulary_seen']:.0%} of the vocabulary occurs in them")
 
 
 def log_mean_softmax(h: torch.Tensor, head: OutputHead, chunk_size: int = 1024) -> torch.Tensor:
@@ -84,8 +121,10 @@ def mean_softmax(h: torch.Tensor, head: OutputHead, chunk_size: int = 1024) -> t
     return log_mean_softmax(h, head, chunk_size).exp()
 
 
-def activation_key(loaded: LoadedModel, corpus: str, split: str, window_length: int, n_tokens: int) -> str:
-    """The cache key: a hash of everything that determines a pass."""
+def activation_key(
+    loaded: LoadedModel, corpus: str, split: str, window_length: int, n_tokens: int, sample_seed: int
+) -> str:
+    """The cache key: a hash of everything that determines a pass, the sampling of its windows included."""
     payload = {
         "model": loaded.identity,
         "revision": loaded.revision,
@@ -94,6 +133,7 @@ def activation_key(loaded: LoadedModel, corpus: str, split: str, window_length: 
         "corpus_sha": corpus_fingerprint(corpus, split),
         "window_length": window_length,
         "n_tokens": n_tokens,
+        "sample_seed": sample_seed,
         "code_version": CODE_VERSION,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
@@ -114,6 +154,8 @@ def _read_cache(path: Path, key: str) -> Activations | None:
             token_ids=saved["token_ids"],
             hidden=saved["hidden"],
             log_alpha=saved["log_alpha"],
+            window_log_sums=saved["window_log_sums"],
+            document=saved["document"],
             head=OutputHead(saved["E"], saved.get("b")),
             meta=meta,
         )
@@ -126,6 +168,8 @@ def _read_cache(path: Path, key: str) -> Activations | None:
         and activations.hidden.shape[:2] == (n_windows, window_length)
         and activations.hidden.shape[2] == activations.head.d
         and activations.log_alpha.shape == (activations.head.V,)
+        and activations.window_log_sums.shape == (n_windows, activations.head.V)
+        and activations.document.shape == (n_windows,)
         # float32 log-softmax leaves alpha's sum a few 1e-6 off 1 on real models (7.9e-6 for smollm2-135m)
         and abs(float(activations.alpha.sum()) - 1.0) < 1e-4
     )
@@ -140,6 +184,8 @@ def _write_cache(path: Path, activations: Activations) -> None:
         "token_ids": activations.token_ids,
         "hidden": activations.hidden,
         "log_alpha": activations.log_alpha,
+        "window_log_sums": activations.window_log_sums,
+        "document": activations.document,
         "E": activations.head.E,
         "meta": json.dumps(activations.meta),
     }
@@ -148,31 +194,48 @@ def _write_cache(path: Path, activations: Activations) -> None:
     atomic_torch_save(payload, path)
 
 
+def window_log_sums(hidden: torch.Tensor, head: OutputHead, chunk_size: int = 1024) -> torch.Tensor:
+    """log of each window's sum over its positions of softmax(h @ E.T + b): hidden (n, T, d) -> (n, V) float64.
+
+    Windows are streamed in groups of about ``chunk_size`` positions, so no (positions × V) array is held whole.
+    """
+    n_windows, window_length, _ = hidden.shape
+    per_chunk = max(1, chunk_size // window_length)
+    sums = torch.empty((n_windows, head.V), dtype=torch.float64)
+    for start in range(0, n_windows, per_chunk):
+        group = hidden[start : start + per_chunk]
+        for offset, logits in iter_logits(group.reshape(-1, head.d), head, per_chunk * window_length):
+            log_probs = torch.log_softmax(logits, dim=-1).reshape(-1, window_length, head.V)
+            first = start + offset // window_length
+            sums[first : first + log_probs.shape[0]] = torch.logsumexp(log_probs, dim=1).to(torch.float64)
+    return sums
+
+
 def run_pass(
     loaded: LoadedModel, token_ids: torch.Tensor, *, batch_size: int = 8, chunk_size: int = 1024, desc: str = "pass"
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Run the model over windows and stream the averaged output distribution.
 
     Args:
         token_ids: (n_windows, T) int64.
 
     Returns:
-        hidden (n_windows, T, d) float32 and log_alpha (V,) float64.
+        hidden (n_windows, T, d) float32, log_alpha (V,) float64 and window_log_sums (n_windows, V) float32 (each
+        window's log of its summed softmax).
     """
     batch_size = check_positive_int("batch_size", batch_size)
     head = output_head(loaded.model)
     n_windows, window_length = token_ids.shape
     hidden = torch.empty((n_windows, window_length, head.d), dtype=torch.float32)
-    log_total = torch.full((head.V,), -math.inf, dtype=torch.float64)
+    sums = torch.empty((n_windows, head.V), dtype=torch.float64)
     with tqdm(total=n_windows * window_length, desc=desc, unit="tok") as progress:
         for start in range(0, n_windows, batch_size):
             batch_hidden = final_hidden_states(loaded.model, token_ids[start : start + batch_size])
             hidden[start : start + batch_hidden.shape[0]] = batch_hidden
-            batch_log_alpha = log_mean_softmax(batch_hidden.reshape(-1, head.d), head, chunk_size)
-            batch_positions = batch_hidden.shape[0] * window_length
-            log_total = torch.logaddexp(log_total, batch_log_alpha + math.log(batch_positions))
-            progress.update(batch_positions)
-    return hidden, log_total - math.log(n_windows * window_length)
+            sums[start : start + batch_hidden.shape[0]] = window_log_sums(batch_hidden, head, chunk_size)
+            progress.update(batch_hidden.shape[0] * window_length)
+    log_alpha = torch.logsumexp(sums, dim=0) - math.log(n_windows * window_length)
+    return hidden, log_alpha, sums.to(torch.float32)
 
 
 def compute_activations(
@@ -182,28 +245,35 @@ def compute_activations(
     *,
     window_length: int = 128,
     n_tokens: int,
+    sample_seed: int = 0,
     batch_size: int = 8,
     use_cache: bool = True,
 ) -> Activations:
-    """The pass of ``loaded`` over the first ``n_tokens`` tokens of a corpus, in windows of ``window_length``.
+    """The pass of ``loaded`` over ``n_tokens // window_length`` windows drawn across every document of a corpus split.
 
-    Cached under a key of (model identity, revision, corpus, split, corpus bytes, window_length, n_tokens, code
-    version); ``batch_size`` only changes speed. ``n_tokens`` has no default: the chapters share caches only when
+    The windows are :func:`utils.corpora.sample_windows` with ``sample_seed``. Cached under a key of (model
+    identity, revision, corpus, split, corpus bytes, window_length, n_tokens, sample_seed, code version);
+    ``batch_size`` only changes speed. ``n_tokens`` has no default: the chapters share caches only when
     they ask for the same size (32,768 train tokens, 8,192 per test split), so every call states it.
 
     Raises:
-        ValueError: a size is not positive, the window is longer than the model's context, or the corpus is short.
+        ValueError: a size is not positive, the window is longer than the model's context, the seed is not a
+            non-negative integer, or the split holds fewer windows than asked for.
     """
     check_int("window_length", window_length, minimum=1, maximum=loaded.n_ctx)
     check_positive_int("n_tokens", n_tokens)
-    key = activation_key(loaded, corpus, split, window_length, n_tokens)
+    check_int("sample_seed", sample_seed, minimum=0)
+    key = activation_key(loaded, corpus, split, window_length, n_tokens, sample_seed)
     path = _activations_path(key)
     if use_cache:
         cached = _read_cache(path, key)
         if cached is not None:
             return cached
-    token_ids = token_windows(loaded.tokenizer, read_corpus(corpus, split), window_length, n_tokens)
-    hidden, log_alpha = run_pass(loaded, token_ids, batch_size=batch_size, desc=f"{corpus}/{split}")
+    try:
+        sample = sample_windows(loaded.tokenizer, read_corpus(corpus, split), window_length, n_tokens, sample_seed)
+    except ValueError as error:
+        raise ValueError(f"{corpus}/{split}: {error}") from None
+    hidden, log_alpha, sums = run_pass(loaded, sample.token_ids, batch_size=batch_size, desc=f"{corpus}/{split}")
     meta = {
         "key": key,
         "model": loaded.name,
@@ -213,10 +283,14 @@ def compute_activations(
         "split": split,
         "window_length": window_length,
         "n_tokens": n_tokens,
-        "n_positions": int(token_ids.numel()),
+        "n_positions": int(sample.token_ids.numel()),
+        "sample_seed": sample_seed,
+        "documents": sample.n_documents,
+        "split_tokens": sample.split_tokens,
         "code_version": CODE_VERSION,
     }
-    activations = Activations(token_ids, hidden, log_alpha, output_head(loaded.model), meta)
+    activations = Activations(sample.token_ids, hidden, log_alpha, sums, sample.document, output_head(loaded.model),
+                              meta)
     _write_cache(path, activations)
     return activations
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -21,8 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .paths import BUILD_DIR, REPO_ROOT, RUNS_DIR
-from .results import results_path
+from .paths import BUILD_DIR, REPO_ROOT, RESULTS_DIR, RUNS_DIR
 
 BOOK_DIR = REPO_ROOT / "book"
 SOURCE_DIR = BUILD_DIR / "source"  # staged book: config, pages and executed chapters
@@ -78,9 +78,21 @@ class ChapterRun:
 
 
 def execute_chapter(
-    chapter: str, parameters: dict[str, Any], runs_dir: Path = RUNS_DIR, *, force: bool = False
+    chapter: str,
+    parameters: dict[str, Any],
+    runs_dir: Path = RUNS_DIR,
+    *,
+    force: bool = False,
+    results_dir: Path | None = None,
+    notebook: Path | None = None,
 ) -> ChapterRun:
     """Execute ``book/<chapter>.ipynb`` with papermill into ``runs_dir`` unless an up-to-date run is there.
+
+    Args:
+        results_dir: where the run writes its results file (``LOGLINEAR_RESULTS`` for the kernel); None keeps the
+            environment's.
+        notebook: the notebook to execute, when it is not ``book/<chapter>.ipynb`` (the output is still named
+            ``<chapter>.ipynb``).
 
     Raises:
         papermill.PapermillExecutionError: a cell failed (the partial notebook is kept for inspection, unstamped).
@@ -95,17 +107,25 @@ def execute_chapter(
     if not force and output.exists() and stamp_path.exists() and stamp_path.read_text() == stamp:
         return ChapterRun(chapter, 0.0, True, output)
     stamp_path.unlink(missing_ok=True)
-    results_path(chapter).unlink(missing_ok=True)  # a run records its numbers afresh: no stale keys survive
+    previous = os.environ.get("LOGLINEAR_RESULTS")
+    if results_dir is not None:  # the kernel inherits it; the chapter's start_run starts the file afresh
+        os.environ["LOGLINEAR_RESULTS"] = str(results_dir)
     start = time.perf_counter()
-    papermill.execute_notebook(
-        str(BOOK_DIR / f"{chapter}.ipynb"),
-        str(output),
-        parameters=parameters,
-        cwd=str(BOOK_DIR),
-        kernel_name="python3",
-        progress_bar=False,
-        log_output=False,
-    )
+    try:
+        papermill.execute_notebook(
+            str(notebook or BOOK_DIR / f"{chapter}.ipynb"),
+            str(output),
+            parameters=parameters,
+            cwd=str(BOOK_DIR),
+            kernel_name="python3",
+            progress_bar=False,
+            log_output=False,
+        )
+    finally:
+        if previous is None:
+            os.environ.pop("LOGLINEAR_RESULTS", None)
+        else:
+            os.environ["LOGLINEAR_RESULTS"] = previous
     seconds = time.perf_counter() - start
     stamp_path.write_text(stamp)
     (runs_dir / f"{chapter}.seconds").write_text(f"{seconds:.1f}")
@@ -181,10 +201,12 @@ def build(
     substitutions: dict[str, str] | None = None,
     runs_dir: Path = RUNS_DIR,
     html_dir: Path = HTML_DIR,
+    results_dir: Path = RESULTS_DIR,
     force: bool = False,
     html: bool = True,
 ) -> list[ChapterRun]:
-    """Sync, execute (with caching) and build; prints the time of each step."""
+    """Sync, execute (with caching) and build; prints the time of each step. Each chapter writes its results to
+    ``results_dir/<chapter>.json`` (the published book's ``_build/results/`` by default)."""
     started = time.perf_counter()
     sync_pairs()
     names = chapters()
@@ -194,7 +216,8 @@ def build(
     runs = []
     for chapter in selected or names:
         print(f"[book] executing {chapter} ...", flush=True)
-        run = execute_chapter(chapter, load_parameters(params_dir, chapter, substitutions or {}), runs_dir, force=force)
+        run = execute_chapter(chapter, load_parameters(params_dir, chapter, substitutions or {}), runs_dir, force=force,
+                              results_dir=results_dir)
         print(f"[book] {chapter}: {'cached' if run.cached else f'{run.seconds:.0f} s'}", flush=True)
         runs.append(run)
     if html:
@@ -218,6 +241,8 @@ def main(argv: list[str] | None = None) -> None:
                               help="substitute {NAME} in the parameter files")
     build_parser.add_argument("--runs-dir", type=Path, default=RUNS_DIR)
     build_parser.add_argument("--html-dir", type=Path, default=HTML_DIR)
+    build_parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR,
+                              help="where the chapters write their results files")
     build_parser.add_argument("--force", action="store_true", help="re-execute even if a run is up to date")
     build_parser.add_argument("--no-html", action="store_true", help="execute only")
     args = parser.parse_args(argv)
@@ -228,7 +253,7 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"--set {item!r} must look like NAME=VALUE")
         substitutions[name] = value
     build(selected=args.chapters, params_dir=args.params_dir, substitutions=substitutions, runs_dir=args.runs_dir,
-          html_dir=args.html_dir, force=args.force, html=not args.no_html)
+          html_dir=args.html_dir, results_dir=args.results_dir, force=args.force, html=not args.no_html)
 
 
 if __name__ == "__main__":

@@ -1,18 +1,35 @@
-"""Record a chapter's headline numbers: glued into the text and written to ``_build/results/<chapter>.json``.
+"""Record a chapter's headline numbers: glued into the text and written to the results file of *that run*.
 
 Numbers in prose are never typed by hand: a chapter calls :func:`record` and its markdown refers to the
-value with ``{glue:text}`\\`<chapter>.<name>\\``.  The JSON files are what the front page's scorecard reads.
+value with ``{glue:text}`\\`<chapter>.<name>\\``.
+
+Every chapter starts with :func:`start_run`, which starts its results file afresh and writes, under the key
+``_run``, what produced it: the parameters, the model, its revision and a fingerprint of its head, the corpus
+fingerprints, the code version, the date and (updated on every write) the seconds since the start. Where the file
+goes: the folder in ``LOGLINEAR_RESULTS`` when it is set (``utils.book`` sets it: the published book's
+``_build/results/``, or a rerun's own folder), otherwise ``_build/reruns/<chapter>-<hash of the parameters>.json``,
+so that a plain papermill rerun never touches the published book's files.
 """
 from __future__ import annotations
 
+import ast
+import datetime
+import hashlib
 import json
 import math
 import os
+import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
-from .paths import RESULTS_DIR
+from .paths import BUILD_DIR, REPO_ROOT, RESULTS_DIR
+from .uncertainty import Check, combine
+
+RERUNS_DIR: Path = BUILD_DIR / "reruns"
+RUN_KEY = "_run"
+_CURRENT: dict[str, tuple[Path, float]] = {}  # chapter -> (results file of the run in progress, start time)
 
 
 def _to_jsonable(value: Any) -> Any:
@@ -28,7 +45,88 @@ def _to_jsonable(value: Any) -> Any:
 
 
 def results_path(chapter: str, results_dir: Path | None = None) -> Path:
+    """The results file a chapter writes: of the run in progress (see :func:`start_run`), else in ``results_dir``,
+    ``LOGLINEAR_RESULTS`` or the published ``_build/results/``."""
+    if results_dir is None and chapter in _CURRENT:
+        return _CURRENT[chapter][0]
     return Path(results_dir or os.environ.get("LOGLINEAR_RESULTS", RESULTS_DIR)) / f"{chapter}.json"
+
+
+def chapter_parameter_names(chapter: str) -> list[str]:
+    """Names assigned in the ``parameters`` cell of ``book/<chapter>.py`` (the knobs papermill can override)."""
+    source = (REPO_ROOT / "book" / f"{chapter}.py").read_text(encoding="utf-8")
+    marker = '# %% tags=["parameters"]'
+    if marker not in source:
+        raise ValueError(f"book/{chapter}.py has no parameters cell")
+    cell = source.split(marker, 1)[1].split("\n# %%", 1)[0]
+    return [target.id for node in ast.parse(cell).body if isinstance(node, ast.Assign)
+            for target in node.targets if isinstance(target, ast.Name)]
+
+
+def code_version() -> str:
+    """The git commit of the checkout (with ``+dirty`` when it has uncommitted changes) and a hash of ``utils``."""
+    digest = hashlib.sha256()
+    for path in sorted((REPO_ROOT / "utils").glob("*.py")):
+        digest.update(path.read_bytes())
+    try:
+        commit = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+        commit += "+dirty" if dirty else ""
+    except (OSError, subprocess.CalledProcessError):
+        commit = "no git checkout"
+    return f"{commit}; utils {digest.hexdigest()[:12]}"
+
+
+def head_fingerprint(E) -> str:
+    """sha256 (16 hex digits) of an output embedding's bytes, as float32."""
+    import numpy as np
+
+    array = E.detach().cpu().float().numpy() if hasattr(E, "detach") else np.asarray(E, dtype=np.float32)
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()[:16]
+
+
+def start_run(chapter: str, namespace: dict[str, Any], loaded: Any = None) -> Path:
+    """Start ``chapter``'s results afresh and record what produces them; returns the results file.
+
+    Args:
+        namespace: the chapter's globals; the values of its parameters-cell names are recorded.
+        loaded: the model the chapter runs (a :class:`utils.models.LoadedModel`), or None for a chapter without one.
+    """
+    from .corpora import CORPORA, SPLITS, corpus_fingerprint
+
+    names = chapter_parameter_names(chapter)
+    parameters = {name: _to_jsonable(namespace[name]) for name in names if name in namespace}
+    key = hashlib.sha256(json.dumps(parameters, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    folder = os.environ.get("LOGLINEAR_RESULTS")
+    path = Path(folder) / f"{chapter}.json" if folder else RERUNS_DIR / f"{chapter}-{key}.json"
+    run: dict[str, Any] = {
+        "chapter": chapter,
+        "parameters": parameters,
+        "parameters_key": key,
+        "code_version": code_version(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "corpora": {f"{name}_{split}": corpus_fingerprint(name, split) for name in CORPORA for split in SPLITS},
+    }
+    if loaded is not None:
+        from .head import output_head
+
+        run["model"] = {"name": loaded.name, "identity": loaded.identity, "revision": loaded.revision,
+                        "head_fingerprint": head_fingerprint(output_head(loaded.model).E)}
+    _CURRENT[chapter] = (path, time.perf_counter())
+    _write(path, {RUN_KEY: run}, chapter)
+    return path
+
+
+def _write(path: Path, data: dict[str, Any], chapter: str) -> None:
+    if chapter in _CURRENT and _CURRENT[chapter][0] == path and RUN_KEY in data:
+        data[RUN_KEY]["seconds"] = round(time.perf_counter() - _CURRENT[chapter][1], 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".json")
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle, indent=2, sort_keys=True)
+    os.replace(tmp, path)
 
 
 def load_results(chapter: str, results_dir: Path | None = None) -> dict[str, dict[str, Any]]:
@@ -55,7 +153,7 @@ def record(
     display: bool = False,
     results_dir: Path | None = None,
 ) -> None:
-    """Glue ``value`` as ``<chapter>.<name>`` and merge it into ``_build/results/<chapter>.json``.
+    """Glue ``value`` as ``<chapter>.<name>`` and merge it into the run's results file (:func:`results_path`).
 
     The glued object is the formatted string (so prose shows exactly what the JSON's ``text`` holds);
     the JSON keeps the raw value too.  The file is rewritten atomically.  Nothing is returned, so a chapter cell
@@ -68,14 +166,18 @@ def record(
         glue(f"{chapter}.{name}", text, display=display)
     except ImportError:  # outside a notebook environment the JSON is still written
         pass
+    if name == RUN_KEY:
+        raise ValueError(f"name={name!r} is reserved for the run's provenance")
     path = results_path(chapter, results_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = load_results(chapter, results_dir)
+    data = json.loads(path.read_text()) if path.exists() else {}
     data[name] = {"value": _to_jsonable(value), "text": text, "description": description}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{chapter}.", suffix=".json")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    _write(path, data, chapter)
+
+
+def record_many(chapter: str, values: dict[str, tuple[Any, str | None, str]]) -> None:
+    """:func:`record` for many numbers at once: ``{name: (value, fmt, description)}``."""
+    for name, (value, fmt, description) in values.items():
+        record(chapter, name, value, fmt=fmt, description=description)
 
 
 def glue_figure(name: str, figure: Any) -> None:
@@ -87,29 +189,25 @@ def glue_figure(name: str, figure: Any) -> None:
     plt.close(figure)
 
 
-VERDICTS = ("reproduced", "partly reproduced", "not reproduced")
-
-
-def verdict(checks: dict[str, bool]) -> str:
-    """The scorecard verdict from named checks of a claim: all pass, some pass, or none pass."""
-    if not checks:
-        raise ValueError("checks must name at least one check of the claim")
-    passed = sum(bool(value) for value in checks.values())
-    return VERDICTS[0] if passed == len(checks) else VERDICTS[1] if passed else VERDICTS[2]
-
-
-def record_scorecard(chapter: str, figure: str, checks: dict[str, bool]) -> None:
+def record_scorecard(chapter: str, figure: str, checks: list[Check]) -> None:
     """Record a chapter's scorecard entry for the front page.
 
     Args:
         figure: this book's figure for the claim, as a short text built from computed values.
-        checks: one-line criteria (each stating its threshold and the measured value) -> whether it passed.
+        checks: the claim's checks, each a number with its interval over texts and a threshold
+            (:class:`utils.uncertainty.Check`).
 
-    Records ``scorecard_figure``, ``verdict`` and ``verdict_reason`` (the criteria, each marked passed or failed).
-    Returns nothing, like :func:`record`, so a chapter cell ending in this call shows no stray value.
+    Records ``scorecard_figure``, ``verdict`` (:func:`utils.uncertainty.combine` of the checks' verdicts, each from
+    :func:`utils.uncertainty.decide`), ``verdict_reason`` (each check with its number, interval, threshold and
+    verdict) and ``checks`` (the same as data). Returns nothing, so a chapter cell ending in it shows no stray value.
     """
-    outcome = verdict(checks)
-    reason = "; ".join(f"{name} ({'yes' if ok else 'no'})" for name, ok in checks.items())
+    if not checks:
+        raise ValueError("checks must hold at least one check of the claim")
     record(chapter, "scorecard_figure", figure, description="this book's figure for the chapter's claim")
-    record(chapter, "verdict", outcome, description="scorecard verdict")
-    record(chapter, "verdict_reason", reason, description="criteria behind the verdict")
+    record(chapter, "verdict", combine([check.verdict for check in checks]), description="scorecard verdict")
+    record(chapter, "verdict_reason", "; ".join(check.describe() for check in checks),
+           description="each check: number, interval over texts, threshold, verdict")
+    record(chapter, "checks", [{"name": c.name, "value": c.value, "low": c.interval.low, "high": c.interval.high,
+                                "level": c.interval.level, "unit": c.interval.unit, "n_boot": c.interval.n_boot,
+                                "threshold": c.threshold, "direction": c.direction, "verdict": c.verdict}
+                               for c in checks], description="the checks behind the verdict")
