@@ -7,7 +7,7 @@ import jupytext
 import pytest
 import yaml
 
-from utils.book import BOOK_DIR, chapters
+from utils.book import BOOK_DIR, chapters, notebooks
 from utils.paths import REPO_ROOT
 
 
@@ -36,7 +36,7 @@ def test_every_requirement_is_pinned():
         assert entries and all("==" in line for line in entries), name
 
 
-@pytest.mark.parametrize("chapter", chapters())
+@pytest.mark.parametrize("chapter", notebooks())
 def test_jupytext_pair_is_in_sync(chapter):
     source = jupytext.read(BOOK_DIR / f"{chapter}.py")
     paired = jupytext.read(BOOK_DIR / f"{chapter}.ipynb")

@@ -36,9 +36,17 @@ def chapters() -> list[str]:
     return sorted(path.stem for path in BOOK_DIR.glob("[0-9][0-9]_*.py"))
 
 
+TEMPLATES = ("headlines",)  # notebooks that chapters rerun with papermill; not pages of the book
+
+
+def notebooks() -> list[str]:
+    """Every paired notebook of ``book/``: the chapters and the rerun templates."""
+    return chapters() + list(TEMPLATES)
+
+
 def sync_pairs() -> None:
-    """Sync each chapter's ``.py`` (the source) with its paired ``.ipynb``."""
-    sources = [str(BOOK_DIR / f"{name}.py") for name in chapters()]
+    """Sync each notebook's ``.py`` (the source) with its paired ``.ipynb``."""
+    sources = [str(BOOK_DIR / f"{name}.py") for name in notebooks()]
     subprocess.run([sys.executable, "-m", "jupytext", "--sync", "--quiet", *sources], check=True)
 
 
@@ -60,7 +68,10 @@ def load_parameters(params_dir: Path | None, chapter: str, substitutions: dict[s
 def _stamp(chapter: str, parameters: dict[str, Any]) -> str:
     """Hash of everything an executed chapter depends on."""
     digest = hashlib.sha256(json.dumps(parameters, sort_keys=True, default=str).encode())
-    inputs = [BOOK_DIR / f"{chapter}.py", REPO_ROOT / "requirements.txt"]
+    source = BOOK_DIR / f"{chapter}.py"
+    inputs = [source, REPO_ROOT / "requirements.txt"]
+    text = source.read_text(encoding="utf-8") if source.exists() else ""
+    inputs += [BOOK_DIR / f"{name}.py" for name in TEMPLATES if name != chapter and f'"{name}"' in text]
     inputs += sorted((REPO_ROOT / "utils").glob("*.py")) + sorted((REPO_ROOT / "data").glob("*.txt"))
     for path in inputs:
         if path.exists():
@@ -130,6 +141,25 @@ def execute_chapter(
     stamp_path.write_text(stamp)
     (runs_dir / f"{chapter}.seconds").write_text(f"{seconds:.1f}")
     return ChapterRun(chapter, seconds, False, output)
+
+
+def rerun_grid(template: str, grid: list[dict[str, Any]], runs_root: Path) -> list[dict[str, Any]]:
+    """Execute the notebook ``book/<template>.ipynb`` once per parameter set, each run in a folder of its own.
+
+    The run with parameters ``p`` goes to ``runs_root/<label>/`` (label: the parameters as ``name-value`` pairs): its
+    executed notebook, its stamp (an unchanged run is reused) and its own results file ``<template>.json``, which
+    never touches the published book's files. Returns each run's results (the parsed JSON), in grid order.
+    """
+    if template not in TEMPLATES:
+        raise ValueError(f"template={template!r} is not a rerun template; choose one of {list(TEMPLATES)}")
+    outputs = []
+    for parameters in grid:
+        label = "_".join(f"{name}-{value}" for name, value in parameters.items() if not isinstance(value, dict))
+        folder = Path(runs_root) / label
+        run = execute_chapter(template, parameters, folder, results_dir=folder)
+        print(f"[rerun] {template} {label}: {'cached' if run.cached else f'{run.seconds:.0f} s'}", flush=True)
+        outputs.append(json.loads((folder / f"{template}.json").read_text()))
+    return outputs
 
 
 def _markdown_cell(text: str) -> str:

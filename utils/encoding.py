@@ -368,3 +368,95 @@ def describe_tokens(tokens: np.ndarray, tokenizer, counts: np.ndarray) -> dict[s
     special = set(getattr(tokenizer, "all_special_ids", []) or [])
     rows = [_token_descriptors(token, tokenizer, counts, special) for token in tokens]
     return {name: float(np.mean([row[name] for row in rows])) for name in rows[0]}
+
+
+def top_share_r2(fit: EncodingFit, E: np.ndarray, share: float) -> float:
+    """Share of the held-out R² kept by an OLS refit on the ``ceil(share * d)`` dimensions of largest ``|A|``."""
+    share = check_float("share", share, low=0.0, high=1.0, low_inclusive=False)
+    k = max(1, int(np.ceil(share * E.shape[1])))
+    return subset_r2(fit, E, k) / fit.r2
+
+
+class SubsetRefitter:
+    """OLS refits of ``-log alpha`` on any subset of E's dimensions, for one token split, from one Gram matrix.
+
+    The centred Gram matrix of the training rows (d, d) is factored once and the held-out rows are kept; a refit on
+    dimensions ``keep`` solves the (k, k) system ``G[keep, keep] a = (X_c^T y_c)[keep]``. Many targets are refitted
+    at once (one matrix product for their right-hand sides), so a bootstrap costs a few small solves per sample.
+    """
+
+    def __init__(self, E, *, test_fraction: float = 0.2, seed: int = 0) -> None:  # noqa: N803
+        E = _as_embedding(E)  # noqa: N806
+        self.V = E.shape[0]
+        self.train_tokens, self.test_tokens = split_tokens(self.V, test_fraction, seed)
+        train = E[self.train_tokens]
+        self.mean_x = train.mean(axis=0)
+        self._train = train
+        self._gram = (train - self.mean_x).T @ (train - self.mean_x)  # (d, d)
+        self._factor = linalg.cho_factor(self._gram, lower=True)
+        self._test = E[self.test_tokens]
+
+    def r2(self, log_alpha: np.ndarray, top_k: int | None = None) -> np.ndarray:
+        """Held-out R² of fits of ``-log alpha``: log_alpha (n, V) -> (n,) R² with every dimension, or with
+        ``top_k`` given, (n, 2): R² on all dimensions and R² of a refit on the ``top_k`` dimensions of each
+        fit's own largest ``|A|``."""
+        log_alpha = np.atleast_2d(np.asarray(log_alpha, dtype=np.float64))
+        if log_alpha.shape[1] != self.V or not np.all(np.isfinite(log_alpha)):
+            raise ValueError(f"log_alpha must be finite with {self.V} columns; got shape {log_alpha.shape}")
+        y = -log_alpha[:, self.train_tokens]  # (n, n_train)
+        y_mean = y.mean(axis=1)
+        rhs = (y - y_mean[:, None]) @ self._train  # (n, d)
+        target = -log_alpha[:, self.test_tokens]  # (n, n_test)
+        out = np.empty((len(y), 1 if top_k is None else 2))
+        for i in range(len(y)):
+            A = linalg.cho_solve(self._factor, rhs[i])  # noqa: N806
+            out[i, 0] = r2_score(target[i], self._test @ A + y_mean[i] - self.mean_x @ A)
+            if top_k is not None:
+                keep = dimensions_by_weight(A)[:top_k]
+                A_k = linalg.solve(self._gram[np.ix_(keep, keep)], rhs[i, keep], assume_a="pos")  # noqa: N806
+                out[i, 1] = r2_score(target[i], self._test[:, keep] @ A_k + y_mean[i] - self.mean_x[keep] @ A_k)
+        return out[:, 0] if top_k is None else out
+
+
+def headline_checks(
+    activations,
+    *,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    r2_threshold: float = 0.8,
+    sparse_share: float = 0.25,
+    kept_share: float = 0.95,
+    n_boot: int = 200,
+    boot_seed: int = 0,
+) -> list:
+    """The scorecard's checks of "the encoding is accurate and sparse", each with an interval over texts.
+
+    Checks (:class:`utils.uncertainty.Check`):
+
+    - accurate: held-out R² of the fit at least ``r2_threshold``;
+    - sparse: an OLS refit on the ``sparse_share`` of the dimensions with the largest ``|A|`` keeps at least
+      ``kept_share`` of the full R².
+
+    Intervals: a bootstrap over the documents of the pass (each with all its windows); each sample re-averages alpha
+    from the kept per-window sums, refits A and recomputes both numbers, the choice of the top dimensions included
+    (:class:`SubsetRefitter`: two small solves per sample).
+
+    Args:
+        activations: a :class:`utils.activations.Activations` pass (E is taken from its head).
+    """
+    from .uncertainty import Check, percentile_interval, resampled_log_alphas
+
+    E = activations.head.E.numpy().astype(np.float64)  # noqa: N806
+    k = max(1, int(np.ceil(check_float("sparse_share", sparse_share, low=0.0, high=1.0, low_inclusive=False)
+                           * E.shape[1])))
+    refitter = SubsetRefitter(E, test_fraction=test_fraction, seed=seed)
+    r2, top_r2 = refitter.r2(activations.log_alpha.numpy()[None], top_k=k)[0]
+    samples = np.concatenate([refitter.r2(block, top_k=k) for block in
+                              resampled_log_alphas(activations, n_boot=n_boot, seed=boot_seed)])
+    r2_interval = percentile_interval(samples[:, 0])
+    kept_interval = percentile_interval(samples[:, 1] / samples[:, 0])
+    return [
+        Check("accurate: held-out R² of the log-linear fit", float(r2), r2_interval, r2_threshold, "above"),
+        Check(f"sparse: share of that R² kept by the top {k} of {E.shape[1]} dimensions of |A|",
+              float(top_r2 / r2), kept_interval, kept_share, "above"),
+    ]

@@ -125,6 +125,28 @@ def percentile_interval(samples, *, level: float = 0.95, unit: str = "document")
                     unit)
 
 
+def resampled_log_alphas(
+    activations, *, n_boot: int = 200, seed: int = 0, unit: str = "document", batch: int = 32
+) -> Iterator[np.ndarray]:
+    """Bootstrap samples of a pass's ``log alpha`` over texts, in blocks: yields (b, V) float64 arrays.
+
+    Each sample draws the pass's documents (or windows) with replacement and re-averages ``log alpha`` from the
+    kept per-window sums (:attr:`utils.activations.Activations.window_log_sums`).
+    """
+    groups = resampling_groups(activations.document, unit)
+    sums = group_log_sums(activations.window_log_sums, groups)
+    sizes = np.bincount(groups).astype(np.float64) * activations.token_ids.shape[1]
+    counts = resample_counts(len(sizes), n_boot, seed)
+    block: list[np.ndarray] = []
+    for log_alpha in resampled_log_means(sums, sizes, counts, batch=batch):
+        block.append(log_alpha)
+        if len(block) == batch:
+            yield np.stack(block)
+            block = []
+    if block:
+        yield np.stack(block)
+
+
 def bootstrap_alpha(
     activations,
     statistic: Callable[[np.ndarray], float],

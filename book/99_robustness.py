@@ -1,0 +1,113 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Robustness of the headline numbers
+#
+# Every verdict on the front page rests on one sample of text: windows drawn across the corpus with one seed, at one
+# window length. Its interval over texts (documents resampled) says how the number moves with the documents of that
+# sample; this page asks how it moves with the *sampling* itself. The scorecard's checks of chapters 1 to 3 are
+# recomputed at several sampling seeds and window lengths, each with its own interval and verdict, by the book's own
+# rerun machinery: a parameterized notebook (`book/headlines.py`) executed with papermill through `utils.book`, each
+# run keeping its own results file beside its output (never the published book's). The same `utils` functions compute
+# the numbers here and in the chapters, so the run at the chapters' seed and window length reproduces their
+# scorecard.
+
+# %% tags=["parameters"]
+model = "smollm2-135m"  # offline name, Hugging Face id or local folder
+revision = None  # hub revision
+sample_seeds = [0, 1, 2]  # seeds of the windows drawn across each split
+window_lengths = [128, 256]  # tokens per window
+n_tokens = 32768  # tokens of each training pass (as in the chapters)
+n_tokens_test = 8192  # tokens of each held-out pass
+batch_size = 8  # windows per forward pass (speed only)
+n_boot_texts = 200  # document resamples behind each interval
+headline_parameters = {}  # further parameters of book/headlines.py, the same for every run (e.g. chapter settings)
+
+# %%
+import os
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from utils.book import rerun_grid
+from utils.plotting import set_theme
+from utils.results import RERUNS_DIR, glue_figure, record, start_run
+from utils.robustness import checks_table, robustness_figure, spread_table
+from utils.validation import check_int, check_positive_int
+
+CHAPTER = "99_robustness"
+if not sample_seeds or not window_lengths:
+    raise ValueError(f"sample_seeds={sample_seeds} and window_lengths={window_lengths} must each name at least one")
+for value in sample_seeds:
+    check_int("sample_seeds", value, minimum=0)
+for value in window_lengths:
+    check_int("window_lengths", value, minimum=2)
+for name, value in {"n_tokens": n_tokens, "n_tokens_test": n_tokens_test, "batch_size": batch_size,
+                    "n_boot_texts": n_boot_texts}.items():
+    check_positive_int(name, value)
+start_run(CHAPTER, globals())
+set_theme()
+
+# %% [markdown]
+# ## The runs
+#
+# One run per sampling seed and window length; each draws its own windows (the same number of tokens) from the
+# training and held-out splits and recomputes every check with its interval over texts.
+
+# %%
+grid = [{"model": model, "revision": revision, "sample_seed": s, "window_length": w, "n_tokens": n_tokens,
+         "n_tokens_test": n_tokens_test, "batch_size": batch_size, "n_boot_texts": n_boot_texts,
+         **headline_parameters} for w in window_lengths for s in sample_seeds]
+runs_root = Path(os.environ.get("LOGLINEAR_RESULTS", RERUNS_DIR)) / "robustness"
+runs = rerun_grid("headlines", grid, runs_root)
+table = checks_table(runs)
+record(CHAPTER, "n_runs", len(runs), description="runs (sampling seeds x window lengths)")
+record(CHAPTER, "seeds", ", ".join(map(str, sample_seeds)), description="sampling seeds")
+record(CHAPTER, "window_lengths", ", ".join(map(str, window_lengths)), description="window lengths")
+table.round(4)
+
+# %%
+fig = robustness_figure(table)
+glue_figure("fig-robustness", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig-robustness
+# :name: fig-robustness
+# Each headline check of chapters 1 to 3, one point per run (sampling seed, window length) with its 95% interval
+# over resampled documents; the dashed line is the check's threshold. A verdict that changes between runs is a
+# verdict of the sampling, not of the model.
+# ```
+#
+# ## The spread
+#
+# For each check: the range of its value over the {glue:text}`99_robustness.n_runs` runs (seeds
+# {glue:text}`99_robustness.seeds`, window lengths {glue:text}`99_robustness.window_lengths`), and the verdicts the
+# runs reach.
+
+# %%
+spread = spread_table(table)
+record(CHAPTER, "stable_checks", int(spread["verdicts agree"].sum()), description="checks whose verdict is the same in every run")
+record(CHAPTER, "n_checks", len(spread), description="checks")
+record(CHAPTER, "unstable", ", ".join(spread.index[~spread["verdicts agree"]]) or "none",
+       description="checks whose verdict differs between runs")
+spread
+
+# %% [markdown]
+# {glue:text}`99_robustness.stable_checks` of the {glue:text}`99_robustness.n_checks` checks reach the same verdict
+# in every run; those that do not: {glue:text}`99_robustness.unstable`. The runs share the model and the corpora:
+# the spread here is the part of the uncertainty that comes from which windows were drawn and how long they are, not
+# from other corpora or other models (chapter 1, section 1.5, varies the corpus).
