@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import base64
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -207,3 +208,28 @@ def test_navigation_check_names_the_page_left_stale():
     problems = browser.navigation_problems(pages)
     assert problems == ["stale.html: its navigation differs from that of 3 other pages (missing ['/b.html'], extra [])"]
     assert browser.navigation_problems(pages[:3]) == []
+
+
+@pytest.mark.slow
+def test_a_papermill_rerun_leaves_the_published_results_unchanged(runs_dir, tiny_model_dir, tmp_path, monkeypatch):
+    """The README's rerun (papermill with other parameters, no results folder set) writes its own results file."""
+    import papermill
+
+    run_tiny("01_encoding", runs_dir, tiny_model_dir)
+    published = load_results("01_encoding")
+    published_path = Path(os.environ["LOGLINEAR_RESULTS"]) / "01_encoding.json"
+    before = published_path.read_bytes()
+    parameters = book.load_parameters(PARAMS_DIR, "01_encoding", {"tiny_model": str(tiny_model_dir)})
+    parameters |= {"window_length": 32, "sample_seed": 1}
+    monkeypatch.delenv("LOGLINEAR_RESULTS")
+    monkeypatch.setenv("LOGLINEAR_RERUNS", str(tmp_path / "reruns"))
+    papermill.execute_notebook(str(book.BOOK_DIR / "01_encoding.ipynb"), str(tmp_path / "01_encoding-w32.ipynb"),
+                               parameters=parameters, cwd=str(book.BOOK_DIR), kernel_name="python3",
+                               progress_bar=False, log_output=False)
+    assert published_path.read_bytes() == before
+    rerun_files = list((tmp_path / "reruns").glob("01_encoding-*.json"))
+    assert len(rerun_files) == 1
+    rerun = json.loads(rerun_files[0].read_text())
+    assert rerun["_run"]["parameters"]["window_length"] == 32 and rerun["_run"]["parameters"]["sample_seed"] == 1
+    assert published["_run"]["parameters"]["window_length"] == 16
+    assert rerun["r2"]["value"] != published["r2"]["value"]  # another sample of text, another number

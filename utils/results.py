@@ -7,8 +7,9 @@ Every chapter starts with :func:`start_run`, which starts its results file afres
 ``_run``, what produced it: the parameters, the model, its revision and a fingerprint of its head, the corpus
 fingerprints, the code version, the date and (updated on every write) the seconds since the start. Where the file
 goes: the folder in ``LOGLINEAR_RESULTS`` when it is set (``utils.book`` sets it: the published book's
-``_build/results/``, or a rerun's own folder), otherwise ``_build/reruns/<chapter>-<hash of the parameters>.json``,
-so that a plain papermill rerun never touches the published book's files.
+``_build/results/``, or a rerun's own folder), otherwise ``_build/reruns/<chapter>-<hash of the parameters>.json``
+(the folder movable with ``LOGLINEAR_RERUNS``), so that a plain papermill rerun never touches the published book's
+files. The chapter prints where its results go.
 """
 from __future__ import annotations
 
@@ -100,7 +101,8 @@ def start_run(chapter: str, namespace: dict[str, Any], loaded: Any = None) -> Pa
     parameters = {name: _to_jsonable(namespace[name]) for name in names if name in namespace}
     key = hashlib.sha256(json.dumps(parameters, sort_keys=True, default=str).encode()).hexdigest()[:10]
     folder = os.environ.get("LOGLINEAR_RESULTS")
-    path = Path(folder) / f"{chapter}.json" if folder else RERUNS_DIR / f"{chapter}-{key}.json"
+    reruns = Path(os.environ.get("LOGLINEAR_RERUNS", RERUNS_DIR))
+    path = Path(folder) / f"{chapter}.json" if folder else reruns / f"{chapter}-{key}.json"
     run: dict[str, Any] = {
         "chapter": chapter,
         "parameters": parameters,
@@ -116,6 +118,8 @@ def start_run(chapter: str, namespace: dict[str, Any], loaded: Any = None) -> Pa
                         "head_fingerprint": head_fingerprint(output_head(loaded.model).E)}
     _CURRENT[chapter] = (path, time.perf_counter())
     _write(path, {RUN_KEY: run}, chapter)
+    shown = path.resolve().relative_to(REPO_ROOT) if path.resolve().is_relative_to(REPO_ROOT) else path
+    print(f"This run's results: {shown}")
     return path
 
 
