@@ -3,7 +3,9 @@
 A pass keeps each window's summed softmax (``Activations.window_log_sums``), so a bootstrap over texts is a weighted
 sum of those rows, never a new model pass: resample the documents of the split (each with all its windows) with
 replacement, re-average alpha, and recompute whatever the number depends on (a refit of the encoding, a steering
-ratio, a divergence). The interval is the percentile interval of the recomputed numbers.
+ratio, a divergence). The interval is the percentile interval of the recomputed numbers. For a number that noise
+in alpha biases (an R² falls as its target gets noisier, and a resampled alpha, with documents drawn twice, is
+noisier than the sample's own), the interval can sit slightly on the biased side of the point estimate.
 
 :func:`decide` is the scorecard's rule: "reproduced" when the interval clears the threshold on the side the claim
 needs, "not reproduced" when it lies wholly on the other side, "inconclusive" when it contains the threshold.
