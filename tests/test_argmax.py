@@ -235,6 +235,40 @@ def test_random_sweep_shares_fall_with_dimension():
         assert shares[0] > shares[1]
 
 
+
+def test_headline_checks_on_a_planted_unargmaxable_row():
+    import pandas as pd
+
+    from utils.uncertainty import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
+
+    # a square and its centre: the centre row (token 4) is planted inside the hull of the others (no bias)
+    W = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0], [0.1, 0.1]])  # noqa: N806
+    planted = am.find_unargmaxable(W, cache=False, progress=False)
+    assert planted.tokens_with("unargmaxable").tolist() == [4]
+    clean = am.find_unargmaxable(W[:4], cache=False, progress=False)
+    prevention = {"no bias": planted,
+                  "bias": am.find_unargmaxable(W, am.prevention_bias(W), cache=False, progress=False),
+                  "unit norm": am.find_unargmaxable(am.unit_norm_rows(W), cache=False, progress=False)}
+    sweep = pd.DataFrame({"dim": [2, 2, 8], "share": [0.3, 0.12, 0.0]})
+
+    checks = am.headline_checks(sweep, planted, prevention, theory_share=0.1)
+    assert [c.verdict for c in checks] == [REPRODUCED, NOT_REPRODUCED, REPRODUCED]
+    # the numbers, against a count by hand; every interval is exact (a head has no text to resample)
+    assert [c.value for c in checks] == [0.12, 1.0, 0.0]
+    assert all(c.interval.unit == "none" and c.interval.low == c.interval.high == c.value for c in checks)
+    assert INCONCLUSIVE not in [c.verdict for c in checks]
+    # without the planted row the real-head check passes; a higher theory threshold fails on the smaller share
+    assert am.headline_checks(sweep, clean, prevention)[1].verdict == REPRODUCED
+    assert am.headline_checks(sweep, clean, prevention, theory_share=0.2)[0].verdict == NOT_REPRODUCED
+    # a remedy that leaves the planted row unargmaxable fails the prevention check
+    failing = dict(prevention, shifted=planted)
+    assert am.headline_checks(sweep, clean, failing)[2].value == 1.0
+    assert am.headline_checks(sweep, clean, failing)[2].verdict == NOT_REPRODUCED
+    with pytest.raises(ValueError, match="theory_share"):
+        am.headline_checks(sweep, clean, prevention, theory_share=1.5)
+    with pytest.raises(ValueError, match="remedy"):
+        am.headline_checks(sweep, clean, {"no bias": planted})
+
 def test_pruning_sweep_to_one_dimension():
     # deleting 2 of 3 dimensions leaves a 1-d head without bias, where only the smallest and largest rows win
     rng = np.random.default_rng(8)

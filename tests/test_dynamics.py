@@ -421,3 +421,60 @@ def test_sizes_are_named_and_their_parameter_counts_are_right():
     for size in ("tiny", "d64"):
         model = build_model(TrainingConfig(size=size), 1000, 999)
         assert MODEL_SIZES[size].n_parameters(1000) == sum(p.numel() for p in model.parameters())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the scorecard's checks, intervals over the probe's held-out tokens
+
+
+def planted_run(seed: int = 0, V: int = 3000, d: int = 16, n: int = 6):  # noqa: N803
+    """Checkpoints whose E moves linearly from noise to a final E that encodes log frequency along one direction."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    counts = rng.zipf(1.6, size=V).clip(max=10**6)
+    final = rng.normal(size=(V, d))
+    final[:, 0] = np.log(counts / counts.sum()) + rng.normal(0, 0.5, size=V)
+    start = rng.normal(size=(V, d)) * 3
+    weights = np.linspace(0.0, 1.0, n) ** 0.5
+    embeddings = [(1 - w) * start + w * final for w in weights]
+    distance = [np.linalg.norm(e - final) / np.linalg.norm(start - final) for e in embeddings]
+    frame = pd.DataFrame({"step": [0, 1, 2, 4, 8, 16][:n], "label": [f"s{i}" for i in range(n)],
+                          "duplicate_of": "", "e_distance": distance})
+    frame["freq_r2"] = [frequency_probe(e, counts).r2 for e in embeddings]
+    for column in ("freq_spearman", "freq_r2_all_tokens", "encoding_r2", "heldout_loss", "shared_unseen",
+                   "shared_once", "e_centred_distance", "param_distance"):
+        frame[column] = 0.0
+    return frame, embeddings, counts
+
+
+def test_probe_bootstrap_is_paired_and_matches_a_brute_force_resample():
+    from utils.dynamics import probe_r2_bootstrap
+
+    _, embeddings, counts = planted_run()
+    samples = probe_r2_bootstrap(embeddings, counts, n_boot=5, boot_seed=2)
+    probe = frequency_probe(embeddings[-1], counts)
+    rng = np.random.default_rng(2)
+    index = rng.integers(0, len(probe.test_tokens), size=(5, len(probe.test_tokens)))
+    tokens = probe.test_tokens[index[3]]
+    expected = 1 - np.sum((probe.target[tokens] - probe.predicted[tokens]) ** 2) / np.sum(
+        (probe.target[tokens] - probe.target[tokens].mean()) ** 2)
+    assert samples.shape == (5, len(embeddings))
+    assert samples[3, -1] == pytest.approx(expected, rel=1e-10)
+
+
+def test_headline_checks_of_a_planted_run():
+    from utils.dynamics import headline_checks, summarize_dynamics
+
+    frame, embeddings, counts = planted_run()
+    checks = headline_checks(frame, embeddings, counts, r2_threshold=0.5, final_fraction=0.9, e_left_threshold=0.5,
+                             n_boot=100)
+    summary = summarize_dynamics(frame, 0.5, 0.9)
+    assert checks[0].value == pytest.approx(summary["final_freq_r2"])
+    assert checks[0].interval.low <= checks[0].value <= checks[0].interval.high
+    assert checks[0].verdict == "reproduced"  # the planted encoding is strong
+    assert checks[1].value == pytest.approx(summary["e_distance_at_first_step_fraction"])
+    strict = headline_checks(frame, embeddings, counts, r2_threshold=0.999, final_fraction=0.9, n_boot=100)
+    assert strict[0].verdict == "not reproduced"
+    with pytest.raises(ValueError, match="embeddings holds 2 checkpoints"):
+        headline_checks(frame, embeddings[:2], counts)

@@ -49,7 +49,7 @@ from .validation import check_choice, check_float, check_int, check_positive_int
 
 # bump whenever training (resp. probing) changes in a way that changes results, so old caches are not reused
 TRAINING_VERSION = "2"  # 2: the streamed loss takes one exp per logit
-PROBE_VERSION = "3"
+PROBE_VERSION = "4"  # 4: the held-out pass is drawn with ProbeSettings.sample_seed and described
 
 ARCHITECTURES: tuple[str, ...] = ("gpt_neox",)
 LOG_GRID_END = 512  # checkpoints at 0, 1, 2, 4, ..., 512 (as Pythia), then evenly spaced
@@ -246,17 +246,23 @@ def encode_text(tokenizer: PreTrainedTokenizerBase, text: str, piece_chars: int 
     spans that point), into pieces of about ``piece_chars`` characters, and the pieces are encoded in one batch;
     the result equals encoding the whole text at once (tested).
     """
+    pieces = _text_pieces(text, piece_chars)
+    if not pieces:
+        return np.zeros(0, dtype=np.int64)
+    encoded = tokenizer([piece for _, piece in pieces], add_special_tokens=False, verbose=False)["input_ids"]
+    return np.fromiter((token for piece in encoded for token in piece), dtype=np.int64)
+
+
+def _text_pieces(text: str, piece_chars: int) -> list[tuple[int, str]]:
+    """``(start offset, piece)`` cuts of ``text`` for :func:`encode_text`."""
     pieces, start = [], 0
     while start < len(text):
         cut = start + piece_chars
         while cut < len(text) and not (text[cut] == "\n" and not text[cut - 1].isspace()):
             cut += 1
-        pieces.append(text[start:cut])
+        pieces.append((start, text[start:cut]))
         start = cut
-    if not pieces:
-        return np.zeros(0, dtype=np.int64)
-    encoded = tokenizer(pieces, add_special_tokens=False, verbose=False)["input_ids"]
-    return np.fromiter((token for piece in encoded for token in piece), dtype=np.int64)
+    return pieces
 
 
 def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
@@ -800,6 +806,7 @@ class ProbeSettings:
         window_length, n_tokens: size of that pass (``utils.activations.compute_activations``).
         test_fraction, seed: the held-out token split of the frequency and encoding fits.
         unseen_count: pseudo-count of unseen tokens in the "all tokens" frequency probe.
+        sample_seed: seed of the windows drawn across the held-out split (the same windows at every checkpoint).
     """
 
     eval_corpus: str = "wikipedia"
@@ -808,6 +815,7 @@ class ProbeSettings:
     test_fraction: float = 0.2
     seed: int = 0
     unseen_count: float = 0.5
+    sample_seed: int = 0
 
     def __post_init__(self) -> None:
         from .corpora import CORPORA
@@ -820,6 +828,7 @@ class ProbeSettings:
         check_float("test_fraction", self.test_fraction, low=0.0, high=1.0, low_inclusive=False,
                     high_inclusive=False)
         check_int("seed", self.seed, minimum=0)
+        check_int("sample_seed", self.sample_seed, minimum=0)
 
 
 def _flat_parameters(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -845,7 +854,7 @@ def probe_checkpoint(loaded: Any, counts: np.ndarray, settings: ProbeSettings) -
     all_probe = frequency_probe(E, counts, include_unseen=True, unseen_count=settings.unseen_count,
                                 test_fraction=settings.test_fraction, seed=settings.seed)
     activations = compute_activations(loaded, settings.eval_corpus, "test", window_length=settings.window_length,
-                                      n_tokens=settings.n_tokens)
+                                      n_tokens=settings.n_tokens, sample_seed=settings.sample_seed)
     encoding = fit_encoding(E.numpy(), activations.alpha.numpy(), test_fraction=settings.test_fraction,
                             seed=settings.seed)
     E_np = E.numpy().astype(np.float64)  # noqa: N806
@@ -854,6 +863,7 @@ def probe_checkpoint(loaded: Any, counts: np.ndarray, settings: ProbeSettings) -
     unseen_predicted = seen_probe.predicted[~seen]
     return {
         "e_hash": embedding_hash(E),
+        "heldout_text": activations.describe(),
         "freq_r2": seen_probe.r2,
         "freq_spearman": seen_probe.spearman,
         "freq_r2_all_tokens": all_probe.r2,
@@ -900,7 +910,8 @@ def probe_checkpoints(
     ``refs``, as a fraction of the first checkpoint's distance; ``e_centred_distance``: the same for ``E`` minus its
     mean row (the part the softmax sees: adding one vector to every row leaves every output distribution unchanged);
     ``e_mean_row_norm``: the norm of that mean row; ``duplicate_of``: the label of an earlier checkpoint with a
-    bit-identical ``E`` (or ``""``).  ``attrs["unavailable"]`` maps labels that could not be loaded to why.
+    bit-identical ``E`` (or ``""``); ``heldout_text``: :meth:`utils.activations.Activations.describe` of the held-out
+    pass.  ``attrs["unavailable"]`` maps labels that could not be loaded to why.
 
     Args:
         refs: checkpoints in step order; the last one is "final".
@@ -1029,6 +1040,110 @@ def summarize_dynamics(frame: Any, r2_threshold: float = 0.5, final_fraction: fl
         for column in ("freq_r2", "e_distance", "e_centred_distance", "param_distance", "heldout_loss"):
             summary[f"{column}_at_{name}"] = float(row[column]) if row is not None else float("nan")
     return summary
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The scorecard's checks, with intervals over the probe's held-out tokens
+
+
+def probe_r2_bootstrap(
+    embeddings: Sequence[np.ndarray], counts: np.ndarray, *, test_fraction: float = 0.2, seed: int = 0,
+    n_boot: int = 200, boot_seed: int = 0,
+) -> np.ndarray:
+    """Held-out R² of the frequency probe of each checkpoint over resampled held-out tokens: -> (n_boot, n_ckpt).
+
+    Each checkpoint's probe is fitted once (:func:`frequency_probe`, the same token split as the probes of the
+    frame); a bootstrap sample draws the held-out tokens with replacement, the same draw at every checkpoint, so a
+    sample's R² curve is paired across checkpoints.
+
+    Args:
+        embeddings: (V, d) output embeddings of the checkpoints, in step order.
+        counts: (V,) training-corpus token counts (the probe's target).
+    """
+    n_boot = check_positive_int("n_boot", n_boot)
+    check_int("boot_seed", boot_seed, minimum=0)
+    actual, predicted = None, []
+    for E in embeddings:  # noqa: N806
+        probe = frequency_probe(E, counts, test_fraction=test_fraction, seed=seed)
+        actual = probe.target[probe.test_tokens]
+        predicted.append(probe.predicted[probe.test_tokens])
+    if actual is None:
+        raise ValueError("embeddings is empty")
+    draws = np.random.default_rng(boot_seed).integers(0, len(actual), size=(n_boot, len(actual)))
+    sampled_actual = actual[draws]  # (n_boot, n_test)
+    total = ((sampled_actual - sampled_actual.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+    return np.stack([1.0 - ((sampled_actual - p[draws]) ** 2).sum(axis=1) / total for p in predicted], axis=1)
+
+
+def headline_checks(
+    frame: Any,
+    embeddings: Sequence[np.ndarray],
+    counts: np.ndarray,
+    *,
+    settings: ProbeSettings = ProbeSettings(),
+    r2_threshold: float = 0.5,
+    final_fraction: float = 0.9,
+    e_left_threshold: float = 0.5,
+    n_boot: int = 200,
+    boot_seed: int = 0,
+) -> list:
+    """The scorecard's checks of "frequency is encoded in the output embedding early", with intervals over tokens.
+
+    Checks (:class:`utils.uncertainty.Check`) on one probed run (``frame`` from :func:`probe_checkpoints`):
+
+    - encoded: the frequency probe's held-out R² at the final checkpoint is at least ``r2_threshold``;
+    - early: when the R² first stays at or above ``final_fraction`` of its final value, the output embedding is
+      still at least ``e_left_threshold`` of its initial distance away from its final value (``e_distance``; a run
+      whose final R² is not positive counts as reaching it only at the end, distance 0).
+
+    Intervals resample the probe's held-out tokens (:func:`probe_r2_bootstrap`), not texts. The probe's target is
+    the count of each token over the *whole* training text, the text the model learned from: no sample of text is
+    involved, and recounting a resampled corpus against a model trained on the original one would measure their
+    mismatch, not uncertainty. The first interval is the percentile interval of the final R²; the second is that of
+    ``e_distance`` at each sample's own first step (the distances are fixed properties of the checkpoints). What
+    these intervals cannot cover is the variation between training runs (other seeds, other texts).
+
+    Args:
+        frame: the probes of one run; duplicates (``duplicate_of``) are dropped as in :func:`summarize_dynamics`.
+        embeddings: (V, d) output embeddings of the frame's distinct checkpoints, in step order.
+        counts: (V,) training-corpus token counts.
+    """
+    from .uncertainty import Check, percentile_interval
+
+    check_float("e_left_threshold", e_left_threshold, low=0.0, high=1.0)
+    summary = summarize_dynamics(frame, r2_threshold, final_fraction)
+    distinct = frame[frame["duplicate_of"] == ""].reset_index(drop=True)
+    if len(embeddings) != len(distinct):
+        raise ValueError(f"embeddings holds {len(embeddings)} checkpoints; the frame has {len(distinct)} distinct ones")
+    samples = probe_r2_bootstrap(embeddings, counts, test_fraction=settings.test_fraction, seed=settings.seed,
+                                 n_boot=n_boot, boot_seed=boot_seed)
+    steps = distinct["step"].tolist()
+    e_distance = dict(zip(steps, distinct["e_distance"].to_numpy(dtype=np.float64)))
+    e_left_samples = []
+    for curve in samples:
+        step = first_step_reaching(steps, curve, final_fraction * curve[-1]) if curve[-1] > 0 else None
+        e_left_samples.append(e_distance[step] if step is not None else 0.0)
+    e_left = summary["e_distance_at_first_step_fraction"]
+    e_left = 0.0 if math.isnan(e_left) else e_left
+    return [
+        Check("encoded: held-out R² of the frequency probe at the final checkpoint", summary["final_freq_r2"],
+              percentile_interval(samples[:, -1], unit="token"), r2_threshold, "above", ".2f"),
+        Check(f"early: ||E - E_final|| (share of its initial value) when the R² first stays at or above "
+              f"{final_fraction:.0%} of its final value", e_left, percentile_interval(e_left_samples, unit="token"),
+              e_left_threshold, "above", ".0%"),
+    ]
+
+
+def checkpoint_embeddings(frame: Any, refs: Sequence[CheckpointRef]) -> list[np.ndarray]:
+    """(V, d) output embeddings of the frame's distinct checkpoints, in step order, loaded from their refs."""
+    from .head import output_head
+
+    by_label = {ref.label: ref for ref in refs}
+    distinct = frame[frame["duplicate_of"] == ""]
+    missing = [label for label in distinct["label"] if label not in by_label]
+    if missing:
+        raise ValueError(f"refs lack the checkpoints {missing} of the frame")
+    return [output_head(load_checkpoint(by_label[label]).model).E.numpy() for label in distinct["label"]]
 
 
 COUNT_GROUPS: tuple[tuple[str, int, float], ...] = (
