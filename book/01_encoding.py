@@ -67,7 +67,7 @@ from sklearn.decomposition import PCA
 
 from utils import encoding as enc
 from utils.activations import compute_activations, position_entropy
-from utils.corpora import CORPORA
+from utils.corpora import CORPORA, check_window_count
 from utils.models import available_offline_models, describe, load_model
 from utils.plotting import set_theme
 from utils.results import glue_figure, record, record_scorecard, start_run
@@ -87,6 +87,9 @@ for name, value in {"test_fraction": test_fraction, "sparse_share": sparse_share
 check_float("r2_threshold", r2_threshold, high=1)
 loaded = load_model(model, revision)
 check_int("window_length", window_length, minimum=2, maximum=loaded.n_ctx)
+check_window_count(loaded.tokenizer, corpus, "train", window_length, n_tokens)
+for name in ood_corpora:
+    check_window_count(loaded.tokenizer, name, "test", window_length, n_tokens_ood)
 start_run(CHAPTER, globals(), loaded)
 set_theme()
 record(CHAPTER, "model_name", loaded.name, description="the model this run analyses")

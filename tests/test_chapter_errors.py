@@ -14,6 +14,8 @@ from utils.book import execute_chapter
         ({"model": "no-such-model-anywhere"}, "model='no-such-model-anywhere'"),
         ({"corpus": "klingon"}, "corpus='klingon' is not allowed"),
         ({"n_tokens": 0}, "n_tokens=0 must be >= 1"),
+        ({"n_tokens": 10**7}, "n_tokens=10000000 asks for"),
+        ({"sample_seed": 1.5}, "sample_seed=1.5 must be an integer"),
     ],
 )
 def test_bad_parameter_stops_chapter_one_early(parameters, message, tmp_path, tiny_model_dir):

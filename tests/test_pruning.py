@@ -384,3 +384,184 @@ def test_torch_threads_restores_the_setting():
     with pytest.raises(ValueError, match="num_threads"):
         with torch_threads(0):
             pass
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The choice of criterion on training text, and the scorecard's checks with intervals over documents
+# ---------------------------------------------------------------------------------------------------------------
+
+from utils.activations import Activations, log_mean_softmax, window_log_sums  # noqa: E402
+from utils.pruning import (  # noqa: E402
+    WindowSums,
+    bootstrap_window_sums,
+    choose_criterion,
+    headline_checks,
+    held_out_window_sums,
+    selection_positions,
+    sweep_activations,
+)
+
+
+def fake_pass(hidden: torch.Tensor, head: OutputHead, document, seed: int = 0) -> Activations:
+    """An Activations pass over planted hidden states (n_windows, T, d), computed as compute_activations does."""
+    n_windows, window_length, _ = hidden.shape
+    generator = torch.Generator().manual_seed(seed)
+    return Activations(
+        token_ids=torch.randint(0, head.V, (n_windows, window_length), generator=generator),
+        hidden=hidden,
+        log_alpha=log_mean_softmax(hidden.reshape(-1, head.d), head),
+        window_log_sums=window_log_sums(hidden, head).float(),
+        document=torch.as_tensor(document, dtype=torch.int64),
+        head=head,
+        meta={"corpus": "planted", "split": "test"},
+    )
+
+
+@pytest.fixture(scope="module")
+def passes(biased_head):
+    """A training and a held-out pass of the biased head: 12 windows of 10 positions, documents of 2 windows."""
+    generator = torch.Generator().manual_seed(5)
+    d = biased_head["d"]
+    head = biased_head["head"]
+    train = fake_pass(0.8 * torch.randn(12, 10, d, generator=generator) + 0.3, head, np.arange(12) // 2, seed=1)
+    held_out = fake_pass(0.8 * torch.randn(12, 10, d, generator=generator) + 0.3, head, np.arange(12) // 2, seed=2)
+    return train, held_out
+
+
+def test_window_sums_reproduce_the_sweep_and_brute_force(passes):
+    _, acts = passes
+    head = acts.head
+    order = rank_dimensions("random", head.E, seed=3)
+    keep = keep_columns(order, 0.3)
+    sums = held_out_window_sums(acts, keep, n_positions=70, seed=3, chunk_size=29)
+    sweep = sweep_activations(acts, {("random", 3): order}, [0.3], n_positions=70, seed=3, short_max=2, long_min=8,
+                              chunk_size=33, progress=False)
+    row = sweep[sweep.group == "all"].iloc[0]
+    assert sums.count.sum() == row.n_positions == 70
+    assert sums.js() == pytest.approx(row.js_alpha, rel=1e-5, abs=1e-9)
+    assert sums.agreement() == pytest.approx(row.top1_agreement, abs=1e-12)
+    # brute force: each window's summed softmax of both heads over its sampled positions
+    index = subsample_positions(12, 10, 70, 3)
+    windows = torch.unique(index // 10)
+    assert len(sums.count) == len(windows)
+    np.testing.assert_array_equal(sums.document, acts.document[windows].numpy())
+    pruned = OutputHead(head.E[:, keep], head.b)
+    for j, w in enumerate(windows.tolist()):
+        rows = index[index // 10 == w]
+        h = acts.hidden_flat[rows]
+        full = torch.softmax(head.logits(h).double(), dim=-1).sum(0)
+        cut = torch.softmax(pruned.logits(h[:, keep]).double(), dim=-1).sum(0)
+        np.testing.assert_allclose(np.exp(sums.full_log[j]), full.numpy(), rtol=1e-4)
+        np.testing.assert_allclose(np.exp(sums.pruned_log[j]), cut.numpy(), rtol=1e-4)
+        assert sums.count[j] == len(rows)
+
+
+def test_headline_checks_score_the_abs_A_order_fitted_on_training_text(passes):
+    train, held_out = passes
+    kwargs = {"test_fraction": 0.2, "seed": 0, "fraction": 0.25, "js_threshold": 0.01, "top1_threshold": 0.9,
+              "n_positions": 80, "n_boot": 50, "boot_seed": 4, "chunk_size": 64}
+    checks = headline_checks(train, held_out, **kwargs)
+    fit = fit_encoding(train.head.E.numpy(), train.alpha.numpy(), test_fraction=0.2, seed=0)
+    order = rank_dimensions("abs_A", train.head.E, fit.A)
+    sweep = sweep_activations(held_out, {("abs_A", 0): order}, [0.25], n_positions=80, seed=0, short_max=2,
+                              long_min=8, progress=False)
+    row = sweep[sweep.group == "all"].iloc[0]
+    assert [c.direction for c in checks] == ["below", "above"]
+    assert checks[0].value == pytest.approx(row.js_alpha, rel=1e-5)
+    assert checks[1].value == pytest.approx(row.top1_agreement, abs=1e-12)
+    for check in checks:
+        assert check.interval.unit == "document" and check.interval.n_boot == 50
+        assert check.interval.low <= check.interval.high
+    again = headline_checks(train, held_out, **kwargs)
+    assert [(c.value, c.interval) for c in again] == [(c.value, c.interval) for c in checks]
+    given = headline_checks(train, held_out, **kwargs, A=fit.A)  # the caller's fit: the same checks
+    assert [(c.value, c.interval) for c in given] == [(c.value, c.interval) for c in checks]
+    with pytest.raises(ValueError, match="fraction"):
+        headline_checks(train, held_out, **{**kwargs, "fraction": 1.0})
+
+
+def test_bootstrap_interval_covers_the_planted_truth():
+    """Documents of three kinds in known proportions: the intervals cover the population's JS and agreement."""
+    rng = np.random.default_rng(0)
+    weights = np.array([0.5, 0.3, 0.2])
+    p = rng.dirichlet(np.ones(6), size=3)  # full-head distribution of each kind of document
+    q = 0.6 * p + 0.4 * rng.dirichlet(np.ones(6), size=3)  # pruned-head distribution
+    agree_rate = np.array([0.95, 0.7, 0.85])
+    truth_js = js_divergence(torch.from_numpy(weights @ p), torch.from_numpy(weights @ q))
+    truth_agreement = float(weights @ agree_rate)
+    n_docs, windows_per_doc, positions = 80, 2, 10
+    covered = np.zeros(2)
+    n_trials = 40
+    for trial in range(n_trials):
+        kind = np.repeat(rng.choice(3, size=n_docs, p=weights), windows_per_doc)
+        sums = WindowSums(full_log=np.log(positions * p[kind]), pruned_log=np.log(positions * q[kind]),
+                          agree=rng.binomial(positions, agree_rate[kind]).astype(float),
+                          count=np.full(len(kind), float(positions)),
+                          document=np.repeat(np.arange(n_docs), windows_per_doc))
+        js_interval, agreement_interval, _, _ = bootstrap_window_sums(sums, n_boot=200, seed=trial)
+        covered += [js_interval.low <= truth_js <= js_interval.high,
+                    agreement_interval.low <= truth_agreement <= agreement_interval.high]
+    assert np.all(covered / n_trials >= 0.85), covered / n_trials
+
+
+def test_resampled_js_is_the_js_of_the_drawn_documents():
+    rng = np.random.default_rng(1)
+    p, q = rng.dirichlet(np.ones(5), size=4), rng.dirichlet(np.ones(5), size=4)  # 4 windows, documents 0 0 1 2
+    sums = WindowSums(np.log(3 * p), np.log(3 * q), np.array([3.0, 2, 1, 0]), np.full(4, 3.0), np.array([0, 0, 1, 2]))
+    from utils.uncertainty import resample_counts
+
+    counts = resample_counts(3, 5, seed=7)
+    _, _, js_samples, agreement_samples = bootstrap_window_sums(sums, n_boot=5, seed=7)
+    for row, js, agreement in zip(counts, js_samples, agreement_samples):
+        w = row[[0, 0, 1, 2]]
+        assert js == pytest.approx(js_divergence(torch.from_numpy(w @ p), torch.from_numpy(w @ q)), rel=1e-9)
+        assert agreement == pytest.approx(w @ sums.agree / (w @ sums.count))
+
+
+def test_criterion_is_chosen_on_training_text_only(biased_head):
+    """Training text uses dimensions 0-9, held-out text 10-19: the choice follows the training text whatever the
+    held-out text is, although the held-out text would favour the other order."""
+    head = biased_head["head"]
+    d = biased_head["d"]
+    generator = torch.Generator().manual_seed(6)
+    first, second = torch.arange(d) < d // 2, torch.arange(d) >= d // 2
+
+    def planted(used: torch.Tensor, seed: int) -> Activations:
+        hidden = 1.5 * torch.randn(8, 10, d, generator=generator)
+        hidden[:, :, ~used] = 0.0
+        return fake_pass(hidden, head, np.arange(8) // 2, seed=seed)
+
+    train = planted(first, 1)
+    orders = {("keeps_first", 0): torch.arange(d).flip(0), ("keeps_second", 0): torch.arange(d),
+              ("random", 0): rank_dimensions("random", head.E, seed=0)}
+    fractions = [0.0, 0.25, 0.5]
+    chosen = [choose_criterion(train, orders, fractions, n_positions=40, seed=2, progress=False)[0]]
+    for held_out in (planted(second, 2), planted(first, 3)):  # the held-out text changes; the choice must not
+        chosen.append(choose_criterion(train, orders, fractions, n_positions=40, seed=2, progress=False)[0])
+        del held_out
+    assert chosen == ["keeps_first"] * 3
+    # the test has teeth: on the second held-out text the other order would win
+    assert choose_criterion(planted(second, 4), orders, fractions, n_positions=40, seed=2,
+                            progress=False)[0] == "keeps_second"
+    best, table = choose_criterion(train, orders, fractions, n_positions=40, seed=2, progress=False)
+    assert "random" not in table.index and table.top1_agreement.loc["keeps_first"] == 1.0
+    with pytest.raises(ValueError, match="non-random"):
+        choose_criterion(train, {("random", 0): orders[("random", 0)]}, fractions, progress=False)
+
+
+def test_selection_positions_avoid_the_excluded_ones():
+    exclude = subsample_positions(6, 10, 25, seed=0)
+    chosen = selection_positions(6, 10, 30, seed=1, exclude=exclude)
+    assert len(chosen) == 30 and torch.all(chosen[1:] > chosen[:-1])
+    assert not set(chosen.tolist()) & set(exclude.tolist())
+    assert torch.equal(chosen, selection_positions(6, 10, 30, seed=1, exclude=exclude))
+    assert len(selection_positions(6, 10, 100, seed=1, exclude=exclude)) == 35  # capped at what is left
+
+
+def test_compare_criteria_text_follows_the_numbers():
+    from utils.pruning import compare_criteria_text
+
+    assert "paper's own" in compare_criteria_text("abs_A", 0.9, 0.9)
+    assert "more top tokens" in compare_criteria_text("fisher", 0.95, 0.9)
+    assert "fewer top tokens" in compare_criteria_text("fisher", 0.85, 0.9)
+    assert "as many" in compare_criteria_text("fisher", 0.9, 0.9)

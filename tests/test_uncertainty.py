@@ -50,6 +50,7 @@ class FakePass:
         self.window_log_sums = torch.from_numpy(np.log(probabilities * window_length)).float()
         self.document = torch.from_numpy(document)
         self.token_ids = torch.zeros((len(document), window_length), dtype=torch.int64)
+        self.log_alpha = torch.from_numpy(np.log(probabilities.mean(axis=0)))
 
 
 def test_resampled_alpha_is_the_mean_of_the_drawn_documents():
@@ -96,3 +97,12 @@ def test_group_log_sums_is_logsumexp_within_groups():
     out = un.group_log_sums(values, groups)
     np.testing.assert_allclose(out[0], logsumexp(values[[1, 3, 4]], axis=0))
     np.testing.assert_allclose(out[1], logsumexp(values[[0, 2]], axis=0))
+
+
+def test_an_interval_with_an_estimate_is_centred_on_it():
+    samples = np.random.default_rng(0).normal(1.0, 0.1, size=2000) + 0.5  # resampling drifted the number by +0.5
+    plain = un.percentile_interval(samples)
+    centred = un.percentile_interval(samples, estimate=1.0)
+    assert plain.low > 1.0  # the whole plain interval misses the measured number
+    assert centred.low < 1.0 < centred.high
+    assert centred.high - centred.low == pytest.approx(plain.high - plain.low)

@@ -83,6 +83,29 @@ def split_token_stream(tokenizer: PreTrainedTokenizerBase, text: str) -> tuple[n
     return np.asarray(ids, dtype=np.int64), np.asarray(owner, dtype=np.int64)
 
 
+def check_window_count(
+    tokenizer: PreTrainedTokenizerBase, corpus: str, split: str, window_length: int, n_tokens: int
+) -> int:
+    """Check, before any model pass, that corpus ``split`` holds ``n_tokens // window_length`` non-overlapping
+    windows; returns that number.
+
+    Raises:
+        ValueError: naming ``n_tokens``, its value and the most the split allows.
+    """
+    window_length = check_positive_int("window_length", window_length)
+    n_tokens = check_positive_int("n_tokens", n_tokens)
+    if n_tokens < window_length:
+        raise ValueError(f"n_tokens={n_tokens} must be at least window_length={window_length}")
+    n_windows = n_tokens // window_length
+    split_tokens = len(split_token_stream(tokenizer, read_corpus(corpus, split))[0])
+    if split_tokens // n_windows < window_length:
+        raise ValueError(
+            f"n_tokens={n_tokens} asks for {n_windows} windows of {window_length} tokens, but the {corpus} {split} "
+            f"split holds {split_tokens} tokens; use n_tokens of at most {split_tokens // window_length * window_length}"
+        )
+    return n_windows
+
+
 def sample_windows(
     tokenizer: PreTrainedTokenizerBase, text: str, window_length: int, n_tokens: int, seed: int
 ) -> WindowSample:

@@ -1127,9 +1127,11 @@ def headline_checks(
     e_left = 0.0 if math.isnan(e_left) else e_left
     return [
         Check("encoded: held-out R² of the frequency probe at the final checkpoint", summary["final_freq_r2"],
-              percentile_interval(samples[:, -1], unit="token"), r2_threshold, "above", ".2f"),
+              percentile_interval(samples[:, -1], estimate=summary["final_freq_r2"], unit="token"), r2_threshold,
+              "above", ".2f"),
         Check(f"early: ||E - E_final|| (share of its initial value) when the R² first stays at or above "
-              f"{final_fraction:.0%} of its final value", e_left, percentile_interval(e_left_samples, unit="token"),
+              f"{final_fraction:.0%} of its final value", e_left,
+              percentile_interval(e_left_samples, estimate=e_left, unit="token"),
               e_left_threshold, "above", ".0%"),
     ]
 

@@ -439,7 +439,8 @@ def headline_checks(
 
     Intervals: a bootstrap over the documents of the pass (each with all its windows); each sample re-averages alpha
     from the kept per-window sums, refits A and recomputes both numbers, the choice of the top dimensions included
-    (:class:`SubsetRefitter`: two small solves per sample).
+    (:class:`SubsetRefitter`: two small solves per sample); percentile intervals centred on the measured numbers
+    (:func:`utils.uncertainty.percentile_interval`).
 
     Args:
         activations: a :class:`utils.activations.Activations` pass (E is taken from its head).
@@ -453,8 +454,8 @@ def headline_checks(
     r2, top_r2 = refitter.r2(activations.log_alpha.numpy()[None], top_k=k)[0]
     samples = np.concatenate([refitter.r2(block, top_k=k) for block in
                               resampled_log_alphas(activations, n_boot=n_boot, seed=boot_seed)])
-    r2_interval = percentile_interval(samples[:, 0])
-    kept_interval = percentile_interval(samples[:, 1] / samples[:, 0])
+    r2_interval = percentile_interval(samples[:, 0], estimate=r2)
+    kept_interval = percentile_interval(samples[:, 1] / samples[:, 0], estimate=top_r2 / r2)
     return [
         Check("accurate: held-out R² of the log-linear fit", float(r2), r2_interval, r2_threshold, "above"),
         Check(f"sparse: share of that R² kept by the top {k} of {E.shape[1]} dimensions of |A|",

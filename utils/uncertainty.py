@@ -3,12 +3,13 @@
 A pass keeps each window's summed softmax (``Activations.window_log_sums``), so a bootstrap over texts is a weighted
 sum of those rows, never a new model pass: resample the documents of the split (each with all its windows) with
 replacement, re-average alpha, and recompute whatever the number depends on (a refit of the encoding, a steering
-ratio, a divergence). The interval is the percentile interval of the recomputed numbers. For a number that noise
-in alpha biases (an R² falls as its target gets noisier, and a resampled alpha, with documents drawn twice, is
-noisier than the sample's own), the interval can sit slightly on the biased side of the point estimate.
+ratio, a divergence). The interval is the percentile interval of the recomputed numbers, centred on the measured
+number (:func:`percentile_interval` with ``estimate``): a resampled text, with documents drawn twice, is noisier
+than the text itself, and a number that noise moves one way (an R² falls, a divergence grows) would otherwise have
+its whole interval on one side of the measured value. Shifting the samples by the measured value minus their mean
+removes that one-sided drift, so the interval says where the number would fall for another sample of text of the
+same size (the question behind a verdict), not for an infinitely long text.
 
-:func:`decide` is the scorecard's rule: "reproduced" when the interval clears the threshold on the side the claim
-needs, "not reproduced" when it lies wholly on the other side, "inconclusive" when it contains the threshold.
 """
 from __future__ import annotations
 
@@ -114,14 +115,23 @@ def exact(value: float) -> Interval:
     return Interval(float(value), float(value), 1.0, 0, "none")
 
 
-def percentile_interval(samples, *, level: float = 0.95, unit: str = "document") -> Interval:
-    """The percentile interval of bootstrap ``samples`` (n_boot,); non-finite samples are an error, not dropped."""
+def percentile_interval(
+    samples, *, estimate: float | None = None, level: float = 0.95, unit: str = "document"
+) -> Interval:
+    """The percentile interval of bootstrap ``samples`` (n_boot,); non-finite samples are an error, not dropped.
+
+    With ``estimate`` (the number measured on the whole sample), the samples are first shifted by ``estimate`` minus
+    their mean, so that the interval is centred on the measured number (see the module's docstring): the scorecard's
+    intervals all pass it.
+    """
     check_float("level", level, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
     samples = np.asarray(samples, dtype=np.float64)
     if samples.ndim != 1 or len(samples) < 2:
         raise ValueError(f"samples must be 1-d with at least 2 values; got shape {samples.shape}")
     if not np.all(np.isfinite(samples)):
         raise ValueError(f"{int(np.sum(~np.isfinite(samples)))} bootstrap samples are not finite")
+    if estimate is not None:
+        samples = samples + (check_float("estimate", estimate) - samples.mean())
     tail = (1.0 - level) / 2.0
     return Interval(float(np.quantile(samples, tail)), float(np.quantile(samples, 1.0 - tail)), level, len(samples),
                     unit)
@@ -158,7 +168,7 @@ def bootstrap_alpha(
     unit: str = "document",
     level: float = 0.95,
 ) -> tuple[Interval, np.ndarray]:
-    """Interval over texts of a number computed from a pass's alpha.
+    """Interval over texts of a number computed from a pass's alpha, centred on its value for the whole pass.
 
     Each bootstrap sample draws the pass's documents (or windows) with replacement, re-averages ``log alpha``
     from the kept per-window sums, and calls ``statistic(log_alpha (V,) float64)``.
@@ -171,7 +181,8 @@ def bootstrap_alpha(
     sizes = np.bincount(groups).astype(np.float64) * activations.token_ids.shape[1]
     counts = resample_counts(len(sizes), n_boot, seed)
     samples = np.array([statistic(log_alpha) for log_alpha in resampled_log_means(sums, sizes, counts)])
-    return percentile_interval(samples, level=level, unit=unit), samples
+    estimate = statistic(activations.log_alpha.numpy())
+    return percentile_interval(samples, estimate=estimate, level=level, unit=unit), samples
 
 
 def decide(interval: Interval, threshold: float, direction: str) -> str:
