@@ -33,11 +33,22 @@ test_fraction = 0.2  # share of the vocabulary held out of each fit
 seed = 0  # token split and bootstrap
 n_boot_texts = 200  # document resamples behind each interval
 encoding = {}  # keyword arguments of utils.encoding.headline_checks beyond the above (thresholds)
+r_values = [1 / 100, 1 / 50, 1 / 20, 1 / 10, 1 / 5, 1 / 2, 1, 2, 5, 10, 20, 50, 100]  # chapter 2's target ratios
+r_headline = 20  # chapter 2's headline ratio
+k_values = [1, 2, 4, 8, 16, 32, 64, 128, 256]  # chapter 2's masked dimensions
+n_buckets = 5  # chapter 2's frequency buckets
+tokens_per_bucket = 50  # chapter 2's tokens per bucket
+selection_windows = 16  # chapter 2's training windows that choose k (and measure the paper's setting)
+band = 2.0  # chapter 2's error band
+n_positions = 1024  # chapter 3's held-out positions behind its checks
+pruning = {}  # keyword arguments of utils.pruning.headline_checks beyond the above (fraction, thresholds)
 
 # %%
 import pandas as pd
 
 from utils import encoding as enc
+from utils import pruning as pr
+from utils import steering as st
 from utils.activations import compute_activations
 from utils.models import load_model
 from utils.results import record, start_run
@@ -58,8 +69,17 @@ for split, acts in passes.items():
     record(NOTEBOOK, f"text_{split}", acts.describe(), description=f"the {split} pass")
 
 # %%
-checks = {"01_encoding": enc.headline_checks(passes["train"], test_fraction=test_fraction, seed=seed,
-                                             n_boot=n_boot_texts, boot_seed=seed, **encoding)}
+checks = {
+    "01_encoding": enc.headline_checks(passes["train"], test_fraction=test_fraction, seed=seed, n_boot=n_boot_texts,
+                                       boot_seed=seed, **encoding),
+    "02_steering": st.headline_checks(
+        passes["train"], passes["test"], r_values=r_values, k_values=k_values, r_headline=r_headline, band=band,
+        tokens=st.frequency_sample(passes["train"].log_alpha.numpy(), n_buckets, tokens_per_bucket, seed=seed)["token"],
+        selection_windows=selection_windows, test_fraction=test_fraction, seed=seed, n_boot=n_boot_texts,
+        boot_seed=seed),
+    "03_pruning": pr.headline_checks(passes["train"], passes["test"], test_fraction=test_fraction, seed=seed,
+                                     n_positions=n_positions, n_boot=n_boot_texts, boot_seed=seed, **pruning),
+}
 rows = [{"chapter": chapter, "check": c.name, "value": c.value, "low": c.interval.low, "high": c.interval.high,
          "threshold": c.threshold, "direction": c.direction, "verdict": c.verdict}
         for chapter, chapter_checks in checks.items() for c in chapter_checks]

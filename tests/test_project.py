@@ -64,3 +64,18 @@ def test_toc_lists_only_existing_pages():
     for name in files:
         stem = REPO_ROOT / name
         assert stem.with_suffix(".md").exists() or stem.with_suffix(".py").exists(), name
+
+
+def test_the_robustness_notebook_shares_the_chapters_defaults():
+    """book/headlines.py recomputes the chapters' headline checks: its defaults must be theirs."""
+    import papermill
+
+    headlines = {name: spec["default"] for name, spec in
+                 papermill.inspect_notebook(str(BOOK_DIR / "headlines.ipynb")).items()}
+    shared = 0
+    for chapter in ("01_encoding", "02_steering", "03_pruning"):
+        for name, spec in papermill.inspect_notebook(str(BOOK_DIR / f"{chapter}.ipynb")).items():
+            if name in headlines and name not in ("n_tokens", "n_tokens_test"):
+                assert headlines[name] == spec["default"], f"{name}: headlines {headlines[name]} != {chapter}"
+                shared += 1
+    assert shared >= 10

@@ -261,3 +261,126 @@ def test_bad_k_token_and_method_are_clear_errors():
         st.steering_sweep(base, [1, 50], [2.0], [edit], progress=False)
     with pytest.raises(TypeError, match="integer token ids"):
         st.edited_head(head, 1.5, 2.0, edit)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Per-window sums and the scorecard's checks with intervals over documents
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def test_per_window_shortcut_sums_equal_a_direct_computation():
+    """SteeringText's per-window (and per-document) sums of p(w) before and after the edit equal sums of the edited
+    head's own full softmax, window by window."""
+    g = torch.Generator().manual_seed(3)
+    V, d, T, n_windows = 300, 6, 5, 6
+    head = OutputHead(torch.randn(V, d, generator=g), 0.5 * torch.randn(V, generator=g))
+    h = torch.randn(n_windows * T, d, generator=g)
+    A = torch.randn(d, generator=g).double().numpy()
+    groups = np.array([0, 0, 1, 2, 2, 2])
+    tokens = np.array([5, 17, 250])
+    text = st.SteeringText(st.base_statistics(h, head, chunk_size=7, progress=False), tokens, T, groups)
+    before = torch.softmax(h.double() @ head.E.double().T + head.b.double(), dim=-1)[:, tokens]
+    np.testing.assert_allclose(text.before, st.document_sums(before.reshape(n_windows, T, -1).sum(1).numpy(), groups),
+                               rtol=1e-6)
+    for edit in (st.make_edit(A, "mask", 2), st.make_edit(A, "min_norm"), st.make_edit(A, "logit_bias")):
+        for r in (1 / 20, 7.0):
+            direct = np.empty((n_windows, len(tokens)))
+            for j, token in enumerate(tokens):
+                edited = st.edited_head(head, int(token), r, edit)
+                p = torch.softmax(h.double() @ edited.E.double().T + edited.b.double(), dim=-1)[:, token]
+                direct[:, j] = p.reshape(n_windows, T).sum(1).numpy()
+            np.testing.assert_allclose(text.window_sums_after(edit, r), direct, rtol=1e-5)
+            np.testing.assert_allclose(text.after(edit, r), st.document_sums(direct, groups), rtol=1e-5)
+            # the ratio over all documents is the sweep's achieved ratio
+            sweep = st.steering_sweep(text_base := st.base_statistics(h, head, progress=False), tokens, [r], [edit],
+                                      progress=False)
+            np.testing.assert_allclose(text.log_ratio(text.after(edit, r)), sweep.log_ratio[0, 0], atol=1e-6)
+            assert text_base.n_positions == n_windows * T
+
+
+def _planted_document_text(rng, n_docs: int, windows_per_doc: int, T: int, mean_c: float, sd_c: float):
+    """A text whose achieved ratio has a known population value.
+
+    Column 0 of E is zero, so no distribution depends on h_n[0]; every position has the same p_n(w) = p. The mask on
+    dimension 0 (k = 1, |A_0| largest) shifts logit w by c_n log r with c_n = -h_n0 / A_0, and c is drawn per
+    document from N(mean_c, sd_c²), shared by all the document's windows. The achieved ratio over a sample of
+    documents is then the mean over documents of q(c) / p with q(c) = 1 / (1 + (1/p - 1) r^{-c}).
+    """
+    g = torch.Generator().manual_seed(0)
+    V, d = 400, 4
+    E = torch.randn(V, d, generator=g)
+    E[:, 0] = 0
+    A = np.array([2.0, 0.1, -0.1, 0.1])
+    c = rng.normal(mean_c, sd_c, n_docs)
+    h = torch.randn(1, d, generator=g).repeat(n_docs * windows_per_doc * T, 1)
+    h[:, 0] = torch.from_numpy(np.repeat(-c * A[0], windows_per_doc * T)).float()
+    groups = np.repeat(np.arange(n_docs), windows_per_doc)
+    head = OutputHead(E)
+    token = int(np.argmin(mean_softmax(h[:1], head).numpy()))
+    text = st.SteeringText(st.base_statistics(h, head, progress=False), [token], T, groups)
+    return text, st.make_edit(A, "mask", 1), float(mean_softmax(h[:1], head)[token])
+
+
+def test_document_bootstrap_of_the_achieved_ratio_covers_the_truth():
+    """Over many planted texts, the 95% document-bootstrap interval of the achieved ratio covers the population
+    value in about 95% of them. The windows of a document share their shift, so an interval that treated windows as
+    independent would be about half as wide and cover far less often."""
+    from utils.uncertainty import percentile_interval, resample_counts
+
+    r, mean_c, sd_c = 20.0, 0.8, 0.2
+    draws = np.random.default_rng(123).normal(mean_c, sd_c, 2_000_000)
+    covered, widths = [], []
+    for trial in range(60):
+        text, edit, p = _planted_document_text(np.random.default_rng(trial), 30, 4, 4, mean_c, sd_c)
+        truth = math.log(np.mean(1 / (1 + (1 / p - 1) * r ** -draws)) / p)
+        after = text.after(edit, r)
+        samples = text.log_ratio(after, resample_counts(text.n_groups, 400, seed=trial))[:, 0]
+        interval = percentile_interval(samples)
+        covered.append(interval.low <= truth <= interval.high)
+        widths.append(interval.high - interval.low)
+        # the point estimate is the exact mean over the sample's documents
+        assert text.log_ratio(after)[0] == pytest.approx(math.log(np.mean(after[:, 0]) / np.mean(text.before[:, 0])))
+    assert 0.85 <= np.mean(covered) <= 1.0
+    assert np.median(widths) > 0.05  # a real interval, not a point
+
+
+@pytest.fixture(scope="module")
+def tiny_passes(tiny):
+    train = compute_activations(tiny, "wikipedia", "train", window_length=16, n_tokens=512)
+    held_out = {name: compute_activations(tiny, name, "test", window_length=16, n_tokens=256)
+                for name in ("wikipedia", "shakespeare", "bible")}
+    return train, held_out
+
+
+def test_headline_checks_choose_k_on_training_text_only(tiny_passes):
+    """The chosen k (and every training-text number and interval) is the same whatever held-out pass is given; the
+    held-out numbers are those of the sweep on that pass. One held-out pass is planted so that k = 1 steers it
+    exactly (its hidden states sit at -A on the dimension of largest |A|), so a choice made on held-out text would
+    change."""
+    import dataclasses
+
+    train, held_out = tiny_passes
+    tokens = st.frequency_sample(train.log_alpha.numpy(), 3, 10, seed=0)["token"].to_numpy()
+    options = dict(tokens=tokens, r_values=[0.05, 0.2, 5, 20], k_values=[1, 2, 4, 16], r_headline=20,
+                   selection_windows=4, n_boot=20, boot_seed=1)
+    fit = fit_encoding(train.head.E.numpy(), train.alpha.numpy())
+    masks = [st.make_edit(fit.A, "mask", k) for k in (1, 2, 4, 16, train.head.d)]
+    top = int(dimensions_by_weight(fit.A)[0])
+    planted = held_out["wikipedia"].hidden.clone()
+    planted[..., top] = -float(fit.A[top])
+    held_out["planted"] = dataclasses.replace(held_out["wikipedia"], hidden=planted, meta={})  # no cache key
+    results = {name: st.headline_checks(train, acts, **options) for name, acts in held_out.items()}
+    expected = st.choose_mask(st.steering_sweep(st.cached_base_statistics(train, 4), tokens, options["r_values"],
+                                                masks, progress=False), 20)
+    held_out_best = {}
+    for name, checks in results.items():
+        assert len(checks) == 4 and all(f"mask k={expected.k}" in c.name for c in checks)
+        assert [(c.value, c.interval) for c in checks[:2]] == [(c.value, c.interval) for c in
+                                                               results["wikipedia"][:2]]
+        sweep = st.steering_sweep(st.cached_base_statistics(held_out[name]), tokens, [20, 1 / 20], masks,
+                                  progress=False)
+        error = np.median(np.abs(sweep.log_error[sweep.edits.index(expected)]), axis=1)
+        np.testing.assert_allclose([checks[2].value, checks[3].value], error, atol=1e-6)
+        assert all(c.threshold == pytest.approx(math.log(2.0)) and c.direction == "below" for c in checks)
+        held_out_best[name] = st.choose_mask(sweep, 20).k
+    assert held_out_best["planted"] == 1 != expected.k

@@ -146,15 +146,18 @@ def execute_chapter(
 def rerun_grid(template: str, grid: list[dict[str, Any]], runs_root: Path) -> list[dict[str, Any]]:
     """Execute the notebook ``book/<template>.ipynb`` once per parameter set, each run in a folder of its own.
 
-    The run with parameters ``p`` goes to ``runs_root/<label>/`` (label: the parameters as ``name-value`` pairs): its
+    The run with parameters ``p`` goes to ``runs_root/<label>/`` (label: the parameters that differ between the runs
+    of the grid, as ``name-value`` pairs): its
     executed notebook, its stamp (an unchanged run is reused) and its own results file ``<template>.json``, which
     never touches the published book's files. Returns each run's results (the parsed JSON), in grid order.
     """
     if template not in TEMPLATES:
         raise ValueError(f"template={template!r} is not a rerun template; choose one of {list(TEMPLATES)}")
+    varying = [name for name in dict.fromkeys(key for parameters in grid for key in parameters)
+               if len({json.dumps(parameters.get(name), sort_keys=True, default=str) for parameters in grid}) > 1]
     outputs = []
     for parameters in grid:
-        label = "_".join(f"{name}-{value}" for name, value in parameters.items() if not isinstance(value, dict))
+        label = "_".join(f"{name}-{parameters.get(name)}" for name in varying) or "default"
         folder = Path(runs_root) / label
         run = execute_chapter(template, parameters, folder, results_dir=folder)
         print(f"[rerun] {template} {label}: {'cached' if run.cached else f'{run.seconds:.0f} s'}", flush=True)
