@@ -650,8 +650,8 @@ record_scorecard(CHAPTER, f"mask k={best.k}, within a factor {band:g}: training 
 #
 # - The paper's edit with $k$ = {glue:text}`02_steering.best_k` masked dimensions, chosen on training windows, is
 #   checked at $r$ = {glue:text}`02_steering.r_headline` and 1/{glue:text}`02_steering.r_headline` on the text that
-#   fitted $A_D$ (the paper's setting) and on held-out text; the verdict combines the four checks, so it is *partly
-#   reproduced* when one setting passes and the other fails.
+#   fitted $A_D$ (the paper's setting) and on held-out text; the verdict combines the four checks by the front
+#   page's rule (*partly reproduced* when some checks pass and others fail).
 # - The intervals resample documents of both texts and refit $A_D$ in every resample; they do not cover other
 #   corpora (section 2.4), other token samples or other models. The robustness page reruns the same checks at other
 #   sampling seeds and window lengths.

@@ -381,8 +381,9 @@ record_scorecard(
 #
 # ## Summary and caveats
 #
-# - The verdict combines the two checks: *reproduced* when both are, *not reproduced* when neither is, *partly
-#   reproduced* when one is, and *inconclusive* while an interval still contains its threshold. The intervals
+# - The verdict combines the two checks by the front page's rule: *reproduced* when both are, *not reproduced* when
+#   neither is, *partly reproduced* when one is and the other is not; an open check makes it *inconclusive* beside a
+#   reproduced one and leaves it *not reproduced* beside a failed one. The intervals
 #   resample the probe's held-out tokens; they do not retrain the models, so they say how stable the numbers are
 #   over the vocabulary, not how much they would move with another training text or seed.
 # - Small GPT-NeoX models trained from scratch on {glue:text}`04_dynamics.n_train_tokens` tokens learn a linear

@@ -30,6 +30,22 @@ def test_combine_verdicts():
     assert un.combine(["not reproduced"]) == "not reproduced"
     assert un.combine(["reproduced", "not reproduced"]) == "partly reproduced"
     assert un.combine(["reproduced", "inconclusive"]) == "inconclusive"
+    assert un.combine(["not reproduced", "inconclusive"]) == "not reproduced"
+    assert un.combine(["reproduced", "not reproduced", "inconclusive"]) == "partly reproduced"
+
+
+def test_combine_is_monotone():
+    """Improving one check (not reproduced -> inconclusive -> reproduced) never worsens the claim's verdict."""
+    import itertools
+
+    order = {"not reproduced": 0, "partly reproduced": 1, "inconclusive": 2, "reproduced": 3}
+    levels = ["not reproduced", "inconclusive", "reproduced"]
+    for checks in itertools.product(levels, repeat=3):
+        for i, verdict in enumerate(checks):
+            if verdict != "reproduced":
+                better = list(checks)
+                better[i] = levels[levels.index(verdict) + 1]
+                assert order[un.combine(better)] >= order[un.combine(list(checks))], (checks, better)
     with pytest.raises(ValueError, match="verdict='maybe'"):
         un.combine(["maybe"])
     with pytest.raises(ValueError, match="direction='sideways'"):

@@ -204,10 +204,16 @@ def decide(interval: Interval, threshold: float, direction: str) -> str:
 
 
 def combine(verdicts: list[str]) -> str:
-    """A claim's verdict from the verdicts of its checks.
+    """A claim's verdict from the verdicts of its checks (every check is a part the claim needs).
 
-    All checks agree: that verdict. Some reproduced and some not, none open: "partly reproduced". Otherwise (an
-    open check that could still go either way): "inconclusive".
+    - all checks agree: that verdict;
+    - some reproduced and some not reproduced (open checks or not): "partly reproduced";
+    - some reproduced, the rest inconclusive: "inconclusive" (the claim may still hold in full);
+    - some not reproduced, the rest inconclusive: "not reproduced" (no part is reproduced, and a part it needs is
+      not; the open parts can at most make it partly reproduced).
+
+    The rule is monotone: a check that moves from not reproduced to inconclusive, or from inconclusive to
+    reproduced, never makes the claim's verdict worse.
     """
     if not verdicts:
         raise ValueError("verdicts must hold at least one check's verdict")
@@ -216,9 +222,9 @@ def combine(verdicts: list[str]) -> str:
     distinct = set(verdicts)
     if len(distinct) == 1:
         return verdicts[0]
-    if INCONCLUSIVE in distinct:
-        return INCONCLUSIVE
-    return PARTLY
+    if {REPRODUCED, NOT_REPRODUCED} <= distinct:
+        return PARTLY
+    return INCONCLUSIVE if REPRODUCED in distinct else NOT_REPRODUCED
 
 
 @dataclass(frozen=True)
