@@ -538,8 +538,9 @@ glue_figure("fig-context", fig)
 # the resampled sums (`utils.pruning.headline_checks`). The deletion order stays the one fitted on the whole training
 # pass, so the interval covers the held-out text, not the fit of $A$ (the checks and their intervals took
 # {glue:text}`03_pruning.checks_seconds` s). JS is a divergence: resampling documents adds noise that tends to pull
-# the two averaged distributions apart, so its interval can sit above the measured value; the JS check then errs on
-# the strict side. A check is *reproduced* when its whole interval
+# the two averaged distributions apart, so the resampled values drift upwards; the interval is centred on the
+# measured value (the drift removed, as for every interval of the book), so that it says where JS would fall for
+# another held-out text of the same size. A check is *reproduced* when its whole interval
 # clears the threshold, *not reproduced* when the whole interval falls on the other side, and *inconclusive* when it
 # contains the threshold. The two-halves yardstick of section 3.2 and MAUVE (section 3.4) stay beside the checks as
 # labelled references: the first is a scale for the threshold, not a claim of the paper, and the second rests on
