@@ -47,7 +47,8 @@ def measure(method: str, n_tokens: int, window_length: int, batch_size: int) -> 
     from utils.models import load_model
 
     loaded = load_model("smollm2-135m")
-    token_ids = sample_windows(loaded.tokenizer, read_corpus("wikipedia", "train"), window_length, n_tokens, 0).token_ids
+    text = read_corpus("wikipedia", "train")
+    token_ids = sample_windows(loaded.tokenizer, text, window_length, n_tokens, 0).token_ids
     torch.set_grad_enabled(False)
     loaded.model(token_ids[:1])  # warm-up: first-call allocations and kernel selection are not part of the pass
     start = time.perf_counter()

@@ -12,17 +12,13 @@ Usage: .venv/bin/python benchmarks/bench_argmax.py [--model smollm2-135m] [--sam
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from utils import argmax as am  # noqa: E402
-from utils.head import output_head  # noqa: E402
-from utils.models import load_model  # noqa: E402
+from utils import argmax as am
+from utils.head import output_head
+from utils.models import load_model
 
 
 def timed(fn, *args, **kwargs):
@@ -44,9 +40,9 @@ def main() -> None:
 
     loaded = load_model(args.model)
     head = output_head(loaded.model)
-    E = head.E.numpy()  # noqa: N806
+    E = head.E.numpy()
     b = None if head.b is None else head.b.numpy()
-    V, d = E.shape  # noqa: N806
+    V, d = E.shape
     print(f"model {args.model}: V={V}, d={d}, bias={'yes' if b is not None else 'no'}, torch threads "
           f"{__import__('torch').get_num_threads()}")
     rng = np.random.default_rng(args.seed)

@@ -18,17 +18,13 @@ Timings on a shared machine are noisy: compare the ratios measured within one ru
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from utils.encoding import EncodingRefitter, LeastSquares, split_tokens  # noqa: E402
-from utils.head import output_head  # noqa: E402
-from utils.models import load_model  # noqa: E402
+from utils.encoding import EncodingRefitter, LeastSquares, split_tokens
+from utils.head import output_head
+from utils.models import load_model
 
 
 def seconds_per_call(function, repeats: int) -> float:
@@ -50,12 +46,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    E = output_head(load_model(args.model).model).E.double().numpy()  # noqa: N806
+    E = output_head(load_model(args.model).model).E.double().numpy()
     rng = np.random.default_rng(args.seed)
     logits = E @ rng.normal(size=E.shape[1])
     target = -(logits - logits.max() - np.log(np.exp(logits - logits.max()).sum()))  # -log softmax, (V,)
     train, _ = split_tokens(E.shape[0], 0.2, args.seed)
-    X, y = E[train], target[train]  # noqa: N806
+    X, y = E[train], target[train]
     design = np.hstack([X, np.ones((len(train), 1))])
 
     svd_solution = np.linalg.lstsq(design, y, rcond=None)[0]

@@ -15,18 +15,14 @@ Timings on a shared machine are noisy: compare the ratio measured within one run
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from utils import steering as st  # noqa: E402
-from utils.activations import compute_activations  # noqa: E402
-from utils.encoding import fit_encoding  # noqa: E402
-from utils.models import load_model  # noqa: E402
+from utils import steering as st
+from utils.activations import compute_activations
+from utils.encoding import fit_encoding
+from utils.models import load_model
 
 
 def main() -> None:

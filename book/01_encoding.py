@@ -62,7 +62,6 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 import matplotlib.pyplot as plt
-import torch
 from sklearn.decomposition import PCA
 
 from utils import encoding as enc
@@ -231,10 +230,10 @@ glue_figure("fig-sparsity", fig)
 # The paper ties accuracy to *concentrated logits*: when the logits of a position vary little across the vocabulary,
 # $\log$ of the averaged softmax is close to the softmax of the averaged logits, which is linear in $E_w$. Concentrated
 # logits mean a flat prediction, that is, a **high** entropy. Two views, each averaging $\alpha$ over its own group of
-# positions and refitting: by context length (position $c-1$ of every window has seen $c$ tokens), and by the entropy of the
-# position's prediction (equal-sized entropy bins). A reference group of positions drawn at random from all lengths,
-# of the same size as a context-length group, separates the effect of length from the effect of averaging fewer
-# positions.
+# positions and refitting: by context length (position $c-1$ of every window has seen $c$ tokens), and by the entropy
+# of the position's prediction (equal-sized entropy bins). A reference group of positions drawn at random from all
+# lengths, of the same size as a context-length group, separates the effect of length from the effect of averaging
+# fewer positions.
 
 # %%
 n_windows = acts.token_ids.shape[0]
@@ -243,7 +242,8 @@ position_grid = np.arange(acts.n_positions).reshape(n_windows, window_length)
 by_length = {f"{c}": position_grid[:, c - 1] for c in lengths}
 rng = np.random.default_rng(seed)
 by_length["random"] = rng.choice(acts.n_positions, n_windows, replace=False)
-length_fits = enc.fits_by_position_groups(E, acts.hidden_flat, acts.head, by_length, test_fraction=test_fraction, seed=seed)
+length_fits = enc.fits_by_position_groups(E, acts.hidden_flat, acts.head, by_length, test_fraction=test_fraction,
+                                          seed=seed)
 length_fits.round(3)
 
 # %%
@@ -252,7 +252,8 @@ entropy = position_entropy(acts.hidden_flat[sampled], acts.head).numpy()
 edges = np.quantile(entropy, np.linspace(0, 1, n_entropy_bins + 1))
 bin_of = np.clip(np.searchsorted(edges, entropy, side="right") - 1, 0, n_entropy_bins - 1)
 by_entropy = {f"bin {i + 1}": sampled[bin_of == i] for i in range(n_entropy_bins)}
-entropy_fits = enc.fits_by_position_groups(E, acts.hidden_flat, acts.head, by_entropy, test_fraction=test_fraction, seed=seed)
+entropy_fits = enc.fits_by_position_groups(E, acts.hidden_flat, acts.head, by_entropy, test_fraction=test_fraction,
+                                           seed=seed)
 record(CHAPTER, "entropy_r2_spearman", entropy_fits.mean_entropy.corr(entropy_fits.r2, method="spearman"), fmt=".2f",
        description="rank correlation of a bin's mean entropy and its R²")
 record(CHAPTER, "r2_low_entropy", entropy_fits.r2.iloc[0], fmt=".3f", description="R² in the lowest-entropy bin")
@@ -264,7 +265,8 @@ record(CHAPTER, "r2_longest_context", length_fits.r2.iloc[len(lengths) - 1], fmt
        description="R² at the window length")
 entropy_trend = entropy_fits.mean_entropy.corr(entropy_fits.r2, method="spearman")
 record(CHAPTER, "entropy_sentence",
-       "Over the entropy bins, R² " + ("rises" if entropy_trend > 0 else "falls" if entropy_trend < 0 else "does not move")
+       "Over the entropy bins, R² "
+       + ("rises" if entropy_trend > 0 else "falls" if entropy_trend < 0 else "does not move")
        + f" with the entropy of the predictions averaged into α (rank correlation {entropy_trend:.2f}); entropy and "
        "context length are entangled (section 1.4), so this is a correlation, not the paper's condition itself.",
        description="the entropy trend in words, from the computed rank correlation")
@@ -340,7 +342,8 @@ glue_figure("fig-transfer", fig)
 # fitted on the corpus itself; the dashed line is Wikipedia's own fit.
 # ```
 #
-# The Wikipedia direction predicts Shakespeare's $-\log\alpha$ with $R^2$ = {glue:text}`01_encoding.transfer_r2_shakespeare`
+# The Wikipedia direction predicts Shakespeare's $-\log\alpha$ with
+# $R^2$ = {glue:text}`01_encoding.transfer_r2_shakespeare`
 # (own fit {glue:text}`01_encoding.own_r2_shakespeare`, cosine of the two directions
 # {glue:text}`01_encoding.cosine_shakespeare`) and the Bible's with {glue:text}`01_encoding.transfer_r2_bible`
 # (own fit {glue:text}`01_encoding.own_r2_bible`, cosine {glue:text}`01_encoding.cosine_bible`). The
@@ -356,7 +359,8 @@ worst_profile = enc.describe_tokens(worst, loaded.tokenizer, counts)
 all_profile = enc.describe_tokens(fit.test_tokens, loaded.tokenizer, counts)
 record(CHAPTER, "worst_unseen_share", worst_profile["unseen"], fmt=".0%", description="unseen share of worst 100")
 record(CHAPTER, "all_unseen_share", all_profile["unseen"], fmt=".0%", description="unseen share of held-out tokens")
-record(CHAPTER, "worst_non_ascii_share", worst_profile["non_ascii"], fmt=".0%", description="non-ASCII share of worst 100")
+record(CHAPTER, "worst_non_ascii_share", worst_profile["non_ascii"], fmt=".0%",
+       description="non-ASCII share of worst 100")
 record(CHAPTER, "all_non_ascii_share", all_profile["non_ascii"], fmt=".0%", description="non-ASCII share, held-out")
 record(CHAPTER, "worst_word_internal_share", worst_profile["word_internal"], fmt=".0%",
        description="word-internal share of worst 100")

@@ -70,7 +70,6 @@ steer_word = " the"  # token steered in the generated text (must be one token)
 max_new_tokens = 20
 
 # %%
-import math
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -242,7 +241,8 @@ glue_figure("fig-steer-ratio", fig)
 # {glue:text}`02_steering.mask_training_up` and {glue:text}`02_steering.mask_training_down` (mask),
 # {glue:text}`02_steering.min_norm_training_up` and {glue:text}`02_steering.min_norm_training_down` (minimal norm).
 # The medians move the right way for every target, but on held-out text the mask's downward curve flattens out, and
-# the interquartile bands are wide: the ratio one token gets can be several times that of another. The logit bias is the ceiling; even it falls short
+# the interquartile bands are wide: the ratio one token gets can be several times that of another. The logit bias is
+# the ceiling; even it falls short
 # of large upward ratios for tokens that are already probable, because $p_n(w) \le 1$ saturates.
 #
 # ## 2.2 The choice of Ω: how many dimensions?
@@ -333,7 +333,8 @@ glue_figure("fig-steer-k", fig)
 # there but only {glue:text}`02_steering.shift_best_held_out` on held-out text, where its error is
 # {glue:text}`02_steering.error_best_k`; the $k$ that would have been best on held-out text is
 # {glue:text}`02_steering.best_k_held_out` (error {glue:text}`02_steering.error_best_k_held_out`), a choice that
-# cannot be made without measuring on that text: it is shown as a diagnostic and used by no headline. The minimal-norm edit along $A$ spreads the change over all
+# cannot be made without measuring on that text: it is shown as a diagnostic and used by no headline. The minimal-norm
+# edit along $A$ spreads the change over all
 # dimensions in proportion to $A_i$ instead of $1/A_i$: its shift is {glue:text}`02_steering.shift_min_norm_training`
 # (training) and {glue:text}`02_steering.shift_min_norm_held_out` (held-out), with a smaller spread over positions
 # ({glue:text}`02_steering.shift_std_min_norm` against {glue:text}`02_steering.shift_std_best`), and its held-out

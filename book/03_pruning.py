@@ -31,7 +31,8 @@
 #   so we also measure the mean per-position KL divergence, the share of positions whose most probable token is
 #   unchanged (top-1 agreement), perplexity, and text sampled from a real pruned model (MAUVE
 #   {cite}`pillutla2021mauve`, repetition, diversity).
-# - **How far does it hold?** A grid of fractions of $d$ up to {glue:text}`03_pruning.max_fraction`, on in-distribution (Wikipedia) and
+# - **How far does it hold?** A grid of fractions of $d$ up to {glue:text}`03_pruning.max_fraction`, on
+#   in-distribution (Wikipedia) and
 #   out-of-distribution (Shakespeare, the King James Bible) text, for short and long contexts.
 # - **Does a better criterion delete more?** Besides the paper's smallest $|A_i|$ and random dimensions, three
 #   criteria (smallest first):
@@ -89,7 +90,6 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import torch
 
 from utils import pruning as pr
 from utils.activations import compute_activations
@@ -195,7 +195,8 @@ glue_figure("fig-criteria", fig)
 # ```{glue:figure} fig-criteria
 # :name: fig-criteria
 # Left: each dimension's rank under the other criteria against its rank by $|A_i|$ (the paper's criterion). Right:
-# how many of the dimensions the paper's criterion deletes first (the paper's fraction of $d$) each criterion also deletes
+# how many of the dimensions the paper's criterion deletes first (the paper's fraction of $d$) each criterion also
+# deletes
 # first (dotted: the share two unrelated orders would have in common). The criteria agree where the points sit on the
 # diagonal.
 # ```
@@ -268,7 +269,8 @@ glue_figure("fig-curves", fig)
 # Deleting dimensions from the head, on held-out Wikipedia text, by criterion (random: mean of the seeds with the
 # min-max band). Top: JS divergence between the averaged distributions $\alpha$ before and after (the paper's sense
 # of "movement"); middle: mean per-position KL divergence; bottom: share of positions whose most
-# probable token is unchanged (JS and KL on log scales). Dotted lines mark the thresholds of the table in section 3.5; the dashed grey line is
+# probable token is unchanged (JS and KL on log scales). Dotted lines mark the thresholds of the table in section 3.5;
+# the dashed grey line is
 # the JS divergence between the averaged distributions of the two halves of the test text. Mirrors the paper's
 # dimension-deletion experiment {cite}`cho2025understanding`, with per-position measures added.
 # ```
@@ -352,7 +354,8 @@ compensation.round(4)
 # %% [markdown]
 # With the paper's criterion at {glue:text}`03_pruning.paper_fraction`, the mean-compensated head keeps the top
 # token at {glue:text}`03_pruning.abs_A_top1_compensated` of positions, against
-# {glue:text}`03_pruning.abs_A_top1_at_paper` when the coordinates are zeroed, {glue:text}`03_pruning.compensation_verdict`.
+# {glue:text}`03_pruning.abs_A_top1_at_paper` when the coordinates are zeroed,
+# {glue:text}`03_pruning.compensation_verdict`.
 # The rest of the chapter zeroes them, as the paper does.
 #
 # ## 3.3 Perplexity in and out of distribution

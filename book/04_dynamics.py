@@ -59,7 +59,6 @@ pythia_revisions = ["step0", "step1", "step2", "step4", "step8", "step16", "step
                     "step32000", "step64000", "step143000"]
 
 # %%
-import numpy as np
 import pandas as pd
 
 from utils import dynamics as dyn
@@ -67,7 +66,7 @@ from utils.corpora import CORPORA, documents, read_corpus
 from utils.plotting import set_theme
 from utils.results import glue_figure, record, record_many, record_scorecard, start_run
 from utils.tokenizers import gpt2_tokenizer
-from utils.validation import check_choice, check_float, check_int, check_positive_int
+from utils.validation import check_choice, check_float, check_positive_int
 
 CHAPTER = "04_dynamics"
 if isinstance(model_sizes, str) or len(model_sizes) == 0 or len(set(model_sizes)) != len(model_sizes):
@@ -212,7 +211,8 @@ first = frames[main].iloc[0]  # ||E_0 - E_final||² = ||centred part||² + V ||m
 record(CHAPTER, "mean_row_share", 1 - first["e_centred_distance_abs"] ** 2 / first["e_distance_abs"] ** 2,
        fmt=".0%", description=f"{main}: share of ||E_0 - E_final||² due to the mean-row displacement")
 last_two = frames[main].sort_values("step").tail(2)  # is the probe still rising when training stops?
-record(CHAPTER, "step_before_final", int(last_two.step.iloc[0]), fmt=",", description=f"{main}: last checkpoint but one")
+record(CHAPTER, "step_before_final", int(last_two.step.iloc[0]), fmt=",",
+       description=f"{main}: last checkpoint but one")
 record(CHAPTER, "freq_r2_last_gain", float(last_two.freq_r2.iloc[1] - last_two.freq_r2.iloc[0]), fmt="+.2f",
        description=f"{main}: frequency R² gained between the last two checkpoints")
 pd.DataFrame(summaries).T[[f"{column}_at_{milestone}" for milestone in milestones
@@ -320,7 +320,7 @@ else:
                          f"{len(duplicates)} identical to an earlier checkpoint"
                          + "".join(f"; {row.revision} = {row.duplicate_of}" for row in duplicates.itertuples())
                          + "".join(f"; {label} unavailable" for label in pythia_frame.attrs["unavailable"]))
-    except dyn.CheckpointUnavailable as error:
+    except dyn.CheckpointUnavailableError as error:
         pythia_status = f"not available on this machine ({error})"
 record(CHAPTER, "pythia_status", pythia_status, description="what happened to the Pythia probe")
 glue_figure("fig-dyn-pythia", dyn.plot_pythia(pythia_frame, pythia_model, pythia_status))
@@ -388,7 +388,8 @@ record_scorecard(
 #   over the vocabulary, not how much they would move with another training text or seed.
 # - Small GPT-NeoX models trained from scratch on {glue:text}`04_dynamics.n_train_tokens` tokens learn a linear
 #   read-out of log corpus frequency in their output embedding (held-out $R^2$ {glue:text}`04_dynamics.final_freq_r2`
-#   at the end, {glue:text}`04_dynamics.final_freq_r2_ci` over held-out tokens); from step {glue:text}`04_dynamics.first_step` on it stays above {glue:text}`04_dynamics.r2_threshold`.
+#   at the end, {glue:text}`04_dynamics.final_freq_r2_ci` over held-out tokens); from step
+#   {glue:text}`04_dynamics.first_step` on it stays above {glue:text}`04_dynamics.r2_threshold`.
 # - "Early" is relative: each run is {glue:text}`04_dynamics.n_checkpoints` checkpoints over a few hundred steps
 #   of a few hundred tokens each, {glue:text}`04_dynamics.train_minutes` minutes of training in all when the cache was
 #   first built; Pythia's grid spans 143,000 steps of about two million tokens. The grid's logarithmic start is the

@@ -40,8 +40,6 @@ headline_parameters = {}  # further parameters of book/headlines.py, the same fo
 import os
 from pathlib import Path
 
-import matplotlib.pyplot as plt
-import pandas as pd
 
 from utils.book import rerun_grid
 from utils.plotting import set_theme
@@ -100,7 +98,8 @@ glue_figure("fig-robustness", fig)
 
 # %%
 spread = spread_table(table)
-record(CHAPTER, "stable_checks", int(spread["verdicts agree"].sum()), description="checks whose verdict is the same in every run")
+record(CHAPTER, "stable_checks", int(spread["verdicts agree"].sum()),
+       description="checks whose verdict is the same in every run")
 record(CHAPTER, "n_checks", len(spread), description="checks")
 record(CHAPTER, "unstable", ", ".join(spread.index[~spread["verdicts agree"]]) or "none",
        description="checks whose verdict differs between runs")

@@ -47,7 +47,8 @@ def test_pass_matches_model_softmax_and_is_cached(tiny):
     torch.testing.assert_close(acts.alpha, direct, rtol=1e-4, atol=1e-10)
     per_window = torch.softmax(logits, dim=-1).sum(1)  # (n_windows, V): each window's own sum, kept for bootstraps
     torch.testing.assert_close(acts.window_log_sums.double().exp(), per_window, rtol=1e-4, atol=1e-10)
-    torch.testing.assert_close(output_head(tiny.model).logits(acts.hidden_flat), logits.reshape(-1, logits.shape[-1]).float(), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(output_head(tiny.model).logits(acts.hidden_flat),
+                               logits.reshape(-1, logits.shape[-1]).float(), rtol=1e-4, atol=1e-5)
     key = acts.meta["key"]
     path = act._activations_path(key)
     assert path.exists()

@@ -14,11 +14,11 @@ def _instances(n: int, seed: int, bias: bool):
     rng = np.random.default_rng(seed)
     for _ in range(n):
         d = int(rng.integers(2, 7))
-        V = int(rng.integers(d + 2, 41))  # noqa: N806
+        V = int(rng.integers(d + 2, 41))
         yield rng.normal(size=(V, d)), (rng.normal(size=V) if bias else None)
 
 
-def _check_witnesses(W, b, verdicts, box):  # noqa: N803
+def _check_witnesses(W, b, verdicts, box):
     """Every argmaxable verdict's witness is inside the box and makes its token the strict argmax."""
     for i in np.flatnonzero(verdicts.status == "argmaxable"):
         x = verdicts.witness[i]
@@ -33,7 +33,7 @@ def _check_witnesses(W, b, verdicts, box):  # noqa: N803
 def test_agrees_with_convex_hull_without_bias():
     # without a bias the regions are cones, so the box does not change a verdict: argmaxable iff hull vertex
     n_unargmaxable = 0
-    for W, _ in _instances(120, seed=0, bias=False):  # noqa: N806
+    for W, _ in _instances(120, seed=0, bias=False):
         verdicts = am.find_unargmaxable(W, box=100.0, cache=False, progress=False)
         truth = am.hull_argmaxable(W)
         np.testing.assert_array_equal(verdicts.status == "argmaxable", truth)
@@ -46,7 +46,7 @@ def test_agrees_with_convex_hull_without_bias():
 def test_agrees_with_upper_hull_with_bias():
     # with a bias a region can be bounded and sit far from the origin: a large box makes the box irrelevant here
     rescued = 0
-    for W, b in _instances(120, seed=1, bias=True):  # noqa: N806
+    for W, b in _instances(120, seed=1, bias=True):
         verdicts = am.find_unargmaxable(W, b, box=1e4, cache=False, progress=False)
         truth = am.hull_argmaxable(W, b, box=1e4)
         assert not am.hull_box_undecided(W, b, 1e4).any()
@@ -59,7 +59,7 @@ def test_agrees_with_upper_hull_with_bias():
 def test_braid_never_clears_an_unargmaxable_class():
     cleared = 0
     for bias in (False, True):
-        for W, b in _instances(100, seed=2, bias=bias):  # noqa: N806
+        for W, b in _instances(100, seed=2, bias=bias):
             result = am.braid_reflect(W, b, box=1e4, patience=20)
             truth = am.hull_argmaxable(W, b)
             assert not np.any(result.cleared & ~truth)
@@ -73,7 +73,7 @@ def test_chunked_torch_path_agrees_with_hull(monkeypatch):
     # the multi-threaded torch products (used for large heads), with chunks and blocks smaller than V
     monkeypatch.setattr(am, "SMALL_PRODUCT", 0)
     rng = np.random.default_rng(3)
-    W = rng.normal(size=(300, 5))  # noqa: N806
+    W = rng.normal(size=(300, 5))
     verdicts = am.find_unargmaxable(W, chunk_size=70, block_size=128, patience=5, cache=False, progress=False)
     np.testing.assert_array_equal(verdicts.status == "argmaxable", am.hull_argmaxable(W))
     assert verdicts.counts()["decided_by_lp"] > 0
@@ -81,7 +81,7 @@ def test_chunked_torch_path_agrees_with_hull(monkeypatch):
 
 def test_lp_radius_of_a_known_region():
     # class 0 wins exactly on the open square |x|_inf < 1: Chebyshev centre 0, radius 1
-    W = np.array([[0.0, 0.0], [1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])  # noqa: N806
+    W = np.array([[0.0, 0.0], [1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
     b = np.array([0.0, -1.0, -1.0, -1.0, -1.0])
     result = am.chebyshev_lp(W, b, 0)
     assert result.argmaxable
@@ -101,7 +101,7 @@ def test_lp_radius_of_a_known_region():
 
 def test_box_matters_with_a_bias():
     # class 2 wins only where x > 50 (its bias is far below its competitor's): outside a box of 10, inside one of 100
-    W = np.array([[1.0], [-1.0], [2.0]])  # noqa: N806
+    W = np.array([[1.0], [-1.0], [2.0]])
     b = np.array([0.0, 0.0, -50.0])
     assert am.find_unargmaxable(W, b, box=10.0, cache=False, progress=False).status[2] == "unargmaxable"
     wide = am.find_unargmaxable(W, b, box=100.0, cache=False, progress=False)
@@ -110,7 +110,7 @@ def test_box_matters_with_a_bias():
 
 def test_duplicates_named_and_no_division_by_zero():
     rng = np.random.default_rng(4)
-    W = rng.normal(size=(60, 3))  # noqa: N806
+    W = rng.normal(size=(60, 3))
     vertex = int(am.hull_argmaxable(W).nonzero()[0][0])
     W[10] = W[vertex]  # a copy of a hull vertex: neither copy can win strictly
     W[11] = W[vertex]
@@ -133,7 +133,7 @@ def test_duplicates_named_and_no_division_by_zero():
 
 def test_duplicates_with_a_bias():
     # identical rows: the one with the larger bias is tested on its own, the lower one is its duplicate
-    W = np.array([[1.0, 0.0], [1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])  # noqa: N806
+    W = np.array([[1.0, 0.0], [1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
     b = np.array([0.0, 0.5, 0.0, 0.2, 0.2])
     verdicts = am.find_unargmaxable(W, b, cache=False, progress=False)
     assert list(verdicts.status) == ["duplicate", "argmaxable", "argmaxable", "duplicate", "duplicate"]
@@ -160,14 +160,14 @@ def test_duplicates_with_a_bias():
 )
 def test_bad_input_is_a_clear_error(kwargs, message):
     kwargs = dict(kwargs)
-    W = kwargs.pop("W")  # noqa: N806
+    W = kwargs.pop("W")
     b = kwargs.pop("b", None)
     with pytest.raises(ValueError, match=message):
         am.find_unargmaxable(W, b, cache=False, progress=False, **kwargs)
 
 
 def test_prevention_leaves_no_class_unargmaxable():
-    W, _ = am.random_head(150, 3, "normal", bias=False, seed=5)  # noqa: N806
+    W, _ = am.random_head(150, 3, "normal", bias=False, seed=5)
     plain = am.find_unargmaxable(W, cache=False, progress=False)
     assert plain.count("unargmaxable") > 100  # in 3-d most of 150 random rows are inside the hull
     with_bias = am.find_unargmaxable(W, am.prevention_bias(W), cache=False, progress=False)
@@ -182,7 +182,7 @@ def test_prevention_leaves_no_class_unargmaxable():
 
 def test_certified_check_resolves_near_ties_in_float64():
     # the true margin (1e-9) is far below float32 resolution at this scale: the check must fall back to float64
-    W = np.array([[1.0, 1.0], [1.0 + 1e-9, 1.0], [-1.0, 0.0]])  # noqa: N806
+    W = np.array([[1.0, 1.0], [1.0 + 1e-9, 1.0], [-1.0, 0.0]])
     x_wins = np.array([[1.0, 0.0]])  # class 1 ahead of class 0 by 1e-9
     head = am.reduce_head(W, None, np.arange(3))
     wins, margin, best = am._certified_margins(head, x_wins, np.array([1]), chunk_size=8)
@@ -192,7 +192,7 @@ def test_certified_check_resolves_near_ties_in_float64():
 
 
 def test_cache_is_reused_and_rebuilt_when_corrupt(monkeypatch):
-    W, b = am.random_head(80, 4, "uniform", bias=True, seed=6)  # noqa: N806
+    W, b = am.random_head(80, 4, "uniform", bias=True, seed=6)
     first = am.find_unargmaxable(W, b, progress=False)
     path = am._verdict_cache_dir() / f"{first.meta['key']}.npz"
     assert path.exists()
@@ -216,7 +216,7 @@ def test_cache_is_reused_and_rebuilt_when_corrupt(monkeypatch):
 
 
 def test_tokens_subset_matches_full_run():
-    W, _ = am.random_head(150, 3, "normal", bias=False, seed=7)  # noqa: N806
+    W, _ = am.random_head(150, 3, "normal", bias=False, seed=7)
     full = am.find_unargmaxable(W, cache=False, progress=False)
     subset = np.array([5, 17, 100, 149, 3])
     part = am.find_unargmaxable(W, tokens=subset, cache=False, progress=False)
@@ -227,10 +227,10 @@ def test_tokens_subset_matches_full_run():
 def test_random_sweep_shares_fall_with_dimension():
     sweep = am.random_model_sweep([2, 12], 120, seed=0, progress=False)
     assert len(sweep) == 8
-    W, _ = am.random_head(120, 2, "normal", bias=False, seed=0 + 1000 * 2)  # noqa: N806
+    W, _ = am.random_head(120, 2, "normal", bias=False, seed=0 + 1000 * 2)
     row = sweep[(sweep.dim == 2) & (sweep.init == "normal") & (~sweep.bias)].iloc[0]
     assert row.n_unargmaxable == 120 - am.hull_argmaxable(W).sum()
-    for (init, bias), group in sweep.groupby(["init", "bias"]):
+    for _, group in sweep.groupby(["init", "bias"]):
         shares = group.sort_values("dim").share.to_numpy()
         assert shares[0] > shares[1]
 
@@ -242,7 +242,7 @@ def test_headline_checks_on_a_planted_unargmaxable_row():
     from utils.uncertainty import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
 
     # a square and its centre: the centre row (token 4) is planted inside the hull of the others (no bias)
-    W = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0], [0.1, 0.1]])  # noqa: N806
+    W = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0], [0.1, 0.1]])
     planted = am.find_unargmaxable(W, cache=False, progress=False)
     assert planted.tokens_with("unargmaxable").tolist() == [4]
     clean = am.find_unargmaxable(W[:4], cache=False, progress=False)
@@ -272,7 +272,7 @@ def test_headline_checks_on_a_planted_unargmaxable_row():
 def test_pruning_sweep_to_one_dimension():
     # deleting 2 of 3 dimensions leaves a 1-d head without bias, where only the smallest and largest rows win
     rng = np.random.default_rng(8)
-    E = rng.normal(size=(80, 3)).astype(np.float32)  # noqa: N806
+    E = rng.normal(size=(80, 3)).astype(np.float32)
     sweep = am.pruning_sweep(E, [2, 0, 1], [0.0, 1 / 3, 2 / 3], progress=False)
     assert list(sweep.d_kept) == [3, 2, 1]
     assert sweep.unargmaxable.iloc[0] == 80 - am.hull_argmaxable(E).sum()
@@ -285,7 +285,7 @@ def test_pruning_sweep_to_one_dimension():
 
 def test_hull_with_a_box_flags_regions_beyond_it():
     # two nearly parallel rows with a bias gap: class 1 wins only where x > 1000
-    W = np.array([[1.0, 0.0], [1.001, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])  # noqa: N806
+    W = np.array([[1.0, 0.0], [1.001, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
     b = np.array([0.0, -1.0, 0.0, -5.0, -5.0])
     assert am.hull_argmaxable(W, b)[1]
     assert am.hull_box_undecided(W, b, 100.0)[1] and not am.hull_argmaxable(W, b, box=100.0)[1]
@@ -298,7 +298,7 @@ def test_thousands_of_instances_agree_with_hulls():
     # a region with a bias can lie beyond even a wide box (nearly parallel rows): those classes are not compared
     disagreements, undecided = 0, 0
     for bias in (False, True):
-        for W, b in _instances(1500, seed=10 + bias, bias=bias):  # noqa: N806
+        for W, b in _instances(1500, seed=10 + bias, bias=bias):
             box = 1e4 if bias else 100.0
             verdicts = am.find_unargmaxable(W, b, box=box, cache=False, progress=False)
             open_question = am.hull_box_undecided(W, b, box) if bias else np.zeros(len(W), dtype=bool)
@@ -343,7 +343,7 @@ def test_default_model_duplicates_and_witnesses():
 
     loaded = load_model("smollm2-135m")
     head = output_head(loaded.model)
-    E = head.E.numpy()  # noqa: N806
+    E = head.E.numpy()
     _, inverse, counts = np.unique(E, axis=0, return_inverse=True, return_counts=True)
     in_groups = np.flatnonzero(counts[inverse.reshape(-1)] > 1)
     rng = np.random.default_rng(0)

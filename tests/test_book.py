@@ -14,11 +14,11 @@ import os
 import shutil
 from pathlib import Path
 
+import browser
 import jupytext
 import nbformat
 import pytest
 
-import browser
 from utils import book
 from utils.paths import REPO_ROOT
 from utils.results import load_results

@@ -15,7 +15,7 @@ from utils.dynamics import (
     MODEL_SIZES,
     PYTHIA_STEPS,
     CheckpointRef,
-    CheckpointUnavailable,
+    CheckpointUnavailableError,
     ProbeSettings,
     TrainingConfig,
     WindowSchedule,
@@ -249,7 +249,7 @@ def test_stop_after_must_be_a_checkpoint(tokenizer, tmp_path):
 # probes
 
 
-def zipf_counts(V: int, seed: int = 0, unseen: int = 0) -> np.ndarray:  # noqa: N803
+def zipf_counts(V: int, seed: int = 0, unseen: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     counts = np.floor(1e6 / np.arange(1, V + 1) ** 1.1).astype(np.int64) + 1
     counts = rng.permutation(counts)
@@ -258,7 +258,7 @@ def zipf_counts(V: int, seed: int = 0, unseen: int = 0) -> np.ndarray:  # noqa: 
 
 
 def test_frequency_probe_recovers_a_planted_frequency_direction():
-    V, d = 4000, 16  # noqa: N806
+    V, d = 4000, 16
     rng = np.random.default_rng(0)
     counts = zipf_counts(V, unseen=300)
     log_freq = np.log(np.maximum(counts, 1) / counts.sum())
@@ -298,7 +298,7 @@ def test_collapse_is_one_for_identical_rows_and_small_for_random_rows():
 
 
 def test_embedding_hash_detects_identical_checkpoints():
-    E = torch.randn(100, 8)  # noqa: N806
+    E = torch.randn(100, 8)
     assert embedding_hash(E) == embedding_hash(E.clone()) == embedding_hash(E.numpy().astype(np.float64))
     nudged = E.clone()
     nudged[3, 4] = torch.nextafter(nudged[3, 4], torch.tensor(math.inf))
@@ -332,7 +332,7 @@ def test_pythia_revisions_are_checked_before_any_network_access():
 
 def test_centred_distance_ignores_what_the_softmax_ignores():
     generator = torch.Generator().manual_seed(0)
-    E, F = torch.randn(300, 8, generator=generator), torch.randn(300, 8, generator=generator)  # noqa: N806
+    E, F = torch.randn(300, 8, generator=generator), torch.randn(300, 8, generator=generator)
     shift = 5.0 * torch.randn(8, generator=generator)
     h = torch.randn(20, 8, generator=generator)
     # a vector added to every row leaves every output distribution unchanged ...
@@ -381,19 +381,19 @@ def test_probe_of_a_tiny_run(tokenizer, tmp_path):
     assert frame["e_distance"].iloc[0] == pytest.approx(1.0) and frame["e_distance"].iloc[-1] == 0.0
     assert frame["param_distance"].iloc[-1] == 0.0
     assert frame["e_centred_distance"].iloc[0] == pytest.approx(1.0) and frame["e_centred_distance"].iloc[-1] == 0.0
-    E0 = load_file(run.checkpoints[0] / "model.safetensors")["embed_out.weight"]  # noqa: N806
-    E4 = load_file(run.checkpoints[4] / "model.safetensors")["embed_out.weight"]  # noqa: N806
+    E0 = load_file(run.checkpoints[0] / "model.safetensors")["embed_out.weight"]
+    E4 = load_file(run.checkpoints[4] / "model.safetensors")["embed_out.weight"]
     assert frame["e_centred_distance_abs"].iloc[0] == pytest.approx(centred_distance(E0, E4), rel=1e-6)
     assert frame["e_mean_row_norm"].iloc[0] == pytest.approx(float(torch.linalg.norm(E0.mean(0))), rel=1e-5)
     assert frame["heldout_loss"].iloc[0] == pytest.approx(math.log(len(tokenizer)), abs=0.05)  # random init
     assert frame["heldout_loss"].iloc[-1] < frame["heldout_loss"].iloc[0]
     counts = token_counts(encode_text(tokenizer, text), len(tokenizer))
     assert frame["unseen_below_once"].between(0, 1).all() and (counts == 0).sum() > 40000
-    E0_centred = (E0 - E0.mean(0)).double().numpy()  # noqa: N806
+    E0_centred = (E0 - E0.mean(0)).double().numpy()
     assert frame["shared_unseen"].iloc[0] == pytest.approx(collapse(E0_centred[counts == 0]), rel=1e-6)
     assert frame["spread_once"].iloc[0] == pytest.approx(spread(E0.double().numpy()[counts == 1]), rel=1e-6)
     # the frequency R² of the final checkpoint is exactly the probe of its E
-    final_E = load_file(run.checkpoints[4] / "model.safetensors")["embed_out.weight"]  # noqa: N806
+    final_E = load_file(run.checkpoints[4] / "model.safetensors")["embed_out.weight"]
     assert frame["freq_r2"].iloc[-1] == pytest.approx(frequency_probe(final_E, counts).r2)
     # a second call reads the cache
     again = probe_checkpoints(refs, text, settings, progress=False)
@@ -411,7 +411,7 @@ def test_unreachable_hub_checkpoints_fail_fast_with_a_clear_error():
         loaded, reason = try_load_checkpoint(refs[0], offline=True)
     assert loaded is None and "cannot be loaded" in reason
     assert time.perf_counter() - started < 60  # no network retries in offline mode
-    with hub_offline(), pytest.raises(CheckpointUnavailable, match="final checkpoint .*step1 cannot be loaded"):
+    with hub_offline(), pytest.raises(CheckpointUnavailableError, match="final checkpoint .*step1 cannot be loaded"):
         probe_checkpoints(refs, "some text", ProbeSettings(window_length=8, n_tokens=8))
 
 
@@ -427,7 +427,7 @@ def test_sizes_are_named_and_their_parameter_counts_are_right():
 # the scorecard's checks, intervals over the probe's held-out tokens
 
 
-def planted_run(seed: int = 0, V: int = 3000, d: int = 16, n: int = 6):  # noqa: N803
+def planted_run(seed: int = 0, V: int = 3000, d: int = 16, n: int = 6):
     """Checkpoints whose E moves linearly from noise to a final E that encodes log frequency along one direction."""
     import pandas as pd
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from utils import encoding as enc
 from utils.activations import mean_softmax
 from utils.encoding import (
     EncodingRefitter,
@@ -18,7 +19,6 @@ from utils.encoding import (
     token_counts,
     top_k_mass,
 )
-from utils import encoding as enc
 from utils.head import OutputHead
 
 
@@ -96,7 +96,7 @@ def svd_least_squares(X, y):
 
 def test_least_squares_matches_an_svd_solution_on_badly_scaled_columns():
     rng = np.random.default_rng(1)
-    X = rng.normal(size=(500, 12)) * rng.uniform(0.01, 10, size=12) + 3.0  # noqa: N806
+    X = rng.normal(size=(500, 12)) * rng.uniform(0.01, 10, size=12) + 3.0
     y = X @ rng.normal(size=12) + 0.5 + rng.normal(size=500)
     solver = LeastSquares(X)
     assert solver.full_rank
@@ -108,28 +108,29 @@ def test_least_squares_matches_an_svd_solution_on_badly_scaled_columns():
 
 def test_least_squares_takes_the_minimum_norm_solution_when_rank_deficient():
     rng = np.random.default_rng(2)
-    X = rng.normal(size=(300, 6))  # noqa: N806
-    X = np.hstack([X, X[:, :1] * 2.0, np.zeros((300, 1))])  # noqa: N806  # a repeated and an empty column
+    X = rng.normal(size=(300, 6))
+    X = np.hstack([X, X[:, :1] * 2.0, np.zeros((300, 1))])  # a repeated and an empty column
     y = X[:, :6] @ rng.normal(size=6) + rng.normal(size=300)
     solver = LeastSquares(X)
     assert not solver.full_rank
     coefficients, intercept = solver.solve(y)
     expected_coefficients, expected_intercept = svd_least_squares(X - X.mean(axis=0), y)
     np.testing.assert_allclose(coefficients, expected_coefficients, atol=1e-9)
-    np.testing.assert_allclose(X @ coefficients + intercept, X @ svd_least_squares(X, y)[0] + svd_least_squares(X, y)[1],
+    reference = svd_least_squares(X, y)
+    np.testing.assert_allclose(X @ coefficients + intercept, X @ reference[0] + reference[1],
                                atol=1e-9)
 
 
 def test_one_refitter_serves_many_alphas_like_an_svd_fit_each():
     g = np.random.default_rng(4)
-    V, d = 3000, 12  # noqa: N806
-    E = g.normal(size=(V, d))  # noqa: N806
+    V, d = 3000, 12
+    E = g.normal(size=(V, d))
     refitter = EncodingRefitter(E, test_fraction=0.25, seed=3)
     train, test = refitter.train_tokens, refitter.test_tokens
     assert len(test) == 750 and np.intersect1d(train, test).size == 0
     for alpha in (g.dirichlet(np.ones(V)), np.exp(-(E @ g.normal(size=d))) / 50.0):
         refit = refitter.fit(alpha)
-        A, B = svd_least_squares(E[train], -np.log(alpha[train]))  # noqa: N806
+        A, B = svd_least_squares(E[train], -np.log(alpha[train]))
         np.testing.assert_allclose(refit.A, A, rtol=1e-9, atol=1e-12)
         assert refit.B == pytest.approx(B, rel=1e-9)
         residual = -np.log(alpha[test]) - (E[test] @ A + B)

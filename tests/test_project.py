@@ -79,3 +79,24 @@ def test_the_robustness_notebook_shares_the_chapters_defaults():
                 assert headlines[name] == spec["default"], f"{name}: headlines {headlines[name]} != {chapter}"
                 shared += 1
     assert shared >= 10
+
+
+def test_ruff_passes():
+    """The lint configuration in pyproject.toml (mathematical names allowed where the papers use them) holds."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    ruff = Path(sys.executable).parent / "ruff"
+    result = subprocess.run([str(ruff), "check", "--no-cache", str(REPO_ROOT)], capture_output=True, text=True,
+                            cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_noqa_for_names_and_no_sys_path_edits():
+    folders = ("utils", "tests", "benchmarks", "book")
+    path_edit = "sys.path." + "insert"  # spelled in two parts so that this file does not match itself
+    for path in [path for folder in folders for path in (REPO_ROOT / folder).glob("*.py")]:
+        text = path.read_text()
+        assert not re.search(r"noqa: ?N8", text), f"{path.name}: a noqa for a name (configure ruff instead)"
+        assert path_edit not in text, f"{path.name} edits sys.path"

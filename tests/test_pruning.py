@@ -2,28 +2,35 @@
 the streamed sweep equals utils.compare, bad input fails clearly."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
-from utils.activations import mean_softmax  # noqa: E402
-from utils.compare import compare_heads  # noqa: E402
-from utils.encoding import fit_encoding  # noqa: E402
-from utils.head import OutputHead  # noqa: E402
-from utils.pruning import (  # noqa: E402
+from utils.activations import Activations, log_mean_softmax, mean_softmax, window_log_sums
+from utils.compare import compare_heads, js_divergence, js_divergence_rows
+from utils.encoding import fit_encoding
+from utils.head import OutputHead
+from utils.pruning import (
     CRITERIA,
+    WindowSums,
+    bootstrap_window_sums,
+    choose_criterion,
+    context_groups,
+    criterion_orders,
+    deletion_sweep,
     dimension_scores,
     fisher_saliency,
+    headline_checks,
+    held_out_window_sums,
     keep_columns,
+    largest_safe_fraction,
     n_deleted,
+    pruned_output_head,
     rank_dimensions,
+    selection_positions,
+    subsample_positions,
+    sweep_activations,
+    text_statistics,
 )
 
 N_RELEVANT = 10
@@ -33,8 +40,8 @@ N_RELEVANT = 10
 def planted():
     """A head whose hidden states use only the first N_RELEVANT of d dimensions (the rest are exactly zero)."""
     generator = torch.Generator().manual_seed(0)
-    V, d, N = 2000, 16, 3000  # noqa: N806
-    E = torch.randn(V, d, generator=generator)  # noqa: N806
+    V, d, N = 2000, 16, 3000
+    E = torch.randn(V, d, generator=generator)
     mean = torch.zeros(d)
     mean[:N_RELEVANT] = torch.randn(N_RELEVANT, generator=generator).sign() * (
         0.5 + torch.rand(N_RELEVANT, generator=generator)
@@ -78,20 +85,21 @@ def test_abs_A_deletion_leaves_distribution_still_and_relevant_deletion_moves_it
 def test_spread_scaling_is_invariant_to_rescaling_a_dimension(planted):
     # scaling column j of E by s and A_j by 1/s leaves the encoding unchanged; abs_A_spread must not notice,
     # abs_A must (that is the point of the scaled criterion)
-    E, A = planted["E"].clone(), planted["fit"].A.copy()  # noqa: N806
+    E, A = planted["E"].clone(), planted["fit"].A.copy()
     scores = dimension_scores("abs_A_spread", E, A)
     E[:, 3] *= 100.0
     A[3] /= 100.0
     rescaled = dimension_scores("abs_A_spread", E, A)
     assert torch.allclose(scores, rescaled, rtol=1e-5)
-    assert not torch.allclose(dimension_scores("abs_A", planted["E"], planted["fit"].A), dimension_scores("abs_A", E, A))
+    assert not torch.allclose(dimension_scores("abs_A", planted["E"], planted["fit"].A),
+                              dimension_scores("abs_A", E, A))
 
 
 def test_fisher_saliency_matches_brute_force_kl_for_small_deletions():
     # for a small logit change the mean KL from deleting dimension i alone is 0.5 * saliency_i (second order)
     generator = torch.Generator().manual_seed(1)
-    V, d, N = 500, 8, 400  # noqa: N806
-    E = torch.randn(V, d, generator=generator)  # noqa: N806
+    V, d, N = 500, 8, 400
+    E = torch.randn(V, d, generator=generator)
     b = torch.randn(V, generator=generator)
     hidden = 0.05 * torch.randn(N, d, generator=generator) + 0.02
     saliency = fisher_saliency(E, hidden, b, chunk_size=128)
@@ -144,23 +152,13 @@ def test_missing_inputs_fail(planted):
 # The streamed sweep
 # ---------------------------------------------------------------------------------------------------------------
 
-from utils.pruning import (  # noqa: E402
-    context_groups,
-    criterion_orders,
-    deletion_sweep,
-    largest_safe_fraction,
-    pruned_output_head,
-    subsample_positions,
-    text_statistics,
-)
-from utils.compare import js_divergence, js_divergence_rows  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def biased_head():
     generator = torch.Generator().manual_seed(2)
-    V, d, N = 1500, 20, 500  # noqa: N806
-    E = torch.randn(V, d, generator=generator)  # noqa: N806
+    V, d, N = 1500, 20, 500
+    E = torch.randn(V, d, generator=generator)
     b = torch.randn(V, generator=generator)
     hidden = 0.8 * torch.randn(N, d, generator=generator) + 0.3
     targets = torch.randint(0, V, (N,), generator=generator)
@@ -169,7 +167,7 @@ def biased_head():
 
 
 def test_sweep_equals_compare_heads_for_every_setting_and_group(biased_head):
-    E, b, head, hidden, targets = (biased_head[k] for k in ("E", "b", "head", "hidden", "targets"))  # noqa: N806
+    E, b, head, hidden, targets = (biased_head[k] for k in ("E", "b", "head", "hidden", "targets"))
     orders = criterion_orders(["h_spread", "fisher", "random"], E, None, hidden, random_seeds=[0, 1], b=b)
     fractions = [0.0, 0.1, 0.12, 0.45, 0.9]  # 0.1 and 0.12 both delete 2 of 20 dimensions
     groups = torch.arange(hidden.shape[0]) % 3
@@ -207,7 +205,7 @@ def test_js_divergence_equals_scipy_jensen_shannon(biased_head):
     generator = torch.Generator().manual_seed(5)
     p = torch.rand(300, generator=generator, dtype=torch.float64) ** 4
     p[:10] = 0.0
-    Q = torch.rand(4, 300, generator=generator, dtype=torch.float64) ** 3  # noqa: N806
+    Q = torch.rand(4, 300, generator=generator, dtype=torch.float64) ** 3
     Q[1, 5:20] = 0.0
     rows = js_divergence_rows(p, Q)
     for i in range(4):
@@ -365,7 +363,7 @@ def test_largest_tested_fraction():
 def test_mean_compensated_head_equals_replacing_deleted_coordinates_by_their_mean(biased_head):
     from utils.pruning import mean_compensated_head
 
-    E, b, head, hidden = (biased_head[k] for k in ("E", "b", "head", "hidden"))  # noqa: N806
+    E, b, head, hidden = (biased_head[k] for k in ("E", "b", "head", "hidden"))
     mean = hidden.mean(dim=0)
     keep = keep_columns(rank_dimensions("random", E, seed=0), 0.5)
     compensated = mean_compensated_head(head, keep, mean)
@@ -390,16 +388,6 @@ def test_torch_threads_restores_the_setting():
 # The choice of criterion on training text, and the scorecard's checks with intervals over documents
 # ---------------------------------------------------------------------------------------------------------------
 
-from utils.activations import Activations, log_mean_softmax, window_log_sums  # noqa: E402
-from utils.pruning import (  # noqa: E402
-    WindowSums,
-    bootstrap_window_sums,
-    choose_criterion,
-    headline_checks,
-    held_out_window_sums,
-    selection_positions,
-    sweep_activations,
-)
 
 
 def fake_pass(hidden: torch.Tensor, head: OutputHead, document, seed: int = 0) -> Activations:

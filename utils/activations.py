@@ -3,7 +3,8 @@
 The windows are a seeded sample spread over every document of a corpus split (:func:`utils.corpora.sample_windows`).
 ``alpha_w`` is the probability of token ``w`` averaged over every position of every window (the paper's
 ``alpha_w`` for dataset D); each window's own sum is kept too, so that a bootstrap over texts
-(:mod:`utils.uncertainty`) re-averages alpha without running the model again.  Softmax is taken chunk by chunk over positions and accumulated in the log domain in
+(:mod:`utils.uncertainty`) re-averages alpha without running the model again.  Softmax is taken chunk by chunk
+over positions and accumulated in the log domain in
 float64 (``log alpha_w = logsumexp_n log p_n(w) - log N``), so rare tokens never underflow to zero and no
 (positions × vocabulary) array is held whole.  The hidden states are kept so that every later chapter can rebuild
 any head's output distribution without running the model again.

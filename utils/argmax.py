@@ -95,15 +95,15 @@ def _as_numpy(name: str, value: Any) -> np.ndarray:
     return array
 
 
-def check_head(W: Any, b: Any = None) -> tuple[np.ndarray, np.ndarray | None]:  # noqa: N803
+def check_head(W: Any, b: Any = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Validate a softmax layer and return ``(W (V, d) float64, b (V,) float64 or None)``.
 
     Raises ``ValueError`` for ``V < 2``, ``d < 1``, a bias of the wrong shape or non-finite entries.
     """
-    W_arr = _as_numpy("W", W)  # noqa: N806
+    W_arr = _as_numpy("W", W)
     if W_arr.ndim != 2:
         raise ValueError(f"W must be 2-d (V, d); got shape {W_arr.shape}")
-    V, d = W_arr.shape  # noqa: N806
+    V, d = W_arr.shape
     if V < 2:
         raise ValueError(f"W must have at least V=2 rows (classes); got V={V}")
     if d < 1:
@@ -128,17 +128,17 @@ def check_box(box: Any) -> float:
     return check_float("box", box, low=0.0, low_inclusive=False)
 
 
-def prepare_head(W: Any, b: Any = None) -> tuple[PreparedHead, np.ndarray, np.ndarray]:  # noqa: N803
+def prepare_head(W: Any, b: Any = None) -> tuple[PreparedHead, np.ndarray, np.ndarray]:
     """Check a head and prepare it once: ``(reduced head, representative (V,), twin (V,))`` (see find_twins).
 
     ``np.searchsorted(head.rows, representative[t])`` is token t's class id in the reduced head.
     """
-    W64, b64 = check_head(W, b)  # noqa: N806
+    W64, b64 = check_head(W, b)
     representative, twin = find_twins(W64, b64)
     return reduce_head(W64, b64, representative), representative, twin
 
 
-def find_twins(W: np.ndarray, b: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:  # noqa: N803
+def find_twins(W: np.ndarray, b: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Group identical rows of ``W`` (V, d).
 
     Returns ``(representative (V,) int64, twin (V,) int64)``.  ``representative[i]`` is the row of i's group with
@@ -146,7 +146,7 @@ def find_twins(W: np.ndarray, b: np.ndarray | None = None) -> tuple[np.ndarray, 
     ``-1`` when ``i`` can be tested on its own (it is alone, or the unique largest bias of its group); otherwise it
     names a member of i's group with a bias at least as large, so i can never win strictly ("duplicate").
     """
-    V = W.shape[0]  # noqa: N806
+    V = W.shape[0]
     rows = np.ascontiguousarray(W + 0.0)  # + 0.0 turns -0.0 into 0.0, so equal rows have equal bytes
     first: dict[bytes, int] = {}
     inverse = np.empty(V, dtype=np.int64)
@@ -196,7 +196,7 @@ class PreparedHead:
     mean_row: np.ndarray
 
     @property
-    def U(self) -> int:  # noqa: N802
+    def U(self) -> int:
         return int(self.W64.shape[0])
 
     @property
@@ -204,10 +204,10 @@ class PreparedHead:
         return int(self.W64.shape[1])
 
 
-def reduce_head(W: np.ndarray, b: np.ndarray | None, representative: np.ndarray) -> PreparedHead:  # noqa: N803
+def reduce_head(W: np.ndarray, b: np.ndarray | None, representative: np.ndarray) -> PreparedHead:
     """The head W (V, d) float64, b (V,) or None reduced to the rows ``representative`` names (see find_twins)."""
     rows = np.flatnonzero(representative == np.arange(len(representative)))
-    W64 = np.ascontiguousarray(W[rows])  # noqa: N806
+    W64 = np.ascontiguousarray(W[rows])
     b64 = None if b is None else np.ascontiguousarray(b[rows])
     return PreparedHead(
         W64=W64,
@@ -236,7 +236,7 @@ def _error_bound(head: PreparedHead, x_norm: np.ndarray, unit_roundoff: float) -
 
 def _competitor_max(
     head: PreparedHead, X: np.ndarray, cls: np.ndarray, chunk_size: int, dtype: type
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # noqa: N803
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Own logit and best competitor of each point: X (n, d), cls (n,) reduced class ids.
 
     Returns ``(own (n,) float64, best_other (n,) float64, best_index (n,) int64)`` computed in ``dtype``
@@ -245,20 +245,20 @@ def _competitor_max(
     """
     n = X.shape[0]
     if dtype == np.float32:
-        W, b = head.W32, head.b32  # noqa: N806
+        W, b = head.W32, head.b32
     else:
-        W = torch.from_numpy(head.W64)  # noqa: N806
+        W = torch.from_numpy(head.W64)
         b = None if head.b64 is None else torch.from_numpy(head.b64)
     small = n * min(head.U, chunk_size) * head.d <= SMALL_PRODUCT
     if small:  # numpy views of the same weights
-        W = W.numpy()  # noqa: N806
+        W = W.numpy()
         b = None if b is None else b.numpy()
-        X = X.astype(dtype)  # noqa: N806
+        X = X.astype(dtype)
         own = np.einsum("ij,ij->i", X, W[cls])
         if b is not None:
             own = own + b[cls]
     else:
-        X = torch.from_numpy(np.ascontiguousarray(X, dtype=dtype))  # noqa: N806
+        X = torch.from_numpy(np.ascontiguousarray(X, dtype=dtype))
         own_t = (X * W[torch.from_numpy(cls)]).sum(1)
         if b is not None:
             own_t = own_t + b[torch.from_numpy(cls)]
@@ -288,7 +288,7 @@ def _competitor_max(
 
 def _certified_margins(
     head: PreparedHead, X: np.ndarray, cls: np.ndarray, chunk_size: int, fast: tuple | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # noqa: N803
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Strict-argmax check of points X (n, d) float64 for reduced classes cls (n,).
 
     Returns ``(wins (n,) bool, margin (n,) float64, best_index (n,) int64)``: ``wins`` is True only where the own
@@ -314,9 +314,9 @@ def _certified_margins(
     return wins, margin, best_index
 
 
-def argmax_margin(W: Any, b: Any, x: Any, c: int) -> float:  # noqa: N803
+def argmax_margin(W: Any, b: Any, x: Any, c: int) -> float:
     """``logit_c - max_{j != c} logit_j`` at the point ``x`` (d,), in float64 over all V classes."""
-    W64, b64 = check_head(W, b)  # noqa: N806
+    W64, b64 = check_head(W, b)
     logits = W64 @ np.asarray(x, dtype=np.float64)
     if b64 is not None:
         logits = logits + b64
@@ -349,7 +349,7 @@ class BraidResult:
 
 
 def _starting_points(head: PreparedHead, cls: np.ndarray, start: str, box: float) -> np.ndarray:
-    X = head.W64[cls].copy()  # noqa: N806
+    X = head.W64[cls].copy()
     if start == "centred":
         X -= head.mean_row
     if head.b64 is None:
@@ -374,9 +374,9 @@ def braid_batch(
 ) -> BraidResult:
     """Braid reflect for the reduced classes ``cls`` (n,) of a prepared head, all at once (module docstring)."""
     n = len(cls)
-    X = _starting_points(head, cls, start, box)  # noqa: N806
+    X = _starting_points(head, cls, start, box)
     X = X.astype(np.float32).astype(np.float64)  # the points are float32 vectors, checked exactly
-    X0 = X.copy()  # noqa: N806
+    X0 = X.copy()
     cleared = np.zeros(n, dtype=bool)
     done = np.zeros(n, dtype=bool)
     margin = np.full(n, -np.inf)
@@ -413,7 +413,7 @@ def braid_batch(
 
 @_single_threaded_blas
 def braid_reflect(
-    W: Any,  # noqa: N803
+    W: Any,
     b: Any = None,
     tokens: Any = None,
     *,
@@ -429,7 +429,7 @@ def braid_reflect(
     Never clears an unargmaxable class: a class is cleared only with a verified witness inside the box.  Classes
     with an identical twin are tested against the other rows only (their twins are merged).
     """
-    W64, b64 = check_head(W, b)  # noqa: N806
+    W64, b64 = check_head(W, b)
     box = check_box(box)
     patience = check_int("patience", patience, minimum=0)
     check_choice("start", start, STARTS)
@@ -477,8 +477,8 @@ def _solve_lp(
 ) -> tuple[int, str, np.ndarray | None, float]:
     """Solve the Chebyshev LP of reduced class c against the competitors ``active`` (k,)."""
     d = head.d
-    A = head.W64[active] - head.W64[c]  # (k, d)  # noqa: N806
-    A_ub = np.hstack([A, np.linalg.norm(A, axis=1, keepdims=True)])  # noqa: N806
+    A = head.W64[active] - head.W64[c]  # (k, d)
+    A_ub = np.hstack([A, np.linalg.norm(A, axis=1, keepdims=True)])
     b_ub = np.zeros(len(active)) if head.b64 is None else head.b64[c] - head.b64[active]
     objective = np.zeros(d + 1)
     objective[-1] = -1.0
@@ -506,7 +506,7 @@ def _chebyshev(
     chunk_size: int,
 ) -> LPResult:
     """Cutting-plane Chebyshev LP of reduced class c (see the module docstring)."""
-    U = head.U  # noqa: N806
+    U = head.U
     others = np.delete(np.arange(U), c)
     if len(others) == 0:  # a single distinct row: it wins everywhere
         x = np.clip(hints[0], -box, box)
@@ -565,7 +565,7 @@ def _chebyshev(
 
 @_single_threaded_blas
 def chebyshev_lp(
-    W: Any,  # noqa: N803
+    W: Any,
     b: Any,
     c: int,
     *,
@@ -582,7 +582,7 @@ def chebyshev_lp(
     A class with an identical twin of bias >= its own cannot win strictly and is reported unargmaxable with the
     status "duplicate of row j"; use :func:`find_unargmaxable` for the full verdicts.
     """
-    W64, b64 = check_head(W, b)  # noqa: N806
+    W64, b64 = check_head(W, b)
     box = check_box(box)
     radius_tol = check_float("radius_tol", radius_tol, low=0.0)
     c = check_int("c", c, minimum=0, maximum=W64.shape[0] - 1)
@@ -709,7 +709,7 @@ class Verdicts:
         return cls(meta=meta, **arrays)
 
 
-def _check_tokens(tokens: Any, V: int) -> np.ndarray:  # noqa: N803
+def _check_tokens(tokens: Any, V: int) -> np.ndarray:
     if tokens is None:
         return np.arange(V, dtype=np.int64)
     array = np.asarray(tokens)
@@ -722,7 +722,7 @@ def _check_tokens(tokens: Any, V: int) -> np.ndarray:  # noqa: N803
     return array.astype(np.int64)
 
 
-def verdict_key(W: np.ndarray, b: np.ndarray | None, tokens: np.ndarray, **settings: Any) -> str:  # noqa: N803
+def verdict_key(W: np.ndarray, b: np.ndarray | None, tokens: np.ndarray, **settings: Any) -> str:
     """Cache key: hash of the bytes of W, b and the tested tokens, the settings and the code version."""
     digest = hashlib.sha256()
     for array in (W, b, tokens):
@@ -744,7 +744,7 @@ def _verdict_cache_dir() -> Path:
 
 @_single_threaded_blas
 def find_unargmaxable(
-    W: Any,  # noqa: N803
+    W: Any,
     b: Any = None,
     *,
     tokens: Any = None,
@@ -766,9 +766,9 @@ def find_unargmaxable(
     classes are then reported "unargmaxable" with lp_status "not run", an upper bound on the count).  Results are
     cached under ``cache_dir()/argmax`` keyed by W, b, tokens and every setting.
     """
-    W_in = _as_numpy("W", W)  # noqa: N806
-    W64, b64 = check_head(W_in, b)  # noqa: N806
-    V, d = W64.shape  # noqa: N806
+    W_in = _as_numpy("W", W)
+    W64, b64 = check_head(W_in, b)
+    V, d = W64.shape
     box = check_box(box)
     patience = check_int("patience", patience, minimum=0)
     check_choice("start", start, STARTS)
@@ -785,7 +785,7 @@ def find_unargmaxable(
             cached = Verdicts.load(path)
             if cached.meta.get("key") == key and len(cached) == len(tokens) and cached.witness.shape[1] == d:
                 return cached
-        except Exception:  # corrupt or partial: rebuild
+        except Exception:  # noqa: BLE001 - corrupt or partial: rebuild
             pass
 
     t0 = time.perf_counter()
@@ -854,7 +854,7 @@ def find_unargmaxable(
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def hull_argmaxable(W: Any, b: Any = None, *, box: float | None = None) -> np.ndarray:  # noqa: N803
+def hull_argmaxable(W: Any, b: Any = None, *, box: float | None = None) -> np.ndarray:
     """Brute-force verdicts (V,) bool for small d (2 to ~6).
 
     Without a bias, class c is the strict argmax somewhere iff its row is a vertex of the convex hull of the rows
@@ -869,18 +869,18 @@ def hull_argmaxable(W: Any, b: Any = None, *, box: float | None = None) -> np.nd
     return argmaxable
 
 
-def hull_box_undecided(W: Any, b: Any, box: float) -> np.ndarray:  # noqa: N803
+def hull_box_undecided(W: Any, b: Any, box: float) -> np.ndarray:
     """Classes (V,) bool that are argmaxable in the whole space but whose region has no vertex inside the box:
     the brute force cannot tell whether the box cuts their region off (the region may lie entirely outside)."""
     _, undecided = _hull_verdicts(W, b, check_box(box))
     return undecided
 
 
-def _hull_verdicts(W: Any, b: Any, box: float | None) -> tuple[np.ndarray, np.ndarray]:  # noqa: N803
+def _hull_verdicts(W: Any, b: Any, box: float | None) -> tuple[np.ndarray, np.ndarray]:
     from scipy.spatial import ConvexHull
 
-    W64, b64 = check_head(W, b)  # noqa: N806
-    V, d = W64.shape  # noqa: N806
+    W64, b64 = check_head(W, b)
+    V, d = W64.shape
     points = W64 if b64 is None else np.hstack([W64, b64[:, None]])
     if V < points.shape[1] + 1:
         raise ValueError(
@@ -911,17 +911,17 @@ def _hull_verdicts(W: Any, b: Any, box: float | None) -> tuple[np.ndarray, np.nd
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def prevention_bias(W: Any) -> np.ndarray:  # noqa: N803
+def prevention_bias(W: Any) -> np.ndarray:
     """The bias ``b_j = -½||w_j||²`` (V,): then ``w_j·x + b_j = ½||x||² - ½||x - w_j||²``, so the argmax is the
     row nearest to x and every distinct row wins at x = w_j (paper, appendix D)."""
-    W64, _ = check_head(W)  # noqa: N806
+    W64, _ = check_head(W)
     return -0.5 * np.einsum("ij,ij->i", W64, W64)
 
 
-def unit_norm_rows(W: Any) -> np.ndarray:  # noqa: N803
+def unit_norm_rows(W: Any) -> np.ndarray:
     """W (V, d) with every row scaled to unit length: distinct points on a sphere are all hull vertices, so without
     a bias every distinct row is argmaxable.  Zero rows are an error (they have no direction)."""
-    W64, _ = check_head(W)  # noqa: N806
+    W64, _ = check_head(W)
     norms = np.linalg.norm(W64, axis=1, keepdims=True)
     if np.any(norms == 0):
         raise ValueError(f"W has {int((norms == 0).sum())} zero rows; unit_norm_rows needs every row nonzero")
@@ -933,10 +933,10 @@ def unit_norm_rows(W: Any) -> np.ndarray:  # noqa: N803
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def random_head(V: int, d: int, init: str, bias: bool, seed: int) -> tuple[np.ndarray, np.ndarray | None]:  # noqa: N803
+def random_head(V: int, d: int, init: str, bias: bool, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
     """A random softmax layer: W (V, d) and b (V,) (or None) drawn i.i.d. from U(-1, 1) ("uniform") or N(0, 1)
     ("normal"), as in the paper's random-model experiment."""
-    V = check_int("V", V, minimum=2)  # noqa: N806
+    V = check_int("V", V, minimum=2)
     d = check_positive_int("d", d)
     check_choice("init", init, INITS)
     rng = np.random.default_rng(check_int("seed", seed, minimum=0))
@@ -946,7 +946,7 @@ def random_head(V: int, d: int, init: str, bias: bool, seed: int) -> tuple[np.nd
     else:
         def draw(size):
             return rng.normal(0.0, 1.0, size)
-    W = draw((V, d))  # noqa: N806
+    W = draw((V, d))
     return W, (draw(V) if bias else None)
 
 
@@ -972,7 +972,7 @@ def random_model_sweep(
     rows = []
     configs = [(d, init, bias) for d in dims for init in inits for bias in biases]
     for d, init, bias in tqdm(configs, desc="random heads", disable=not progress):
-        W, b = random_head(n_classes, d, init, bias, seed + 1000 * int(d))  # noqa: N806
+        W, b = random_head(n_classes, d, init, bias, seed + 1000 * int(d))
         verdicts = find_unargmaxable(W, b, box=box, patience=patience, progress=False)
         counts = verdicts.counts()
         rows.append(
@@ -991,7 +991,7 @@ def random_model_sweep(
 
 
 def pruning_sweep(
-    E: Any,  # noqa: N803
+    E: Any,
     order: Any,
     fractions: list[float],
     *,
@@ -1009,12 +1009,12 @@ def pruning_sweep(
     """
     import pandas as pd
 
-    E64, b64 = check_head(E, b)  # noqa: N806
+    E64, b64 = check_head(E, b)
     d = E64.shape[1]
     order = np.asarray(order)
     if order.shape != (d,) or not np.array_equal(np.sort(order), np.arange(d)):
         raise ValueError(f"order must be a permutation of the {d} dimensions; got shape {order.shape}")
-    E32 = np.asarray(E.detach().cpu().numpy() if isinstance(E, torch.Tensor) else E)  # noqa: N806  (exact bytes)
+    E32 = np.asarray(E.detach().cpu().numpy() if isinstance(E, torch.Tensor) else E)  # (exact bytes)
     rows = []
     for fraction in tqdm(fractions, desc="pruned heads", disable=not progress):
         fraction = check_float("fractions", fraction, low=0.0, high=1.0, high_inclusive=False)
@@ -1078,7 +1078,7 @@ def toy_head() -> np.ndarray:
 
 def plot_argmax_regions(
     ax: Any,
-    W: Any,  # noqa: N803
+    W: Any,
     b: Any = None,
     *,
     extent: float = 4.0,
@@ -1091,10 +1091,10 @@ def plot_argmax_regions(
     import seaborn as sns
     from matplotlib.colors import ListedColormap
 
-    W64, b64 = check_head(W, b)  # noqa: N806
+    W64, b64 = check_head(W, b)
     if W64.shape[1] != 2:
         raise ValueError(f"plot_argmax_regions draws 2-d heads; got d={W64.shape[1]}")
-    V = W64.shape[0]  # noqa: N806
+    V = W64.shape[0]
     verdicts = find_unargmaxable(W64, b64, box=extent, cache=False, progress=False)
     grid = np.linspace(-extent, extent, check_positive_int("resolution", resolution))
     gx, gy = np.meshgrid(grid, grid)
@@ -1123,7 +1123,7 @@ def plot_argmax_regions(
 
 @_single_threaded_blas
 def closest_calls(
-    W: Any,  # noqa: N803
+    W: Any,
     b: Any,
     verdicts: Verdicts,
     k: int,
@@ -1169,7 +1169,7 @@ def closest_calls(
 
 
 def hull_agreement(
-    n_instances: int, *, seed: int = 0, max_d: int = 6, max_V: int = 40, box_with_bias: float = 1e4  # noqa: N803
+    n_instances: int, *, seed: int = 0, max_d: int = 6, max_V: int = 40, box_with_bias: float = 1e4
 ):
     """Compare every verdict with the convex-hull brute force on random instances (half with a bias).
 
@@ -1184,8 +1184,8 @@ def hull_agreement(
     out = dict(instances=0, verdicts=0, agree=0, braid_false_clear=0, unargmaxable=0, undecided=0)
     for i in range(n_instances):
         d = int(rng.integers(2, max_d + 1))
-        V = int(rng.integers(d + 2, max(max_V, d + 3) + 1))  # noqa: N806
-        W = rng.normal(size=(V, d))  # noqa: N806
+        V = int(rng.integers(d + 2, max(max_V, d + 3) + 1))
+        W = rng.normal(size=(V, d))
         b = rng.normal(size=V) if i % 2 else None
         box = box_with_bias if b is not None else DEFAULT_BOX
         verdicts = find_unargmaxable(W, b, box=box, cache=False, progress=False)

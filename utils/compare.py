@@ -46,16 +46,16 @@ class HeadComparison:
         return None if self.nll_new is None else math.exp(self.nll_new)
 
 
-def js_divergence_rows(p: torch.Tensor, Q: torch.Tensor) -> torch.Tensor:  # noqa: N803
+def js_divergence_rows(p: torch.Tensor, Q: torch.Tensor) -> torch.Tensor:
     """Jensen-Shannon divergence in nats of p (V,) with each row of Q (S, V), in float64: (S,).
 
     p and each row of Q are renormalised to sum 1; zero entries contribute nothing (0 log 0 = 0).
     """
     p = p.to(torch.float64)
     p = p / p.sum()
-    Q = Q.to(torch.float64)  # noqa: N806
-    Q = Q / Q.sum(dim=1, keepdim=True)  # noqa: N806
-    M = 0.5 * (p + Q)  # noqa: N806
+    Q = Q.to(torch.float64)
+    Q = Q / Q.sum(dim=1, keepdim=True)
+    M = 0.5 * (p + Q)
     kl_p = torch.xlogy(p, p).sum() - torch.xlogy(p, M).sum(dim=1)
     kl_q = torch.xlogy(Q, Q).sum(dim=1) - torch.xlogy(Q, M).sum(dim=1)
     return 0.5 * kl_p + 0.5 * kl_q

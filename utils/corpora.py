@@ -1,4 +1,5 @@
-"""The book's small committed corpora (see data/README.md) and the seeded sample of token windows drawn across a split."""
+"""The book's small committed corpora (see data/README.md) and the seeded sample of token windows drawn across a
+split."""
 from __future__ import annotations
 
 import hashlib
@@ -101,7 +102,8 @@ def check_window_count(
     if split_tokens // n_windows < window_length:
         raise ValueError(
             f"n_tokens={n_tokens} asks for {n_windows} windows of {window_length} tokens, but the {corpus} {split} "
-            f"split holds {split_tokens} tokens; use n_tokens of at most {split_tokens // window_length * window_length}"
+            f"split holds {split_tokens} tokens; use n_tokens of at most "
+            f"{split_tokens // window_length * window_length}"
         )
     return n_windows
 

@@ -196,10 +196,10 @@ class _LinearCrossEntropy(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, h: torch.Tensor, W: torch.Tensor, targets: torch.Tensor, chunk_size: int):  # noqa: N803
+    def forward(ctx, h: torch.Tensor, W: torch.Tensor, targets: torch.Tensor, chunk_size: int):
         n = h.shape[0]
         grad_h = torch.empty_like(h)
-        grad_W = torch.zeros_like(W)  # noqa: N806
+        grad_W = torch.zeros_like(W)
         total = torch.zeros((), dtype=torch.float64)
         buffer = torch.empty((min(chunk_size, n), W.shape[0]), dtype=h.dtype)  # one (chunk, V) block, reused
         for start in range(0, n, chunk_size):
@@ -223,13 +223,13 @@ class _LinearCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
-        grad_h, grad_W = ctx.saved_tensors  # noqa: N806
+        grad_h, grad_W = ctx.saved_tensors
         scale = grad_output / ctx.n
         return grad_h * scale, grad_W * scale, None, None
 
 
 def linear_cross_entropy(
-    h: torch.Tensor, W: torch.Tensor, targets: torch.Tensor, chunk_size: int = 64  # noqa: N803
+    h: torch.Tensor, W: torch.Tensor, targets: torch.Tensor, chunk_size: int = 64
 ) -> torch.Tensor:
     """Mean next-token loss of logits ``h @ W.T``: h (N, d), W (V, d), targets (N,) int64 -> scalar.
 
@@ -575,7 +575,7 @@ def log_frequency(counts: np.ndarray, unseen_count: float | None = None) -> np.n
 
 
 def frequency_probe(
-    E: np.ndarray | torch.Tensor,  # noqa: N803
+    E: np.ndarray | torch.Tensor,
     counts: np.ndarray,
     *,
     include_unseen: bool = False,
@@ -591,8 +591,8 @@ def frequency_probe(
         include_unseen: also fit and score tokens that never occur, at a pseudo-count of ``unseen_count``.
         test_fraction: share of the (seen, or all) tokens held out for scoring, split at random from ``seed``.
     """
-    E = E.detach().cpu().numpy() if isinstance(E, torch.Tensor) else np.asarray(E)  # noqa: N806
-    E = E.astype(np.float64)  # noqa: N806
+    E = E.detach().cpu().numpy() if isinstance(E, torch.Tensor) else np.asarray(E)
+    E = E.astype(np.float64)
     counts = np.asarray(counts)
     if E.ndim != 2 or counts.shape != (E.shape[0],):
         raise ValueError(f"E (V, d) and counts (V,) must agree; got E {E.shape} and counts {counts.shape}")
@@ -620,7 +620,7 @@ def frequency_probe(
     )
 
 
-def embedding_hash(E: torch.Tensor | np.ndarray) -> str:  # noqa: N803
+def embedding_hash(E: torch.Tensor | np.ndarray) -> str:
     """sha256 of an output embedding's float32 bytes and shape: equal iff the matrices are bit-identical."""
     array = E.detach().cpu().numpy() if isinstance(E, torch.Tensor) else np.asarray(E)
     array = np.ascontiguousarray(array, dtype=np.float32)
@@ -667,7 +667,7 @@ def spread(rows: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.sum((rows - rows.mean(0)) ** 2, axis=1))))
 
 
-def centred_distance(E: torch.Tensor, F: torch.Tensor) -> float:  # noqa: N803
+def centred_distance(E: torch.Tensor, F: torch.Tensor) -> float:
     """Frobenius distance between two output embeddings (V, d) after removing each one's mean row.
 
     Adding one vector ``c`` to every row of ``E`` adds ``h · c`` to every logit of a position, which the softmax
@@ -696,7 +696,7 @@ def heldout_loss(hidden: torch.Tensor, token_ids: torch.Tensor, head: Any, chunk
 # Checkpoints to probe: our own runs, or Pythia revisions
 
 
-class CheckpointUnavailable(ValueError):
+class CheckpointUnavailableError(ValueError):
     """The checkpoints to probe cannot be loaded on this machine (hub unreachable and not in a local cache)."""
 
 
@@ -846,7 +846,7 @@ def probe_checkpoint(loaded: Any, counts: np.ndarray, settings: ProbeSettings) -
     from .encoding import fit_encoding
     from .head import output_head
 
-    E = output_head(loaded.model).E  # noqa: N806  (V, d)
+    E = output_head(loaded.model).E  # (V, d)
     if counts.shape != (E.shape[0],):
         raise ValueError(f"counts must have shape ({E.shape[0]},), one per row of E; got {counts.shape}")
     seen = counts > 0
@@ -857,7 +857,7 @@ def probe_checkpoint(loaded: Any, counts: np.ndarray, settings: ProbeSettings) -
                                       n_tokens=settings.n_tokens, sample_seed=settings.sample_seed)
     encoding = fit_encoding(E.numpy(), activations.alpha.numpy(), test_fraction=settings.test_fraction,
                             seed=settings.seed)
-    E_np = E.numpy().astype(np.float64)  # noqa: N806
+    E_np = E.numpy().astype(np.float64)
     centred = E_np - E_np.mean(axis=0)
     once = math.log(1.0 / counts.sum())  # log relative frequency of a token seen once
     unseen_predicted = seen_probe.predicted[~seen]
@@ -941,10 +941,10 @@ def probe_checkpoints(
     offline = any(is_hub_ref(ref) for ref in refs) and not hub_reachable()
     final, reason = try_load_checkpoint(refs[-1], offline=offline)
     if final is None:
-        raise CheckpointUnavailable(f"the final checkpoint {refs[-1].label} cannot be loaded: {reason}")
+        raise CheckpointUnavailableError(f"the final checkpoint {refs[-1].label} cannot be loaded: {reason}")
     from .head import output_head
 
-    final_E = output_head(final.model).E  # noqa: N806
+    final_E = output_head(final.model).E
     final_params = _flat_parameters(final.model)
     del final
     counts_by_tokenizer: dict[str, np.ndarray] = {}
@@ -954,7 +954,7 @@ def probe_checkpoints(
         if loaded is None:
             unavailable[ref.label] = reason
             continue
-        E = output_head(loaded.model).E  # noqa: N806
+        E = output_head(loaded.model).E
         fingerprint = f"{tokenizer_fingerprint(loaded.tokenizer)}:{E.shape[0]}"
         if fingerprint not in counts_by_tokenizer:
             counts_by_tokenizer[fingerprint] = token_counts(encode_text(loaded.tokenizer, count_text), E.shape[0])
@@ -971,7 +971,7 @@ def probe_checkpoints(
         rows.append(row)
         del loaded, params
     if len(rows) == 0:
-        raise CheckpointUnavailable(f"none of the checkpoints could be loaded: {unavailable}")
+        raise CheckpointUnavailableError(f"none of the checkpoints could be loaded: {unavailable}")
     duplicates = duplicate_checkpoints([(row["label"], row["e_hash"]) for row in rows])
     for row in rows:
         row["duplicate_of"] = duplicates.get(row["label"], "")
@@ -1063,7 +1063,7 @@ def probe_r2_bootstrap(
     n_boot = check_positive_int("n_boot", n_boot)
     check_int("boot_seed", boot_seed, minimum=0)
     actual, predicted = None, []
-    for E in embeddings:  # noqa: N806
+    for E in embeddings:
         probe = frequency_probe(E, counts, test_fraction=test_fraction, seed=seed)
         actual = probe.target[probe.test_tokens]
         predicted.append(probe.predicted[probe.test_tokens])
@@ -1158,7 +1158,7 @@ COUNT_GROUPS: tuple[tuple[str, int, float], ...] = (
 )
 
 
-def predictions_by_count(E: torch.Tensor | np.ndarray, counts: np.ndarray, **probe_kwargs: Any):  # noqa: N803
+def predictions_by_count(E: torch.Tensor | np.ndarray, counts: np.ndarray, **probe_kwargs: Any):
     """Where the frequency probe (fitted on seen tokens) places tokens, grouped by their training count.
 
     Returns:
@@ -1287,8 +1287,9 @@ def plot_unseen(frames: Mapping[str, Any], groups: Any, size: str):
 def plot_pythia(frame: Any, model: str | None, status: str = ""):
     """The probe on Pythia checkpoints (duplicates of an earlier checkpoint are left out and marked); when ``frame``
     is None, a panel that states ``status`` instead."""
-    import matplotlib.pyplot as plt
     import textwrap
+
+    import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots()
     if frame is None:

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import linalg, stats
 
 from .validation import check_float, check_int, check_positive_int
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -43,8 +47,8 @@ class EncodingFit:
         return self.predicted - self.target
 
 
-def _as_embedding(E) -> np.ndarray:  # noqa: N803
-    E = np.asarray(E, dtype=np.float64)  # noqa: N806
+def _as_embedding(E) -> np.ndarray:
+    E = np.asarray(E, dtype=np.float64)
     if E.ndim != 2:
         raise ValueError(f"E must be 2-d (V, d); got shape {E.shape}")
     if not np.all(np.isfinite(E)):
@@ -52,7 +56,7 @@ def _as_embedding(E) -> np.ndarray:  # noqa: N803
     return E
 
 
-def _as_alpha(alpha, V: int) -> np.ndarray:  # noqa: N803
+def _as_alpha(alpha, V: int) -> np.ndarray:
     alpha = np.asarray(alpha, dtype=np.float64)
     if alpha.shape != (V,):
         raise ValueError(f"alpha must have shape ({V},) to match E; got {alpha.shape}")
@@ -61,12 +65,12 @@ def _as_alpha(alpha, V: int) -> np.ndarray:  # noqa: N803
     return alpha
 
 
-def _as_inputs(E, alpha) -> tuple[np.ndarray, np.ndarray]:  # noqa: N803
-    E = _as_embedding(E)  # noqa: N806
+def _as_inputs(E, alpha) -> tuple[np.ndarray, np.ndarray]:
+    E = _as_embedding(E)
     return E, _as_alpha(alpha, E.shape[0])
 
 
-def split_tokens(V: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:  # noqa: N803
+def split_tokens(V: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A random split of token ids 0..V-1 into (train, test), sorted, reproducible from ``seed``."""
     check_float("test_fraction", test_fraction, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
     order = np.random.default_rng(seed).permutation(V)
@@ -92,8 +96,8 @@ class LeastSquares:
     ~1e12), the minimum-norm solution is taken through the pseudo-inverse instead, as ``np.linalg.lstsq`` would.
     """
 
-    def __init__(self, X) -> None:  # noqa: N803
-        X = np.asarray(X, dtype=np.float64)  # noqa: N806
+    def __init__(self, X) -> None:
+        X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[0] < 2:
             raise ValueError(f"X must be 2-d (n, d) with n >= 2; got shape {X.shape}")
         self.mean_x = X.mean(axis=0)
@@ -125,7 +129,7 @@ class LeastSquares:
         return coefficients, float(y.mean() - self.mean_x @ coefficients)
 
 
-def ols(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:  # noqa: N803
+def ols(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
     """Least squares with an intercept: X (n, d), y (n,) -> (coefficients (d,), intercept); see
     :class:`LeastSquares`."""
     return LeastSquares(X).solve(y)
@@ -139,7 +143,7 @@ class EncodingRefitter:
     test_fraction=f, seed=s)``.
     """
 
-    def __init__(self, E, *, test_fraction: float = 0.2, seed: int = 0) -> None:  # noqa: N803
+    def __init__(self, E, *, test_fraction: float = 0.2, seed: int = 0) -> None:
         self.E = _as_embedding(E)
         self.train_tokens, self.test_tokens = split_tokens(self.E.shape[0], test_fraction, seed)
         self._solver = LeastSquares(self.E[self.train_tokens])
@@ -218,14 +222,14 @@ def bootstrap_ci(
     return float(np.quantile(values, tail)), float(np.quantile(values, 1.0 - tail))
 
 
-def top_k_mass(A: np.ndarray, k: int) -> float:  # noqa: N803
+def top_k_mass(A: np.ndarray, k: int) -> float:
     """Share of ``sum |A_i|`` carried by the ``k`` largest ``|A_i|``."""
     k = check_int("k", k, minimum=1, maximum=len(A))
     magnitude = np.sort(np.abs(A))[::-1]
     return float(magnitude[:k].sum() / magnitude.sum())
 
 
-def dimensions_by_weight(A: np.ndarray) -> np.ndarray:  # noqa: N803
+def dimensions_by_weight(A: np.ndarray) -> np.ndarray:
     """Dimension indices sorted by decreasing ``|A_i|``."""
     return np.argsort(-np.abs(A), kind="stable")
 
@@ -271,11 +275,12 @@ def lasso_path_r2(fit: EncodingFit, E, fractions) -> list[LassoPoint]:
     for j, penalty in enumerate(used):
         coef = coefs[:, j]
         predicted = (E[fit.test_tokens] - x_mean) @ coef + y_mean
-        points.append(LassoPoint(float(penalty), int(np.count_nonzero(coef)), r2_score(fit.target[fit.test_tokens], predicted)))
+        r2 = r2_score(fit.target[fit.test_tokens], predicted)
+        points.append(LassoPoint(float(penalty), int(np.count_nonzero(coef)), r2))
     return points
 
 
-def token_counts(token_ids, V: int) -> np.ndarray:  # noqa: N803
+def token_counts(token_ids, V: int) -> np.ndarray:
     """How often each token id occurs in ``token_ids`` (any shape): (V,) int64 (0: never seen)."""
     flat = np.asarray(token_ids).reshape(-1)
     if flat.size and (int(flat.min()) < 0 or int(flat.max()) >= V):
@@ -385,8 +390,8 @@ class SubsetRefitter:
     at once (one matrix product for their right-hand sides), so a bootstrap costs a few small solves per sample.
     """
 
-    def __init__(self, E, *, test_fraction: float = 0.2, seed: int = 0) -> None:  # noqa: N803
-        E = _as_embedding(E)  # noqa: N806
+    def __init__(self, E, *, test_fraction: float = 0.2, seed: int = 0) -> None:
+        E = _as_embedding(E)
         self.V = E.shape[0]
         self.train_tokens, self.test_tokens = split_tokens(self.V, test_fraction, seed)
         train = E[self.train_tokens]
@@ -409,11 +414,11 @@ class SubsetRefitter:
         target = -log_alpha[:, self.test_tokens]  # (n, n_test)
         out = np.empty((len(y), 1 if top_k is None else 2))
         for i in range(len(y)):
-            A = linalg.cho_solve(self._factor, rhs[i])  # noqa: N806
+            A = linalg.cho_solve(self._factor, rhs[i])
             out[i, 0] = r2_score(target[i], self._test @ A + y_mean[i] - self.mean_x @ A)
             if top_k is not None:
                 keep = dimensions_by_weight(A)[:top_k]
-                A_k = linalg.solve(self._gram[np.ix_(keep, keep)], rhs[i, keep], assume_a="pos")  # noqa: N806
+                A_k = linalg.solve(self._gram[np.ix_(keep, keep)], rhs[i, keep], assume_a="pos")
                 out[i, 1] = r2_score(target[i], self._test[:, keep] @ A_k + y_mean[i] - self.mean_x[keep] @ A_k)
         return out[:, 0] if top_k is None else out
 
@@ -447,7 +452,7 @@ def headline_checks(
     """
     from .uncertainty import Check, percentile_interval, resampled_log_alphas
 
-    E = activations.head.E.numpy().astype(np.float64)  # noqa: N806
+    E = activations.head.E.numpy().astype(np.float64)
     k = max(1, int(np.ceil(check_float("sparse_share", sparse_share, low=0.0, high=1.0, low_inclusive=False)
                            * E.shape[1])))
     refitter = SubsetRefitter(E, test_fraction=test_fraction, seed=seed)

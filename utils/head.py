@@ -39,7 +39,7 @@ class OutputHead:
             raise ValueError(f"b must have shape ({self.E.shape[0]},); got {tuple(self.b.shape)}")
 
     @property
-    def V(self) -> int:  # noqa: N802 - the papers' notation
+    def V(self) -> int:  # the papers' notation
         return int(self.E.shape[0])
 
     @property

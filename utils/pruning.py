@@ -51,7 +51,7 @@ def _as_float_tensor(name: str, value, ndim: int) -> torch.Tensor:
 
 
 def fisher_saliency(
-    E: torch.Tensor,  # noqa: N803 - the papers' notation
+    E: torch.Tensor,  # the papers' notation
     hidden: torch.Tensor,
     b: torch.Tensor | None = None,
     *,
@@ -85,8 +85,8 @@ def fisher_saliency(
 
 def dimension_scores(
     criterion: str,
-    E,  # noqa: N803
-    A=None,  # noqa: N803
+    E,
+    A=None,
     hidden=None,
     *,
     b: torch.Tensor | None = None,
@@ -127,8 +127,8 @@ def dimension_scores(
 
 def rank_dimensions(
     criterion: str,
-    E,  # noqa: N803
-    A=None,  # noqa: N803
+    E,
+    A=None,
     hidden=None,
     seed: int = 0,
     *,
@@ -218,7 +218,7 @@ def check_fractions(fractions) -> list[float]:
 class _Totals:
     """Per-group running sums for one pruned head (or the reference)."""
 
-    def __init__(self, n_groups: int, V: int) -> None:  # noqa: N803
+    def __init__(self, n_groups: int, V: int) -> None:
         self.alpha = torch.zeros((n_groups, V), dtype=torch.float64)  # sum over positions of probabilities
         self.kl = torch.zeros(n_groups, dtype=torch.float64)
         self.agree = torch.zeros(n_groups, dtype=torch.float64)
@@ -266,8 +266,8 @@ def deletion_sweep(
     from tqdm.auto import tqdm
 
     chunk_size = check_positive_int("chunk_size", chunk_size)
-    E = head.E.to(torch.float32)  # noqa: N806
-    V, d = E.shape  # noqa: N806
+    E = head.E.to(torch.float32)
+    V, d = E.shape
     if hidden.ndim != 2 or hidden.shape[1] != d or hidden.shape[0] == 0:
         raise ValueError(f"hidden must have shape (N >= 1, {d}); got {tuple(hidden.shape)}")
     n = hidden.shape[0]
@@ -440,8 +440,8 @@ def context_groups(context_length: torch.Tensor, short_max: int, long_min: int) 
 
 def criterion_orders(
     criteria,
-    E,  # noqa: N803
-    A=None,  # noqa: N803
+    E,
+    A=None,
     hidden=None,
     *,
     random_seeds=(0, 1, 2, 3, 4),
@@ -615,7 +615,7 @@ def choose_criterion(
     return best, table.sort_values("top1_agreement", ascending=False, kind="stable")
 
 
-def compare_criteria_text(best: str, best_top1: float, abs_A_top1: float) -> str:  # noqa: N803
+def compare_criteria_text(best: str, best_top1: float, abs_A_top1: float) -> str:
     """A clause comparing the criterion chosen on training text with the paper's on held-out top-1 agreement."""
     if best == "abs_A":
         return "the choice made on training text is the paper's own criterion"
@@ -696,8 +696,8 @@ def window_sums(
         raise ValueError("window must be non-empty and non-decreasing (positions sorted by window)")
     deleted = torch.ones(head.d, dtype=torch.bool)
     deleted[torch.as_tensor(keep, dtype=torch.int64)] = False
-    E = head.E.to(torch.float32)  # noqa: N806
-    E_deleted = E[:, deleted].contiguous()  # noqa: N806
+    E = head.E.to(torch.float32)
+    E_deleted = E[:, deleted].contiguous()
     windows, slot = torch.unique_consecutive(window, return_inverse=True)
     n_windows = len(windows)
     full_log = torch.full((n_windows, head.V), -math.inf, dtype=torch.float64)
@@ -749,11 +749,16 @@ def bootstrap_window_sums(
     Returns:
         (js_interval, agreement_interval, js_samples (n_boot,), agreement_samples (n_boot,)).
     """
-    from .uncertainty import (group_log_sums, percentile_interval, resample_counts, resampled_log_means,
-                              resampling_groups)
+    from .uncertainty import (
+        group_log_sums,
+        percentile_interval,
+        resample_counts,
+        resampled_log_means,
+        resampling_groups,
+    )
 
     groups = resampling_groups(sums.document, unit)
-    V = sums.full_log.shape[1]  # noqa: N806
+    V = sums.full_log.shape[1]
     both = group_log_sums(np.concatenate([sums.full_log, sums.pruned_log], axis=1), groups)  # (G, 2V)
     sizes = np.bincount(groups, weights=sums.count)
     agree = np.bincount(groups, weights=sums.agree)
@@ -781,7 +786,7 @@ def headline_checks(
     n_boot: int = 200,
     boot_seed: int = 0,
     chunk_size: int = 1024,
-    A=None,  # noqa: N803
+    A=None,
 ) -> list:
     """The scorecard's checks of "deleting the dimensions of smallest |A| barely moves the output", with intervals
     over held-out documents.
@@ -819,7 +824,7 @@ def headline_checks(
     head = train_acts.head
     if A is None:
         fit = fit_encoding(head.E.numpy(), train_acts.alpha.numpy(), test_fraction=test_fraction, seed=seed)
-        A = fit.A  # noqa: N806
+        A = fit.A
     order = rank_dimensions("abs_A", head.E, A)
     keep = keep_columns(order, fraction)
     sums = held_out_window_sums(held_out_acts, keep, n_positions=n_positions, seed=seed, chunk_size=chunk_size)
@@ -894,7 +899,7 @@ def pruned_output_head(head, keep: torch.Tensor):
         raise ValueError(f"keep must be a non-empty 1-d set of indices in 0..{head.d - 1}")
     mask = torch.zeros(head.d, dtype=torch.bool)
     mask[keep] = True
-    E = head.E.clone()  # noqa: N806
+    E = head.E.clone()
     E[:, ~mask] = 0.0
     return OutputHead(E, None if head.b is None else head.b.clone())
 

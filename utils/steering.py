@@ -61,7 +61,7 @@ def check_ratio(name: str, r: float) -> float:
     return check_float(name, r, low=0.0, low_inclusive=False)
 
 
-def check_tokens(name: str, tokens, V: int) -> np.ndarray:  # noqa: N803
+def check_tokens(name: str, tokens, V: int) -> np.ndarray:
     """Return ``tokens`` as a 1-d int64 array of ids in ``[0, V-1]``; otherwise raise naming the offending id."""
     array = np.atleast_1d(np.asarray(tokens))
     if array.ndim != 1 or array.size == 0:
@@ -111,7 +111,7 @@ class Edit:
         return 0.0 if self.direction is None else float(self.direction.norm())
 
 
-def mask_direction(A: np.ndarray, k: int) -> torch.Tensor:  # noqa: N803
+def mask_direction(A: np.ndarray, k: int) -> torch.Tensor:
     """The paper's ``Ω A^{-1}``: (d,) float64 with ``1 / (k A_i)`` on the k dimensions of largest ``|A_i|``, else 0.
 
     Raises:
@@ -128,7 +128,7 @@ def mask_direction(A: np.ndarray, k: int) -> torch.Tensor:  # noqa: N803
     return torch.from_numpy(direction)
 
 
-def min_norm_direction(A: np.ndarray) -> torch.Tensor:  # noqa: N803
+def min_norm_direction(A: np.ndarray) -> torch.Tensor:
     """The smallest edit with ``A · u = 1``: ``u = A / ||A||²``, (d,) float64."""
     A = np.asarray(A, dtype=np.float64)
     norm2 = float(A @ A)
@@ -137,7 +137,7 @@ def min_norm_direction(A: np.ndarray) -> torch.Tensor:  # noqa: N803
     return torch.from_numpy(A / norm2)
 
 
-def make_edit(A: np.ndarray, method: str = "mask", k: int | None = None) -> Edit:  # noqa: N803
+def make_edit(A: np.ndarray, method: str = "mask", k: int | None = None) -> Edit:
     """An :class:`Edit` of ``method`` ("mask" needs ``k`` in 1..d; the others take no k)."""
     check_choice("method", method, METHODS)
     if method == "mask":
@@ -788,8 +788,14 @@ def headline_checks(
     Returns:
         four checks: training r_headline, training 1/r_headline, held-out r_headline, held-out 1/r_headline.
     """
-    from .uncertainty import (Check, group_log_sums, percentile_interval, resample_counts, resampled_log_means,
-                              resampling_groups)
+    from .uncertainty import (
+        Check,
+        group_log_sums,
+        percentile_interval,
+        resample_counts,
+        resampled_log_means,
+        resampling_groups,
+    )
 
     r_headline = check_float("r_headline", r_headline, low=1.0, low_inclusive=False)
     band = check_float("band", band, low=1.0, low_inclusive=False)
@@ -797,7 +803,7 @@ def headline_checks(
     selection_windows = check_int("selection_windows", selection_windows, minimum=1, maximum=n_train_windows)
     tokens = check_tokens("tokens", tokens, train_acts.head.V)
     d = train_acts.head.d
-    E = train_acts.head.E.numpy().astype(np.float64)  # noqa: N806
+    E = train_acts.head.E.numpy().astype(np.float64)
     refitter = EncodingRefitter(E, test_fraction=test_fraction, seed=seed)
     fit = refitter.fit(train_acts.alpha.numpy())
 
