@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from utils import argmax as am
+from utils import cache as store
 
 
 def _instances(n: int, seed: int, bias: bool):
@@ -194,7 +195,7 @@ def test_certified_check_resolves_near_ties_in_float64():
 def test_cache_is_reused_and_rebuilt_when_corrupt(monkeypatch):
     W, b = am.random_head(80, 4, "uniform", bias=True, seed=6)
     first = am.find_unargmaxable(W, b, progress=False)
-    path = am._verdict_cache_dir() / f"{first.meta['key']}.npz"
+    path = store.path_of("argmax", first.meta["key"], ".npz")
     assert path.exists()
 
     def no_recompute(*args, **kwargs):

@@ -185,7 +185,7 @@ def test_cached_base_statistics_roundtrip_and_rebuild(tiny, tmp_path, monkeypatc
     acts = compute_activations(tiny, "wikipedia", "test", window_length=16, n_tokens=48)
     direct = st.base_statistics(acts.hidden[:2].reshape(-1, acts.head.d), acts.head, progress=False)
     first = st.cached_base_statistics(acts, 2)
-    files = list((st.cache_dir() / "steering").glob("base-*.pt"))
+    files = list((tmp_path / "steering").glob("base-*.pt"))
     assert len(files) == 1
     torch.testing.assert_close(first.lse, direct.lse)
     again = st.cached_base_statistics(acts, 2)

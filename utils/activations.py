@@ -14,7 +14,6 @@ that does not load, or whose contents do not match its key, is rebuilt.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -24,10 +23,10 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from . import cache
 from .corpora import corpus_fingerprint, read_corpus, sample_windows
 from .head import OutputHead, final_hidden_states, iter_logits, output_head
 from .models import LoadedModel
-from .paths import atomic_torch_save, cache_dir
 from .validation import check_int, check_positive_int
 
 # bump whenever the computation below changes, so that old caches are not read back
@@ -137,35 +136,35 @@ def activation_key(
         "sample_seed": sample_seed,
         "code_version": CODE_VERSION,
     }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+    return cache.key_of(payload)
 
 
 def _activations_path(key: str) -> Path:
-    return cache_dir() / "activations" / f"{key}.pt"
+    return cache.path_of("activations", key, ".pt")
+
+
+def _load(path: Path) -> Activations:
+    saved = cache.load_torch(path)
+    return Activations(
+        token_ids=saved["token_ids"],
+        hidden=saved["hidden"],
+        log_alpha=saved["log_alpha"],
+        window_log_sums=saved["window_log_sums"],
+        document=saved["document"],
+        head=OutputHead(saved["E"], saved.get("b")),
+        meta=json.loads(saved["meta"]),
+    )
 
 
 def _read_cache(path: Path, key: str) -> Activations | None:
     """The cached pass, or None when the file is missing, unreadable or does not match its key."""
-    if not path.exists():
-        return None
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        meta = json.loads(saved["meta"])
-        activations = Activations(
-            token_ids=saved["token_ids"],
-            hidden=saved["hidden"],
-            log_alpha=saved["log_alpha"],
-            window_log_sums=saved["window_log_sums"],
-            document=saved["document"],
-            head=OutputHead(saved["E"], saved.get("b")),
-            meta=meta,
-        )
-    except Exception as error:  # noqa: BLE001 - any failure to read means: rebuild
-        print(f"Cache {path.name} is unreadable ({type(error).__name__}); rebuilding it")
-        return None
+    return cache.read(path, _load, lambda activations: _consistent(activations, key))
+
+
+def _consistent(activations: Activations, key: str) -> bool:
     n_windows, window_length = activations.token_ids.shape
-    consistent = (
-        meta.get("key") == key
+    return (
+        activations.meta.get("key") == key
         and activations.hidden.shape[:2] == (n_windows, window_length)
         and activations.hidden.shape[2] == activations.head.d
         and activations.log_alpha.shape == (activations.head.V,)
@@ -174,10 +173,6 @@ def _read_cache(path: Path, key: str) -> Activations | None:
         # float32 log-softmax leaves alpha's sum a few 1e-6 off 1 on real models (7.9e-6 for smollm2-135m)
         and abs(float(activations.alpha.sum()) - 1.0) < 1e-4
     )
-    if not consistent:
-        print(f"Cache {path.name} does not match its key; rebuilding it")
-        return None
-    return activations
 
 
 def _write_cache(path: Path, activations: Activations) -> None:
@@ -192,7 +187,7 @@ def _write_cache(path: Path, activations: Activations) -> None:
     }
     if activations.head.b is not None:
         payload["b"] = activations.head.b
-    atomic_torch_save(payload, path)
+    cache.write(path, cache.save_torch(payload))
 
 
 def window_log_sums(hidden: torch.Tensor, head: OutputHead, chunk_size: int = 1024) -> torch.Tensor:

@@ -27,11 +27,8 @@ verdict "duplicate" and name their twin.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +40,7 @@ from scipy.optimize import linprog
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
+from . import cache as store  # find_unargmaxable's argument `cache` is the on/off switch
 from .validation import check_choice, check_float, check_int, check_positive_int
 
 #: bump when a change to this module could change a verdict (part of the cache key)
@@ -684,17 +682,12 @@ class Verdicts:
     )
 
     def save(self, path: Path) -> None:
-        """Write to ``path`` (.npz) atomically: a temporary file in the same folder, then ``os.replace``."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as handle:
+        """Write to ``path`` (.npz) atomically (:func:`utils.cache.write`)."""
+        def save(target: Path) -> None:
+            with open(target, "wb") as handle:
                 np.savez(handle, meta=np.array(json.dumps(self.meta)), **{k: getattr(self, k) for k in self._ARRAYS})
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+
+        store.write(Path(path), save)
 
     @classmethod
     def load(cls, path: Path) -> Verdicts:
@@ -723,23 +716,9 @@ def _check_tokens(tokens: Any, V: int) -> np.ndarray:
 
 
 def verdict_key(W: np.ndarray, b: np.ndarray | None, tokens: np.ndarray, **settings: Any) -> str:
-    """Cache key: hash of the bytes of W, b and the tested tokens, the settings and the code version."""
-    digest = hashlib.sha256()
-    for array in (W, b, tokens):
-        if array is None:
-            digest.update(b"none")
-        else:
-            array = np.ascontiguousarray(array)
-            digest.update(f"{array.dtype.str}{array.shape}".encode())
-            digest.update(array.tobytes())
-    digest.update(json.dumps({**settings, "code_version": CODE_VERSION}, sort_keys=True).encode())
-    return digest.hexdigest()[:32]
-
-
-def _verdict_cache_dir() -> Path:
-    from .paths import cache_dir
-
-    return cache_dir() / "argmax"
+    """Cache key: fingerprints of W, b and the tested tokens, the settings and the code version."""
+    return store.key_of({"W": store.fingerprint(W), "b": None if b is None else store.fingerprint(b),
+                         "tokens": store.fingerprint(tokens), **settings, "code_version": CODE_VERSION})
 
 
 @_single_threaded_blas
@@ -779,14 +758,11 @@ def find_unargmaxable(
     b_in = None if b is None else _as_numpy("b", b)
     settings = dict(box=box, patience=patience, start=start, radius_tol=radius_tol, use_lp=bool(use_lp))
     key = verdict_key(W_in, b_in, tokens, **settings)
-    path = _verdict_cache_dir() / f"{key}.npz"
-    if cache and path.exists():
-        try:
-            cached = Verdicts.load(path)
-            if cached.meta.get("key") == key and len(cached) == len(tokens) and cached.witness.shape[1] == d:
-                return cached
-        except Exception:  # noqa: BLE001 - corrupt or partial: rebuild
-            pass
+    path = store.path_of("argmax", key, ".npz")
+    cached = store.read(path, Verdicts.load, lambda verdicts: verdicts.meta.get("key") == key
+                        and len(verdicts) == len(tokens) and verdicts.witness.shape[1] == d) if cache else None
+    if cached is not None:
+        return cached
 
     t0 = time.perf_counter()
     representative, twin_of = find_twins(W64, b64)

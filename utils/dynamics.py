@@ -42,9 +42,10 @@ from tqdm.auto import tqdm
 from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
+from . import cache
 from .encoding import ols, r2_score, token_counts
 from .models import hub_offline, hub_reachable
-from .paths import atomic_torch_save, cache_dir
+from .paths import cache_dir
 from .validation import check_choice, check_float, check_int, check_positive_int
 
 # bump whenever training (resp. probing) changes in a way that changes results, so old caches are not reused
@@ -356,8 +357,7 @@ def run_key(config: TrainingConfig, text_sha: str, tokenizer_sha: str) -> str:
         "code_version": TRAINING_VERSION,
         "torch": torch.__version__.split("+")[0],
     }
-    digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
-    return f"{config.architecture}-{config.size}-{digest}"
+    return f"{config.architecture}-{config.size}-{cache.key_of(payload)[:16]}"
 
 
 def _step_dir(run_dir: Path, step: int) -> Path:
@@ -366,13 +366,6 @@ def _step_dir(run_dir: Path, step: int) -> Path:
 
 def _is_checkpoint(folder: Path) -> bool:
     return (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
 
 
 def _save_checkpoint(run_dir: Path, step: int, model: GPTNeoXForCausalLM, tokenizer: PreTrainedTokenizerBase) -> Path:
@@ -453,7 +446,7 @@ def train_run(
     schedule = WindowSchedule(token_ids, config.shape.n_ctx, config.batch_size, config.seed)
     meta = {"config": asdict(config), "text_sha": text_sha, "vocab_size": vocab_size,
             "n_train_tokens": int(len(token_ids)), "n_windows": schedule.n_windows, "code_version": TRAINING_VERSION}
-    _atomic_write_text(run_dir / "run.json", json.dumps(meta, indent=2, sort_keys=True))
+    cache.write(run_dir / "run.json", cache.save_json(meta))
     grid = config.grid
     last = stop_after if stop_after is not None else config.steps
 
@@ -509,7 +502,7 @@ def _write_resume(run_dir: Path, step: int, optimizer: torch.optim.Optimizer, lo
                   seconds: float) -> dict[str, Any]:
     state = {"step": step, "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
              "train_loss": list(losses), "train_seconds": seconds}
-    atomic_torch_save(state, run_dir / "resume.pt")
+    cache.write(run_dir / "resume.pt", cache.save_torch(state))
     return state
 
 
@@ -926,17 +919,14 @@ def probe_checkpoints(
         raise ValueError(f"checkpoints must be in step order; got steps {steps}")
     key_payload = {"refs": [_ref_fingerprint(ref) for ref in refs], "settings": asdict(settings),
                    "text_sha": hashlib.sha256(count_text.encode()).hexdigest()[:16], "code_version": PROBE_VERSION}
-    key = hashlib.sha256(json.dumps(key_payload, sort_keys=True).encode()).hexdigest()[:20]
-    path = cache_dir() / "dynamics" / "probes" / f"{key}.json"
-    if use_cache and path.exists():
-        try:
-            saved = json.loads(path.read_text())
-            if saved.get("key") == key:
-                frame = pd.DataFrame(saved["rows"])
-                frame.attrs["unavailable"] = saved["unavailable"]
-                return frame
-        except (json.JSONDecodeError, KeyError, TypeError):
-            print(f"probe cache {path.name} is unreadable; probing again")
+    key = cache.key_of(key_payload)
+    path = cache.path_of("dynamics/probes", key, ".json")
+    saved = cache.read(path, cache.load_json, lambda saved: saved.get("key") == key and "rows" in saved
+                       and "unavailable" in saved) if use_cache else None
+    if saved is not None:
+        frame = pd.DataFrame(saved["rows"])
+        frame.attrs["unavailable"] = saved["unavailable"]
+        return frame
 
     offline = any(is_hub_ref(ref) for ref in refs) and not hub_reachable()
     final, reason = try_load_checkpoint(refs[-1], offline=offline)
@@ -979,7 +969,7 @@ def probe_checkpoints(
             first = rows[0][f"{name}_abs"]
             row[name] = row[f"{name}_abs"] / first if first > 0 else float("nan")
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write_text(path, json.dumps({"key": key, "rows": rows, "unavailable": unavailable}, indent=1))
+    cache.write(path, cache.save_json({"key": key, "rows": rows, "unavailable": unavailable}))
     frame = pd.DataFrame(rows)
     frame.attrs["unavailable"] = unavailable
     return frame

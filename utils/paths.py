@@ -6,9 +6,7 @@ environment variable ``LOGLINEAR_CACHE`` (for example to share it between clones
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
-from typing import Any
 
 REPO_ROOT: Path = Path(__file__).resolve().parent.parent
 DATA_DIR: Path = REPO_ROOT / "data"
@@ -22,18 +20,3 @@ def cache_dir() -> Path:
     path = Path(os.environ.get("LOGLINEAR_CACHE", REPO_ROOT / "_cache"))
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def atomic_torch_save(payload: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename: a reader never sees a half-written file."""
-    import torch
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

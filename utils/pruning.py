@@ -905,15 +905,13 @@ def pruned_output_head(head, keep: torch.Tensor):
 
 
 def _generation_key(loaded, keep: torch.Tensor | None, prompt_ids: torch.Tensor, settings: dict) -> str:
-    import hashlib
-    import json
+    from . import cache
 
-    digest = hashlib.sha256()
-    digest.update(json.dumps({"model": loaded.identity, "revision": loaded.revision, "version": GENERATION_VERSION,
-                              **settings}, sort_keys=True).encode())
-    digest.update(prompt_ids.to(torch.int64).numpy().tobytes())
-    digest.update(b"full" if keep is None else torch.as_tensor(keep, dtype=torch.int64).numpy().tobytes())
-    return digest.hexdigest()[:20]
+    return cache.key_of({"model": loaded.identity, "revision": loaded.revision, "version": GENERATION_VERSION,
+                         "prompts": cache.fingerprint(prompt_ids.to(torch.int64)),
+                         "keep": "full" if keep is None else cache.fingerprint(torch.as_tensor(keep,
+                                                                                               dtype=torch.int64)),
+                         **settings})
 
 
 @torch.no_grad()
@@ -949,8 +947,8 @@ def sample_continuations(
     """
     from tqdm.auto import tqdm
 
+    from . import cache
     from .head import output_head, with_output_head
-    from .paths import atomic_torch_save, cache_dir
 
     max_new_tokens = check_positive_int("max_new_tokens", max_new_tokens)
     seed = check_int("seed", seed, minimum=0)
@@ -965,14 +963,11 @@ def sample_continuations(
     settings = {"max_new_tokens": max_new_tokens, "seed": seed, "top_p": top_p, "temperature": temperature,
                 "batch_size": batch_size, "num_threads": num_threads}
     key = _generation_key(loaded, keep, prompt_ids, settings)
-    path = cache_dir() / "pruning" / f"generation-{key}.pt"
-    if use_cache and path.exists():
-        try:
-            saved = torch.load(path, weights_only=True)
-            if saved["key"] == key and tuple(saved["tokens"].shape) == (prompt_ids.shape[0], max_new_tokens):
-                return saved["tokens"]
-        except Exception:  # noqa: BLE001 - unreadable cache: generate again
-            pass
+    path = cache.path_of("pruning", f"generation-{key}", ".pt")
+    saved = cache.read(path, cache.load_torch, lambda saved: saved["key"] == key and tuple(saved["tokens"].shape)
+                       == (prompt_ids.shape[0], max_new_tokens)) if use_cache else None
+    if saved is not None:
+        return saved["tokens"]
     model = loaded.model if keep is None else with_output_head(loaded.model, pruned_output_head(
         output_head(loaded.model), keep))
     eos = loaded.tokenizer.eos_token_id
@@ -992,7 +987,7 @@ def sample_continuations(
     tokens = torch.cat(pieces)
     if model is not loaded.model:
         del model
-    atomic_torch_save({"key": key, "tokens": tokens}, path)
+    cache.write(path, cache.save_torch({"key": key, "tokens": tokens}))
     return tokens
 
 

@@ -20,11 +20,11 @@ import json
 import math
 import os
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from . import cache
 from .paths import BUILD_DIR, REPO_ROOT, RESULTS_DIR
 from .uncertainty import Check, combine
 
@@ -80,14 +80,6 @@ def code_version() -> str:
     return f"{commit}; utils {digest.hexdigest()[:12]}"
 
 
-def head_fingerprint(E) -> str:
-    """sha256 (16 hex digits) of an output embedding's bytes, as float32."""
-    import numpy as np
-
-    array = E.detach().cpu().float().numpy() if hasattr(E, "detach") else np.asarray(E, dtype=np.float32)
-    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()[:16]
-
-
 def start_run(chapter: str, namespace: dict[str, Any], loaded: Any = None) -> Path:
     """Start ``chapter``'s results afresh and record what produces them; returns the results file.
 
@@ -115,7 +107,7 @@ def start_run(chapter: str, namespace: dict[str, Any], loaded: Any = None) -> Pa
         from .head import output_head
 
         run["model"] = {"name": loaded.name, "identity": loaded.identity, "revision": loaded.revision,
-                        "head_fingerprint": head_fingerprint(output_head(loaded.model).E)}
+                        "head_fingerprint": cache.fingerprint(output_head(loaded.model).E)}
     _CURRENT[chapter] = (path, time.perf_counter())
     _write(path, {RUN_KEY: run}, chapter)
     shown = path.resolve().relative_to(REPO_ROOT) if path.resolve().is_relative_to(REPO_ROOT) else path
@@ -126,11 +118,7 @@ def start_run(chapter: str, namespace: dict[str, Any], loaded: Any = None) -> Pa
 def _write(path: Path, data: dict[str, Any], chapter: str) -> None:
     if chapter in _CURRENT and _CURRENT[chapter][0] == path and RUN_KEY in data:
         data[RUN_KEY]["seconds"] = round(time.perf_counter() - _CURRENT[chapter][1], 1)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".json")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    cache.write(path, lambda target: target.write_text(json.dumps(data, indent=2, sort_keys=True)))
 
 
 def load_results(chapter: str, results_dir: Path | None = None) -> dict[str, dict[str, Any]]:

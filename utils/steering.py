@@ -26,8 +26,6 @@ streamed pass.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -37,12 +35,12 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from . import cache
 from .activations import Activations
 from .compare import js_divergence
 from .encoding import EncodingRefitter, dimensions_by_weight
 from .head import OutputHead, iter_logits, with_output_head
 from .models import LoadedModel
-from .paths import atomic_torch_save, cache_dir
 from .validation import check_choice, check_float, check_int, check_positive_int
 
 #: bump whenever the computation of the cached base statistics changes
@@ -234,13 +232,8 @@ def base_statistics(h: torch.Tensor, head: OutputHead, chunk_size: int = 1024, p
 
 
 def _base_key(activations: Activations, n_windows: int, chunk_size: int) -> str:
-    payload = {
-        "activations": activations.meta.get("key"),
-        "n_windows": n_windows,
-        "code_version": CODE_VERSION,
-        "head": hashlib.sha256(activations.head.E.numpy().tobytes()).hexdigest()[:16],
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+    return cache.key_of({"activations": activations.meta.get("key"), "n_windows": n_windows,
+                         "code_version": CODE_VERSION, "head": cache.fingerprint(activations.head.E)})
 
 
 def cached_base_statistics(
@@ -256,19 +249,14 @@ def cached_base_statistics(
     hidden = activations.hidden[:n_windows].reshape(-1, activations.head.d)
     if not use_cache or "key" not in activations.meta:
         return base_statistics(hidden, activations.head, chunk_size)
-    path = cache_dir() / "steering" / f"base-{_base_key(activations, n_windows, chunk_size)}.pt"
-    if path.exists():
-        try:
-            saved = torch.load(path, map_location="cpu", weights_only=True)
-            n = hidden.shape[0]
-            if all(saved[name].shape[0] == n for name in ("lse", "top1_index", "top1_logit", "top2_logit")):
-                return BaseStatistics(hidden, activations.head, saved["lse"], saved["top1_index"],
-                                      saved["top1_logit"], saved["top2_logit"])
-        except Exception as error:  # noqa: BLE001 - any failure to read means: rebuild
-            print(f"Cache {path.name} is unreadable ({type(error).__name__}); rebuilding it")
+    path = cache.path_of("steering", f"base-{_base_key(activations, n_windows, chunk_size)}", ".pt")
+    names = ("lse", "top1_index", "top1_logit", "top2_logit")
+    saved = cache.read(path, cache.load_torch, lambda saved: all(saved[name].shape == (hidden.shape[0],)
+                                                                 for name in names))
+    if saved is not None:
+        return BaseStatistics(hidden, activations.head, *(saved[name] for name in names))
     stats = base_statistics(hidden, activations.head, chunk_size)
-    atomic_torch_save({"lse": stats.lse, "top1_index": stats.top1_index, "top1_logit": stats.top1_logit,
-                       "top2_logit": stats.top2_logit}, path)
+    cache.write(path, cache.save_torch({name: getattr(stats, name) for name in names}))
     return stats
 
 

@@ -1,0 +1,105 @@
+"""The one on-disk cache of the book: keys, versions, atomic writes, and "unreadable or mismatched: rebuild".
+
+Every expensive result (activation passes, steering normalisers, generations, argmax verdicts, checkpoint probes)
+goes through these few functions:
+
+- :func:`key_of` hashes everything that determines a result (a JSON-able payload that includes the kind's code
+  version), so a change of input or of code gives a new file rather than a stale one;
+- :func:`write` saves through a temporary file in the same folder and ``os.replace``, so a reader never sees a
+  half-written file;
+- :func:`read` returns None, after saying why, for a missing, unreadable or mismatched file, so the caller rebuilds.
+
+A hand-written module rather than joblib's ``Memory``: the payloads are torch tensors loaded with
+``weights_only=True``, numpy archives loaded without pickle and JSON, each checked against its key and shapes on
+reading, and none of them should ever be unpickled from disk.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .paths import cache_dir
+
+T = TypeVar("T")
+
+
+def key_of(payload: dict[str, Any]) -> str:
+    """20 hex digits of the sha256 of ``payload`` as sorted JSON (non-JSON values by ``str``)."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def fingerprint(array: Any) -> str:
+    """16 hex digits of the sha256 of an array's dtype, shape and bytes (a tensor or anything numpy takes)."""
+    import numpy as np
+
+    values = array.detach().cpu().numpy() if hasattr(array, "detach") else np.asarray(array)
+    values = np.ascontiguousarray(values)
+    digest = hashlib.sha256(f"{values.dtype.str}{values.shape}".encode())
+    digest.update(values.tobytes())
+    return digest.hexdigest()[:16]
+
+
+def path_of(kind: str, key: str, suffix: str) -> Path:
+    """Where the result ``key`` of ``kind`` (a folder name such as ``"activations"``) lives: ``<cache>/<kind>/``."""
+    return cache_dir() / kind / f"{key}{suffix}"
+
+
+def read(path: Path, load: Callable[[Path], T], valid: Callable[[T], bool] = lambda value: True) -> T | None:
+    """``load(path)`` if the file exists, loads and passes ``valid``; otherwise None (the caller rebuilds).
+
+    Any failure to load counts as "unreadable": a truncated file, garbage, a file of another format.
+    """
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        value = load(path)
+    except Exception as error:  # noqa: BLE001 - any failure to read means: rebuild
+        print(f"Cache {path.name} is unreadable ({type(error).__name__}); rebuilding it")
+        return None
+    if not valid(value):
+        print(f"Cache {path.name} does not match its key; rebuilding it")
+        return None
+    return value
+
+
+def write(path: Path, save: Callable[[Path], None]) -> None:
+    """``save(temporary path)`` in ``path``'s folder, then rename it to ``path``: all or nothing."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_torch(path: Path) -> dict[str, Any]:
+    """A dict of tensors written by :func:`save_torch` (``weights_only``: nothing is unpickled)."""
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def save_torch(payload: dict[str, Any]) -> Callable[[Path], None]:
+    """A saver of ``payload`` (a dict of tensors and strings) for :func:`write`."""
+    import torch
+
+    return lambda path: torch.save(payload, path)
+
+
+def load_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def save_json(payload: Any) -> Callable[[Path], None]:
+    """A saver of ``payload`` as JSON for :func:`write`."""
+    return lambda path: Path(path).write_text(json.dumps(payload, indent=1))  # key order kept (table columns)
