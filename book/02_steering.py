@@ -77,7 +77,7 @@ import pandas as pd
 
 from utils import steering as st
 from utils.activations import compute_activations
-from utils.corpora import CORPORA
+from utils.corpora import CORPORA, check_window_count
 from utils.encoding import EncodingRefitter, fit_encoding
 from utils.models import describe, load_model
 from utils.plotting import set_theme
@@ -106,6 +106,9 @@ if not (np.isclose(r_grid, r_headline).any() and np.isclose(r_grid, 1 / r_headli
 loaded = load_model(model, revision)
 start_run(CHAPTER, globals(), loaded)
 check_int("window_length", window_length, minimum=2, maximum=loaded.n_ctx)
+check_window_count(loaded.tokenizer, corpus, "train", window_length, n_tokens)
+for name in [corpus, *ood_corpora]:
+    check_window_count(loaded.tokenizer, name, "test", window_length, n_tokens_test)
 check_int("selection_windows", selection_windows, minimum=1, maximum=n_tokens // window_length)
 for n in few_shot_windows:
     check_int("few_shot_windows", n, minimum=1, maximum=n_tokens // window_length)

@@ -93,7 +93,7 @@ import pandas as pd
 
 from utils import pruning as pr
 from utils.activations import compute_activations
-from utils.corpora import CORPORA
+from utils.corpora import CORPORA, check_window_count
 from utils.compare import compare_heads, js_divergence
 from utils.encoding import fit_encoding
 from utils.head import OutputHead
@@ -142,6 +142,9 @@ if n_positions is not None:
     check_int("n_positions", n_positions, minimum=1, maximum=n_tokens_test // window_length * window_length)
 check_int("n_prompts", n_prompts, maximum=n_tokens_test // window_length)
 check_int("n_tokens_test", n_tokens_test, minimum=2 * window_length)  # two halves for the JS scale
+check_window_count(loaded.tokenizer, fit_corpus, "train", window_length, n_tokens)
+for name in corpora:
+    check_window_count(loaded.tokenizer, name, "test", window_length, n_tokens_test)
 start_run(CHAPTER, globals(), loaded)
 THRESHOLDS = {"js_alpha": ("below", js_threshold), "top1_agreement": ("above", top1_threshold),
               "perplexity_ratio": ("below", perplexity_threshold)}

@@ -76,7 +76,7 @@ import seaborn as sns
 from utils import argmax as am
 from utils import encoding as enc
 from utils.activations import compute_activations
-from utils.corpora import CORPORA
+from utils.corpora import CORPORA, check_window_count
 from utils.head import output_head
 from utils.models import available_offline_models, describe, load_model
 from utils.plotting import set_theme
@@ -103,6 +103,7 @@ for value in prune_fractions:
     check_float("prune_fractions", value, low=0.0, high=1.0, high_inclusive=False)
 loaded = load_model(model, revision)
 check_int("window_length", window_length, minimum=2, maximum=loaded.n_ctx)
+check_window_count(loaded.tokenizer, corpus, "train", window_length, n_tokens)
 start_run(CHAPTER, globals(), loaded)
 set_theme()
 pd.DataFrame([describe(loaded)])
