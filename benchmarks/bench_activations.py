@@ -1,8 +1,10 @@
 """Speed and memory of the activation pass (utils.activations.run_pass) on the default model.
 
 Prints, for the same windows of the Wikipedia corpus:
-- the streamed, batched pass: tokens per second, peak resident memory, and the share of this machine's fp32
-  matrix-multiply rate (measured in the same run) that the pass reaches;
+- this machine's fp32 and bf16 matrix-multiply rates, measured in the same run (bf16 is fast only where the CPU has
+  bf16 matrix units; elsewhere it is slower than fp32);
+- the streamed, batched pass in float32 and with the body under bf16 autocast: tokens per second, peak resident
+  memory, the share of the matching precision's matmul rate that the pass reaches, and how far bf16 moves alpha;
 - a naive loop beside it: one window at a time through the full model, the full softmax of every window kept
   (float64) and summed;
 - the ratio of the two, the largest difference of their alpha, and the streamed pass's peak memory at two token
@@ -23,16 +25,11 @@ import time
 import torch
 
 
-def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
-    """Best-of fp32 matrix-multiply rate of this machine right now (GFLOP/s)."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best / 1e9
+def matmul_gflops(dtype: torch.dtype = torch.float32, size: int = 2048) -> float:
+    """Best-of matrix-multiply rate of this machine right now (GFLOP/s) in ``dtype``."""
+    from utils.compute import matmul_rate
+
+    return matmul_rate(dtype, torch.device("cpu"), size=size, repeats=5)
 
 
 def forward_flops_per_token(model) -> float:
@@ -43,17 +40,20 @@ def forward_flops_per_token(model) -> float:
 
 def measure(method: str, n_tokens: int, window_length: int, batch_size: int) -> dict:
     from utils.activations import run_pass
+    from utils.compute import Compute
     from utils.corpora import read_corpus, sample_windows
     from utils.models import load_model
 
     loaded = load_model("smollm2-135m")
+    if method == "streamed-bf16":  # forced, whatever its speed here: the benchmark measures it
+        loaded.compute = Compute(torch.device("cpu"), "bfloat16", "bfloat16", "benchmark")
     text = read_corpus("wikipedia", "train")
     token_ids = sample_windows(loaded.tokenizer, text, window_length, n_tokens, 0).token_ids
     torch.set_grad_enabled(False)
     loaded.model(token_ids[:1])  # warm-up: first-call allocations and kernel selection are not part of the pass
     start = time.perf_counter()
-    if method == "streamed":
-        _, log_alpha, _ = run_pass(loaded, token_ids, batch_size=batch_size, desc="streamed")
+    if method.startswith("streamed"):
+        _, log_alpha, _ = run_pass(loaded, token_ids, batch_size=batch_size, desc=method)
         alpha = log_alpha.exp()
     else:  # naive: one window at a time, full softmax of the window kept in float64
         total = None
@@ -85,24 +85,34 @@ def main() -> None:
     parser.add_argument("--n-tokens", type=int, default=4096)
     parser.add_argument("--window-length", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--child", choices=["streamed", "naive"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["streamed", "streamed-bf16", "naive"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(measure(args.child, args.n_tokens, args.window_length, args.batch_size)))
         return
-    rate = matmul_gflops()
+    rate = {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}
     streamed = run_child("streamed", args.n_tokens, args.window_length, args.batch_size)
+    streamed_bf16 = run_child("streamed-bf16", args.n_tokens, args.window_length, args.batch_size)
     naive = run_child("naive", args.n_tokens, args.window_length, args.batch_size)
     larger = run_child("streamed", 2 * args.n_tokens, args.window_length, args.batch_size)
-    rate_after = matmul_gflops()
+    rate_after = {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}
     max_diff = max(abs(a - b) for a, b in zip(streamed["alpha"], naive["alpha"]))
-    achieved = streamed["tokens_per_second"] * streamed["flops_per_token"] / 1e9
-    print(f"machine fp32 matmul rate: {rate:.1f} GFLOP/s before, {rate_after:.1f} GFLOP/s after the passes")
-    for result in (streamed, naive, larger):
-        print(f"{result['method']:>9s} {result['n_tokens']:6d} tokens: {result['seconds']:7.1f} s, "
+    for name in rate:
+        print(f"machine {name} matmul rate: {rate[name]:.1f} GFLOP/s before, {rate_after[name]:.1f} GFLOP/s after "
+              "the passes")
+    best_rate = {name: max(rate[name], rate_after[name]) for name in rate}
+    print(f"bf16 / fp32 matmul rate: {best_rate['bf16'] / best_rate['fp32']:.2f}x")
+    for result in (streamed, streamed_bf16, naive, larger):
+        print(f"{result['method']:>13s} {result['n_tokens']:6d} tokens: {result['seconds']:7.1f} s, "
               f"{result['tokens_per_second']:7.1f} tokens/s, peak RSS {result['peak_rss_mib']:7.0f} MiB")
-    print(f"streamed pass reaches {achieved:.1f} GFLOP/s = {achieved / max(rate, rate_after):.0%} of the best "
-          f"measured matmul rate ({streamed['flops_per_token'] / 1e6:.0f} MFLOP per token)")
+    for result, name in ((streamed, "fp32"), (streamed_bf16, "bf16")):
+        achieved = result["tokens_per_second"] * result["flops_per_token"] / 1e9
+        share = achieved / best_rate[name]
+        print(f"{result['method']} pass reaches {achieved:.1f} GFLOP/s = {share:.0%} of the best measured {name} "
+              f"matmul rate ({result['flops_per_token'] / 1e6:.0f} MFLOP per token)")
+    change = max(abs(a - b) / b for a, b in zip(streamed_bf16["alpha"], streamed["alpha"]))
+    print(f"bf16 pass / fp32 pass speed: {streamed['seconds'] / streamed_bf16['seconds']:.2f}x; largest relative "
+          f"change of alpha under bf16: {change:.2e}")
     print(f"speed-up of the streamed pass over the naive loop: {naive['seconds'] / streamed['seconds']:.2f}x; "
           f"peak memory ratio naive/streamed: {naive['peak_rss_mib'] / streamed['peak_rss_mib']:.2f}")
     print(f"streamed peak RSS at {larger['n_tokens']} vs {streamed['n_tokens']} tokens: "

@@ -19,7 +19,8 @@
 # Every verdict on the front page rests on one sample of text: windows drawn across the corpus with one seed, at one
 # window length. Its interval over texts (documents resampled) says how the number moves with the documents of that
 # sample; this page asks how it moves with the *sampling* itself. The scorecard's checks of chapters 1 to 3 are
-# recomputed at several sampling seeds and window lengths, each with its own interval and verdict, by the book's own
+# recomputed at several sampling seeds and window lengths (and once with the model body in bfloat16), each with its
+# own interval and verdict, by the book's own
 # rerun machinery: a parameterized notebook (`book/headlines.py`) executed with papermill through `utils.book`, each
 # run keeping its own results file beside its output (never the published book's). The same `utils` functions compute
 # the numbers here and in the chapters, so the run at the chapters' seed and window length reproduces their
@@ -30,6 +31,8 @@ model = "smollm2-135m"  # offline name, Hugging Face id or local folder
 revision = None  # hub revision
 sample_seeds = [0, 1, 2]  # seeds of the windows drawn across each split
 window_lengths = [128, 256]  # tokens per window
+precisions = ["float32", "bfloat16"]  # body precisions; each besides float32 runs once, at the first seed and window
+device = "cpu"  # where the model runs: "cpu", "cuda" or "auto"
 n_tokens = 32768  # tokens of each training pass (as in the chapters)
 n_tokens_test = 8192  # tokens of each held-out pass
 batch_size = 8  # windows per forward pass (speed only)
@@ -40,12 +43,14 @@ headline_parameters = {}  # further parameters of book/headlines.py, the same fo
 import os
 from pathlib import Path
 
+import pandas as pd
 
 from utils.book import rerun_grid
+from utils.compute import PRECISIONS
 from utils.plotting import set_theme
 from utils.results import RERUNS_DIR, glue_figure, record, start_run
-from utils.robustness import checks_table, robustness_figure, spread_table
-from utils.validation import check_int, check_positive_int
+from utils.robustness import checks_table, precision_statement, precision_table, robustness_figure, spread_table
+from utils.validation import check_choice, check_int, check_positive_int
 
 CHAPTER = "99_robustness"
 if not sample_seeds or not window_lengths:
@@ -54,6 +59,10 @@ for value in sample_seeds:
     check_int("sample_seeds", value, minimum=0)
 for value in window_lengths:
     check_int("window_lengths", value, minimum=2)
+if "float32" not in precisions:
+    raise ValueError(f"precisions={precisions} must include 'float32', the precision the others are compared with")
+for value in precisions:
+    check_choice("precisions", value, PRECISIONS)
 for name, value in {"n_tokens": n_tokens, "n_tokens_test": n_tokens_test, "batch_size": batch_size,
                     "n_boot_texts": n_boot_texts}.items():
     check_positive_int(name, value)
@@ -67,13 +76,17 @@ set_theme()
 # training and held-out splits and recomputes every check with its interval over texts.
 
 # %%
-grid = [{"model": model, "revision": revision, "sample_seed": s, "window_length": w, "n_tokens": n_tokens,
-         "n_tokens_test": n_tokens_test, "batch_size": batch_size, "n_boot_texts": n_boot_texts,
-         **headline_parameters} for w in window_lengths for s in sample_seeds]
+common = {"model": model, "revision": revision, "device": device, "n_tokens": n_tokens,
+          "n_tokens_test": n_tokens_test, "batch_size": batch_size, "n_boot_texts": n_boot_texts, **headline_parameters}
+grid = [{**common, "precision": "float32", "sample_seed": s, "window_length": w}
+        for w in window_lengths for s in sample_seeds]
+grid += [{**common, "precision": p, "sample_seed": sample_seeds[0], "window_length": window_lengths[0]}
+         for p in precisions if p != "float32"]
 runs_root = Path(os.environ.get("LOGLINEAR_RESULTS", RERUNS_DIR)) / "robustness"
 runs = rerun_grid("headlines", grid, runs_root)
-table = checks_table(runs)
-record(CHAPTER, "n_runs", len(runs), description="runs (sampling seeds x window lengths)")
+every_run = checks_table(runs)
+table = every_run[every_run["precision"] == "float32"]
+record(CHAPTER, "n_runs", len(sample_seeds) * len(window_lengths), description="runs (sampling seeds x window lengths)")
 record(CHAPTER, "seeds", ", ".join(map(str, sample_seeds)), description="sampling seeds")
 record(CHAPTER, "window_lengths", ", ".join(map(str, window_lengths)), description="window lengths")
 table.round(4)
@@ -110,3 +123,27 @@ spread
 # in every run; those that do not: {glue:text}`99_robustness.unstable`. The runs share the model and the corpora:
 # the spread here is the part of the uncertainty that comes from which windows were drawn and how long they are, not
 # from other corpora or other models (chapter 1, section 1.5, varies the corpus).
+
+# %% [markdown]
+# ## The precision of the model body
+#
+# The run at seed {glue:text}`99_robustness.first_seed` and window {glue:text}`99_robustness.first_window` is
+# repeated with the model body asked to run in bfloat16 (its head, softmax and alpha accumulators stay float32 and
+# float64). bfloat16 is used only where this machine's bf16 matrix multiply is measured to be fast enough at the start
+# of the run; otherwise the run falls back to float32 and says why.
+
+# %%
+record(CHAPTER, "first_seed", sample_seeds[0], description="seed of the precision comparison")
+record(CHAPTER, "first_window", window_lengths[0], description="window length of the precision comparison")
+comparisons = {}
+for other in [p for p in precisions if p != "float32"]:
+    comparisons[other] = precision_table(every_run, other)
+    other_run = next(run for run, parameters in zip(runs, grid) if parameters["precision"] == other)
+    statement = precision_statement(other_run["_run"]["model"]["precision"],
+                                    other_run["_run"]["model"]["precision_reason"], comparisons[other], other)
+    record(CHAPTER, f"precision_{other}", statement, description=f"the {other} run against float32")
+    print(statement)
+pd.concat(comparisons.values()).round(4) if comparisons else "no precision besides float32 was asked for"
+
+# %% [markdown]
+# {glue:text}`99_robustness.precision_bfloat16`

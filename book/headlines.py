@@ -23,6 +23,8 @@
 # %% tags=["parameters"]
 model = "smollm2-135m"  # offline name, Hugging Face id or local folder
 revision = None  # hub revision
+device = "cpu"  # where the model runs: "cpu", "cuda" or "auto"
+precision = "float32"  # the model body's precision: "float32" or "bfloat16" (used only where measured to pay)
 corpus = "wikipedia"  # the corpus of the chapters' headline numbers
 window_length = 128  # tokens per input window
 n_tokens = 32768  # tokens of the training pass
@@ -59,7 +61,7 @@ for name, value in {"n_tokens": n_tokens, "n_tokens_test": n_tokens_test, "batch
                     "n_boot_texts": n_boot_texts}.items():
     check_positive_int(name, value)
 check_int("sample_seed", sample_seed, minimum=0)
-loaded = load_model(model, revision)
+loaded = load_model(model, revision, device=device, precision=precision)
 check_int("window_length", window_length, minimum=2, maximum=loaded.n_ctx)
 start_run(NOTEBOOK, globals(), loaded)
 passes = {split: compute_activations(loaded, corpus, split, window_length=window_length, sample_seed=sample_seed,
@@ -67,6 +69,7 @@ passes = {split: compute_activations(loaded, corpus, split, window_length=window
           for split in ("train", "test")}
 for split, acts in passes.items():
     record(NOTEBOOK, f"text_{split}", acts.describe(), description=f"the {split} pass")
+record(NOTEBOOK, "precision_used", loaded.compute.precision, description=loaded.compute.reason)
 
 # %%
 checks = {

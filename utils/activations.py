@@ -197,7 +197,7 @@ def window_log_sums(hidden: torch.Tensor, head: OutputHead, chunk_size: int = 10
     """
     n_windows, window_length, _ = hidden.shape
     per_chunk = max(1, chunk_size // window_length)
-    sums = torch.empty((n_windows, head.V), dtype=torch.float64)
+    sums = torch.empty((n_windows, head.V), dtype=torch.float64, device=hidden.device)
     for start in range(0, n_windows, per_chunk):
         group = hidden[start : start + per_chunk]
         for offset, logits in iter_logits(group.reshape(-1, head.d), head, per_chunk * window_length):
@@ -212,6 +212,9 @@ def run_pass(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Run the model over windows and stream the averaged output distribution.
 
+    The body and the chunked softmax run on ``loaded.compute`` (device and precision); hidden states and sums come
+    back to the CPU.
+
     Args:
         token_ids: (n_windows, T) int64.
 
@@ -220,15 +223,16 @@ def run_pass(
         window's log of its summed softmax).
     """
     batch_size = check_positive_int("batch_size", batch_size)
-    head = output_head(loaded.model)
+    head = output_head(loaded.model).to(loaded.compute.device)  # the chunked softmax runs where the body runs
     n_windows, window_length = token_ids.shape
     hidden = torch.empty((n_windows, window_length, head.d), dtype=torch.float32)
     sums = torch.empty((n_windows, head.V), dtype=torch.float64)
     with tqdm(total=n_windows * window_length, desc=desc, unit="tok") as progress:
         for start in range(0, n_windows, batch_size):
-            batch_hidden = final_hidden_states(loaded.model, token_ids[start : start + batch_size])
-            hidden[start : start + batch_hidden.shape[0]] = batch_hidden
-            sums[start : start + batch_hidden.shape[0]] = window_log_sums(batch_hidden, head, chunk_size)
+            batch_hidden = final_hidden_states(loaded.model, token_ids[start : start + batch_size],
+                                               compute=loaded.compute)
+            hidden[start : start + batch_hidden.shape[0]] = batch_hidden.cpu()
+            sums[start : start + batch_hidden.shape[0]] = window_log_sums(batch_hidden, head, chunk_size).cpu()
             progress.update(batch_hidden.shape[0] * window_length)
     log_alpha = torch.logsumexp(sums, dim=0) - math.log(n_windows * window_length)
     return hidden, log_alpha, sums.to(torch.float32)
@@ -281,6 +285,7 @@ def compute_activations(
         "n_tokens": n_tokens,
         "n_positions": int(sample.token_ids.numel()),
         "sample_seed": sample_seed,
+        "precision": loaded.compute.precision,
         "documents": sample.n_documents,
         "split_tokens": sample.split_tokens,
         "code_version": CODE_VERSION,

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 
+from .compute import CPU_FLOAT32, Compute
 from .validation import check_positive_int
 
 # relative tolerance of the identity check: float32 matmuls in a different order differ by ~1e-6 relative
@@ -46,6 +47,10 @@ class OutputHead:
     def d(self) -> int:
         return int(self.E.shape[1])
 
+    def to(self, device: torch.device | str) -> OutputHead:
+        """This head on ``device`` (itself where it is there already)."""
+        return OutputHead(self.E.to(device), None if self.b is None else self.b.to(device))
+
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         """``h @ E.T + b``: (..., d) -> (..., V)."""
         out = h @ self.E.T
@@ -53,22 +58,35 @@ class OutputHead:
 
 
 def output_head(model: PreTrainedModel) -> OutputHead:
-    """A detached float32 clone of the model's output head (editing it never touches the model)."""
+    """A detached float32 clone of the model's output head, on the CPU wherever the model runs (editing it never
+    touches the model)."""
     layer = model.get_output_embeddings()
     if layer is None or not hasattr(layer, "weight"):
         raise ValueError(f"{type(model).__name__} has no output embedding layer")
-    E = layer.weight.detach().to(torch.float32).clone()
+    E = layer.weight.detach().to("cpu", torch.float32).clone()
     bias = getattr(layer, "bias", None)
-    b = None if bias is None else bias.detach().to(torch.float32).clone()
+    b = None if bias is None else bias.detach().to("cpu", torch.float32).clone()
     return OutputHead(E, b)
 
 
 @torch.no_grad()
 def final_hidden_states(
-    model: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
+    model: PreTrainedModel,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor | None = None,
+    *,
+    compute: Compute = CPU_FLOAT32,
 ) -> torch.Tensor:
-    """Final hidden states after the final norm: input_ids (B, T) -> h (B, T, d), with logits == h @ E.T + b."""
-    outputs = model.base_model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+    """Final hidden states after the final norm: input_ids (B, T) -> h (B, T, d) float32 on the model's device,
+    with logits == h @ E.T + b.
+
+    The body runs in ``compute``'s precision (bf16 autocast or float32); the inputs move to the model's device.
+    """
+    if attention_mask is not None:
+        attention_mask = attention_mask.to(model.device)
+    with compute.autocast():
+        outputs = model.base_model(input_ids=input_ids.to(model.device), attention_mask=attention_mask,
+                                   use_cache=False)
     return outputs.last_hidden_state.to(torch.float32)
 
 
@@ -107,9 +125,9 @@ def check_head_identity(loaded, text: str = "The output layer of a language mode
     """
     model = loaded.model
     input_ids = loaded.tokenizer(text, return_tensors="pt").input_ids[:, : min(16, loaded.n_ctx)]
-    reference = model(input_ids=input_ids, use_cache=False).logits.to(torch.float32)
+    reference = model(input_ids=input_ids.to(model.device), use_cache=False).logits.to("cpu", torch.float32)
     head = output_head(model)
-    recomputed = head.logits(final_hidden_states(model, input_ids))
+    recomputed = head.logits(final_hidden_states(model, input_ids).cpu())
     scale = reference.abs().max().clamp_min(1e-6)
     deviation = float((reference - recomputed).abs().max() / scale)
     if not deviation <= IDENTITY_RTOL:

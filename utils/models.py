@@ -25,6 +25,7 @@ from urllib.parse import urlparse
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from .compute import CPU_FLOAT32, Compute, resolve_compute
 from .paths import cache_dir
 
 
@@ -62,12 +63,14 @@ class LoadedModel:
     """A causal LM ready for analysis.
 
     Attributes:
-        model: the ``PreTrainedModel`` in eval mode, float32, on the CPU.
+        model: the ``PreTrainedModel`` in eval mode, float32 weights, on ``compute.device``.
         tokenizer: its tokenizer.
         name: what the caller asked for (offline name, hub id or folder).
         revision: the hub revision, or ``None``.
         n_ctx: the longest context the model accepts (tokens).
-        identity: a string that changes whenever the weights could differ (used in cache keys).
+        identity: a string that changes whenever the weights, or the precision its body runs in, could differ
+            (used in cache keys).
+        compute: the device and precision the body runs in (:mod:`utils.compute`).
     """
 
     model: PreTrainedModel
@@ -76,6 +79,7 @@ class LoadedModel:
     revision: str | None
     n_ctx: int
     identity: str
+    compute: Compute = CPU_FLOAT32
 
 
 def is_installed(distribution: str) -> bool:
@@ -193,18 +197,29 @@ def _not_available(name: str, revision: str | None, error: Exception) -> ValueEr
     )
 
 
-def load_model(name: str = DEFAULT_MODEL, revision: str | None = None, *, verify: bool = True) -> LoadedModel:
+def load_model(
+    name: str = DEFAULT_MODEL,
+    revision: str | None = None,
+    *,
+    device: str = "cpu",
+    precision: str = "float32",
+    verify: bool = True,
+) -> LoadedModel:
     """Load ``name``: an offline model name (see :data:`OFFLINE_MODELS`), a local folder, or a hub id.
 
     Args:
         name: ``"smollm2-135m"`` (default), ``"gemma3-270m"``, a folder saved with ``save_pretrained``, or a
             Hugging Face id such as ``"gpt2"`` or ``"EleutherAI/pythia-70m"``.
         revision: hub revision (branch, tag or commit) for hub ids, e.g. ``"step1000"`` for Pythia.
+        device, precision: where and in what precision the body runs (see :func:`utils.compute.resolve_compute`;
+            bfloat16 falls back to float32, saying why, where it does not pay).
         verify: check once that the model's logits equal ``h @ E.T + b`` (see :func:`utils.head.check_head_identity`).
 
     Raises:
-        ValueError: the model cannot be had offline; the message lists the models that can.
+        ValueError: the model cannot be had offline (the message lists the models that can), or the device or
+            precision is not allowed or not available.
     """
+    compute = resolve_compute(device, precision)
     if not isinstance(name, str) or not name:
         raise ValueError(f"model={name!r} must be a non-empty string: an offline name {list(OFFLINE_MODELS)}, "
                          "a local folder or a Hugging Face id")
@@ -229,10 +244,12 @@ def load_model(name: str = DEFAULT_MODEL, revision: str | None = None, *, verify
             model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, **kwargs)
     except (OSError, ValueError, EnvironmentError) as error:
         raise _not_available(name, revision, error) from error
-    model.eval()
+    model.eval().to(compute.device)
+    if compute.precision != "float32":
+        identity = f"{identity}|{compute.precision}"
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
         tokenizer.pad_token = tokenizer.eos_token
-    loaded = LoadedModel(model, tokenizer, name, revision, _context_length(model.config), identity)
+    loaded = LoadedModel(model, tokenizer, name, revision, _context_length(model.config), identity, compute)
     if verify:
         from .head import check_head_identity
 

@@ -107,7 +107,9 @@ def start_run(chapter: str, namespace: dict[str, Any], loaded: Any = None) -> Pa
         from .head import output_head
 
         run["model"] = {"name": loaded.name, "identity": loaded.identity, "revision": loaded.revision,
-                        "head_fingerprint": cache.fingerprint(output_head(loaded.model).E)}
+                        "head_fingerprint": cache.fingerprint(output_head(loaded.model).E),
+                        "device": str(loaded.compute.device), "precision": loaded.compute.precision,
+                        "precision_reason": loaded.compute.reason}
     _CURRENT[chapter] = (path, time.perf_counter())
     _write(path, {RUN_KEY: run}, chapter)
     shown = path.resolve().relative_to(REPO_ROOT) if path.resolve().is_relative_to(REPO_ROOT) else path

@@ -1,4 +1,5 @@
-"""The robustness page: the headline checks of several reruns (sampling seeds x window lengths) side by side."""
+"""The robustness page: the headline checks of several reruns (sampling seeds x window lengths, and the body's
+precision) side by side."""
 from __future__ import annotations
 
 from typing import Any
@@ -10,13 +11,17 @@ import pandas as pd
 def checks_table(runs: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per (run, check) from the results files of ``book/headlines.py`` runs.
 
-    Columns: sample_seed, window_length, chapter, check, value, low, high, threshold, direction, verdict.
+    Columns: sample_seed, window_length, precision (asked for), precision_used (after any fallback), chapter, check,
+    value, low, high, threshold, direction, verdict.
     """
     rows = []
     for run in runs:
         parameters = run["_run"]["parameters"]
+        asked = parameters.get("precision", "float32")
+        used = run["_run"].get("model", {}).get("precision", asked)
         for check in run["checks"]["value"]:
             rows.append({"sample_seed": parameters["sample_seed"], "window_length": parameters["window_length"],
+                         "precision": asked, "precision_used": used,
                          **{key: check[key] for key in ("chapter", "check", "value", "low", "high", "threshold",
                                                         "direction", "verdict")}})
     if not rows:
@@ -65,3 +70,45 @@ def robustness_figure(table: pd.DataFrame):
     for ax in list(axes.flat)[len(checks):]:
         ax.set_visible(False)
     return fig
+
+
+def precision_table(table: pd.DataFrame, other: str = "bfloat16") -> pd.DataFrame:
+    """Per check: the float32 run against the run that asked for ``other``, at the same seed and window length.
+
+    Columns: chapter, check, float32 value and interval, the other run's value, interval and the precision it used,
+    difference (other - float32), the float32 interval's half-width, and whether the difference lies within it.
+    """
+    base = table[table["precision"] == "float32"]
+    asked = table[table["precision"] == other]
+    if asked.empty:
+        raise ValueError(f"no run asked for precision={other!r}")
+    keys = ["sample_seed", "window_length", "chapter", "check"]
+    merged = base.merge(asked, on=keys, suffixes=("", f" {other}"))
+    if merged.empty:
+        raise ValueError(f"no float32 run shares a seed and window length with the {other} run")
+    half_width = (merged["high"] - merged["low"]) / 2
+    difference = merged[f"value {other}"] - merged["value"]
+    return pd.DataFrame({
+        "chapter": merged["chapter"], "check": merged["check"],
+        "float32": merged["value"], "float32 low": merged["low"], "float32 high": merged["high"],
+        other: merged[f"value {other}"], f"{other} low": merged[f"low {other}"],
+        f"{other} high": merged[f"high {other}"], "precision used": merged[f"precision_used {other}"],
+        "difference": difference, "interval half-width": half_width,
+        "within the interval": difference.abs() <= half_width,
+    })
+
+
+def precision_statement(precision_used: str, reason: str, comparison: pd.DataFrame, other: str = "bfloat16") -> str:
+    """The page's sentence on precision, from what the run that asked for ``other`` used and measured."""
+    n_within, n_checks = int(comparison["within the interval"].sum()), len(comparison)
+    if precision_used != other:
+        n_identical = int((comparison["difference"] == 0).sum())
+        return (f"The run that asked for {other} ran in {precision_used}, because {reason}. Its numbers are the "
+                f"float32 numbers ({n_identical} of {n_checks} checks identical), and the book runs in float32 on "
+                f"this machine. On a machine with fast {other} units the same run measures how far {other} moves "
+                f"each number against its interval.")
+    largest = float((comparison["difference"].abs() / comparison["interval half-width"].clip(lower=1e-12)).max())
+    verdict = ("every difference lies within its float32 interval over texts" if n_within == n_checks
+               else f"only {n_within} of {n_checks} differences lie within their float32 intervals over texts")
+    return (f"The {other} run used {other} ({reason}); {verdict} (the largest difference is {largest:.2f} "
+            f"interval half-widths).")

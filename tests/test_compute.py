@@ -1,0 +1,56 @@
+"""Device and precision: one resolver, clear errors, bf16 only where measured to pay, the same numbers on the CPU."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from utils.activations import run_pass
+from utils.compute import MIN_BF16_SPEEDUP, resolve_compute, resolve_device
+from utils.head import final_hidden_states, output_head
+from utils.models import load_model
+
+
+def test_bad_device_and_precision_name_the_parameter_and_the_allowed_values():
+    with pytest.raises(ValueError, match=r"precision='fp8'.*'float32', 'bfloat16'"):
+        resolve_compute("cpu", "fp8")
+    with pytest.raises(ValueError, match=r"device='tpu'.*'cpu', 'cuda', 'auto'"):
+        resolve_compute("tpu", "float32")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the machine without a GPU")
+def test_cuda_without_a_gpu_is_an_error_and_auto_takes_the_cpu():
+    with pytest.raises(ValueError, match="device='cuda' is not available"):
+        resolve_device("cuda")
+    assert resolve_device("auto") == torch.device("cpu")
+
+
+def test_bf16_is_used_only_where_its_measured_speedup_pays(capsys):
+    slow = resolve_compute("cpu", "bfloat16", speedup=lambda device: 0.2)
+    assert (slow.precision, slow.requested) == ("float32", "bfloat16")
+    assert "0.20x" in slow.reason and "float32 instead" in capsys.readouterr().out  # said, not silent
+    fast = resolve_compute("cpu", "bfloat16", speedup=lambda device: MIN_BF16_SPEEDUP + 1)
+    assert fast.precision == "bfloat16"
+    assert resolve_compute("cpu", "float32", speedup=lambda device: 1 / 0).precision == "float32"  # nothing measured
+
+
+def test_bf16_body_runs_under_autocast_and_stays_close(tiny_models):
+    loaded = load_model(str(tiny_models["llama-tied"]))
+    ids = torch.randint(0, output_head(loaded.model).V, (2, 12))
+    fp32 = final_hidden_states(loaded.model, ids)
+    bf16 = final_hidden_states(loaded.model, ids, compute=resolve_compute("cpu", "bfloat16", speedup=lambda d: 9.0))
+    assert bf16.dtype == torch.float32  # the head and everything after it stay float32
+    assert not torch.equal(bf16, fp32)  # the body really ran in bf16
+    assert float((bf16 - fp32).abs().max() / fp32.abs().max()) < 0.05
+
+
+def test_a_bf16_model_has_its_own_cache_identity(tiny_models, monkeypatch):
+    monkeypatch.setattr("utils.models.resolve_compute",
+                        lambda device, precision: resolve_compute(device, precision, speedup=lambda d: 9.0))
+    fp32 = load_model(str(tiny_models["llama-tied"]))
+    bf16 = load_model(str(tiny_models["llama-tied"]), precision="bfloat16")
+    assert bf16.compute.precision == "bfloat16" and bf16.identity != fp32.identity
+    ids = torch.randint(0, output_head(fp32.model).V, (3, 8))
+    hidden32, log_alpha32, _ = run_pass(fp32, ids, batch_size=2)
+    hidden16, log_alpha16, _ = run_pass(bf16, ids, batch_size=2)
+    assert hidden32.device.type == hidden16.device.type == "cpu"
+    assert 0 < float((log_alpha16 - log_alpha32).abs().max()) < 0.1

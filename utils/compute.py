@@ -1,0 +1,114 @@
+"""Where and in what precision the model body runs: the one place behind every chapter's ``device`` and
+``precision`` parameters.
+
+- ``device``: ``"cpu"``, ``"cuda"`` or ``"auto"`` (cuda where a GPU is visible, else cpu). Asking for cuda where none
+  is visible is an error, never a silent fallback.
+- ``precision``: ``"float32"`` or ``"bfloat16"``. bfloat16 runs the model *body* under ``torch.autocast``; the output
+  head's product, the log-softmax and the accumulators of alpha stay float32/float64 whatever the precision. bf16 is
+  used only where it pays: on the CPU the bf16 and fp32 matrix-multiply rates are measured at start (many CPUs have
+  no bf16 matrix units, and there bf16 runs *slower* than fp32), and where bf16 is not at least
+  ``MIN_BF16_SPEEDUP`` times faster the run falls back to float32 and prints why. On cuda, bf16 is used as asked.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+
+import torch
+
+from .validation import check_choice
+
+DEVICES = ("cpu", "cuda", "auto")
+PRECISIONS = ("float32", "bfloat16")
+MIN_BF16_SPEEDUP = 1.5  # bf16 must multiply matrices at least this many times faster than fp32 to be worth it
+
+
+@dataclass(frozen=True)
+class Compute:
+    """A resolved device and precision.
+
+    Attributes:
+        device: where the model body and the head's chunked softmax run.
+        precision: the precision used (``"float32"`` or ``"bfloat16"``), after any fallback.
+        requested: the precision asked for.
+        reason: why ``precision`` is what it is (a measured speed-up or a fallback), for the page.
+    """
+
+    device: torch.device
+    precision: str = "float32"
+    requested: str = "float32"
+    reason: str = "float32 as asked"
+
+    def autocast(self) -> AbstractContextManager:
+        """The context the model body runs in: bf16 autocast, or nothing for float32."""
+        if self.precision == "bfloat16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return nullcontext()
+
+
+CPU_FLOAT32 = Compute(torch.device("cpu"))
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"cpu"``, ``"cuda"`` or ``"auto"`` as a ``torch.device``; cuda without a visible GPU raises."""
+    check_choice("device", device, DEVICES)
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' is not available: no GPU is visible to torch here; use 'cpu' or 'auto'")
+    return torch.device(device)
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_rate(dtype: torch.dtype, device: torch.device, size: int = 1024, repeats: int = 3) -> float:
+    """Best-of matrix-multiply rate (GFLOP/s) of (size x size) matrices in ``dtype`` on ``device``, measured now."""
+    a = torch.randn(size, size, device=device).to(dtype)
+    b = torch.randn(size, size, device=device).to(dtype)
+    a @ b  # first-call allocations and kernel selection are not part of the rate
+    best = float("inf")
+    for _ in range(repeats):
+        _synchronize(device)
+        start = time.perf_counter()
+        a @ b
+        _synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / max(best, 1e-9) / 1e9
+
+
+def bf16_speedup(device: torch.device) -> float:
+    """bf16 matmul rate over fp32 matmul rate on ``device``, measured now (about a second on a CPU)."""
+    return matmul_rate(torch.bfloat16, device) / matmul_rate(torch.float32, device)
+
+
+def resolve_compute(
+    device: str = "cpu", precision: str = "float32", *, speedup: Callable[[torch.device], float] = bf16_speedup
+) -> Compute:
+    """Resolve the ``device`` and ``precision`` parameters; prints the reason when bf16 falls back to float32.
+
+    Args:
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
+        precision: ``"float32"`` or ``"bfloat16"``.
+        speedup: measures bf16's matmul speed-up on a device (replaceable in tests).
+    Raises:
+        ValueError: a device or precision not in the allowed lists, or cuda where no GPU is visible.
+    """
+    check_choice("precision", precision, PRECISIONS)
+    resolved = resolve_device(device)
+    if precision == "float32":
+        return Compute(resolved)
+    if resolved.type == "cuda":
+        return Compute(resolved, "bfloat16", precision, "bfloat16 as asked, on a GPU")
+    ratio = speedup(resolved)
+    if ratio >= MIN_BF16_SPEEDUP:
+        return Compute(resolved, "bfloat16", precision,
+                       f"bfloat16: its matmul ran {ratio:.1f}x the float32 rate on this CPU (measured at start)")
+    reason = (f"bf16 matmul ran only {ratio:.2f}x the float32 rate on this CPU (measured at start; at least "
+              f"{MIN_BF16_SPEEDUP}x is needed), so it has no fast bf16 units")
+    print(f"[compute] float32 instead of the bfloat16 asked for: {reason}")
+    return Compute(resolved, "float32", precision, reason)
