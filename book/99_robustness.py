@@ -82,7 +82,7 @@ grid = [{**common, "precision": "float32", "sample_seed": s, "window_length": w}
         for w in window_lengths for s in sample_seeds]
 grid += [{**common, "precision": p, "sample_seed": sample_seeds[0], "window_length": window_lengths[0]}
          for p in precisions if p != "float32"]
-runs_root = Path(os.environ.get("LOGLINEAR_RESULTS", RERUNS_DIR)) / "robustness"
+runs_root = Path(os.environ.get("LOGLINEAR_RESULTS", RERUNS_DIR)) / "headlines"  # shared with the models page
 runs = rerun_grid("headlines", grid, runs_root)
 every_run = checks_table(runs)
 table = every_run[every_run["precision"] == "float32"]

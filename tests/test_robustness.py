@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from utils.robustness import checks_table, precision_statement, precision_table, spread_table
+from utils.robustness import checks_table, models_table, precision_statement, precision_table, spread_table
 
 
 def run(seed, window, value, precision="float32", used=None, verdict="reproduced"):
@@ -38,3 +38,26 @@ def test_precision_statement_says_when_the_machine_fell_back():
     assert "ran in float32, because bf16 matmul ran only 0.16x" in sentence and "1 of 1 checks identical" in sentence
     with pytest.raises(ValueError, match="precision='bfloat16'"):
         precision_table(checks_table([run(0, 128, 0.85)]))
+
+
+def test_models_table_sets_each_model_in_a_column():
+    first, second = run(0, 128, 0.85), run(0, 64, 0.70, verdict="not reproduced")
+    first["model_description"] = {"value": {"vocabulary": 49152, "dimension": 576}}
+    second["model_description"] = {"value": {"vocabulary": 50257, "dimension": 64}}
+    second["_run"]["parameters"]["window_length"] = 64
+    table = models_table([first, second], ["smollm2-135m", "d64"])
+    assert list(table.columns) == ["smollm2-135m", "d64"]
+    assert table.loc["dimension d", "d64"] == 64 and table.loc["window", "d64"] == 64
+    assert table.loc["01_encoding: R2", "d64"] == "0.7 [0.69, 0.71] not reproduced"
+    with pytest.raises(ValueError, match="labels"):
+        models_table([first], ["a", "b"])
+
+
+def test_models_table_matches_checks_whose_names_carry_each_models_settings():
+    first, second = run(0, 128, 0.85), run(0, 64, 0.70)
+    first["checks"]["value"][0]["check"] = "share kept by the top 144 of 576 dimensions"
+    second["checks"]["value"][0]["check"] = "share kept by the top 16 of 64 dimensions"
+    for result, d in ((first, 576), (second, 64)):
+        result["model_description"] = {"value": {"vocabulary": 100, "dimension": d}}
+    table = models_table([first, second], ["a", "b"])
+    assert table.loc["01_encoding: share kept by the top * of * dimensions", "b"].startswith("0.7 ")

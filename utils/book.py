@@ -72,10 +72,10 @@ def _stamp(chapter: str, parameters: dict[str, Any]) -> str:
     inputs = [source, REPO_ROOT / "requirements.txt"]
     text = source.read_text(encoding="utf-8") if source.exists() else ""
     inputs += [BOOK_DIR / f"{name}.py" for name in TEMPLATES if name != chapter and f'"{name}"' in text]
-    inputs += sorted((REPO_ROOT / "utils").glob("*.py")) + sorted((REPO_ROOT / "data").glob("*.txt"))
+    inputs += sorted((REPO_ROOT / "utils").rglob("*.py")) + sorted((REPO_ROOT / "data").glob("*.txt"))
     for path in inputs:
         if path.exists():
-            digest.update(path.name.encode())
+            digest.update(str(path.relative_to(REPO_ROOT)).encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -146,10 +146,11 @@ def execute_chapter(
 def rerun_grid(template: str, grid: list[dict[str, Any]], runs_root: Path) -> list[dict[str, Any]]:
     """Execute the notebook ``book/<template>.ipynb`` once per parameter set, each run in a folder of its own.
 
-    The run with parameters ``p`` goes to ``runs_root/<label>/`` (label: the parameters that differ between the runs
-    of the grid, as ``name-value`` pairs): its
-    executed notebook, its stamp (an unchanged run is reused) and its own results file ``<template>.json``, which
-    never touches the published book's files. Returns each run's results (the parsed JSON), in grid order.
+    The run with parameters ``p`` goes to ``runs_root/<label>-<hash>/`` (label: the parameters that differ between
+    the runs of the grid, as ``name-value`` pairs; hash: of all of ``p``), so pages that share ``runs_root`` share
+    their identical runs. Each folder holds the executed notebook, its stamp (an unchanged run is reused) and its own
+    results file ``<template>.json``, which never touches the published book's files. Returns each run's results
+    (the parsed JSON), in grid order.
     """
     if template not in TEMPLATES:
         raise ValueError(f"template={template!r} is not a rerun template; choose one of {list(TEMPLATES)}")
@@ -157,8 +158,9 @@ def rerun_grid(template: str, grid: list[dict[str, Any]], runs_root: Path) -> li
                if len({json.dumps(parameters.get(name), sort_keys=True, default=str) for parameters in grid}) > 1]
     outputs = []
     for parameters in grid:
-        label = "_".join(f"{name}-{parameters.get(name)}" for name in varying) or "default"
-        folder = Path(runs_root) / label
+        label = "_".join(f"{name}-{Path(str(parameters.get(name))).name}" for name in varying) or "run"
+        digest = hashlib.sha256(json.dumps(parameters, sort_keys=True, default=str).encode()).hexdigest()[:8]
+        folder = Path(runs_root) / f"{label}-{digest}"
         run = execute_chapter(template, parameters, folder, results_dir=folder)
         print(f"[rerun] {template} {label}: {'cached' if run.cached else f'{run.seconds:.0f} s'}", flush=True)
         outputs.append(json.loads((folder / f"{template}.json").read_text()))
@@ -264,6 +266,28 @@ def build(
     return runs
 
 
+SWEEPS_DIR = BUILD_DIR / "sweeps"
+MODELS_PAGE = "98_models"
+
+
+def sweep(models: list[str], *, trained_models: bool = False, out_dir: Path = SWEEPS_DIR,
+          parameters: dict[str, Any] | None = None) -> Path:
+    """Set ``models`` side by side: execute the models page (``book/98_models``) for them into a folder of its own
+    under ``out_dir`` (keyed by the models and parameters; results kept there, never in the published book), convert
+    it to HTML and return the HTML page's path."""
+    if not models:
+        raise ValueError("models=[] must name at least one model (offline name, Hugging Face id or folder)")
+    parameters = {"models": list(models), "trained_models": trained_models, **(parameters or {})}
+    digest = hashlib.sha256(json.dumps(parameters, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    folder = Path(out_dir) / digest
+    run = execute_chapter(MODELS_PAGE, parameters, folder, results_dir=folder)
+    subprocess.run([sys.executable, "-m", "nbconvert", "--to", "html", "--log-level", "WARN", str(run.output)],
+                   check=True)
+    page = run.output.with_suffix(".html")
+    print(f"[sweep] {len(models)} models side by side: {page}")
+    return page
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m utils.book", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -278,7 +302,16 @@ def main(argv: list[str] | None = None) -> None:
                               help="where the chapters write their results files")
     build_parser.add_argument("--force", action="store_true", help="re-execute even if a run is up to date")
     build_parser.add_argument("--no-html", action="store_true", help="execute only")
+    sweep_parser = sub.add_parser("sweep", help="set models side by side (the models page, for your models)")
+    sweep_parser.add_argument("--models", nargs="+", required=True,
+                              help="offline names, Hugging Face ids or local folders")
+    sweep_parser.add_argument("--trained-models", action="store_true",
+                              help="add chapter 4's trained models from the published build's results")
+    sweep_parser.add_argument("--out-dir", type=Path, default=SWEEPS_DIR)
     args = parser.parse_args(argv)
+    if args.command == "sweep":
+        sweep(args.models, trained_models=args.trained_models, out_dir=args.out_dir)
+        return
     substitutions = {}
     for item in args.set:
         name, sep, value = item.partition("=")

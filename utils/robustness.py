@@ -1,5 +1,5 @@
-"""The robustness page: the headline checks of several reruns (sampling seeds x window lengths, and the body's
-precision) side by side."""
+"""Reruns of the headline checks side by side: over sampling seeds, window lengths and the body's precision (the
+robustness page), and over models (the models page)."""
 from __future__ import annotations
 
 from typing import Any
@@ -112,3 +112,38 @@ def precision_statement(precision_used: str, reason: str, comparison: pd.DataFra
                else f"only {n_within} of {n_checks} differences lie within their float32 intervals over texts")
     return (f"The {other} run used {other} ({reason}); {verdict} (the largest difference is {largest:.2f} "
             f"interval half-widths).")
+
+
+def _shared_name(names: list[str]) -> str:
+    """The words all ``names`` share, with ``*`` where they differ (e.g. a model's own k or d)."""
+    split = [name.split(" ") for name in names]
+    if len({len(words) for words in split}) != 1:
+        return f"{names[0]} (per model)"
+    return " ".join(words[0] if len(set(words)) == 1 else "*" for words in zip(*split))
+
+
+def models_table(runs: list[dict[str, Any]], labels: list[str]) -> pd.DataFrame:
+    """One column per model: its vocabulary, dimension and window, and each headline check as value [low, high]
+    verdict. A check is matched across models by its chapter and place; its name shows ``*`` where the models' own
+    settings (k, d) differ.
+
+    Args:
+        runs: results of ``book/headlines.py`` runs, one per model, each with the same checks in the same order.
+        labels: the models' names as the page shows them, one per run.
+    """
+    if len(runs) != len(labels):
+        raise ValueError(f"labels has {len(labels)} names for {len(runs)} runs")
+    checks = [run["checks"]["value"] for run in runs]
+    if len({tuple(check["chapter"] for check in run_checks) for run_checks in checks}) != 1:
+        raise ValueError("the runs do not hold the same checks in the same order")
+    names = [_shared_name([run_checks[i]["check"] for run_checks in checks]) for i in range(len(checks[0]))]
+    columns = {}
+    for run, run_checks, label in zip(runs, checks, labels):
+        model = run["model_description"]["value"]
+        column = {"vocabulary V": model["vocabulary"], "dimension d": model["dimension"],
+                  "window": run["_run"]["parameters"]["window_length"]}
+        for name, check in zip(names, run_checks):
+            column[f"{check['chapter']}: {name}"] = (
+                f"{check['value']:.3g} [{check['low']:.3g}, {check['high']:.3g}] {check['verdict']}")
+        columns[label] = column
+    return pd.DataFrame(columns)

@@ -1,0 +1,91 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Models side by side
+#
+# The scorecard's checks of chapters 1 to 3 for several models at once: every model available offline on the machine
+# that built this page, and chapter 4's trained models (small GPT-2-tokenizer models, d far below V). Each model is
+# one run of the parameterized notebook `book/headlines.py`, executed with papermill through `utils.book` and keeping
+# its own results file; a run with the same parameters as one of the robustness page is shared with it. To set your
+# own models side by side:
+#
+# ```bash
+# .venv/bin/python -m utils.book sweep --models smollm2-135m gpt2 ./my-model
+# ```
+
+# %% tags=["parameters"]
+models = []  # models to set side by side; empty: every offline model installed here
+trained_models = True  # add chapter 4's last checkpoints (from its results in this build, when it has run)
+device = "cpu"  # where the models run: "cpu", "cuda" or "auto"
+sample_seed = 0  # seed of the windows drawn across each corpus split
+window_length = 128  # tokens per window (capped at a model's context, as the table shows)
+n_tokens = 32768  # tokens of each training pass (as in the chapters)
+n_tokens_test = 8192  # tokens of each held-out pass
+batch_size = 8  # windows per forward pass (speed only)
+n_boot_texts = 200  # document resamples behind each interval
+headline_parameters = {}  # further parameters of book/headlines.py, the same for every run
+
+# %%
+import json
+import os
+from pathlib import Path
+
+from utils.book import rerun_grid
+from utils.models import available_offline_models, load_model
+from utils.results import RERUNS_DIR, RESULTS_DIR, record, start_run
+from utils.robustness import models_table
+from utils.validation import check_int, check_positive_int
+
+CHAPTER = "98_models"
+if not isinstance(models, list) or not all(isinstance(name, str) and name for name in models):
+    raise ValueError(f"models={models!r} must be a list of model names, hub ids or folders")
+check_int("sample_seed", sample_seed, minimum=0)
+check_int("window_length", window_length, minimum=2)
+for name, value in {"n_tokens": n_tokens, "n_tokens_test": n_tokens_test, "batch_size": batch_size,
+                    "n_boot_texts": n_boot_texts}.items():
+    check_positive_int(name, value)
+start_run(CHAPTER, globals())
+results_root = Path(os.environ.get("LOGLINEAR_RESULTS", RERUNS_DIR))
+
+# %%
+named = {Path(name).name if Path(name).is_dir() else name: name for name in models or available_offline_models()}
+# chapter 4's results of this build, else of the published book (a sweep runs into a folder of its own)
+trained_results = next((folder / "04_dynamics.json" for folder in (results_root, RESULTS_DIR)
+                        if (folder / "04_dynamics.json").exists()), None)
+if trained_models and trained_results is not None:
+    folders = json.loads(trained_results.read_text()).get("final_checkpoints", {}).get("value", {})
+    named.update({f"chapter 4: {size}": folder for size, folder in folders.items()})
+elif trained_models:
+    print("chapter 4 has not run in this build yet: its trained models are left out")
+contexts = {label: load_model(source, device=device, verify=False).n_ctx for label, source in named.items()}
+common = {"device": device, "precision": "float32", "sample_seed": sample_seed, "n_tokens": n_tokens,
+          "n_tokens_test": n_tokens_test, "batch_size": batch_size, "n_boot_texts": n_boot_texts,
+          **headline_parameters}
+grid = [{**common, "model": source, "revision": None, "window_length": min(window_length, contexts[label])}
+        for label, source in named.items()]
+runs = rerun_grid("headlines", grid, results_root / "headlines")
+record(CHAPTER, "models", ", ".join(named), description="the models side by side")
+
+# %% [markdown]
+# ## The headline checks
+#
+# Each cell: the check's value, its 95% interval over resampled documents, and its verdict against the chapters'
+# threshold, for {glue:text}`98_models.models`.
+
+# %%
+side_by_side = models_table(runs, list(named))
+record(CHAPTER, "table", side_by_side.reset_index().to_dict("records"), description="the checks of every model")
+side_by_side
