@@ -146,10 +146,10 @@ def execute_chapter(
 def rerun_grid(template: str, grid: list[dict[str, Any]], runs_root: Path) -> list[dict[str, Any]]:
     """Execute the notebook ``book/<template>.ipynb`` once per parameter set, each run in a folder of its own.
 
-    The run with parameters ``p`` goes to ``runs_root/<label>-<hash>/`` (label: the parameters that differ between
-    the runs of the grid, as ``name-value`` pairs; hash: of all of ``p``), so pages that share ``runs_root`` share
-    their identical runs. Each folder holds the executed notebook, its stamp (an unchanged run is reused) and its own
-    results file ``<template>.json``, which never touches the published book's files. Returns each run's results
+    The run with parameters ``p`` goes to ``runs_root/<hash of p>/``, so pages that share ``runs_root`` share their
+    identical runs; it is announced by a label (the parameters that differ between the runs of the grid, as
+    ``name-value`` pairs). Each folder holds the executed notebook, its stamp (an unchanged run is reused) and its
+    own results file ``<template>.json``, which never touches the published book's files. Returns each run's results
     (the parsed JSON), in grid order.
     """
     if template not in TEMPLATES:
@@ -160,9 +160,10 @@ def rerun_grid(template: str, grid: list[dict[str, Any]], runs_root: Path) -> li
     for parameters in grid:
         label = "_".join(f"{name}-{Path(str(parameters.get(name))).name}" for name in varying) or "run"
         digest = hashlib.sha256(json.dumps(parameters, sort_keys=True, default=str).encode()).hexdigest()[:8]
-        folder = Path(runs_root) / f"{label}-{digest}"
+        folder = Path(runs_root) / digest
         run = execute_chapter(template, parameters, folder, results_dir=folder)
-        print(f"[rerun] {template} {label}: {'cached' if run.cached else f'{run.seconds:.0f} s'}", flush=True)
+        print(f"[rerun] {template} {label} ({digest}): {'reused' if run.cached else f'{run.seconds:.0f} s'}",
+              flush=True)
         outputs.append(json.loads((folder / f"{template}.json").read_text()))
     return outputs
 
