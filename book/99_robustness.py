@@ -31,7 +31,7 @@ model = "smollm2-135m"  # offline name, Hugging Face id or local folder
 revision = None  # hub revision
 sample_seeds = [0, 1, 2]  # seeds of the windows drawn across each split
 window_lengths = [128, 256]  # tokens per window
-precisions = ["float32", "bfloat16"]  # body precisions; each besides float32 runs once, at the first seed and window
+precisions = ["float32", "bfloat16"]  # body precisions; others run once (first seed, window) where used
 device = "cpu"  # where the model runs: "cpu", "cuda" or "auto"
 n_tokens = 32768  # tokens of each training pass (as in the chapters)
 n_tokens_test = 8192  # tokens of each held-out pass
@@ -46,7 +46,7 @@ from pathlib import Path
 import pandas as pd
 
 from utils.book import rerun_grid
-from utils.compute import PRECISIONS
+from utils.compute import PRECISIONS, resolve_compute
 from utils.plotting import set_theme
 from utils.results import RERUNS_DIR, glue_figure, record, start_run
 from utils.robustness import checks_table, precision_statement, precision_table, robustness_figure, spread_table
@@ -80,8 +80,9 @@ common = {"model": model, "revision": revision, "device": device, "n_tokens": n_
           "n_tokens_test": n_tokens_test, "batch_size": batch_size, "n_boot_texts": n_boot_texts, **headline_parameters}
 grid = [{**common, "precision": "float32", "sample_seed": s, "window_length": w}
         for w in window_lengths for s in sample_seeds]
+others = {p: resolve_compute(device, p) for p in precisions if p != "float32"}  # measured here, at the start
 grid += [{**common, "precision": p, "sample_seed": sample_seeds[0], "window_length": window_lengths[0]}
-         for p in precisions if p != "float32"]
+         for p, compute in others.items() if compute.precision == p]
 runs_root = Path(os.environ.get("LOGLINEAR_RESULTS", RERUNS_DIR)) / "headlines"  # shared with the models page
 runs = rerun_grid("headlines", grid, runs_root)
 every_run = checks_table(runs)
@@ -128,22 +129,20 @@ spread
 # ## The precision of the model body
 #
 # The run at seed {glue:text}`99_robustness.first_seed` and window {glue:text}`99_robustness.first_window` is
-# repeated with the model body asked to run in bfloat16 (its head, softmax and alpha accumulators stay float32 and
-# float64). bfloat16 is used only where this machine's bf16 matrix multiply is measured to be fast enough at the start
-# of the run; otherwise the run falls back to float32 and says why.
+# repeated with the model body in bfloat16 (its head, softmax and alpha accumulators stay float32 and float64) where
+# this machine uses bfloat16: only where its bf16 matrix multiply is measured, at the start of the page, to be fast
+# enough. Otherwise no such run is made and the page says why.
 
 # %%
 record(CHAPTER, "first_seed", sample_seeds[0], description="seed of the precision comparison")
 record(CHAPTER, "first_window", window_lengths[0], description="window length of the precision comparison")
 comparisons = {}
-for other in [p for p in precisions if p != "float32"]:
-    comparisons[other] = precision_table(every_run, other)
-    other_run = next(run for run, parameters in zip(runs, grid) if parameters["precision"] == other)
-    statement = precision_statement(other_run["_run"]["model"]["precision"],
-                                    other_run["_run"]["model"]["precision_reason"], comparisons[other], other)
+for other, compute in others.items():
+    comparisons[other] = precision_table(every_run, other) if compute.precision == other else None
+    statement = precision_statement(compute.precision, compute.reason, comparisons[other], other)
     record(CHAPTER, f"precision_{other}", statement, description=f"the {other} run against float32")
-    print(statement)
-pd.concat(comparisons.values()).round(4) if comparisons else "no precision besides float32 was asked for"
+shown = [table for table in comparisons.values() if table is not None]
+pd.concat(shown).round(4) if shown else "no run besides float32 was made on this machine (see below)"
 
 # %% [markdown]
 # {glue:text}`99_robustness.precision_bfloat16`

@@ -32,10 +32,11 @@ def test_precision_table_pairs_runs_of_the_same_sampling_and_judges_the_differen
     assert "only 1 of 2" in sentence and "5.00 interval half-widths" in sentence
 
 
-def test_precision_statement_says_when_the_machine_fell_back():
-    table = checks_table([run(0, 128, 0.85), run(0, 128, 0.85, "bfloat16", used="float32")])
-    sentence = precision_statement("float32", "bf16 matmul ran only 0.16x", precision_table(table))
-    assert "ran in float32, because bf16 matmul ran only 0.16x" in sentence and "1 of 1 checks identical" in sentence
+def test_precision_statement_says_when_the_machine_falls_back():
+    sentence = precision_statement("float32", "bf16 matmul ran only 0.16x", None)
+    assert "this machine runs float32, because bf16 matmul ran only 0.16x" in sentence
+    with pytest.raises(ValueError, match="comparison"):
+        precision_statement("bfloat16", "measured 3x", None)
     with pytest.raises(ValueError, match="precision='bfloat16'"):
         precision_table(checks_table([run(0, 128, 0.85)]))
 

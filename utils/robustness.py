@@ -98,15 +98,18 @@ def precision_table(table: pd.DataFrame, other: str = "bfloat16") -> pd.DataFram
     })
 
 
-def precision_statement(precision_used: str, reason: str, comparison: pd.DataFrame, other: str = "bfloat16") -> str:
-    """The page's sentence on precision, from what the run that asked for ``other`` used and measured."""
-    n_within, n_checks = int(comparison["within the interval"].sum()), len(comparison)
+def precision_statement(precision_used: str, reason: str, comparison: pd.DataFrame | None,
+                        other: str = "bfloat16") -> str:
+    """The page's sentence on precision: what a run asking for ``other`` uses on this machine and why, and, when it
+    ran in ``other``, how far its numbers moved against the float32 intervals (``comparison``: :func:`precision_table`;
+    None when no such run was made because the machine falls back to float32)."""
     if precision_used != other:
-        n_identical = int((comparison["difference"] == 0).sum())
-        return (f"The run that asked for {other} ran in {precision_used}, because {reason}. Its numbers are the "
-                f"float32 numbers ({n_identical} of {n_checks} checks identical), and the book runs in float32 on "
-                f"this machine. On a machine with fast {other} units the same run measures how far {other} moves "
-                f"each number against its interval.")
+        return (f"Asked for {other}, this machine runs float32, because {reason}. A {other} run would repeat the "
+                f"float32 numbers, so none is made, and the book's numbers are float32. On a machine with fast {other} "
+                f"units this section sets each headline number beside its {other} value.")
+    if comparison is None or comparison.empty:
+        raise ValueError(f"a run in {other} needs its comparison table")
+    n_within, n_checks = int(comparison["within the interval"].sum()), len(comparison)
     largest = float((comparison["difference"].abs() / comparison["interval half-width"].clip(lower=1e-12)).max())
     verdict = ("every difference lies within its float32 interval over texts" if n_within == n_checks
                else f"only {n_within} of {n_checks} differences lie within their float32 intervals over texts")
