@@ -1,11 +1,13 @@
-"""Speed of the argmaxability tests (utils.argmax) on a real output head, in one run.
+"""Speed of the argmaxability tests (the utils.argmax package) on a real output head, in one run.
 
 Measures, on the default model's head (or any model given with --model):
 1. braid reflect batched over many tokens at once (matrix products, chunked argmax) against a loop that runs
    the same test one token at a time, on the same sample of tokens; the ratio is the speed-up of batching;
 2. the Chebyshev-centre LP per token with cutting planes (forced on tokens braid already cleared, so the LP has
    real work) and, for one token, the LP with all V - 1 constraints at once;
-3. with --full, the full-vocabulary verdicts (uncached), the figure the book relies on.
+3. the same LP timings with numpy's BLAS on all its threads instead of one (why the tests run their small numpy
+   products single-threaded: utils.argmax.prepared.single_threaded_blas);
+4. with --full, the full-vocabulary verdicts (uncached), the figure the book relies on.
 
 Usage: .venv/bin/python benchmarks/bench_argmax.py [--model smollm2-135m] [--sample 256] [--lp-tokens 10] [--full]
 """
@@ -15,8 +17,12 @@ import argparse
 import time
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
-from utils import argmax as am
+from utils.argmax.braid import braid_batch
+from utils.argmax.lp import chebyshev_on_head, solve_lp
+from utils.argmax.prepared import DEFAULT_BOX, DEFAULT_PATIENCE, DEFAULT_RADIUS_TOL, prepare_head
+from utils.argmax.verdicts import find_unargmaxable
 from utils.head import output_head
 from utils.models import load_model
 
@@ -49,14 +55,14 @@ def main() -> None:
     sample = np.sort(rng.choice(V, size=args.sample, replace=False))
 
     # 1. batched braid against one token at a time (same prepared head, tokens and settings)
-    prepared, seconds_prepare = timed(am.prepare_head, E, b)
+    prepared, seconds_prepare = timed(prepare_head, E, b)
     reduced, representative, twin = prepared
     classes = np.searchsorted(reduced.rows, representative[sample])
-    settings = dict(patience=am.DEFAULT_PATIENCE, box=am.DEFAULT_BOX, start="centred", block_size=2048,
+    settings = dict(patience=DEFAULT_PATIENCE, box=DEFAULT_BOX, start="centred", block_size=2048,
                     chunk_size=8192, progress=False)
-    batched, t_batched = timed(am.braid_batch, reduced, classes, **settings)
-    am.braid_batch(reduced, classes[:1], **settings)  # warm-up
-    looped, t_loop = timed(lambda: [am.braid_batch(reduced, classes[i : i + 1], **settings)
+    batched, t_batched = timed(braid_batch, reduced, classes, **settings)
+    braid_batch(reduced, classes[:1], **settings)  # warm-up
+    looped, t_loop = timed(lambda: [braid_batch(reduced, classes[i : i + 1], **settings)
                                     for i in range(args.loop_tokens)])
     same = all(
         bool(r.cleared[0]) == bool(batched.cleared[i]) and int(r.steps[0]) == int(batched.steps[i])
@@ -74,13 +80,13 @@ def main() -> None:
 
     # 2. LP per token (cutting planes), forced on tokens braid cleared
     lp_tokens = [int(t) for t in sample if twin[t] < 0][: args.lp_tokens]
+    lp_settings = dict(box=DEFAULT_BOX, radius_tol=DEFAULT_RADIUS_TOL, initial=256, add=256, max_rounds=200,
+                       chunk_size=8192)
     times, rounds, constraints, radii, agree = [], [], [], [], 0
     for t in lp_tokens:
         c = int(np.searchsorted(reduced.rows, t))
-        result, seconds = timed(
-            am._chebyshev, reduced, c, [reduced.W64[c]], box=am.DEFAULT_BOX, radius_tol=am.DEFAULT_RADIUS_TOL,
-            initial=256, add=256, max_rounds=200, chunk_size=8192,
-        )
+        with threadpool_limits(limits=1, user_api="blas"):  # as the package runs it
+            result, seconds = timed(chebyshev_on_head, reduced, c, [reduced.E64[c]], **lp_settings)
         times.append(seconds)
         rounds.append(result.rounds)
         constraints.append(result.constraints)
@@ -91,16 +97,21 @@ def main() -> None:
           f"constraints {np.mean(constraints):.0f} of {V - 1}; radius from {np.min(radii):.3g} to {np.max(radii):.3g}; "
           f"verdict = braid verdict for {agree}/{len(lp_tokens)}")
     print(f"  LP time per token / batched braid time per token: {np.mean(times) / per_batched:.0f}x")
+    classes_lp = [int(np.searchsorted(reduced.rows, t)) for t in lp_tokens]
+    threaded = [timed(chebyshev_on_head, reduced, c, [reduced.E64[c]], **lp_settings)[1] for c in classes_lp]
+    print(f"  the same LPs with numpy's BLAS on all its threads: {np.mean(threaded):.2f} s/token "
+          f"({np.mean(threaded) / np.mean(times):.1f}x the single-threaded time)")
     if args.full_lp:
         c = int(np.searchsorted(reduced.rows, lp_tokens[0]))
         others = np.delete(np.arange(reduced.U), c)
-        (code, status, x, r), seconds = timed(am._solve_lp, reduced, c, others, am.DEFAULT_BOX, 1e-9)
+        with threadpool_limits(limits=1, user_api="blas"):
+            (code, status, x, r), seconds = timed(solve_lp, reduced, c, others, DEFAULT_BOX, 1e-9)
         print(f"  one LP with all {len(others)} constraints: {seconds:.1f} s, radius {r:.6g} "
               f"(cutting planes: {radii[0]:.6g}); cutting-plane speed-up {seconds / times[0]:.0f}x")
 
-    # 3. full vocabulary
+    # 4. full vocabulary
     if args.full:
-        verdicts, seconds = timed(am.find_unargmaxable, E, b, cache=False, progress=False)
+        verdicts, seconds = timed(find_unargmaxable, E, b, cache=False, progress=False)
         counts = verdicts.counts()
         print(f"\nfull vocabulary ({V} tokens): {seconds:.1f} s ({verdicts.meta['seconds_braid']:.1f} s braid, "
               f"{verdicts.meta['seconds_lp']:.1f} s LP); {counts}")

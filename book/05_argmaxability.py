@@ -16,22 +16,23 @@
 # %% [markdown]
 # # 5. Which tokens can never be predicted?
 #
-# **Claim** {cite}`grivas2022lowrank`. A softmax layer with weights $W$ ($V\times d$) and bias $b$ scores token $c$
-# with $w_c\cdot x + b_c$. When $V > d + 1$ some tokens can be *unargmaxable*: no input $x$ makes them the argmax,
-# so greedy decoding never emits them, whatever the context. Without a bias, token $c$ is argmaxable exactly when its
-# row $w_c$ is a vertex of the convex hull of all rows. The paper finds that this happens easily in random
-# low-dimensional heads, but rarely in trained models (13 of 150 public models, and then for few, odd tokens), and
-# that a bias $b_c = -\tfrac12\|w_c\|^2$ or unit-norm rows prevents it.
+# **Claim** {cite}`grivas2022lowrank`. An output layer with embedding $E$ ($V\times d$, row $e_c$ for token $c$) and
+# bias $b$ scores token $c$ with $e_c\cdot x + b_c$ (the paper writes the layer $W$ and its rows $w_c$). When
+# $V > d + 1$ some tokens can be *unargmaxable*: no input $x$ makes them the argmax, so greedy decoding never emits
+# them, whatever the context. Without a bias, token $c$ is argmaxable exactly when its row $e_c$ is a vertex of the
+# convex hull of all rows. The paper finds that this happens easily in random low-dimensional heads, but rarely in
+# trained models (13 of 150 public models, and then for few, odd tokens), and that a bias
+# $b_c = -\tfrac12\|e_c\|^2$ or unit-norm rows prevents it.
 #
-# **Method.** Two tests from the paper, implemented in `utils.argmax` for any $W$ and $b$:
+# **Method.** Two tests from the paper, implemented in the `utils.argmax` package for any $E$ and $b$:
 #
 # - *braid reflect* (fast, one-sided): start at a point $x$ and, while the argmax is another token $j$, reflect $x$
 #   across the hyperplane where $c$ and $j$ tie,
-#   $x \leftarrow x - 2\,\frac{(w_c-w_j)\cdot x + b_c-b_j}{\|w_c-w_j\|^2}\,(w_c-w_j)$, for at most a *patience* of
+#   $x \leftarrow x - 2\,\frac{(e_c-e_j)\cdot x + b_c-b_j}{\|e_c-e_j\|^2}\,(e_c-e_j)$, for at most a *patience* of
 #   reflections. It runs for thousands of tokens at once as matrix products, the argmax taken chunk by chunk over
 #   the vocabulary;
 # - the *Chebyshev-centre linear program* (exact), for every token the fast test does not clear: maximise $r$ subject
-#   to $(w_j-w_c)\cdot x + \|w_j-w_c\|\,r \le b_c-b_j$ for all $j\ne c$, with $x$ in a box $[-B, B]^d$ ($B = 100$
+#   to $(e_j-e_c)\cdot x + \|e_j-e_c\|\,r \le b_c-b_j$ for all $j\ne c$, with $x$ in a box $[-B, B]^d$ ($B = 100$
 #   by default, as in the paper). The token
 #   is argmaxable iff $r>0$; $r$ is the radius of the largest ball inside its region. Solved with HiGHS by cutting
 #   planes: a few hundred competitors at a time, adding violated constraints until the solution satisfies all $V-1$.
@@ -44,11 +45,13 @@
 # %% tags=["parameters"]
 model = "smollm2-135m"  # offline name, Hugging Face id or local folder
 revision = None  # hub revision
+device = "cpu"  # where the model runs: "cpu", "cuda" or "auto"
+precision = "float32"  # the model body's precision: "float32" or "bfloat16" (used only where measured to pay)
 max_tokens = None  # tokens tested on the real head: None for the whole vocabulary, else a random sample
 seed = 0  # token samples, random heads, random pruning order
 box = 100.0  # the search box [-box, box]^d of the tests
 patience = 50  # reflections of the fast test before the LP takes over
-start = "centred"  # braid start: "row" (the row w_c, as the paper) or "centred" (w_c minus the mean row)
+start = "centred"  # braid start: "row" (the row e_c, as the paper) or "centred" (e_c minus the mean row)
 n_closest = 5  # argmaxable tokens with the thinnest margins whose LP radius is measured
 n_hull_instances = 200  # random 2-6-d instances compared with the convex-hull brute force
 random_dims = [2, 3, 4, 6, 8, 10, 15, 20, 30, 50]  # dimensions of the random heads
@@ -67,43 +70,30 @@ second_model_max_tokens = 4096  # tokens sampled from the second model's vocabul
 n_table = 20  # rows of the token tables
 theory_share = 0.1  # "in theory": random heads of the smallest dimension have at least this share unargmaxable
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 
-from utils import argmax as am
 from utils import encoding as enc
 from utils.activations import compute_activations
-from utils.corpora import CORPORA, check_window_count
 from utils.head import output_head
 from utils.models import available_offline_models, describe, load_model
 from utils.plotting import set_theme
 from utils.results import glue_figure, record, record_scorecard, start_run
-from utils.validation import check_choice, check_float, check_int, check_positive_int
+
+# %% tags=["hide-input"]
+from utils.argmax import sweeps
+from utils.argmax.hull import hull_agreement
+from utils.argmax.parameters import ArgmaxParameters
+from utils.argmax.prevention import prevention_bias, unit_norm_rows
+from utils.argmax.verdicts import closest_calls, describe_tokens, find_unargmaxable
+from utils.figures import argmax as figures
 
 CHAPTER = "05_argmaxability"
-check_choice("corpus", corpus, CORPORA)
-check_choice("start", start, am.STARTS)
-am.check_box(box)
-check_int("patience", patience, minimum=0)
-for name, value in {"n_closest": n_closest, "n_hull_instances": n_hull_instances, "random_classes": random_classes,
-                    "prevention_dim": prevention_dim, "n_table": n_table, "second_model_max_tokens":
-                    second_model_max_tokens, "n_tokens": n_tokens, "batch_size": batch_size}.items():
-    check_positive_int(name, value)
-for name, value in {"max_tokens": max_tokens, "prune_max_tokens": prune_max_tokens}.items():
-    if value is not None:
-        check_positive_int(name, value)
-for value in random_dims:
-    check_positive_int("random_dims", value)
-check_int("sample_seed", sample_seed, minimum=0)
-check_float("theory_share", theory_share, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
-for value in prune_fractions:
-    check_float("prune_fractions", value, low=0.0, high=1.0, high_inclusive=False)
-loaded = load_model(model, revision)
-check_int("window_length", window_length, minimum=2, maximum=loaded.n_ctx)
-check_window_count(loaded.tokenizer, corpus, "train", window_length, n_tokens)
+parameters = ArgmaxParameters.from_namespace(globals())
+loaded = load_model(model, revision, device=device, precision=precision)
+parameters.check_model(loaded)
 start_run(CHAPTER, globals(), loaded)
 set_theme()
 pd.DataFrame([describe(loaded)])
@@ -114,16 +104,16 @@ pd.DataFrame([describe(loaded)])
 # Five tokens in $d = 2$. Colour each point $x$ of the plane by the token with the largest logit: every argmaxable
 # token owns a region. Without a bias the regions are cones from the origin, and token 4, whose row lies inside the
 # quadrilateral of the others, owns none. A bias shifts the boundaries: a large enough $b_4$ gives token 4 a bounded
-# region around the origin, and the paper's bias $b_c=-\tfrac12\|w_c\|^2$ turns the picture into the Voronoi diagram of
+# region around the origin, and the paper's bias $b_c=-\tfrac12\|e_c\|^2$ turns the picture into the Voronoi diagram of
 # the rows, where every row owns the cell around itself.
 
 # %%
-W_toy = am.toy_head()
+E_toy = np.array([[2.0, 0.3], [0.2, 2.0], [-2.0, 0.4], [0.1, -2.0], [0.4, 0.5]])  # token 4 inside the others' hull
 b_toy = np.array([0.0, 0.0, 0.0, 0.0, 1.5])
 fig, axes = plt.subplots(1, 3, figsize=(12, 4.2), sharey=True)
-toy = [am.plot_argmax_regions(axes[0], W_toy, title="no bias"),
-       am.plot_argmax_regions(axes[1], W_toy, b_toy, title=r"bias $b_4 = 1.5$"),
-       am.plot_argmax_regions(axes[2], W_toy, am.prevention_bias(W_toy), title=r"bias $-\frac{1}{2}\|w\|^2$")]
+toy = [figures.plot_argmax_regions(axes[0], E_toy, title="no bias"),
+       figures.plot_argmax_regions(axes[1], E_toy, b_toy, title=r"bias $b_4 = 1.5$"),
+       figures.plot_argmax_regions(axes[2], E_toy, prevention_bias(E_toy), title=r"bias $-\frac{1}{2}\|e\|^2$")]
 fig.tight_layout()
 glue_figure("fig-toy", fig)
 pd.DataFrame({panel: v.status for panel, v in zip(["no bias", "bias b_4", "prevention bias"], toy)})
@@ -132,21 +122,24 @@ pd.DataFrame({panel: v.status for panel, v in zip(["no bias", "bias b_4", "preve
 # ```{glue:figure} fig-toy
 # :name: fig-toy
 # Argmax regions of a five-token head in two dimensions (each colour is the token with the largest logit; dots are
-# the rows $w_c$, a cross marks an unargmaxable token). Left: no bias, token 4 lies inside the hull of the others
+# the rows $e_c$, a cross marks an unargmaxable token). Left: no bias, token 4 lies inside the hull of the others
 # and owns no region. Middle: a bias on token 4 gives it a bounded region. Right: the preventive bias
-# $-\tfrac12\|w\|^2$ makes the regions the Voronoi cells of the rows. After the geometric figures of
+# $-\tfrac12\|e\|^2$ makes the regions the Voronoi cells of the rows. After the geometric figures of
 # {cite}`grivas2022lowrank`.
 # ```
 #
 # ## 5.2 The tests against brute force
 #
 # In 2 to 6 dimensions the convex hull (`scipy.spatial.ConvexHull`, Qhull) decides argmaxability directly: without a
-# bias a token is argmaxable iff its row is a hull vertex; with a bias, iff the lifted point $(w_c, b_c)$ is a vertex of
+# bias a token is argmaxable iff its row is a hull vertex; with a bias, iff the lifted point $(e_c, b_c)$ is a vertex of
 # an upper facet of the lifted hull (and, in a box, iff one of its region's vertices lies inside the box). We compare
 # every verdict on random instances (rows and biases $\mathcal N(0,1)$; with a bias the box is widened to $10^4$).
 
 # %%
-agreement = am.hull_agreement(n_hull_instances, seed=seed)
+agreement = hull_agreement(n_hull_instances, seed=seed)
+pd.DataFrame([agreement])
+
+# %% tags=["remove-input"]
 record(CHAPTER, "hull_instances", agreement["instances"], fmt=",", description="random instances compared with hulls")
 record(CHAPTER, "hull_verdicts", agreement["verdicts"], fmt=",", description="verdicts compared with hulls")
 record(CHAPTER, "hull_agreement", agreement["agree"] / agreement["verdicts"], fmt=".2%",
@@ -155,7 +148,6 @@ record(CHAPTER, "braid_false_clears", agreement["braid_false_clear"], fmt=",",
        description="unargmaxable tokens the fast test cleared (must be 0)")
 record(CHAPTER, "hull_undecided", agreement["undecided"], fmt=",",
        description="classes with a bias whose region has no vertex inside the box (not compared)")
-pd.DataFrame([agreement])
 
 # %% [markdown]
 # On {glue:text}`05_argmaxability.hull_instances` instances ({glue:text}`05_argmaxability.hull_verdicts` verdicts)
@@ -172,21 +164,17 @@ pd.DataFrame([agreement])
 # $\mathcal N(0,1)$ as in the paper's random-model experiment.
 
 # %%
-random_sweep = am.random_model_sweep(random_dims, random_classes, seed=seed, box=box, patience=patience)
-record(CHAPTER, "random_classes", random_classes, fmt=",", description="classes per random head")
-record(CHAPTER, "box", box, fmt="g", description="half-width of the search box")
+random_sweep = sweeps.random_model_sweep(random_dims, random_classes, seed=seed, box=box, patience=patience)
 fig, ax = plt.subplots(figsize=(7, 4.2))
-sns.lineplot(random_sweep.assign(bias=random_sweep.bias.map({True: "with bias", False: "no bias"})), x="dim",
-             y="share", hue="init", style="bias", markers=True, ax=ax)
-ax.set(xscale="log", xlabel="dimension d (log scale)", ylabel="share of unargmaxable classes")
-ax.set_xticks(random_dims, [str(d) for d in random_dims])
-ax.minorticks_off()  # the log axis would label some minor ticks too (e.g. 4×10¹ beside 50)
+figures.plot_random_sweep(ax, random_sweep)
 glue_figure("fig-random", fig)
 random_sweep.pivot_table(index="dim", columns=["init", "bias"], values="share").round(4)
 
-# %%
+# %% tags=["remove-input"]
 low = random_sweep[random_sweep.dim == min(random_dims)]
 high = random_sweep[random_sweep.dim == max(random_dims)]
+record(CHAPTER, "random_classes", random_classes, fmt=",", description="classes per random head")
+record(CHAPTER, "box", box, fmt="g", description="half-width of the search box")
 record(CHAPTER, "random_low_dim", int(min(random_dims)), description="smallest dimension of the random sweep")
 record(CHAPTER, "random_high_dim", int(max(random_dims)), description="largest dimension of the random sweep")
 record(CHAPTER, "random_low_share", float(low.share.min()), fmt=".1%",
@@ -217,8 +205,11 @@ head = output_head(loaded.model)
 E, b = head.E.numpy(), (None if head.b is None else head.b.numpy())
 rng = np.random.default_rng(seed)
 tokens = None if max_tokens is None or max_tokens >= head.V else np.sort(rng.choice(head.V, max_tokens, replace=False))
-verdicts = am.find_unargmaxable(E, b, tokens=tokens, box=box, patience=patience, start=start)
+verdicts = find_unargmaxable(E, b, tokens=tokens, box=box, patience=patience, start=start)
 counts = verdicts.counts()
+pd.DataFrame([counts])
+
+# %% tags=["remove-input"]
 record(CHAPTER, "model_V", head.V, fmt=",", description="vocabulary of the tested model")
 record(CHAPTER, "model_d", head.d, description="dimension of the tested model's head")
 record(CHAPTER, "n_tokens_tested", counts["tested"], fmt=",", description="tokens tested on the real head")
@@ -227,7 +218,6 @@ record(CHAPTER, "n_duplicate", counts["duplicate"], fmt=",", description="tokens
 record(CHAPTER, "n_decided_by_lp", counts["decided_by_lp"], fmt=",", description="tokens the fast test left to the LP")
 record(CHAPTER, "verify_seconds", verdicts.meta["seconds"], fmt=".0f",
        description="seconds for the verdicts of the real head (when computed; cached afterwards)")
-pd.DataFrame([counts])
 
 # %% [markdown]
 # Of the {glue:text}`05_argmaxability.n_tokens_tested` tokens tested ($V$ = {glue:text}`05_argmaxability.model_V`,
@@ -238,7 +228,7 @@ pd.DataFrame([counts])
 # seconds on this machine. The tokens that can never win strictly:
 
 # %%
-am.describe_tokens(verdicts, loaded.tokenizer).head(n_table)
+describe_tokens(verdicts, loaded.tokenizer).head(n_table)
 
 # %% [markdown]
 # The fast test clears most tokens in one or two reflections. How close are the closest calls? We take the
@@ -246,19 +236,19 @@ am.describe_tokens(verdicts, loaded.tokenizer).head(n_table)
 # length) and solve their exact LP: its radius is the thickness of the region the token owns inside the box.
 
 # %%
-closest = am.closest_calls(E, b, verdicts, n_closest, box=box)
+closest = closest_calls(E, b, verdicts, n_closest, box=box)
 closest.insert(1, "text", [repr(loaded.tokenizer.decode([t])) for t in closest.token])
+fig, ax = plt.subplots(figsize=(7, 3.8))
+figures.plot_braid_steps(ax, verdicts)
+glue_figure("fig-steps", fig)
+closest
+
+# %% tags=["remove-input"]
 record(CHAPTER, "n_closest", len(closest), description="closest calls measured with the LP")
 record(CHAPTER, "smallest_lp_radius", float(closest.lp_radius.min()), fmt=".3g",
        description="smallest Chebyshev radius among the closest calls (box units)")
 record(CHAPTER, "smallest_cone_angle", float(closest.cone_half_angle_deg.min()), fmt=".1f",
        description="smallest half-angle (degrees) of a circular cone inside a closest call's region (no-bias heads)")
-fig, ax = plt.subplots(figsize=(7, 3.8))
-steps = verdicts.braid_steps[verdicts.braid_steps >= 0]
-sns.histplot(steps, discrete=True, ax=ax)
-ax.set(yscale="log", xlabel="reflections before the token won (braid reflect)", ylabel="tokens (log scale)")
-glue_figure("fig-steps", fig)
-closest
 
 # %% [markdown]
 # ```{glue:figure} fig-steps
@@ -281,10 +271,10 @@ if second_model is not None and second_model in available_offline_models() and s
     second_loaded = load_model(second_model)
     second_head = output_head(second_loaded.model)
     sample = np.sort(rng.choice(second_head.V, min(second_model_max_tokens, second_head.V), replace=False))
-    second = am.find_unargmaxable(second_head.E.numpy(), None if second_head.b is None else second_head.b.numpy(),
-                                  tokens=sample, box=box, patience=patience, start=start)
+    second = find_unargmaxable(second_head.E.numpy(), None if second_head.b is None else second_head.b.numpy(),
+                               tokens=sample, box=box, patience=patience, start=start)
     record(CHAPTER, "second_model_counts", str(second.counts()), description=f"verdicts of {second_model} (sample)")
-    display(am.describe_tokens(second, second_loaded.tokenizer).head(n_table))
+    display(describe_tokens(second, second_loaded.tokenizer).head(n_table))
 print("second model:", "not installed or skipped" if second is None else second.counts())
 
 # %% [markdown]
@@ -299,44 +289,43 @@ print("second model:", "not installed or skipped" if second is None else second.
 # %%
 acts = compute_activations(loaded, corpus, "train", window_length=window_length, n_tokens=n_tokens,
                            sample_seed=sample_seed, batch_size=batch_size)
-record(CHAPTER, "train_text", acts.describe(), description="the text D of the pass behind the pruning order")
 fit = enc.fit_encoding(acts.head.E.numpy().astype(np.float64), acts.alpha.numpy(), seed=seed)
 orders = {"smallest |A| first": enc.dimensions_by_weight(fit.A)[::-1].copy()}
 print("first dimensions deleted (|A| order):", orders["smallest |A| first"][:10])
 if prune_random:
     orders["random order"] = np.random.default_rng(seed).permutation(head.d)
-prune_tokens = (None if prune_max_tokens is None or prune_max_tokens >= head.V
-                else np.sort(rng.choice(head.V, prune_max_tokens, replace=False)))
-pruning = pd.concat([am.pruning_sweep(E, order, prune_fractions, b=b, tokens=prune_tokens, box=box,
-                                      patience=patience).assign(order=name) for name, order in orders.items()],
-                    ignore_index=True)
-pruning
 
 # %%
-first = am.first_unargmaxable_fraction(pruning[pruning.order == "smallest |A| first"])
+prune_tokens = (None if prune_max_tokens is None or prune_max_tokens >= head.V
+                else np.sort(rng.choice(head.V, prune_max_tokens, replace=False)))
+pruning = pd.concat([sweeps.pruning_sweep(E, order, prune_fractions, b=b, tokens=prune_tokens, box=box,
+                                          patience=patience).assign(order=name) for name, order in orders.items()],
+                    ignore_index=True)
+fig, ax = plt.subplots(figsize=(7, 4))
+figures.plot_pruning(ax, pruning)
+glue_figure("fig-pruning", fig)
+pruning
+
+# %% tags=["remove-input"]
+first = sweeps.first_unargmaxable_fraction(pruning[pruning.order == "smallest |A| first"])
+first_random = (sweeps.first_unargmaxable_fraction(pruning[pruning.order == "random order"]) if prune_random
+                else np.nan)
+at_max = pruning[(pruning.order == "smallest |A| first") & (pruning.fraction == max(prune_fractions))].iloc[0]
+record(CHAPTER, "train_text", acts.describe(), description="the text D of the pass behind the pruning order")
 record(CHAPTER, "prune_first_fraction", first, fmt=".2f",
        description="smallest deleted fraction (|A| order) with an unargmaxable token; nan if none on the grid")
-record(CHAPTER, "prune_first_text", f"{first:.0%}" if np.isfinite(first) else f"none up to {max(prune_fractions):.0%}",
+record(CHAPTER, "prune_first_text", sweeps.first_fraction_text(first, prune_fractions),
        description="the same, as text")
 record(CHAPTER, "prune_max_fraction", max(prune_fractions), fmt=".0%", description="largest deleted fraction tried")
-first_random = am.first_unargmaxable_fraction(pruning[pruning.order == "random order"]) if prune_random else np.nan
-record(CHAPTER, "prune_first_text_random",
-       f"{first_random:.0%}" if np.isfinite(first_random) else f"none up to {max(prune_fractions):.0%}",
+record(CHAPTER, "prune_first_text_random", sweeps.first_fraction_text(first_random, prune_fractions),
        description="smallest deleted fraction (random order) with an unargmaxable token")
-at_max = pruning[(pruning.order == "smallest |A| first") & (pruning.fraction == max(prune_fractions))].iloc[0]
+
+# %% tags=["remove-input"]
 record(CHAPTER, "prune_unargmaxable_at_max", int(at_max.unargmaxable), fmt=",",
        description="unargmaxable tokens at the largest deleted fraction (|A| order)")
 record(CHAPTER, "prune_tested", int(at_max.tested), fmt=",", description="tokens tested per pruned head")
-record(CHAPTER, "prune_chapter3_sentence",
-       "The 30–40% deletions of chapter 3 (the paper's range) stop short of that point."
-       if not np.isfinite(first) or first > 0.4 else
-       "The 30–40% deletions of chapter 3 (the paper's range) already reach that point.",
+record(CHAPTER, "prune_chapter3_sentence", sweeps.paper_range_sentence(first),
        description="where the paper's pruning range lies relative to the first unargmaxable token, in words")
-fig, ax = plt.subplots(figsize=(7, 4))
-sns.lineplot(pruning.assign(share=pruning.unargmaxable / pruning.tested), x="fraction", y="share", hue="order",
-             marker="o", ax=ax)
-ax.set(xlabel="share of output-embedding dimensions deleted", ylabel="share of tested tokens unargmaxable")
-glue_figure("fig-pruning", fig)
 
 # %% [markdown]
 # ```{glue:figure} fig-pruning
@@ -357,24 +346,26 @@ glue_figure("fig-pruning", fig)
 # ## 5.6 Prevention
 #
 # The paper's two remedies on a random head in {glue:text}`05_argmaxability.prevention_dim` dimensions, where most
-# tokens are unargmaxable: the bias $b_c = -\tfrac12\|w_c\|^2$ (then the argmax is the nearest row, so every distinct
+# tokens are unargmaxable: the bias $b_c = -\tfrac12\|e_c\|^2$ (then the argmax is the nearest row, so every distinct
 # row wins at its own position), or rows scaled to unit norm (points on a sphere are all hull vertices).
 
 # %%
-W_rand, _ = am.random_head(random_classes, prevention_dim, "normal", bias=False, seed=seed)
+E_rand, _ = sweeps.random_head(random_classes, prevention_dim, "normal", bias=False, seed=seed)
 prevention = {
-    "no bias": am.find_unargmaxable(W_rand, box=box, patience=patience, progress=False),
-    "bias -||w||²/2": am.find_unargmaxable(W_rand, am.prevention_bias(W_rand), box=box, patience=patience,
-                                            progress=False),
-    "unit-norm rows": am.find_unargmaxable(am.unit_norm_rows(W_rand), box=box, patience=patience, progress=False),
+    "no bias": find_unargmaxable(E_rand, box=box, patience=patience, progress=False),
+    "bias -||e||²/2": find_unargmaxable(E_rand, prevention_bias(E_rand), box=box, patience=patience,
+                                        progress=False),
+    "unit-norm rows": find_unargmaxable(unit_norm_rows(E_rand), box=box, patience=patience, progress=False),
 }
 prevention_table = pd.DataFrame({name: v.counts() for name, v in prevention.items()}).T
+prevention_table
+
+# %% tags=["remove-input"]
 record(CHAPTER, "prevention_dim", prevention_dim, description="dimension of the prevention example")
 record(CHAPTER, "prevention_before", int(prevention["no bias"].count("unargmaxable")), fmt=",",
        description="unargmaxable tokens of the random head before prevention")
 record(CHAPTER, "prevention_after", int(max(prevention_table.unargmaxable.iloc[1:])), fmt=",",
        description="unargmaxable tokens after either remedy (the larger count)")
-prevention_table
 
 # %% [markdown]
 # Before: {glue:text}`05_argmaxability.prevention_before` of {glue:text}`05_argmaxability.random_classes` tokens are
@@ -394,8 +385,8 @@ prevention_table
 # intervals are exact, and none of these checks can be inconclusive. What the numbers do depend on is stated with
 # them: the seed of the random heads and, when `max_tokens` is set, the sample of tokens tested.
 
-# %%
-checks = am.headline_checks(random_sweep, verdicts, prevention, theory_share=theory_share)
+# %% tags=["remove-input"]
+checks = sweeps.headline_checks(random_sweep, verdicts, prevention, theory_share=theory_share)
 record(CHAPTER, "theory_share", theory_share, fmt=".0%", description="threshold of the 'in theory' check")
 record_scorecard(
     CHAPTER,

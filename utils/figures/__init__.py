@@ -1,0 +1,1 @@
+"""Figure functions of the book, one module per topic."""
