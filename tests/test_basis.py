@@ -45,3 +45,11 @@ def test_bad_inputs_name_the_parameter():
         random_orthogonal(3, seed=0.5)
     with pytest.raises(ValueError, match="shape"):
         principal_basis(np.ones((2, 5)))
+
+
+def test_principal_basis_equals_the_right_singular_vectors():
+    rng = np.random.default_rng(1)
+    E = rng.standard_normal((300, 7)) * np.arange(1, 8)
+    _, _, vt = np.linalg.svd(E - E.mean(axis=0), full_matrices=False)
+    basis = principal_basis(E)
+    np.testing.assert_allclose(np.abs(np.sum(basis * vt.T, axis=0)), np.ones(7), atol=1e-9)  # same up to sign

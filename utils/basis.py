@@ -39,8 +39,10 @@ def principal_basis(E, *, centre: bool = True) -> np.ndarray:
     if E.ndim != 2 or E.shape[0] < E.shape[1]:
         raise ValueError(f"E must be (V, d) with V >= d; got shape {E.shape}")
     rows = E - E.mean(axis=0) if centre else E
-    _, _, vt = np.linalg.svd(rows, full_matrices=False)
-    return vt.T
+    # the eigenvectors of the (d, d) Gram matrix are the right singular vectors of the rows: one matmul and a small
+    # eigendecomposition instead of an SVD of the (V, d) rows
+    eigenvalues, eigenvectors = np.linalg.eigh(rows.T @ rows)
+    return eigenvectors[:, np.argsort(eigenvalues)[::-1]]
 
 
 def in_basis(rows, basis: np.ndarray) -> np.ndarray:
