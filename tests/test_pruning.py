@@ -7,12 +7,21 @@ import pytest
 import torch
 
 from utils.activations import Activations, log_mean_softmax, mean_softmax, window_log_sums
+from utils.basis import random_orthogonal
 from utils.compare import compare_heads, js_divergence, js_divergence_rows
 from utils.encoding import fit_encoding
 from utils.head import OutputHead
 from utils.pruning import (
     CRITERIA,
+    MODEL_BASIS,
+    PRINCIPAL_BASIS,
+    RANDOM_BASIS,
+    BasisCondition,
     WindowSums,
+    basis_checks,
+    basis_conditions,
+    basis_deletion,
+    basis_verdict,
     bootstrap_window_sums,
     choose_criterion,
     context_groups,
@@ -20,18 +29,24 @@ from utils.pruning import (
     deletion_sweep,
     dimension_scores,
     fisher_saliency,
+    halves_positions,
     headline_checks,
     held_out_window_sums,
+    js_between_halves,
     keep_columns,
     largest_safe_fraction,
+    mauve_buckets,
+    mauve_saturation_text,
     n_deleted,
     pruned_output_head,
     rank_dimensions,
     selection_positions,
+    spectral_comparison_text,
     subsample_positions,
     sweep_activations,
     text_statistics,
 )
+from utils.uncertainty import Check, Interval
 
 N_RELEVANT = 10
 
@@ -553,3 +568,144 @@ def test_compare_criteria_text_follows_the_numbers():
     assert "more top tokens" in compare_criteria_text("fisher", 0.95, 0.9)
     assert "fewer top tokens" in compare_criteria_text("fisher", 0.85, 0.9)
     assert "as many" in compare_criteria_text("fisher", 0.9, 0.9)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The basis control, the two-halves yardstick and MAUVE's saturation
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_deleting_directions_of_the_identity_basis_is_coordinate_deletion(biased_head):
+    head, hidden = biased_head["head"], biased_head["hidden"]
+    d = biased_head["d"]
+    order = torch.randperm(d, generator=torch.Generator().manual_seed(3))
+    fractions = [0.1, 0.3, 0.5]
+    conditions = [BasisCondition(MODEL_BASIS, 0, None, order), BasisCondition(RANDOM_BASIS, 7, np.eye(d), order)]
+    groups = torch.arange(hidden.shape[0]) % 4
+    table = basis_deletion(hidden, groups, head, conditions, fractions, chunk_size=128, progress=False).table()
+    sweep = deletion_sweep(hidden, head, {"coordinates": order}, fractions, chunk_size=128, progress=False)
+    for kind in (MODEL_BASIS, RANDOM_BASIS):
+        rows = table[table.kind == kind].set_index("fraction")
+        for fraction, expected in sweep.set_index("fraction").iterrows():
+            for metric in ("js_alpha", "mean_kl", "top1_agreement"):
+                assert rows.loc[fraction, metric] == pytest.approx(expected[metric], rel=1e-4, abs=1e-7)
+
+
+def test_deleting_directions_projects_h_and_E_onto_the_kept_directions(biased_head):
+    E, b, head, hidden = biased_head["E"], biased_head["b"], biased_head["head"], biased_head["hidden"]
+    d = biased_head["d"]
+    Q = random_orthogonal(d, 4)
+    order = torch.randperm(d, generator=torch.Generator().manual_seed(1))
+    groups = (torch.arange(hidden.shape[0]) // 50) % 3
+    result = basis_deletion(hidden, groups, head, [BasisCondition(RANDOM_BASIS, 4, Q, order)], [0.4], chunk_size=64,
+                            progress=False)
+    kept = np.sort(order.numpy()[n_deleted(d, 0.4):])
+    projector = torch.from_numpy(Q[:, kept] @ Q[:, kept].T).to(torch.float64)
+    z_full = hidden.double() @ E.double().T + b.double()
+    z_pruned = hidden.double() @ projector @ E.double().T + b.double()  # (h Q_K)(E Q_K)^T + b
+    p, q = torch.softmax(z_full, dim=-1), torch.softmax(z_pruned, dim=-1)
+    for g in range(3):
+        member = groups == g
+        assert np.allclose(result.full[g], p[member].sum(0).numpy(), atol=1e-5)
+        assert np.allclose(result.pruned[0, 0, g], q[member].sum(0).numpy(), atol=1e-5)
+        kl = (p[member] * (torch.log(p[member]) - torch.log(q[member]))).sum()
+        assert result.kl[0, 0, g] == pytest.approx(float(kl), rel=1e-3)
+        agree = (z_pruned[member].argmax(-1) == z_full[member].argmax(-1)).sum()
+        assert result.agree[0, 0, g] == float(agree)
+    assert result.count.tolist() == [float((groups == g).sum()) for g in range(3)]
+
+
+def test_fit_is_equivariant_so_the_random_basis_order_is_abs_QtA(planted):
+    E, A = planted["E"].numpy(), planted["fit"].A
+    Q = random_orthogonal(planted["d"], 0)
+    rotated = fit_encoding(E @ Q, mean_softmax(planted["hidden"], planted["head"]).numpy())
+    assert np.allclose(rotated.A, Q.T @ A, atol=1e-6 * np.abs(A).max())
+    conditions = basis_conditions(planted["E"], A, random_seeds=[0, 5])
+    assert [c.name for c in conditions] == [MODEL_BASIS, f"{RANDOM_BASIS} 0", f"{RANDOM_BASIS} 5", PRINCIPAL_BASIS]
+    assert conditions[0].order.tolist() == np.argsort(np.abs(A), kind="stable").tolist()
+    assert conditions[1].order.tolist() == np.argsort(np.abs(Q.T @ A), kind="stable").tolist()
+    principal = conditions[3]
+    variances = np.var(E @ principal.basis, axis=0)
+    assert np.all(np.diff(variances[principal.order.numpy()]) >= -1e-9)  # smallest variance deleted first
+
+
+def planted_groups(n: int) -> torch.Tensor:
+    return torch.arange(n) % 12
+
+
+def test_basis_control_finds_a_planted_privileged_basis_and_not_a_rotated_one(planted):
+    E, hidden, fit, d = planted["E"], planted["hidden"], planted["fit"], planted["d"]
+    fraction = (d - N_RELEVANT) / d
+    deletion = basis_deletion(hidden, planted_groups(len(hidden)), planted["head"],
+                              basis_conditions(E, fit.A, random_seeds=[0, 1, 2]), [fraction], progress=False)
+    checks, spectral = basis_checks(deletion, fraction, n_boot=100)
+    assert checks[0].value > 0.2 and checks[1].value < 0.01
+    assert basis_verdict(checks) == "privileged"
+    assert spectral is not None and np.isfinite(spectral.value)
+    # the same head in a random basis: its coordinates are now as good as any other basis's
+    R = torch.from_numpy(random_orthogonal(d, 99)).to(torch.float32)
+    rotated_E, rotated_hidden = E @ R, hidden @ R
+    rotated_fit = fit_encoding(rotated_E.numpy(), mean_softmax(rotated_hidden, OutputHead(rotated_E)).numpy())
+    rotated = basis_deletion(rotated_hidden, planted_groups(len(hidden)), OutputHead(rotated_E),
+                             basis_conditions(rotated_E, rotated_fit.A, random_seeds=[0, 1, 2, 3]), [fraction],
+                             progress=False)
+    rotated_checks, _ = basis_checks(rotated, fraction, n_boot=100)
+    assert basis_verdict(rotated_checks) != "privileged"
+    assert rotated_checks[1].value > 0.5 * checks[1].value + 0.1
+
+
+def test_basis_verdict_and_spectral_text_follow_the_checks():
+    def check(low, high, threshold=0.0, direction="above"):
+        return Check("x", (low + high) / 2, Interval(low, high), threshold, direction)
+
+    assert basis_verdict([check(0.1, 0.2), check(0.1, 0.2, 0.5, "below")]) == "privileged"
+    assert basis_verdict([check(-0.2, -0.1), check(0.6, 0.9, 0.5, "below")]) == "not privileged"
+    assert basis_verdict([check(-0.1, 0.1), check(0.1, 0.2, 0.5, "below")]) == "inconclusive"
+    assert basis_verdict([check(0.1, 0.2), check(0.6, 0.9, 0.5, "below")]) == "privileged by one measure only"
+    assert spectral_comparison_text(check(0.1, 0.2)).startswith("deleting coordinates by |A| keeps more")
+    assert spectral_comparison_text(check(-0.2, -0.1)).startswith("deleting the smallest-variance")
+    assert "cannot be told apart" in spectral_comparison_text(check(-0.1, 0.1))
+
+
+def test_basis_control_rejects_bad_input(biased_head):
+    head, hidden, d = biased_head["head"], biased_head["hidden"], biased_head["d"]
+    condition = BasisCondition(MODEL_BASIS, 0, None, torch.arange(d))
+    groups = torch.zeros(len(hidden), dtype=torch.int64)
+    with pytest.raises(ValueError, match="at least one of d=20"):
+        basis_deletion(hidden, groups, head, [condition], [0.0, 0.3], progress=False)
+    with pytest.raises(ValueError, match="basis of"):
+        basis_deletion(hidden, groups, head, [BasisCondition(RANDOM_BASIS, 0, np.eye(3), torch.arange(d))], [0.3],
+                       progress=False)
+    deletion = basis_deletion(hidden, torch.arange(len(hidden)) % 5, head, [condition], [0.3], progress=False)
+    with pytest.raises(ValueError, match="fraction=0.5 is not one of"):
+        basis_checks(deletion, 0.5)
+    with pytest.raises(ValueError, match="random basis"):
+        basis_checks(deletion, 0.3)
+    with pytest.raises(ValueError, match="A must have shape"):
+        basis_conditions(biased_head["E"], np.zeros(3))
+
+
+def test_halves_are_paired_disjoint_and_of_the_sweeps_size(passes):
+    _, acts = passes
+    n_windows, T = acts.token_ids.shape
+    first, second = halves_positions(n_windows, T, 25, 0)
+    assert len(first) == len(second) == 25
+    assert torch.equal(first % T, second % T)  # same offsets: same context lengths
+    assert int((first // T).max()) < n_windows // 2 <= int((second // T).min())
+    assert torch.equal(first, subsample_positions(n_windows // 2, T, 25, 0))
+    direct = js_divergence(mean_softmax(acts.hidden_flat[first], acts.head),
+                           mean_softmax(acts.hidden_flat[second], acts.head))
+    assert js_between_halves(acts, n_positions=25, seed=0) == pytest.approx(direct, rel=1e-9)
+    # two halves holding the same text are at distance 0
+    twin = fake_pass(torch.cat([acts.hidden[:6], acts.hidden[:6]]), acts.head, np.arange(12) // 2)
+    assert js_between_halves(twin, n_positions=30) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="n_positions"):
+        halves_positions(n_windows, T, n_windows // 2 * T + 1, 0)
+
+
+def test_mauve_saturation_is_read_from_the_scores():
+    assert mauve_buckets(32) == 3 and mauve_buckets(5) == 2 and mauve_buckets(128) == 13
+    saturated = mauve_saturation_text({"full model": 0.99, "abs_A 30%": 1.0}, 32, 0.95)
+    assert saturated.startswith("saturated") and "0.990 and 1.000" in saturated and "3 k-means" in saturated
+    open_text = mauve_saturation_text({"full model": 0.99, "abs_A 30%": 0.7}, 32, 0.95)
+    assert open_text.startswith("not saturated") and "0.700 (abs_A 30%)" in open_text
