@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from utils.dynamics import MODEL_SIZES, TrainingConfig, build_model, linear_cross_entropy
+from utils.dynamics.training import MODEL_SIZES, TrainingConfig, build_model, linear_cross_entropy
 
 
 def time_steps(size: str, batch_size: int, steps: int, streamed: bool) -> tuple[float, float]:

@@ -96,7 +96,7 @@ def test_ruff_passes():
 def test_no_noqa_for_names_and_no_sys_path_edits():
     folders = ("utils", "tests", "benchmarks", "book")
     path_edit = "sys.path." + "insert"  # spelled in two parts so that this file does not match itself
-    for path in [path for folder in folders for path in (REPO_ROOT / folder).glob("*.py")]:
+    for path in [path for folder in folders for path in (REPO_ROOT / folder).rglob("*.py")]:
         text = path.read_text()
         assert not re.search(r"noqa: ?N8", text), f"{path.name}: a noqa for a name (configure ruff instead)"
         assert path_edit not in text, f"{path.name} edits sys.path"

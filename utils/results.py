@@ -67,7 +67,8 @@ def chapter_parameter_names(chapter: str) -> list[str]:
 def code_version() -> str:
     """The git commit of the checkout (with ``+dirty`` when it has uncommitted changes) and a hash of ``utils``."""
     digest = hashlib.sha256()
-    for path in sorted((REPO_ROOT / "utils").glob("*.py")):
+    for path in sorted((REPO_ROOT / "utils").rglob("*.py")):
+        digest.update(str(path.relative_to(REPO_ROOT)).encode())
         digest.update(path.read_bytes())
     try:
         commit = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short=12", "HEAD"], capture_output=True,
