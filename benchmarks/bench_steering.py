@@ -19,10 +19,12 @@ import time
 
 import numpy as np
 
-from utils import steering as st
 from utils.activations import compute_activations
 from utils.encoding import fit_encoding
 from utils.models import load_model
+from utils.steering.edits import edited_head, make_edit
+from utils.steering.forward import forward_log_alpha
+from utils.steering.measure import base_statistics, steering_sweep
 
 
 def main() -> None:
@@ -41,7 +43,7 @@ def main() -> None:
     loaded = load_model(args.model)
     acts = compute_activations(loaded, args.corpus, "test", window_length=args.window_length, n_tokens=args.n_tokens)
     fit = fit_encoding(acts.head.E.numpy().astype(np.float64), acts.alpha.numpy(), seed=args.seed)
-    edit = st.make_edit(fit.A, "mask", min(args.k, acts.head.d))
+    edit = make_edit(fit.A, "mask", min(args.k, acts.head.d))
     rng = np.random.default_rng(args.seed)
     tokens = np.sort(rng.choice(acts.head.V, size=args.tokens, replace=False))
     token_ids = acts.token_ids[: args.windows]
@@ -51,10 +53,10 @@ def main() -> None:
           f"edits={n_edits} ({len(tokens)} tokens × {len(args.ratios)} ratios, mask k={edit.k})")
 
     start = time.perf_counter()
-    base = st.base_statistics(hidden, acts.head, progress=False)
+    base = base_statistics(hidden, acts.head, progress=False)
     base_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    sweep = st.steering_sweep(base, tokens, args.ratios, [edit], progress=False)
+    sweep = steering_sweep(base, tokens, args.ratios, [edit], progress=False)
     sweep_seconds = time.perf_counter() - start
     cache_seconds = base_seconds + sweep_seconds
 
@@ -62,8 +64,8 @@ def main() -> None:
     rerun = np.empty((len(args.ratios), len(tokens)))
     for i, r in enumerate(args.ratios):
         for j, token in enumerate(tokens):
-            head = st.edited_head(acts.head, int(token), r, edit)
-            rerun[i, j] = st.forward_log_alpha(loaded, head, token_ids, [int(token)])[0]
+            head = edited_head(acts.head, int(token), r, edit)
+            rerun[i, j] = forward_log_alpha(loaded, head, token_ids, [int(token)])[0]
     rerun_seconds = time.perf_counter() - start
 
     difference = float(np.abs(rerun - sweep.log_alpha_after[0]).max())

@@ -50,10 +50,10 @@ import pandas as pd
 
 from utils import encoding as enc
 from utils import pruning as pr
-from utils import steering as st
 from utils.activations import compute_activations
-from utils.models import load_model
+from utils.models import describe, load_model
 from utils.results import record, start_run
+from utils.steering import scorecard as steering_scorecard
 from utils.validation import check_int, check_positive_int
 
 NOTEBOOK = "headlines"
@@ -70,14 +70,16 @@ passes = {split: compute_activations(loaded, corpus, split, window_length=window
 for split, acts in passes.items():
     record(NOTEBOOK, f"text_{split}", acts.describe(), description=f"the {split} pass")
 record(NOTEBOOK, "precision_used", loaded.compute.precision, description=loaded.compute.reason)
+record(NOTEBOOK, "model_description", describe(loaded), description="the model")
 
 # %%
 checks = {
     "01_encoding": enc.headline_checks(passes["train"], test_fraction=test_fraction, seed=seed, n_boot=n_boot_texts,
                                        boot_seed=seed, **encoding),
-    "02_steering": st.headline_checks(
+    "02_steering": steering_scorecard.headline_checks(
         passes["train"], passes["test"], r_values=r_values, k_values=k_values, r_headline=r_headline, band=band,
-        tokens=st.frequency_sample(passes["train"].log_alpha.numpy(), n_buckets, tokens_per_bucket, seed=seed)["token"],
+        tokens=steering_scorecard.frequency_sample(passes["train"].log_alpha.numpy(), n_buckets, tokens_per_bucket,
+                                                   seed=seed)["token"],
         selection_windows=selection_windows, test_fraction=test_fraction, seed=seed, n_boot=n_boot_texts,
         boot_seed=seed),
     "03_pruning": pr.headline_checks(passes["train"], passes["test"], test_fraction=test_fraction, seed=seed,

@@ -5,15 +5,41 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
-from utils import steering as st
 from utils.activations import compute_activations, log_mean_softmax, mean_softmax
 from utils.compare import compare_heads, js_divergence
 from utils.encoding import dimensions_by_weight, fit_encoding
 from utils.head import OutputHead, output_head
 from utils.models import load_model
+from utils.steering.edits import Edit, edited_head, make_edit
+from utils.steering.experiments import prefix_log_alphas
+from utils.steering.forward import forward_log_alpha, generate_steered, shortcut_log_alpha
+from utils.steering.measure import (
+    SteeringSweep,
+    base_statistics,
+    cached_base_statistics,
+    other_tokens_divergence,
+    steerable_range,
+    steering_error,
+    steering_sweep,
+)
+from utils.steering.nulls import (
+    BEATS,
+    NO_BETTER,
+    PAPER_EDIT,
+    UNDECIDED,
+    null_comparison,
+    null_edits,
+    null_summary,
+    null_verdict,
+    null_verdicts,
+    random_dims_direction,
+    random_direction_with_norm,
+)
+from utils.steering.scorecard import SteeringText, choose_mask, document_sums, frequency_sample, headline_checks
 
 RATIOS = [1 / 20, 1 / 10, 1 / 5, 1 / 2, 2, 5, 10, 20]
 
@@ -42,14 +68,14 @@ def test_planted_exact_encoding_steers_exactly_across_r_and_k():
     fit = fit_encoding(head.E.numpy(), alpha.numpy())
     assert fit.r2 > 1 - 1e-9
     np.testing.assert_allclose(fit.A, A_true.numpy(), atol=1e-6)
-    base = st.base_statistics(h, head, chunk_size=17, progress=False)
-    edits = [st.make_edit(fit.A, "mask", k) for k in range(1, head.d + 1)]
-    edits += [st.make_edit(fit.A, "min_norm"), st.make_edit(fit.A, "logit_bias")]
+    base = base_statistics(h, head, chunk_size=17, progress=False)
+    edits = [make_edit(fit.A, "mask", k) for k in range(1, head.d + 1)]
+    edits += [make_edit(fit.A, "min_norm"), make_edit(fit.A, "logit_bias")]
     p = alpha.numpy()
     rare = np.flatnonzero(p * 19 < 0.005)
     frequent = np.argsort(p)[-20:]
     assert len(rare) > 1000
-    sweep = st.steering_sweep(base, np.concatenate([rare[:300], frequent]), RATIOS, edits, progress=False)
+    sweep = steering_sweep(base, np.concatenate([rare[:300], frequent]), RATIOS, edits, progress=False)
     achieved = np.exp(sweep.log_ratio)
     target = np.asarray(RATIOS)[None, :, None]
     assert np.abs(achieved[:, :, :300] / target - 1).max() < 0.01
@@ -75,10 +101,10 @@ def test_it_is_the_shift_not_the_fit_that_must_be_exact():
     h = torch.randn(N, d, generator=g)
     h[:, top] = -A[top].float()
     head = OutputHead(E)
-    base = st.base_statistics(h, head, progress=False)
+    base = base_statistics(h, head, progress=False)
     tokens = np.argsort(mean_softmax(h, head).numpy())[:200]
-    edits = [st.make_edit(A.numpy(), "mask", k) for k in range(1, d + 1)]
-    sweep = st.steering_sweep(base, tokens, [1 / 20, 20], edits, progress=False)
+    edits = [make_edit(A.numpy(), "mask", k) for k in range(1, d + 1)]
+    sweep = steering_sweep(base, tokens, [1 / 20, 20], edits, progress=False)
     error = np.abs(np.exp(sweep.log_error) - 1)
     assert error[:K].max() < 0.01
     assert np.median(error[d - 1]) > 0.05
@@ -90,17 +116,17 @@ def test_shortcut_quantities_match_brute_force_per_position():
     V, d, N = 300, 6, 90
     head = OutputHead(torch.randn(V, d, generator=g) * 2, torch.randn(V, generator=g))
     h = torch.randn(N, d, generator=g) * 2
-    base = st.base_statistics(h, head, chunk_size=16, progress=False)
+    base = base_statistics(h, head, chunk_size=16, progress=False)
     A = np.random.default_rng(0).normal(size=d)
-    edits = [st.make_edit(A, "mask", 2), st.make_edit(A, "min_norm"), st.make_edit(A, "logit_bias")]
+    edits = [make_edit(A, "mask", 2), make_edit(A, "min_norm"), make_edit(A, "logit_bias")]
     top_token = int(torch.mode(base.top1_index).values)
     tokens = [top_token, 3, 77, 150]
     ratios = [1 / 30, 0.5, 3, 40]
-    sweep = st.steering_sweep(base, tokens, ratios, edits, side_effects=True, progress=False)
+    sweep = steering_sweep(base, tokens, ratios, edits, side_effects=True, progress=False)
     for e, edit in enumerate(edits):
         for i, r in enumerate(ratios):
             for j, token in enumerate(tokens):
-                new = st.edited_head(head, token, r, edit)
+                new = edited_head(head, token, r, edit)
                 ref = compare_heads(h, head, new, chunk_size=32)
                 assert sweep.log_alpha_after[e, i, j] == pytest.approx(float(ref.log_alpha_new[token]), abs=1e-4)
                 assert sweep.log_alpha_before[j] == pytest.approx(float(ref.log_alpha_ref[token]), abs=1e-4)
@@ -114,16 +140,16 @@ def test_other_tokens_divergence_matches_brute_force():
     V, d, N = 400, 5, 120
     head = OutputHead(torch.randn(V, d, generator=g) * 2)
     h = torch.randn(N, d, generator=g) * 2
-    base = st.base_statistics(h, head, chunk_size=25, progress=False)
+    base = base_statistics(h, head, chunk_size=25, progress=False)
     A = np.random.default_rng(1).normal(size=d)
-    edit = st.make_edit(A, "mask", 3)
+    edit = make_edit(A, "mask", 3)
     frequent = int(torch.argmax(mean_softmax(h, head)))
     configs = [(frequent, 1 / 20), (frequent, 20), (10, 5.0), (11, 1.0)]
     shifts = torch.stack([math.log(r) * edit.unit_shift(h) for _, r in configs])
-    js = st.other_tokens_divergence(base, [t for t, _ in configs], shifts, chunk_size=50, progress=False)
+    js = other_tokens_divergence(base, [t for t, _ in configs], shifts, chunk_size=50, progress=False)
     for q, (token, r) in enumerate(configs):
         before = mean_softmax(h, head).clone()
-        after = mean_softmax(h, st.edited_head(head, token, r, edit)).clone()
+        after = mean_softmax(h, edited_head(head, token, r, edit)).clone()
         keep = torch.arange(V) != token
         expected = js_divergence(before[keep], after[keep])
         assert js[q] == pytest.approx(expected, rel=1e-3, abs=1e-9)
@@ -136,8 +162,8 @@ def test_rare_tokens_beyond_float64_use_the_log_domain():
     E = torch.tensor([[1.0], [0.0], [-1.0]])
     h = torch.full((4, 1), 450.0)
     head = OutputHead(E)
-    base = st.base_statistics(h, head, progress=False)
-    sweep = st.steering_sweep(base, [2], [1 / 10, 10], [st.make_edit(np.array([1.0]), "logit_bias")], progress=False)
+    base = base_statistics(h, head, progress=False)
+    sweep = steering_sweep(base, [2], [1 / 10, 10], [make_edit(np.array([1.0]), "logit_bias")], progress=False)
     assert sweep.log_alpha_before[0] == pytest.approx(-900.0, abs=1e-6)
     np.testing.assert_allclose(sweep.log_ratio[0, :, 0], np.log([1 / 10, 10]), atol=1e-9)
 
@@ -154,15 +180,15 @@ def test_shortcut_equals_forward_pass_of_edited_model(tiny_models, model_name):
     loaded = load_model(str(tiny_models[model_name]))
     acts = compute_activations(loaded, "wikipedia", "test", window_length=16, n_tokens=48)
     fit = fit_encoding(acts.head.E.numpy(), acts.alpha.numpy())
-    base = st.base_statistics(acts.hidden_flat, acts.head, chunk_size=20, progress=False)
+    base = base_statistics(acts.hidden_flat, acts.head, chunk_size=20, progress=False)
     input_before = loaded.model.get_input_embeddings().weight.detach().clone()
     head_before = output_head(loaded.model).E.clone()
     token = int(acts.token_ids[0, 3])
     checked = []
-    for edit in (st.make_edit(fit.A, "mask", 4), st.make_edit(fit.A, "min_norm"), st.make_edit(fit.A, "logit_bias")):
+    for edit in (make_edit(fit.A, "mask", 4), make_edit(fit.A, "min_norm"), make_edit(fit.A, "logit_bias")):
         for r in (1 / 20, 20):
-            shortcut = st.shortcut_log_alpha(base, token, r, edit)
-            forward = st.forward_log_alpha(loaded, st.edited_head(acts.head, token, r, edit), acts.token_ids, [token])
+            shortcut = shortcut_log_alpha(base, token, r, edit)
+            forward = forward_log_alpha(loaded, edited_head(acts.head, token, r, edit), acts.token_ids, [token])
             assert shortcut == pytest.approx(float(forward[0]), abs=2e-4)
             checked.append(shortcut - float(acts.log_alpha[token]))
     assert max(abs(x) for x in checked) > 0.5  # the edits did move alpha_w
@@ -173,8 +199,8 @@ def test_shortcut_equals_forward_pass_of_edited_model(tiny_models, model_name):
 def test_generation_counts_the_steered_token(tiny):
     head = output_head(tiny.model)
     token = 262  # " the"
-    boosted = st.edited_head(head, token, 1e30, st.Edit("logit_bias", None, None))
-    table = st.generate_steered(tiny, ["Hello world"], {"base": head, "up": boosted}, token, max_new_tokens=5)
+    boosted = edited_head(head, token, 1e30, Edit("logit_bias", None, None))
+    table = generate_steered(tiny, ["Hello world"], {"base": head, "up": boosted}, token, max_new_tokens=5)
     up = table[table["head"] == "up"].iloc[0]
     assert up["n_steered"] == 5 and up["n_generated"] == 5
     assert up["continuation"] == " the" * 5
@@ -183,22 +209,22 @@ def test_generation_counts_the_steered_token(tiny):
 def test_cached_base_statistics_roundtrip_and_rebuild(tiny, tmp_path, monkeypatch):
     monkeypatch.setenv("LOGLINEAR_CACHE", str(tmp_path))  # an empty cache: other tests leave their own files
     acts = compute_activations(tiny, "wikipedia", "test", window_length=16, n_tokens=48)
-    direct = st.base_statistics(acts.hidden[:2].reshape(-1, acts.head.d), acts.head, progress=False)
-    first = st.cached_base_statistics(acts, 2)
+    direct = base_statistics(acts.hidden[:2].reshape(-1, acts.head.d), acts.head, progress=False)
+    first = cached_base_statistics(acts, 2)
     files = list((tmp_path / "steering").glob("base-*.pt"))
     assert len(files) == 1
     torch.testing.assert_close(first.lse, direct.lse)
-    again = st.cached_base_statistics(acts, 2)
+    again = cached_base_statistics(acts, 2)
     torch.testing.assert_close(again.lse, direct.lse)
     files[0].write_bytes(b"not a torch file")
-    rebuilt = st.cached_base_statistics(acts, 2)
+    rebuilt = cached_base_statistics(acts, 2)
     torch.testing.assert_close(rebuilt.lse, direct.lse)
-    assert st.cached_base_statistics(acts, 3).lse.shape == (48,)
+    assert cached_base_statistics(acts, 3).lse.shape == (48,)
 
 
 def test_prefix_log_alphas_are_nested_means(tiny):
     acts = compute_activations(tiny, "wikipedia", "test", window_length=16, n_tokens=48)
-    result = st.prefix_log_alphas(acts.hidden, acts.head, [1, 3], seed=0)
+    result = prefix_log_alphas(acts.hidden, acts.head, [1, 3], seed=0)
     torch.testing.assert_close(result[3], acts.log_alpha, rtol=0, atol=1e-5)
     first = int(np.random.default_rng(0).permutation(3)[0])
     torch.testing.assert_close(result[1], log_mean_softmax(acts.hidden[first], acts.head), rtol=0, atol=1e-6)
@@ -206,11 +232,11 @@ def test_prefix_log_alphas_are_nested_means(tiny):
 
 def test_frequency_sample_spreads_across_buckets():
     log_alpha = np.log(np.random.default_rng(0).dirichlet(np.full(5000, 0.05)) + 1e-30)
-    table = st.frequency_sample(log_alpha, n_buckets=4, per_bucket=30, seed=1)
+    table = frequency_sample(log_alpha, n_buckets=4, per_bucket=30, seed=1)
     assert table["token"].is_unique
     means = table.groupby("bucket")["log_alpha"].mean().to_numpy()
     assert np.all(np.diff(means) > 0)
-    assert table.equals(st.frequency_sample(log_alpha, n_buckets=4, per_bucket=30, seed=1))
+    assert table.equals(frequency_sample(log_alpha, n_buckets=4, per_bucket=30, seed=1))
 
 
 def test_steerable_range_and_error_summaries():
@@ -218,22 +244,22 @@ def test_steerable_range_and_error_summaries():
     # achieved = target except at r=20 (factor 2 short) -> range up is 5 with band 1.25, down 1/20
     log_ratio = np.log(np.array([1 / 20, 1 / 5, 1.0, 5.0, 10.0]))
     after = np.tile(log_ratio[:, None], (1, 3))[None] - 5.0
-    sweep = st.SteeringSweep(np.arange(3), r_values, [st.Edit("logit_bias", None, None)], np.full(3, -5.0), after)
-    assert st.steerable_range(sweep, "logit bias log r", band=1.25) == (5.0, 1 / 20)
-    assert st.steerable_range(sweep, "logit bias log r", band=2.5) == (20.0, 1 / 20)
-    assert st.steering_error(sweep, 20.0)[0] == pytest.approx(math.log(2) / 4)
-    assert st.steering_error(sweep, 5.0)[0] == pytest.approx(0.0)
+    sweep = SteeringSweep(np.arange(3), r_values, [Edit("logit_bias", None, None)], np.full(3, -5.0), after)
+    assert steerable_range(sweep, "logit bias log r", band=1.25) == (5.0, 1 / 20)
+    assert steerable_range(sweep, "logit bias log r", band=2.5) == (20.0, 1 / 20)
+    assert steering_error(sweep, 20.0)[0] == pytest.approx(math.log(2) / 4)
+    assert steering_error(sweep, 5.0)[0] == pytest.approx(0.0)
 
 
 @pytest.mark.parametrize("r", [0, -1.0, math.nan, math.inf, -math.inf])
 def test_bad_ratio_is_a_clear_error(r):
     head, h, A = _planted_constant(V=50, d=4, N=3)
-    edit = st.make_edit(A.numpy(), "mask", 2)
+    edit = make_edit(A.numpy(), "mask", 2)
     with pytest.raises(ValueError, match="r="):
-        st.edited_head(head, 1, r, edit)
-    base = st.base_statistics(h, head, progress=False)
+        edited_head(head, 1, r, edit)
+    base = base_statistics(h, head, progress=False)
     with pytest.raises(ValueError, match="r="):
-        st.steering_sweep(base, [1], [2.0, r], [edit], progress=False)
+        steering_sweep(base, [1], [2.0, r], [edit], progress=False)
 
 
 def test_bad_k_token_and_method_are_clear_errors():
@@ -241,26 +267,26 @@ def test_bad_k_token_and_method_are_clear_errors():
     A = A.numpy()
     for k in (0, 5, -1):
         with pytest.raises(ValueError, match=f"k={k}"):
-            st.make_edit(A, "mask", k)
+            make_edit(A, "mask", k)
     with pytest.raises(TypeError, match="k=2.5"):
-        st.make_edit(A, "mask", 2.5)
+        make_edit(A, "mask", 2.5)
     with pytest.raises(ValueError, match="k=None"):
-        st.make_edit(A, "mask")
+        make_edit(A, "mask")
     with pytest.raises(ValueError, match="only allowed with method='mask'"):
-        st.make_edit(A, "min_norm", 2)
+        make_edit(A, "min_norm", 2)
     with pytest.raises(ValueError, match="method='ridge'"):
-        st.make_edit(A, "ridge")
+        make_edit(A, "ridge")
     with pytest.raises(ValueError, match="zero"):
-        st.make_edit(np.array([1.0, 0.0, 2.0]), "mask", 3)
-    edit = st.make_edit(A, "mask", 2)
+        make_edit(np.array([1.0, 0.0, 2.0]), "mask", 3)
+    edit = make_edit(A, "mask", 2)
     for token in (-1, 50, 10**6):
         with pytest.raises(ValueError, match=f"{token}, outside the vocabulary; allowed ids are 0..49"):
-            st.edited_head(head, token, 2.0, edit)
-    base = st.base_statistics(h, head, progress=False)
+            edited_head(head, token, 2.0, edit)
+    base = base_statistics(h, head, progress=False)
     with pytest.raises(ValueError, match="50, outside the vocabulary"):
-        st.steering_sweep(base, [1, 50], [2.0], [edit], progress=False)
+        steering_sweep(base, [1, 50], [2.0], [edit], progress=False)
     with pytest.raises(TypeError, match="integer token ids"):
-        st.edited_head(head, 1.5, 2.0, edit)
+        edited_head(head, 1.5, 2.0, edit)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -278,21 +304,21 @@ def test_per_window_shortcut_sums_equal_a_direct_computation():
     A = torch.randn(d, generator=g).double().numpy()
     groups = np.array([0, 0, 1, 2, 2, 2])
     tokens = np.array([5, 17, 250])
-    text = st.SteeringText(st.base_statistics(h, head, chunk_size=7, progress=False), tokens, T, groups)
+    text = SteeringText(base_statistics(h, head, chunk_size=7, progress=False), tokens, T, groups)
     before = torch.softmax(h.double() @ head.E.double().T + head.b.double(), dim=-1)[:, tokens]
-    np.testing.assert_allclose(text.before, st.document_sums(before.reshape(n_windows, T, -1).sum(1).numpy(), groups),
+    np.testing.assert_allclose(text.before, document_sums(before.reshape(n_windows, T, -1).sum(1).numpy(), groups),
                                rtol=1e-6)
-    for edit in (st.make_edit(A, "mask", 2), st.make_edit(A, "min_norm"), st.make_edit(A, "logit_bias")):
+    for edit in (make_edit(A, "mask", 2), make_edit(A, "min_norm"), make_edit(A, "logit_bias")):
         for r in (1 / 20, 7.0):
             direct = np.empty((n_windows, len(tokens)))
             for j, token in enumerate(tokens):
-                edited = st.edited_head(head, int(token), r, edit)
+                edited = edited_head(head, int(token), r, edit)
                 p = torch.softmax(h.double() @ edited.E.double().T + edited.b.double(), dim=-1)[:, token]
                 direct[:, j] = p.reshape(n_windows, T).sum(1).numpy()
             np.testing.assert_allclose(text.window_sums_after(edit, r), direct, rtol=1e-5)
-            np.testing.assert_allclose(text.after(edit, r), st.document_sums(direct, groups), rtol=1e-5)
+            np.testing.assert_allclose(text.after(edit, r), document_sums(direct, groups), rtol=1e-5)
             # the ratio over all documents is the sweep's achieved ratio
-            sweep = st.steering_sweep(text_base := st.base_statistics(h, head, progress=False), tokens, [r], [edit],
+            sweep = steering_sweep(text_base := base_statistics(h, head, progress=False), tokens, [r], [edit],
                                       progress=False)
             np.testing.assert_allclose(text.log_ratio(text.after(edit, r)), sweep.log_ratio[0, 0], atol=1e-6)
             assert text_base.n_positions == n_windows * T
@@ -317,8 +343,8 @@ def _planted_document_text(rng, n_docs: int, windows_per_doc: int, T: int, mean_
     groups = np.repeat(np.arange(n_docs), windows_per_doc)
     head = OutputHead(E)
     token = int(np.argmin(mean_softmax(h[:1], head).numpy()))
-    text = st.SteeringText(st.base_statistics(h, head, progress=False), [token], T, groups)
-    return text, st.make_edit(A, "mask", 1), float(mean_softmax(h[:1], head)[token])
+    text = SteeringText(base_statistics(h, head, progress=False), [token], T, groups)
+    return text, make_edit(A, "mask", 1), float(mean_softmax(h[:1], head)[token])
 
 
 def test_document_bootstrap_of_the_achieved_ratio_covers_the_truth():
@@ -360,27 +386,129 @@ def test_headline_checks_choose_k_on_training_text_only(tiny_passes):
     import dataclasses
 
     train, held_out = tiny_passes
-    tokens = st.frequency_sample(train.log_alpha.numpy(), 3, 10, seed=0)["token"].to_numpy()
+    tokens = frequency_sample(train.log_alpha.numpy(), 3, 10, seed=0)["token"].to_numpy()
     options = dict(tokens=tokens, r_values=[0.05, 0.2, 5, 20], k_values=[1, 2, 4, 16], r_headline=20,
                    selection_windows=4, n_boot=20, boot_seed=1)
     fit = fit_encoding(train.head.E.numpy(), train.alpha.numpy())
-    masks = [st.make_edit(fit.A, "mask", k) for k in (1, 2, 4, 16, train.head.d)]
+    masks = [make_edit(fit.A, "mask", k) for k in (1, 2, 4, 16, train.head.d)]
     top = int(dimensions_by_weight(fit.A)[0])
     planted = held_out["wikipedia"].hidden.clone()
     planted[..., top] = -float(fit.A[top])
     held_out["planted"] = dataclasses.replace(held_out["wikipedia"], hidden=planted, meta={})  # no cache key
-    results = {name: st.headline_checks(train, acts, **options) for name, acts in held_out.items()}
-    expected = st.choose_mask(st.steering_sweep(st.cached_base_statistics(train, 4), tokens, options["r_values"],
+    results = {name: headline_checks(train, acts, **options) for name, acts in held_out.items()}
+    expected = choose_mask(steering_sweep(cached_base_statistics(train, 4), tokens, options["r_values"],
                                                 masks, progress=False), 20)
     held_out_best = {}
     for name, checks in results.items():
         assert len(checks) == 4 and all(f"mask k={expected.k}" in c.name for c in checks)
         assert [(c.value, c.interval) for c in checks[:2]] == [(c.value, c.interval) for c in
                                                                results["wikipedia"][:2]]
-        sweep = st.steering_sweep(st.cached_base_statistics(held_out[name]), tokens, [20, 1 / 20], masks,
+        sweep = steering_sweep(cached_base_statistics(held_out[name]), tokens, [20, 1 / 20], masks,
                                   progress=False)
         error = np.median(np.abs(sweep.log_error[sweep.edits.index(expected)]), axis=1)
         np.testing.assert_allclose([checks[2].value, checks[3].value], error, atol=1e-6)
         assert all(c.threshold == pytest.approx(math.log(2.0)) and c.direction == "below" for c in checks)
-        held_out_best[name] = st.choose_mask(sweep, 20).k
+        held_out_best[name] = choose_mask(sweep, 20).k
     assert held_out_best["planted"] == 1 != expected.k
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Null baselines
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def test_null_edits_predict_exactly_the_paper_edits_shift():
+    """Every null has ``A · u = 1`` (the encoding predicts the same shift as the paper's edit); the random direction
+    has the paper's edit's norm; random dimensions avoid the top k of |A| when d - k >= k, take all the others when
+    not, and differ between seeds. On the planted exact head (``h_n = -A`` everywhere) any edit with ``A · u = 1``
+    shifts logit w by exactly ``log r`` at every position, so every null steers exactly like the paper's edit."""
+    head, h, A_true = _planted_constant(V=3000, d=12, N=40)
+    A = A_true.numpy().astype(np.float64)
+    top = set(dimensions_by_weight(A)[:3].tolist())
+    paper = make_edit(A, "mask", 3)
+    nulls = null_edits(A, paper, range(6))
+    assert [e.method for e in nulls] == ["random_dims"] * 6 + ["random_direction"] * 6
+    for edit in nulls:
+        assert float(torch.as_tensor(A) @ edit.direction) == pytest.approx(1.0, abs=1e-12)
+    for edit in nulls[6:]:
+        assert edit.norm() == pytest.approx(paper.norm(), rel=1e-12)
+    chosen = [frozenset(np.flatnonzero(e.direction.numpy()).tolist()) for e in nulls[:6]]
+    assert all(len(c) == 3 and not (c & top) for c in chosen)
+    assert len(set(chosen)) > 1
+    assert len({tuple(e.direction.numpy().round(12)) for e in nulls[6:]}) == 6
+    # k = 8 > d - k = 4: all four outside dimensions are taken, the other four come from the top eight
+    outside = set(dimensions_by_weight(A)[8:].tolist())
+    wide = random_dims_direction(A, 8, seed=1).numpy()
+    assert outside <= set(np.flatnonzero(wide).tolist()) and np.count_nonzero(wide) == 8
+    base = base_statistics(h, head, progress=False)
+    tokens = np.argsort(base.log_alpha(np.arange(head.V)).numpy())[:50]
+    comparison = null_comparison({"planted": base}, tokens, paper, nulls, 20.0)
+    for _, group in comparison.groupby("r"):
+        np.testing.assert_allclose(group["achieved"], group["achieved"].iloc[0], rtol=1e-5)
+    assert list(comparison.family.unique()) == [PAPER_EDIT, "Ω over random dimensions",
+                                                "random direction, same norm"]
+
+
+def test_paper_edit_beats_nulls_where_only_its_dimensions_carry_the_shift():
+    """Construction: h_n = -A on the K dimensions of largest |A| and random elsewhere. The mask on those K dimensions
+    shifts logit w by exactly log r everywhere; random dimensions and a random direction (same predicted shift) pick
+    up the random coordinates, so their error is larger for every seed and the verdict says the edit beats them."""
+    g = torch.Generator().manual_seed(1)
+    V, d, K, N = 4000, 16, 4, 300
+    E = torch.randn(V, d, generator=g)
+    A = 0.3 * torch.randn(d, generator=g).double()
+    top = torch.from_numpy(dimensions_by_weight(A.numpy())[:K].copy())
+    h = 2 * torch.randn(N, d, generator=g)
+    h[:, top] = -A[top].float()
+    base = base_statistics(h, OutputHead(E), progress=False)
+    tokens = np.argsort(base.log_alpha(np.arange(V)).numpy())[:100]
+    paper = make_edit(A.numpy(), "mask", K)
+    comparison = null_comparison({"text": base}, tokens, paper, null_edits(A.numpy(), paper, range(5)), 10.0)
+    paper_error = comparison.loc[comparison.family == PAPER_EDIT, "error"]
+    assert paper_error.max() < 0.01
+    verdicts = null_verdicts(comparison, {("text", 10.0): (0.0, 0.01), ("text", 0.1): (0.0, 0.01)})
+    assert (verdicts.verdict == BEATS).all() and len(verdicts) == 4
+    assert (verdicts.null_min > 0.01).all()
+    assert null_summary(verdicts) == ("against Ω over random dimensions it beats the nulls in 2 of 2 settings; "
+                                         "against random direction, same norm it beats the nulls in 2 of 2 settings")
+
+
+def test_null_verdict_rule_and_summary_wording():
+    nulls = [0.3, 0.5, 0.9]
+    assert null_verdict(0.1, 0.29, nulls) == BEATS
+    assert null_verdict(0.1, 0.3, nulls) == UNDECIDED  # touches the best null
+    assert null_verdict(0.5, 0.7, nulls) == NO_BETTER  # whole interval at or above the nulls' median
+    assert null_verdict(0.49, 0.7, nulls) == UNDECIDED
+    comparison = pd.DataFrame([
+        {"text": t, "family": f, "seed": s, "r": r, "achieved": 1.0, "error": e}
+        for t in ("a", "b") for r in (5.0, 0.2)
+        for f, s, e in ((PAPER_EDIT, None, 0.2), ("null X", 0, 0.25 if t == "a" else 0.1),
+                        ("null X", 1, 0.4 if t == "a" else 0.1))])
+    intervals = {(t, r): (0.1, 0.2) for t in ("a", "b") for r in (5.0, 0.2)}
+    verdicts = null_verdicts(comparison, intervals)
+    assert verdicts.verdict.tolist() == [BEATS, BEATS, NO_BETTER, NO_BETTER]
+    assert null_summary(verdicts) == ("against null X it beats the nulls in 2 of 4 settings and is no better "
+                                         "than the nulls in 2")
+    with pytest.raises(ValueError, match="text='b', r=0.2"):
+        null_verdicts(comparison, {k: v for k, v in intervals.items() if k != ("b", 0.2)})
+
+
+def test_bad_null_arguments_are_clear_errors():
+    A = np.array([2.0, -1.0, 0.5, 0.0])
+    paper = make_edit(A, "mask", 2)
+    with pytest.raises(ValueError, match="norm=0.1"):
+        random_direction_with_norm(A, 0.1, seed=0)  # below 1 / ||A||
+    with pytest.raises(ValueError, match="k=4: only 3 coefficients"):
+        random_dims_direction(A, 4, seed=0)
+    with pytest.raises(ValueError, match="reference.method='min_norm'"):
+        null_edits(A, make_edit(A, "min_norm"), [0])
+    with pytest.raises(ValueError, match="seeds is empty"):
+        null_edits(A, paper, [])
+    with pytest.raises(ValueError, match="seeds=-1"):
+        null_edits(A, paper, [-1])
+    with pytest.raises(ValueError, match="low=0.5 must not exceed high=0.2"):
+        null_verdict(0.5, 0.2, [1.0])
+    with pytest.raises(ValueError, match="null_errors"):
+        null_verdict(0.1, 0.2, [])
+    with pytest.raises(ValueError, match="r=0.5"):
+        null_comparison({}, [1], paper, [], 0.5)

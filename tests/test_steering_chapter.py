@@ -1,0 +1,102 @@
+"""Chapter 2's helpers (utils.steering.chapter): parameter checks that name the parameter, tables that equal a
+direct computation, and the pinned cache key of the base statistics (a changed key would recompute every cache)."""
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from utils.head import OutputHead
+from utils.steering import chapter
+from utils.steering.edits import Edit, make_edit
+from utils.steering.measure import (
+    SteeringSweep,
+    _base_key,
+    base_statistics,
+    steerable_range,
+    steering_error,
+    steering_sweep,
+)
+from utils.uncertainty import Check, Interval
+
+PARAMETERS = dict(corpus="wikipedia", ood_corpora=["bible"], n_tokens=512, n_tokens_test=256, batch_size=4,
+                  n_buckets=3, tokens_per_bucket=20, few_shot_repeats=1, side_tokens_per_bucket=3, check_windows=1,
+                  max_new_tokens=4, n_boot_texts=10, null_seeds=2, sample_seed=0, test_fraction=0.2, band=2.0,
+                  few_shot_tolerance=0.05, r_values=[20, 0.05, 1, 5, 20], side_r_values=[20, 0.05],
+                  r_headline=20)
+
+
+def test_check_parameters_returns_sorted_grids():
+    r_grid, side_r_grid = chapter.check_parameters(PARAMETERS)
+    np.testing.assert_array_equal(r_grid, [0.05, 1, 5, 20])
+    np.testing.assert_array_equal(side_r_grid, [0.05, 20])
+
+
+@pytest.mark.parametrize("name, value", [("corpus", "novels"), ("ood_corpora", ["novels"]), ("n_tokens", 0),
+                                         ("band", 1.0), ("r_values", [0.5, -2]), ("r_headline", 5.0),
+                                         ("test_fraction", 1.0)])
+def test_bad_parameter_is_a_clear_error(name, value):
+    with pytest.raises((ValueError, TypeError), match=name.rstrip("s") if name == "ood_corpora" else name):
+        chapter.check_parameters({**PARAMETERS, name: value})
+
+
+def test_base_statistics_cache_key_is_pinned():
+    """The key of the cached base statistics must not change when the code is moved (it was computed before the
+    package split); change it only together with ``CODE_VERSION``."""
+    head = OutputHead(torch.arange(12, dtype=torch.float32).reshape(4, 3))
+    assert _base_key(SimpleNamespace(meta={"key": "abc123"}, head=head), 16, 1024) == "d96e1abfefc203ac752b"
+
+
+def _planted_sweep() -> tuple[SteeringSweep, pd.DataFrame]:
+    """Two buckets of two tokens: bucket 0 is steered exactly, bucket 1 reaches half of every target."""
+    r_values = np.array([0.01, 0.1, 0.5, 1.0, 2.0, 10.0, 100.0])
+    exact = np.log(r_values)[:, None].repeat(2, axis=1)
+    after = np.concatenate([exact, exact / 2], axis=1)[None]  # (1 edit, n_r, 4 tokens), log alpha before = 0
+    sweep = SteeringSweep(np.arange(4), r_values, [Edit("logit_bias", None, None)], np.zeros(4), after)
+    sample = pd.DataFrame({"token": np.arange(4), "bucket": [0, 0, 1, 1], "bucket_label": ["a", "a", "b", "b"]})
+    return sweep, sample
+
+
+def test_steerable_ranges_equal_the_range_of_each_bucket():
+    sweep, sample = _planted_sweep()
+    ranges = chapter.steerable_ranges(sample, sweep, sweep.edits, band=2.0)
+    assert ranges[["r up", "r down"]].to_numpy().tolist() == [[100.0, 0.01], [2.0, 0.5]]  # half of log 10 > log 2
+    for bucket in (0, 1):
+        direct = steerable_range(sweep, 0, 2.0, sample["bucket"].to_numpy() == bucket)
+        assert tuple(ranges.loc[ranges.bucket == bucket, ["r up", "r down"]].iloc[0]) == direct
+    assert ranges["tokens"].tolist() == [2, 2]
+
+
+def test_edit_mechanics_shift_is_exact_where_the_encoding_is():
+    """With every hidden state equal to -A, every mask and the minimal-norm edit shift the logit by exactly log r
+    (c = 1 at every position), as the logit bias does by construction; errors equal steering_error."""
+    g = torch.Generator().manual_seed(0)
+    V, d, N = 200, 5, 30
+    head = OutputHead(torch.randn(V, d, generator=g))
+    A = 0.5 * torch.randn(d, generator=g).double()
+    hidden = (-A).float().expand(N, d).clone()
+    edits = [make_edit(A.numpy(), "mask", k) for k in (1, 3, d)]
+    edits += [make_edit(A.numpy(), "min_norm"), make_edit(A.numpy(), "logit_bias")]
+    sweep = steering_sweep(base_statistics(hidden, head, progress=False), [3, 7], [0.1, 10], edits, progress=False)
+    training = steering_error(sweep, 10)
+    table = chapter.edit_mechanics(edits, hidden, hidden[:5], sweep, training, 10)
+    np.testing.assert_allclose(table["mean shift (held-out)"], 1.0, atol=1e-6)
+    np.testing.assert_allclose(table["mean shift (training)"], 1.0, atol=1e-6)
+    np.testing.assert_allclose(table["std of shift (held-out)"], 0.0, atol=1e-6)
+    np.testing.assert_allclose(table["held-out error"], steering_error(sweep, 10))
+    assert table["k"].tolist()[:3] == [1, 3, d] and table["k"].isna().tolist()[3:] == [True, True]
+    assert table["‖ΔE_w‖ per unit log r"].iloc[-1] == 0.0
+    assert table["‖ΔE_w‖ per unit log r"].iloc[3] == pytest.approx(1 / float(A.norm()))
+
+
+def test_scorecard_table_words_ratios_and_rounds():
+    checks = [Check("up", 0.12345, Interval(0.1, 0.2), math.log(2), "below"),
+              Check("down", 0.9, Interval(0.8, 1.0), math.log(2), "below")]
+    table = chapter.scorecard_table(checks, [("held-out text", 20.0), ("held-out text", 1 / 20)])
+    assert table["r"].tolist() == ["20", "1/20"]
+    assert table["median |log(achieved/target)|"].tolist() == [0.123, 0.9]
+    assert table["verdict"].tolist() == [checks[0].verdict, checks[1].verdict]

@@ -1,0 +1,165 @@
+"""Chapter 2's parameter checks and the tables its sections show, kept out of the chapter's cells.
+
+:func:`check_parameters` validates every knob before any work and :func:`check_model_parameters` those that depend
+on the loaded model; :func:`edit_mechanics`, :func:`out_of_distribution` and :func:`steerable_ranges` build the
+tables of sections 2.2, 2.4 and 2.6, and :func:`scorecard_table` shows the scorecard's checks.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..corpora import CORPORA, check_window_count
+from ..validation import check_choice, check_float, check_int, check_positive_int
+from .edits import Edit, check_ratio, make_edit
+from .measure import BaseStatistics, SteeringSweep, steerable_range, steering_error, steering_sweep
+
+POSITIVE_INTS = ("n_tokens", "n_tokens_test", "batch_size", "n_buckets", "tokens_per_bucket", "few_shot_repeats",
+                 "side_tokens_per_bucket", "check_windows", "max_new_tokens", "n_boot_texts", "null_seeds")
+
+
+def check_parameters(p: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Validate chapter 2's knobs read from ``p`` (the chapter's ``globals()``) before the model is loaded.
+
+    Returns:
+        (r_grid, side_r_grid): the sorted distinct ratios of ``r_values`` and ``side_r_values`` (float64).
+
+    Raises:
+        ValueError or TypeError naming the parameter, its value and what is allowed.
+    """
+    check_choice("corpus", p["corpus"], CORPORA)
+    for name in p["ood_corpora"]:
+        check_choice("ood_corpora", name, CORPORA)
+    for name in POSITIVE_INTS:
+        check_positive_int(name, p[name])
+    check_int("sample_seed", p["sample_seed"], minimum=0)
+    check_float("test_fraction", p["test_fraction"], low=0, high=1, low_inclusive=False, high_inclusive=False)
+    check_float("band", p["band"], low=1, low_inclusive=False)
+    check_float("few_shot_tolerance", p["few_shot_tolerance"], low=0)
+    r_grid = np.unique([check_ratio("r_values", r) for r in p["r_values"]])
+    side_r_grid = np.unique([check_ratio("side_r_values", r) for r in p["side_r_values"]])
+    r_headline = check_float("r_headline", p["r_headline"], low=1, low_inclusive=False)
+    if not (np.isclose(r_grid, r_headline).any() and np.isclose(r_grid, 1 / r_headline).any()):
+        raise ValueError(f"r_headline={p['r_headline']}: both it and 1/r_headline must be in "
+                         f"r_values={p['r_values']}")
+    return r_grid, side_r_grid
+
+
+def check_model_parameters(p: Mapping[str, Any], loaded) -> int:
+    """Validate the knobs that depend on the loaded model (context, corpus sizes, the steered word).
+
+    Returns:
+        the token id of ``steer_word``.
+
+    Raises:
+        ValueError naming the parameter when a window does not fit, a split is too small, or ``steer_word`` is not
+        one token.
+    """
+    window_length, n_tokens, n_tokens_test = p["window_length"], p["n_tokens"], p["n_tokens_test"]
+    check_int("window_length", window_length, minimum=2, maximum=loaded.n_ctx)
+    check_window_count(loaded.tokenizer, p["corpus"], "train", window_length, n_tokens)
+    for name in [p["corpus"], *p["ood_corpora"]]:
+        check_window_count(loaded.tokenizer, name, "test", window_length, n_tokens_test)
+    check_int("selection_windows", p["selection_windows"], minimum=1, maximum=n_tokens // window_length)
+    for n in p["few_shot_windows"]:
+        check_int("few_shot_windows", n, minimum=1, maximum=n_tokens // window_length)
+    check_int("check_windows", p["check_windows"], maximum=n_tokens_test // window_length)
+    steer_ids = loaded.tokenizer(p["steer_word"], add_special_tokens=False)["input_ids"]
+    if len(steer_ids) != 1:
+        raise ValueError(f"steer_word={p['steer_word']!r} is {len(steer_ids)} tokens for this tokenizer; "
+                         "give one token")
+    return int(steer_ids[0])
+
+
+def edit_mechanics(
+    edits: Sequence[Edit],
+    held_out_hidden: torch.Tensor,
+    training_hidden: torch.Tensor,
+    sweep: SteeringSweep,
+    training_errors: np.ndarray,
+    r_headline: float,
+) -> pd.DataFrame:
+    """Why each edit steers as it does: its size, the logit shift it makes per unit log r, and its errors.
+
+    Args:
+        held_out_hidden, training_hidden: (N, d) hidden states of the held-out and training positions.
+        sweep: the held-out sweep of ``edits`` (same order).
+        training_errors: (n_e,) :func:`measure.steering_error` of the training sweep.
+
+    Returns:
+        one row per edit: ``edit``, ``k``, ``‖ΔE_w‖ per unit log r``, ``mean shift (held-out)``,
+        ``mean shift (training)``, ``std of shift (held-out)``, ``held-out error``, ``training error``.
+    """
+    shift_on = {"held-out": held_out_hidden, "training": training_hidden}
+    return pd.DataFrame([{
+        "edit": edit.label, "k": edit.k, "‖ΔE_w‖ per unit log r": edit.norm(),
+        **{f"mean shift ({text})": float(edit.unit_shift(h).mean()) for text, h in shift_on.items()},
+        "std of shift (held-out)": float(edit.unit_shift(held_out_hidden).std()),
+        "held-out error": float(steering_error(sweep, r_headline, i)),
+        "training error": float(training_errors[i]),
+    } for i, edit in enumerate(edits)])
+
+
+def out_of_distribution(
+    texts: Mapping[str, tuple[BaseStatistics, Any]],
+    best: Edit,
+    min_norm: Edit,
+    bias: Edit,
+    tokens: np.ndarray,
+    r_grid: np.ndarray,
+    r_headline: float,
+    corpus: str,
+) -> tuple[dict[str, SteeringSweep], pd.DataFrame]:
+    """The same edits measured on other texts, beside a mask with the same k from an A fitted on each text.
+
+    Args:
+        texts: {measured text: (its base statistics, the encoding fitted on its own alpha)}.
+        best, min_norm, bias: the chosen mask, the minimal-norm edit and the logit bias (A from ``corpus``).
+
+    Returns:
+        ({text: sweep of [best, min_norm, own-A mask, bias]}, table of :func:`measure.steering_error` with one row
+        per edit label and one column per text).
+    """
+    labels = [f"mask k={best.k}, A from {corpus}", f"minimal-norm, A from {corpus}",
+              f"mask k={best.k}, A from this text", "logit bias"]
+    sweeps, rows = {}, []
+    for name, (base, own_fit) in texts.items():
+        edits = [best, min_norm, make_edit(own_fit.A, "mask", best.k), bias]
+        sweeps[name] = steering_sweep(base, tokens, r_grid, edits, progress=False)
+        for i, label in enumerate(labels):
+            rows.append({"measured on": name, "edit": label,
+                         "error": float(steering_error(sweeps[name], r_headline, i))})
+    return sweeps, pd.DataFrame(rows).pivot(index="edit", columns="measured on", values="error")
+
+
+def steerable_ranges(sample: pd.DataFrame, sweep: SteeringSweep, edits: Sequence[Edit], band: float) -> pd.DataFrame:
+    """:func:`measure.steerable_range` of each edit within each frequency bucket of ``sample``.
+
+    Args:
+        sample: rows with ``token``, ``bucket``, ``bucket_label``, in the order of ``sweep.tokens``.
+
+    Returns:
+        one row per (bucket, edit): ``bucket``, ``bucket_label``, ``edit`` (label), ``r up``, ``r down``,
+        ``tokens``.
+    """
+    rows = []
+    for bucket, group in sample.groupby("bucket"):
+        mask = sample["bucket"].to_numpy() == bucket
+        for edit in edits:
+            up, down = steerable_range(sweep, edit.label, band, mask)
+            rows.append({"bucket": bucket, "bucket_label": group["bucket_label"].iloc[0], "edit": edit.label,
+                         "r up": up, "r down": down, "tokens": int(mask.sum())})
+    return pd.DataFrame(rows)
+
+
+def scorecard_table(checks: Sequence, settings: Sequence[tuple[str, float]]) -> pd.DataFrame:
+    """The scorecard's checks (:class:`utils.uncertainty.Check`) as a table, one row per (text, r) setting."""
+    return pd.DataFrame([{
+        "measured on": text, "r": f"{r:g}" if r > 1 else f"1/{1 / r:g}",
+        "median |log(achieved/target)|": round(c.value, 3), "95% interval (documents)": c.interval.text(),
+        "threshold": round(c.threshold, 3), "verdict": c.verdict,
+    } for c, (text, r) in zip(checks, settings)])

@@ -1,0 +1,275 @@
+"""The scorecard's checks of steering, with intervals over documents, and the choices they rest on.
+
+:func:`frequency_sample` draws the steered tokens across frequency, :func:`choose_mask` picks the number of masked
+dimensions on training text, :class:`SteeringText` keeps the steered probability summed per window and per document
+so that a document bootstrap re-averages the achieved ratio, and :func:`headline_checks` returns the four checks of
+the front page (the signature :mod:`book.headlines` calls).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..activations import Activations
+from ..encoding import EncodingRefitter
+from ..validation import check_float, check_int, check_positive_int
+from .edits import Edit, check_ratio, check_tokens, make_edit
+from .measure import (
+    BaseStatistics,
+    SteeringSweep,
+    cached_base_statistics,
+    inverse_odds_of,
+    steered_probs,
+    steering_error,
+    steering_sweep,
+)
+
+
+def frequency_sample(
+    log_alpha: np.ndarray, n_buckets: int = 5, per_bucket: int = 50, seed: int = 0
+) -> pd.DataFrame:
+    """Tokens sampled across frequency: ``n_buckets`` equal-width bins of log alpha, ``per_bucket`` tokens each.
+
+    The bins span log alpha from its 0.1% quantile to its maximum (the rarest 0.1% fall into the lowest bin), so the
+    few very frequent tokens get a bucket of their own instead of vanishing in a quantile split.
+
+    Returns:
+        one row per sampled token: ``token``, ``bucket`` (0 = rarest), ``bucket_label``, ``log_alpha``.
+    """
+    n_buckets = check_positive_int("n_buckets", n_buckets)
+    per_bucket = check_positive_int("per_bucket", per_bucket)
+    log_alpha = np.asarray(log_alpha, dtype=np.float64)
+    low, high = np.quantile(log_alpha, 0.001), log_alpha.max()
+    edges = np.linspace(low, high, n_buckets + 1)
+    bucket = np.clip(np.searchsorted(edges, log_alpha, side="right") - 1, 0, n_buckets - 1)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for b in range(n_buckets):
+        members = np.flatnonzero(bucket == b)
+        chosen = np.sort(rng.choice(members, size=min(per_bucket, len(members)), replace=False))
+        label = f"α {np.exp(edges[b]):.0e}–{np.exp(edges[b + 1]):.0e}"
+        rows += [{"token": int(t), "bucket": b, "bucket_label": label, "log_alpha": log_alpha[t]} for t in chosen]
+    return pd.DataFrame(rows)
+
+
+def choose_mask(sweep: SteeringSweep, r_max: float) -> Edit:
+    """The mask edit of ``sweep`` with the smallest :func:`measure.steering_error` over ratios in [1/r_max, r_max].
+
+    Ties go to the first mask in the sweep's order (the smaller k when the masks are listed by k). Only "mask" edits
+    compete; the sweep should be measured on training text, so that the choice is not made on the text it is then
+    scored on.
+
+    Raises:
+        ValueError: the sweep holds no mask edit.
+    """
+    masks = [i for i, edit in enumerate(sweep.edits) if edit.method == "mask"]
+    if not masks:
+        raise ValueError("the sweep holds no mask edit to choose from")
+    errors = steering_error(sweep, r_max)
+    return sweep.edits[min(masks, key=lambda i: errors[i])]
+
+
+def window_sums(values: torch.Tensor | np.ndarray, window_length: int) -> np.ndarray:
+    """Sum per-position values within each window: (N, m) -> (N / window_length, m) float64.
+
+    Positions must be in window order (window 0's positions first), as in ``Activations.hidden_flat``.
+    """
+    values = torch.as_tensor(values, dtype=torch.float64)
+    window_length = check_positive_int("window_length", window_length)
+    if values.ndim != 2 or values.shape[0] % window_length:
+        raise ValueError(f"values must be (N, m) with N a multiple of window_length={window_length}; "
+                         f"got shape {tuple(values.shape)}")
+    return values.reshape(-1, window_length, values.shape[1]).sum(dim=1).numpy()
+
+
+def document_sums(window_values: np.ndarray, groups: np.ndarray, n_groups: int | None = None) -> np.ndarray:
+    """Sum per-window rows within each group (document): (n_windows, m), groups (n_windows,) -> (n_groups, m)."""
+    window_values = np.asarray(window_values, dtype=np.float64)
+    groups = np.asarray(groups, dtype=np.int64)
+    out = np.zeros(((int(groups.max()) + 1) if n_groups is None else n_groups, window_values.shape[1]))
+    np.add.at(out, groups, window_values)
+    return out
+
+
+class SteeringText:
+    """One measured text for one-token edits: the sampled tokens' probabilities at every position, kept per window.
+
+    The steered probability at each position comes from the shortcut (:func:`measure.steered_probs` with the base
+    statistics' log-normalisers); it is summed within each window and then within each document, so that a
+    bootstrap over documents re-averages the achieved ratio as a weighted sum of document rows.
+
+    Attributes:
+        tokens: (m,) int64 steered token ids.
+        window_length: positions per window (T).
+        groups: (n_windows,) int64 document group of each window (0..n_groups-1), or any grouping to resample.
+        n_groups: number of groups (at least ``groups.max() + 1``; more when the groups are a larger pass's, so
+            that one draw of that pass's documents weights this text too).
+        before: (n_groups, m) float64 summed probability of each token before the edit, per group.
+    """
+
+    def __init__(self, base: BaseStatistics, tokens, window_length: int, groups, n_groups: int | None = None) -> None:
+        self.tokens = check_tokens("tokens", tokens, base.head.V)
+        self.window_length = check_positive_int("window_length", window_length)
+        self.groups = np.asarray(groups, dtype=np.int64)
+        if self.groups.shape != (base.n_positions // self.window_length,) or base.n_positions % self.window_length:
+            raise ValueError(f"groups must give one group per window ({base.n_positions} positions / "
+                             f"{self.window_length}); got shape {self.groups.shape}")
+        self.n_groups = int(self.groups.max()) + 1 if n_groups is None else check_int(
+            "n_groups", n_groups, minimum=int(self.groups.max()) + 1)
+        self._hidden = base.hidden.to(torch.float64)  # (N, d), so each edit's shift is one float64 product
+        log_p = base.token_log_probs(self.tokens)  # (N, m)
+        self._inverse_odds = inverse_odds_of(log_p)
+        self.before = document_sums(window_sums(log_p.exp(), self.window_length), self.groups, self.n_groups)
+        if not np.all(self.before.sum(axis=0) > 0):
+            raise FloatingPointError("a steered token's probability underflows float64 at every position")
+
+    def window_sums_after(self, edit: Edit, r: float) -> np.ndarray:
+        """(n_windows, m) float64 summed probability of each token within each window after steering it by ``r``."""
+        shift = math.log(check_ratio("r", r)) * edit.unit_shift(self._hidden)  # (N,)
+        return window_sums(steered_probs(self._inverse_odds, shift), self.window_length)
+
+    def after(self, edit: Edit, r: float) -> np.ndarray:
+        """(n_groups, m) float64 summed probability of each token within each group after steering it by ``r``."""
+        return document_sums(self.window_sums_after(edit, r), self.groups, self.n_groups)
+
+    def log_ratio(self, after: np.ndarray, counts: np.ndarray | None = None) -> np.ndarray:
+        """log of the achieved ratio ``alpha'_w / alpha_w`` of each token, over the groups weighted by ``counts``.
+
+        Args:
+            after: (n_groups, m) from :meth:`after`.
+            counts: (n_groups,) or (n_boot, n_groups) how often each group is drawn (all once when None).
+
+        Returns:
+            (m,) or (n_boot, m) float64 (the positions' count cancels: both alphas average the same positions).
+        """
+        counts = np.ones(self.n_groups) if counts is None else np.asarray(counts, dtype=np.float64)
+        return np.log(counts @ after) - np.log(counts @ self.before)
+
+
+def _median_abs_log_error(log_ratio: np.ndarray, r: float) -> np.ndarray:
+    """Median over tokens (last axis) of ``|log(achieved / r)|``."""
+    return np.median(np.abs(log_ratio - math.log(r)), axis=-1)
+
+
+def headline_checks(
+    train_acts: Activations,
+    held_out_acts: Activations,
+    *,
+    tokens,
+    r_values: Sequence[float],
+    k_values: Sequence[int],
+    r_headline: float = 20.0,
+    band: float = 2.0,
+    selection_windows: int = 16,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    n_boot: int = 200,
+    boot_seed: int = 0,
+    chunk_size: int = 1024,
+) -> list:
+    """The scorecard's checks of "editing E_w along A multiplies alpha_w by r", each with an interval over texts.
+
+    A is fitted on the training pass's alpha (held-out tokens ``test_fraction``, split ``seed``). The number of
+    masked dimensions k is chosen among ``k_values`` (and all d) on the first ``selection_windows`` windows of the
+    *training* pass (a spread sample of it: the windows are in seeded random order) by :func:`choose_mask` over the
+    ratios of ``r_values`` within [1/r_headline, r_headline]; the held-out pass plays no part in the choice.
+
+    Checks (:class:`utils.uncertainty.Check`), for the chosen mask edit: the median over ``tokens`` of
+    ``|log(achieved / target)|`` at r = ``r_headline`` and at r = 1/``r_headline``, at most ``log(band)``, in two
+    settings:
+
+    - training text (the paper's setting, the edit measured on the text D that fitted A): the selection windows,
+      the part of the training pass whose per-position normalisers the chapter computes anyway (a pass over every
+      training window would cost several times the held-out one), and where k was chosen;
+    - held-out text: every window of ``held_out_acts``.
+
+    Intervals: a document bootstrap, training and held-out documents resampled jointly in each of ``n_boot``
+    samples. The training documents are drawn with replacement, stratified into those that hold selection windows
+    and the rest (so that the measured text never vanishes); alpha is re-averaged from the pass's per-window sums,
+    A refitted (:class:`utils.encoding.EncodingRefitter`, one factorisation), and the mask rebuilt with the same k
+    from the refitted A. The achieved ratio on the training text is re-averaged with the same document draws, and
+    on the held-out text with a draw of the held-out documents: both from per-window sums of the steered
+    probability (:class:`SteeringText`), never a new model pass. Only the chosen edit and the two headline ratios
+    are recomputed per sample.
+
+    Args:
+        train_acts: the training pass (fits A; its first ``selection_windows`` windows choose k and measure the
+            paper's setting).
+        held_out_acts: the held-out pass (same head).
+        tokens: (m,) steered token ids (chosen without the held-out text, e.g. :func:`frequency_sample` of the
+            training alpha).
+        r_values: the sweep's target ratios; those within [1/r_headline, r_headline] other than 1 choose k.
+        k_values: candidate mask sizes (values above d are dropped; d is always added).
+
+    Returns:
+        four checks: training r_headline, training 1/r_headline, held-out r_headline, held-out 1/r_headline.
+    """
+    from ..uncertainty import (
+        Check,
+        group_log_sums,
+        percentile_interval,
+        resample_counts,
+        resampled_log_means,
+        resampling_groups,
+    )
+
+    r_headline = check_float("r_headline", r_headline, low=1.0, low_inclusive=False)
+    band = check_float("band", band, low=1.0, low_inclusive=False)
+    n_train_windows = train_acts.token_ids.shape[0]
+    selection_windows = check_int("selection_windows", selection_windows, minimum=1, maximum=n_train_windows)
+    tokens = check_tokens("tokens", tokens, train_acts.head.V)
+    d = train_acts.head.d
+    E = train_acts.head.E.numpy().astype(np.float64)
+    refitter = EncodingRefitter(E, test_fraction=test_fraction, seed=seed)
+    fit = refitter.fit(train_acts.alpha.numpy())
+
+    masks = [make_edit(fit.A, "mask", k) for k in sorted({int(k) for k in k_values if 1 <= int(k) <= d} | {d})]
+    selection_base = cached_base_statistics(train_acts, selection_windows, chunk_size=chunk_size)
+    best = choose_mask(steering_sweep(selection_base, tokens, r_values, masks, progress=False), r_headline)
+
+    train_groups = resampling_groups(train_acts.document)  # (n_train_windows,)
+    n_train_groups = int(train_groups.max()) + 1
+    held_out_groups = resampling_groups(held_out_acts.document)
+    texts = {  # the training text's groups are the training pass's documents, so one draw weights fit and text
+        "training": SteeringText(selection_base, tokens, train_acts.token_ids.shape[1],
+                                 train_groups[:selection_windows], n_groups=n_train_groups),
+        "held-out": SteeringText(cached_base_statistics(held_out_acts, chunk_size=chunk_size), tokens,
+                                 held_out_acts.token_ids.shape[1], held_out_groups),
+    }
+    ratios = (r_headline, 1.0 / r_headline)
+
+    def errors(edit: Edit, train_counts, held_out_counts) -> np.ndarray:
+        """(4,) the four checked numbers for one edit and one draw of documents."""
+        out = []
+        for text, counts in ((texts["training"], train_counts), (texts["held-out"], held_out_counts)):
+            for r in ratios:
+                out.append(float(_median_abs_log_error(text.log_ratio(text.after(edit, r), counts), r)))
+        return np.asarray(out)
+
+    values = errors(best, None, None)
+
+    # joint document draws: training documents stratified by whether they hold selection windows
+    selected = np.zeros(n_train_groups, dtype=bool)
+    selected[train_groups[:selection_windows]] = True
+    train_counts = np.zeros((n_boot, n_train_groups))
+    train_counts[:, selected] = resample_counts(int(selected.sum()), n_boot, boot_seed)
+    if (~selected).any():
+        train_counts[:, ~selected] = resample_counts(int((~selected).sum()), n_boot, boot_seed + 1)
+    held_out_counts = resample_counts(int(held_out_groups.max()) + 1, n_boot, boot_seed + 2)
+    sums = group_log_sums(train_acts.window_log_sums, train_groups)
+    sizes = np.bincount(train_groups).astype(np.float64) * train_acts.token_ids.shape[1]
+    samples = np.empty((n_boot, len(values)))
+    for b, log_alpha in enumerate(resampled_log_means(sums, sizes, train_counts)):
+        edit = make_edit(refitter.fit(np.exp(log_alpha)).A, "mask", best.k)
+        samples[b] = errors(edit, train_counts[b], held_out_counts[b])
+
+    threshold = math.log(band)
+    names = [f"{text}: median |log(achieved/target)| at r = {r}, mask k={best.k}"
+             for text in ("training text (the paper's setting)", "held-out text")
+             for r in (f"{r_headline:g}", f"1/{r_headline:g}")]
+    return [Check(name, float(value), percentile_interval(samples[:, i], estimate=float(value)), threshold, "below")
+            for i, (name, value) in enumerate(zip(names, values))]
