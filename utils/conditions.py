@@ -1,0 +1,426 @@
+"""What makes the log-linear encoding accurate, and whether its sparsity belongs to the model's basis.
+
+Three analyses of chapter 1, all from cached hidden states (no model pass):
+
+- **Dispersion.** ``log alpha_w = log mean_n exp(log p_n(w))``. Its cumulant expansion is
+  ``mean_n log p_n(w) + ½ var_n log p_n(w) + ...``: the first term is exactly linear in ``E_w``
+  (``h̄ · E_w - mean_n L_n``, ``L_n`` the log normaliser of position n), so how far ``-log alpha`` is from linear
+  in ``E_w`` is set by how much the averaged positions differ from one another. :class:`DispersionMeter` measures
+  candidate statistics of a group of positions; :func:`rank_statistics` says which one orders the fits' R² best.
+- **Basis control.** Logits are unchanged by a rotation ``Q`` of the embedding space, so a claim about coordinates
+  is about the model only if its basis is privileged: :func:`basis_sparsity` refits the encoding in other bases
+  (from one Gram matrix, rotated) and :func:`basis_verdict` compares.
+- **Output space.** :func:`subset_log_alphas` restricts the softmax to vocabulary subsets, one head product per chunk
+  of positions; :func:`fixed_rows_r2` fits each at the same number of rows.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import linalg, stats
+
+from .encoding import LeastSquares, dimensions_by_weight, r2_score, split_tokens
+from .head import OutputHead, iter_logits
+from .uncertainty import Check, percentile_interval
+from .validation import check_float, check_int, check_positive_int
+
+STATISTICS = {
+    "hidden_dispersion": "tr Cov(h) / |mean h|²",
+    "logit_dispersion": "mean over tokens of var over positions of the logit (nats²)",
+    "log_prob_dispersion": "mean over tokens of var over positions of log p_n(w) (nats²)",
+    "curvature_share": "share of the variance of -log α in the non-linear part of ½ E_w·Cov(h)·E_w",
+    "mean_entropy": "mean entropy of the predictions (nats; a correlate, not a dispersion)",
+}
+"""The statistics of a group of positions that :func:`rank_statistics` compares, with what each measures."""
+DISPERSIONS = tuple(name for name in STATISTICS if name != "mean_entropy")
+
+
+@dataclass
+class GroupPass:
+    """One head pass over a group of positions.
+
+    Attributes:
+        log_alpha: (V,) float64, log of the mean softmax over the group's positions.
+        entropy: (n,) float64, entropy (nats) of each position's prediction.
+        log_normaliser: (n,) float64, logsumexp of each position's logits.
+        label_log_sums: (n_labels, V) float64, log of the summed softmax of the positions of each label
+            (``-inf`` for a label with no position), or None when no labels were given.
+    """
+
+    log_alpha: np.ndarray
+    entropy: np.ndarray
+    log_normaliser: np.ndarray
+    label_log_sums: np.ndarray | None = None
+
+
+@torch.no_grad()
+def group_pass(hidden: torch.Tensor, head: OutputHead, labels=None, n_labels: int = 0,
+               chunk_size: int = 1024) -> GroupPass:
+    """alpha, entropies and log normalisers of the positions ``hidden`` (n, d) in one pass, chunk by chunk.
+
+    Args:
+        labels: optional (n,) integer label of each position in ``[0, n_labels)``; the softmax is then also summed
+            per label (for example the context length, to rebuild alpha of shorter windows).
+    """
+    n = hidden.shape[0]
+    if n == 0:
+        raise ValueError("hidden holds no positions")
+    if labels is not None:
+        labels = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+        n_labels = check_positive_int("n_labels", n_labels)
+        if labels.shape != (n,) or int(labels.min()) < 0 or int(labels.max()) >= n_labels:
+            raise ValueError(f"labels must be ({n},) integers in [0, {n_labels}); got shape {tuple(labels.shape)}")
+    if labels is None:
+        labels, n_labels = torch.zeros(n, dtype=torch.int64), 1
+        keep_labels = False
+    else:
+        keep_labels = True
+    # positions in label order, so that each chunk holds a few contiguous runs of one label each
+    order = torch.argsort(labels, stable=True)
+    sorted_labels = labels[order]
+    label_sums = torch.full((n_labels, head.V), -math.inf, dtype=torch.float64)
+    entropy = torch.empty(n, dtype=torch.float64)
+    normaliser = torch.empty(n, dtype=torch.float64)
+    for start, logits in iter_logits(hidden[order], head, chunk_size):
+        stop = start + logits.shape[0]
+        log_norm = torch.logsumexp(logits, dim=-1, keepdim=True)
+        log_probs = logits - log_norm
+        normaliser[order[start:stop]] = log_norm[:, 0].double()
+        entropy[order[start:stop]] = -(log_probs.exp() * log_probs).sum(-1).double()
+        values, counts = torch.unique_consecutive(sorted_labels[start:stop], return_counts=True)
+        offset = 0
+        for label, count in zip(values.tolist(), counts.tolist()):
+            run = torch.logsumexp(log_probs[offset : offset + count], dim=0).double()
+            label_sums[label] = torch.logaddexp(label_sums[label], run)
+            offset += count
+    log_alpha = torch.logsumexp(label_sums, dim=0) - math.log(n)
+    return GroupPass(log_alpha.numpy(), entropy.numpy(), normaliser.numpy(),
+                     label_sums.numpy() if keep_labels else None)
+
+
+class DispersionMeter:
+    """Dispersion statistics (:data:`STATISTICS`) of groups of positions, for one output embedding.
+
+    ``E`` (V, d) enters through ``M = E^T E / V`` (d, d) and its mean row, so a statistic costs O(n d²) for n
+    positions; the curvature share uses a seeded sample of ``n_tokens`` tokens.
+    """
+
+    def __init__(self, E, *, n_tokens: int = 4096, seed: int = 0) -> None:
+        E = np.asarray(E, dtype=np.float64)
+        if E.ndim != 2:
+            raise ValueError(f"E must be 2-d (V, d); got shape {E.shape}")
+        n_tokens = check_positive_int("n_tokens", n_tokens)
+        self.V, self.d = E.shape
+        self.second_moment = E.T @ E / self.V  # (d, d)
+        self.mean_row = E.mean(axis=0)  # (d,)
+        self.tokens = np.sort(np.random.default_rng(seed).permutation(self.V)[: min(n_tokens, self.V)])
+        self._rows = E[self.tokens]  # (m, d)
+        self._solver = LeastSquares(self._rows)
+
+    def measure(self, hidden, log_normaliser, log_alpha, entropy=None) -> dict[str, float]:
+        """The statistics of one group.
+
+        Args:
+            hidden: (n, d) hidden states of the group's positions (n >= 2).
+            log_normaliser: (n,) logsumexp of their logits.
+            log_alpha: (V,) log alpha of the group (the fit's target, for the curvature share).
+            entropy: optional (n,) entropies; their mean is reported (NaN without).
+        """
+        h = torch.as_tensor(hidden).double().numpy()
+        lse = np.asarray(log_normaliser, dtype=np.float64)
+        if h.ndim != 2 or h.shape[1] != self.d or h.shape[0] < 2 or lse.shape != (h.shape[0],):
+            raise ValueError(f"hidden must be (n >= 2, {self.d}) and log_normaliser (n,); got {h.shape}, {lse.shape}")
+        mean_h = h.mean(axis=0)
+        centred = h - mean_h
+        cov = centred.T @ centred / len(h)  # (d, d), Cov(h) over the group's positions
+        cov_hl = centred.T @ (lse - lse.mean()) / len(h)  # (d,), Cov(h, L)
+        logit_dispersion = float(np.sum(cov * self.second_moment))  # tr(Cov M) = mean_w E_w Cov E_w
+        quadratic = 0.5 * np.sum((self._rows @ cov) * self._rows, axis=1)  # (m,) ½ E_w Cov E_w
+        coefficients, intercept = self._solver.solve(quadratic)
+        non_linear = quadratic - self._rows @ coefficients - intercept
+        target = -np.asarray(log_alpha, dtype=np.float64)[self.tokens]
+        return {
+            "hidden_dispersion": float(np.trace(cov) / (mean_h @ mean_h)),
+            "logit_dispersion": logit_dispersion,
+            "log_prob_dispersion": logit_dispersion - 2.0 * float(self.mean_row @ cov_hl) + float(lse.var()),
+            "curvature_share": float(non_linear.var() / target.var()),
+            "mean_entropy": float(np.mean(entropy)) if entropy is not None else math.nan,
+        }
+
+
+def rank_statistics(table: pd.DataFrame, statistics=tuple(STATISTICS), target: str = "r2") -> pd.DataFrame:
+    """Spearman rank correlation of ``target`` with each statistic, over all rows and within each grouping.
+
+    Args:
+        table: one row per group of positions, with a ``grouping`` column, ``target`` and the statistics.
+
+    Returns:
+        one row per statistic: ``statistic``, ``all groups`` (rank correlation over every row) and one column per
+        grouping (NaN where the grouping has fewer than three rows); sorted by decreasing ``|all groups|``.
+    """
+    missing = [name for name in (*statistics, target, "grouping") if name not in table]
+    if missing:
+        raise ValueError(f"table lacks the columns {missing}; it has {list(table.columns)}")
+    rows = []
+    for name in statistics:
+        row = {"statistic": name, "all groups": _spearman(table[name], table[target])}
+        for grouping, part in table.groupby("grouping", sort=False):
+            row[grouping] = _spearman(part[name], part[target]) if len(part) >= 3 else math.nan
+        rows.append(row)
+    ranks = pd.DataFrame(rows)
+    order = np.argsort(-ranks["all groups"].abs().fillna(-1).to_numpy(), kind="stable")
+    return ranks.iloc[order].reset_index(drop=True)
+
+
+def _spearman(x, y) -> float:
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    keep = np.isfinite(x) & np.isfinite(y)
+    if keep.sum() < 3 or np.ptp(x[keep]) == 0 or np.ptp(y[keep]) == 0:
+        return math.nan
+    return float(stats.spearmanr(x[keep], y[keep])[0])
+
+
+def best_dispersion(ranks: pd.DataFrame) -> str:
+    """The dispersion statistic (not the entropy) whose rank correlation with R² over all groups is largest in size."""
+    dispersions = ranks[ranks.statistic.isin(DISPERSIONS) & ranks["all groups"].notna()]
+    if dispersions.empty:
+        raise ValueError("no dispersion statistic has a rank correlation with R² (too few groups?)")
+    return str(dispersions.iloc[int(np.argmax(dispersions["all groups"].abs().to_numpy()))].statistic)
+
+
+def condition_check(table: pd.DataFrame, statistic: str, *, target: str = "r2", n_boot: int = 1000,
+                    seed: int = 0) -> Check:
+    """The paper's "concentrated logits" condition, read as: R² falls as the dispersion of the averaged positions
+    rises, i.e. the rank correlation of R² with ``statistic`` over the groups is below 0.
+
+    The interval resamples the groups (rows of ``table``) with replacement; it is over groups of positions, not
+    over texts.
+    """
+    n_boot = check_positive_int("n_boot", n_boot)
+    x, y = table[statistic].to_numpy(np.float64), table[target].to_numpy(np.float64)
+    value = _spearman(x, y)
+    if math.isnan(value):
+        raise ValueError(f"statistic={statistic!r} has no rank correlation with {target} over {len(table)} groups")
+    rng = np.random.default_rng(seed)
+    samples = [_spearman(x[draw], y[draw]) for draw in rng.integers(0, len(x), size=(n_boot, len(x)))]
+    samples = np.array([s for s in samples if not math.isnan(s)])
+    interval = percentile_interval(samples, estimate=value, unit="group")
+    return Check(f"concentrated logits: rank correlation of R² with {statistic} over groups of positions", value,
+                 interval, 0.0, "below", ".2f")
+
+
+def ordering_sentence(ranks: pd.DataFrame, n_groups: int) -> str:
+    """Which statistic orders R² best over the groups, in words, from :func:`rank_statistics`'s table."""
+    best = best_dispersion(ranks)
+    rho = dict(zip(ranks.statistic, ranks["all groups"]))
+    direction = "falls" if rho[best] < 0 else "rises"
+    entropy = rho.get("mean_entropy", math.nan)
+    entropy_text = ("" if math.isnan(entropy) else
+                    f"; the mean entropy of the predictions, kept as a correlate, reaches {entropy:.2f}"
+                    + (" and orders R² better" if abs(entropy) > abs(rho[best]) else ""))
+    return (f"Over {n_groups} groups of positions, the dispersion statistic that orders R² best is {best} "
+            f"({STATISTICS[best]}): R² {direction} as it grows, rank correlation {rho[best]:.2f}{entropy_text}.")
+
+
+@dataclass
+class _Fit:
+    gram: np.ndarray  # (d, d) centred Gram matrix of the training rows
+    rhs: np.ndarray  # (d,) centred X^T y
+    mean_x: np.ndarray  # (d,)
+    mean_y: float
+    test_rows: np.ndarray  # (n_test, d)
+    test_target: np.ndarray  # (n_test,)
+
+
+def basis_sparsity(E, log_alpha, bases: dict, ks, *, test_fraction: float = 0.2, seed: int = 0) -> pd.DataFrame:
+    """The encoding's sparsity measured in other bases of the embedding space.
+
+    In a basis Q (d, d, orthogonal) the inputs are ``E Q``; the fit's Gram matrix is ``Q^T G Q`` and its right-hand
+    side ``Q^T X^T y``, so each basis costs O(d³), not a pass over E. The full fit's R² does not depend on the basis
+    (OLS is equivariant), its sparsity does.
+
+    Args:
+        E: (V, d) output embedding; log_alpha: (V,) the fit's ``log alpha``.
+        bases: name -> (d, d) orthogonal matrix (columns: the new axes); the identity is the model's own basis.
+        ks: numbers of dimensions kept.
+
+    Returns:
+        one row per basis and k: ``basis``, ``k``, ``abs_share`` (share of ``sum |A|`` in the k largest), ``r2_top_k``
+        (held-out R² of an OLS refit on them), ``r2_full`` and ``kept_share`` (``r2_top_k / r2_full``).
+    """
+    E = np.asarray(E, dtype=np.float64)
+    V, d = E.shape
+    ks = [check_int("ks", k, minimum=1, maximum=d) for k in ks]
+    train, test = split_tokens(V, test_fraction, seed)
+    y = -np.asarray(log_alpha, dtype=np.float64)
+    mean_x = E[train].mean(axis=0)
+    centred = E[train] - mean_x
+    fit = _Fit(centred.T @ centred, centred.T @ (y[train] - y[train].mean()), mean_x, float(y[train].mean()),
+               E[test], y[test])
+    rows = []
+    for name, basis in bases.items():
+        Q = np.asarray(basis, dtype=np.float64)
+        if Q.shape != (d, d) or not np.allclose(Q.T @ Q, np.eye(d), atol=1e-6):
+            raise ValueError(f"bases[{name!r}] must be an orthogonal ({d}, {d}) matrix")
+        gram, rhs = Q.T @ fit.gram @ Q, Q.T @ fit.rhs
+        A = linalg.solve(gram, rhs, assume_a="pos")
+        r2_full = _subset_r2(fit, Q, gram, rhs, np.arange(d))
+        magnitude = np.sort(np.abs(A))[::-1]
+        for k in ks:
+            r2_k = _subset_r2(fit, Q, gram, rhs, dimensions_by_weight(A)[:k])
+            rows.append({"basis": name, "k": k, "abs_share": float(magnitude[:k].sum() / magnitude.sum()),
+                         "r2_top_k": r2_k, "r2_full": r2_full, "kept_share": r2_k / r2_full})
+    return pd.DataFrame(rows)
+
+
+def _subset_r2(fit: _Fit, Q: np.ndarray, gram: np.ndarray, rhs: np.ndarray, keep: np.ndarray) -> float:
+    coefficients = linalg.solve(gram[np.ix_(keep, keep)], rhs[keep], assume_a="pos")
+    direction = Q[:, keep] @ coefficients  # (d,) the refit's direction in the model's coordinates
+    predicted = fit.test_rows @ direction + fit.mean_y - fit.mean_x @ direction
+    return r2_score(fit.test_target, predicted)
+
+
+PRIVILEGED, NOT_PRIVILEGED, MIXED = "privileged", "not privileged", "mixed"
+
+
+def basis_verdict(model: dict[str, float], random: pd.DataFrame, columns=("abs_share", "kept_share")) -> str:
+    """Is the model's basis privileged for the encoding's sparsity?
+
+    Args:
+        model: the model basis's value of each column (at one k).
+        random: the random bases' rows (same k).
+
+    Returns:
+        "privileged" when the model's basis is sparser than every random basis on every column, "not privileged"
+        when it is not above every random basis on any column, "mixed" otherwise.
+    """
+    if len(random) < 2:
+        raise ValueError(f"random must hold at least 2 random bases; got {len(random)}")
+    above = [model[column] > random[column].max() for column in columns]
+    return PRIVILEGED if all(above) else NOT_PRIVILEGED if not any(above) else MIXED
+
+
+def basis_sentence(model: dict[str, float], random: pd.DataFrame, principal: dict[str, float], k: int) -> str:
+    """The basis control in words: verdict, the model's numbers, the random bases' mean and range, the principal
+    basis's numbers (all at k dimensions)."""
+    verdict = basis_verdict(model, random)
+
+    def spread(column: str) -> str:
+        values = random[column]
+        return f"{values.mean():.1%} (range {values.min():.1%} to {values.max():.1%})"
+
+    return (f"The model's basis is {verdict} for the encoding's sparsity: its top {k} dimensions hold "
+            f"{model['abs_share']:.1%} of |A| and keep {model['kept_share']:.1%} of the R², against "
+            f"{spread('abs_share')} and {spread('kept_share')} in {len(random)} random orthogonal bases, and "
+            f"{principal['abs_share']:.1%} and {principal['kept_share']:.1%} in the principal directions of E.")
+
+
+@torch.no_grad()
+def subset_log_alphas(hidden: torch.Tensor, head: OutputHead, subsets: list, chunk_size: int = 512) -> list:
+    """log alpha of softmaxes restricted to vocabulary subsets: one head product per chunk of positions.
+
+    Args:
+        hidden: (n, d) hidden states.
+        subsets: list of (m_i,) token-id arrays.
+
+    Returns:
+        list of (m_i,) float64 arrays: log of the mean over positions of the softmax over each subset's columns.
+    """
+    if hidden.shape[0] == 0:
+        raise ValueError("hidden holds no positions")
+    index = [torch.as_tensor(np.asarray(s), dtype=torch.int64) for s in subsets]
+    for i, s in enumerate(index):
+        if s.ndim != 1 or s.numel() < 2 or int(s.min()) < 0 or int(s.max()) >= head.V:
+            raise ValueError(f"subsets[{i}] must be 1-d with at least 2 token ids in [0, {head.V})")
+    totals = [torch.full((s.numel(),), -math.inf, dtype=torch.float64) for s in index]
+    for _, logits in iter_logits(hidden, head, chunk_size):
+        for i, s in enumerate(index):
+            restricted = torch.log_softmax(logits[:, s], dim=-1)
+            totals[i] = torch.logaddexp(totals[i], torch.logsumexp(restricted, dim=0).double())
+    return [(total - math.log(hidden.shape[0])).numpy() for total in totals]
+
+
+def fixed_rows_r2(E, tokens, log_alpha, *, n_fit: int, n_test: int, seed: int = 0, penalties=None) -> float:
+    """Held-out R² of a ridge fit of ``-log alpha`` on ``n_fit`` rows of ``E[tokens]``, scored on ``n_test`` others.
+
+    The same row counts for every output-space size keep fits comparable; the ridge penalty is chosen on the
+    training rows by leave-one-out (``sklearn.linear_model.RidgeCV``).
+    """
+    from sklearn.linear_model import RidgeCV
+
+    tokens = np.asarray(tokens)
+    n_fit, n_test = check_positive_int("n_fit", n_fit), check_positive_int("n_test", n_test)
+    if n_fit + n_test > len(tokens):
+        raise ValueError(f"n_fit + n_test = {n_fit + n_test} exceeds the {len(tokens)} tokens of the subset")
+    order = np.random.default_rng(seed).permutation(len(tokens))
+    fit_rows, test_rows = order[:n_fit], order[n_fit : n_fit + n_test]
+    X = np.asarray(E, dtype=np.float64)[tokens]
+    y = -np.asarray(log_alpha, dtype=np.float64)
+    penalties = np.logspace(-3, 3, 13) if penalties is None else np.asarray(penalties, dtype=np.float64)
+    model = RidgeCV(alphas=penalties).fit(X[fit_rows], y[fit_rows])
+    return r2_score(y[test_rows], model.predict(X[test_rows]))
+
+
+def lasso_crossing(k: np.ndarray, r2: np.ndarray, target: float) -> float:
+    """Where a curve of R² against dimensions ``k`` (increasing) first reaches ``target``, interpolated linearly in
+    log k between the grid points around the crossing (NaN when it never does)."""
+    k, r2 = np.asarray(k, dtype=np.float64), np.asarray(r2, dtype=np.float64)
+    check_float("target", target)
+    reached = np.flatnonzero(r2 >= target)
+    if reached.size == 0:
+        return math.nan
+    j = int(reached[0])
+    if j == 0:
+        return float(k[0])
+    t = (target - r2[j - 1]) / (r2[j] - r2[j - 1])
+    return float(np.exp(np.log(k[j - 1]) + t * (np.log(k[j]) - np.log(k[j - 1]))))
+
+
+def windows_log_alpha(window_log_sums, windows, window_length: int) -> np.ndarray:
+    """log alpha over a set of a pass's windows, from its kept per-window sums: (n_windows, V) logs -> (V,) float64.
+
+    No pass over text: alpha of a seeded subset of windows (fewer positions, same text) is a logsumexp of rows.
+    """
+    windows = np.asarray(windows, dtype=np.int64)
+    if windows.ndim != 1 or windows.size == 0:
+        raise ValueError("windows must be a non-empty 1-d array of window indices")
+    rows = torch.as_tensor(np.asarray(window_log_sums)[windows], dtype=torch.float64)
+    window_length = check_positive_int("window_length", window_length)
+    return (torch.logsumexp(rows, dim=0) - math.log(windows.size * window_length)).numpy()
+
+
+def prefix_log_alpha(label_log_sums: np.ndarray, label_counts: np.ndarray, length: int) -> np.ndarray:
+    """log alpha over the positions whose label (context length - 1) is below ``length``: the alpha a pass with
+    windows of ``length`` tokens would give on the same window starts (a causal model's position c sees only the
+    c tokens before it). label_log_sums (T, V), label_counts (T,) -> (V,) float64."""
+    length = check_int("length", length, minimum=1, maximum=len(label_counts))
+    count = float(np.sum(label_counts[:length]))
+    if count == 0:
+        raise ValueError(f"no position has a context length of at most {length}")
+    return (torch.logsumexp(torch.as_tensor(label_log_sums[:length]), dim=0) - math.log(count)).numpy()
+
+
+def group_row(grouping: str, label, refitter, meter: DispersionMeter, log_alpha, hidden, log_normaliser,
+              entropy, n_positions: int) -> dict:
+    """One row of the dispersion table: the group's held-out R² (``refitter``: an
+    :class:`utils.encoding.EncodingRefitter`) beside its statistics, measured on ``hidden`` (its probed
+    positions, with their log normalisers and entropies); ``n_positions`` is how many positions alpha averages."""
+    fit = refitter.fit(np.exp(log_alpha))
+    return {"grouping": grouping, "group": str(label), "n_positions": int(n_positions), "r2": fit.r2,
+            **meter.measure(hidden, log_normaliser, log_alpha, entropy)}
+
+
+def trend_word(rho: float) -> str:
+    """A rank correlation's direction in words: "rises" (> 0), "falls" (< 0) or "does not move" (0 or NaN)."""
+    return "rises" if rho > 0 else "falls" if rho < 0 else "does not move"
+
+
+def range_word(value: float, low: float, high: float) -> str:
+    """Where ``value`` lies against a range of reference values: "below", "within" or "above" it."""
+    if low > high:
+        raise ValueError(f"low={low} must not exceed high={high}")
+    return "below" if value < low else "above" if value > high else "within"
