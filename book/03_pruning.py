@@ -64,7 +64,7 @@ sample_seed = 0  # seed of the windows drawn across each corpus split
 batch_size = 8
 test_fraction = 0.2  # share of the vocabulary held out of the fit of A
 seed = 0  # seed of the fit's token split, of every position sample and of the bootstrap over texts
-criteria = ["abs_A", "abs_A_spread", "h_spread", "fisher", "random"]  # see utils.pruning.CRITERIA
+criteria = ["abs_A", "abs_A_spread", "h_spread", "fisher", "random"]  # see utils.pruning.criteria.CRITERIA
 random_seeds = [0, 1, 2, 3, 4]  # one random order per seed
 saliency_positions = 2048  # training positions read by the hidden-state criteria
 fractions = [0.0, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]  # shares of d deleted
@@ -99,83 +99,46 @@ n_examples = 2  # continuations shown as text
 generation_batch_size = 32  # prompts sampled at once
 generation_threads = None  # torch threads while sampling: None keeps torch's default (all cores); 1 helps on busy cores
 
-# %%
+# %% tags=["hide-input"]
 import time
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from utils import pruning as pr
 from utils.activations import compute_activations
-from utils.corpora import CORPORA, check_window_count
 from utils.compare import compare_heads, js_divergence
 from utils.encoding import fit_encoding
-from utils.figures.pruning import basis_curves_figure
+from utils.figures import pruning as figures
 from utils.head import OutputHead
 from utils.models import describe, load_model
 from utils.plotting import set_theme
 from utils.results import glue_figure, record, record_many, record_scorecard, start_run
-from utils.validation import check_choice, check_float, check_int, check_positive_int
 
+# %% tags=["hide-input"]
+from utils.pruning import basis_control
+from utils.pruning.checks import headline_checks
+from utils.pruning.criteria import CRITERION_LABELS, criterion_orders, deletion_overlap, dimension_scores
+from utils.pruning.criteria import keep_columns, n_deleted
+from utils.pruning.generation import generation_study, largest_tested_fraction, mauve_buckets, mauve_is_saturated
+from utils.pruning.generation import mauve_saturation_text
+from utils.pruning.heads import mean_compensated_head
+from utils.pruning.parameters import check_model_parameters, check_parameters
+from utils.pruning.sweep import choose_criterion, js_between_halves, largest_safe_fraction, subsample_positions
+from utils.pruning.sweep import sweep_activations
+from utils.pruning.wording import compare_criteria_text, compensation_text, measure_gap_text, percent, percent_format
+
+# %% tags=["remove-input"]
 CHAPTER = "03_pruning"
-check_choice("fit_corpus", fit_corpus, CORPORA)
-if not corpora:
-    raise ValueError("corpora must name at least one corpus")
-for name in corpora:
-    check_choice("corpora", name, CORPORA)
-for name in criteria:
-    check_choice("criteria", name, pr.CRITERIA)
-check_choice("criteria (must include the paper's)", "abs_A", criteria)
-for name, value in {"n_tokens": n_tokens, "n_tokens_test": n_tokens_test, "batch_size": batch_size,
-                    "saliency_positions": saliency_positions, "chunk_size": chunk_size, "n_prompts": n_prompts,
-                    "prompt_length": prompt_length, "max_new_tokens": max_new_tokens,
-                    "generation_batch_size": generation_batch_size, "n_boot_texts": n_boot_texts,
-                    "basis_positions": basis_positions}.items():
-    check_positive_int(name, value)
-for name, value in {"sample_seed": sample_seed, "seed": seed, "reference_seed": reference_seed,
-                    "generation_seed": generation_seed}.items():
-    check_int(name, value, minimum=0)
-if generation_threads is not None:
-    check_positive_int("generation_threads", generation_threads)
-fractions = pr.check_fractions(fractions)
-generation_fractions = pr.check_fractions(generation_fractions)
-basis_fractions = pr.check_fractions(basis_fractions)
-if basis_fractions[0] == 0:
-    raise ValueError(f"basis_fractions must be above 0 (each must delete a dimension); got {basis_fractions}")
-if not basis_random_seeds:
-    raise ValueError("basis_random_seeds must hold at least one seed; got []")
-for value in basis_random_seeds:
-    check_int("basis_random_seeds", value, minimum=0)
-check_float("basis_top1_margin", basis_top1_margin, low=-1.0, high=1.0)
-check_float("basis_js_ratio", basis_js_ratio, low=0.0, low_inclusive=False)
-for name, value in {"js_threshold": js_threshold, "perplexity_threshold": perplexity_threshold}.items():
-    check_float(name, value, low=0.0, low_inclusive=False)
-for name, value in {"top1_threshold": top1_threshold, "mauve_threshold": mauve_threshold,
-                    "mauve_saturation": mauve_saturation, "paper_fraction": paper_fraction}.items():
-    check_float(name, value, low=0.0, high=1.0)
-check_choice("mauve_pooling", mauve_pooling, ("mean", "last"))
-check_int("n_examples", n_examples, minimum=0, maximum=n_prompts)
-if "random" in criteria and not random_seeds:
-    raise ValueError("random_seeds must hold at least one seed when criteria include 'random'")
+grids = check_parameters(globals())  # every knob that needs no model, checked before any work
+fractions, generation_fractions, basis_fractions = (grids[name] for name in grids)
 loaded = load_model(model, revision, device=device, precision=precision)
-check_int("window_length", window_length, minimum=2, maximum=loaded.n_ctx)
-check_int("prompt_length", prompt_length, maximum=window_length)
-check_int("short_max", short_max, minimum=1, maximum=window_length - 1)
-check_int("long_min", long_min, minimum=short_max + 1, maximum=window_length)
-check_int("saliency_positions", saliency_positions, maximum=n_tokens // window_length * window_length)
-if n_positions is not None:  # the two-halves yardstick draws n_positions from each half of the test windows
-    check_int("n_positions", n_positions, minimum=1, maximum=n_tokens_test // window_length // 2 * window_length)
-check_int("basis_positions", basis_positions, maximum=n_tokens_test // window_length * window_length)
-check_int("n_prompts", n_prompts, maximum=n_tokens_test // window_length)
-check_int("n_tokens_test", n_tokens_test, minimum=2 * window_length)  # two halves for the JS scale
-check_window_count(loaded.tokenizer, fit_corpus, "train", window_length, n_tokens)
-for name in corpora:
-    check_window_count(loaded.tokenizer, name, "test", window_length, n_tokens_test)
+check_model_parameters(globals(), loaded)
 start_run(CHAPTER, globals(), loaded)
 THRESHOLDS = {"js_alpha": ("below", js_threshold), "top1_agreement": ("above", top1_threshold),
               "perplexity_ratio": ("below", perplexity_threshold)}
 set_theme()
+
+# %%
 pd.DataFrame([describe(loaded)])
 
 # %% [markdown]
@@ -187,38 +150,26 @@ pd.DataFrame([describe(loaded)])
 # %%
 train = compute_activations(loaded, fit_corpus, "train", window_length=window_length, n_tokens=n_tokens,
                             sample_seed=sample_seed, batch_size=batch_size)
-record(CHAPTER, "train_text", train.describe(), description="the training pass (fit of A, hidden-state criteria)")
 head = train.head
 fit = fit_encoding(head.E.numpy(), train.alpha.numpy(), test_fraction=test_fraction, seed=seed)
-saliency_index = pr.subsample_positions(*train.token_ids.shape, saliency_positions, seed)
+saliency_index = subsample_positions(*train.token_ids.shape, saliency_positions, seed)
 saliency_hidden = train.hidden_flat[saliency_index]
-scores = pd.DataFrame({c: pr.dimension_scores(c, head.E, fit.A, saliency_hidden, b=head.b).numpy()
+scores = pd.DataFrame({c: dimension_scores(c, head.E, fit.A, saliency_hidden, b=head.b).numpy()
                        for c in criteria if c != "random"})
-orders = pr.criterion_orders(criteria, head.E, random_seeds=random_seeds, scores=dict(scores.items()))
-record(CHAPTER, "fit_r2", fit.r2, fmt=".3f", description="held-out R² of the fit of A used for deletion")
-record(CHAPTER, "d", head.d, description="output embedding dimension")
+orders = criterion_orders(criteria, head.E, random_seeds=random_seeds, scores=dict(scores.items()))
 scores.rank().corr().round(2).rename_axis("Spearman correlation of scores")
 
+# %% tags=["remove-input"]
+record_many(CHAPTER, {
+    "train_text": (train.describe(), None, "the training pass (fit of A, hidden-state criteria)"),
+    "fit_r2": (fit.r2, ".3f", "held-out R² of the fit of A used for deletion"),
+    "d": (head.d, None, "output embedding dimension"),
+})
+
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
-rank_by_A = np.argsort(np.argsort(scores["abs_A"].to_numpy()))
-for criterion in [c for c in scores.columns if c != "abs_A"]:
-    axes[0].scatter(rank_by_A, np.argsort(np.argsort(scores[criterion].to_numpy())), s=4, alpha=0.6,
-                    label=pr.CRITERION_LABELS[criterion])
-axes[0].set(xlabel="rank by |A_i| (0 = deleted first)", ylabel="rank by the other criterion")
-axes[0].legend(markerscale=3)
 share = paper_fraction
-n_cut = pr.n_deleted(head.d, share)
-overlap = {c: len(set(orders[(c, 0)][:n_cut].tolist()) & set(orders[("abs_A", 0)][:n_cut].tolist())) / max(n_cut, 1)
-           for c in scores.columns}
-axes[1].bar([pr.CRITERION_LABELS[c] for c in overlap], list(overlap.values()))
-axes[1].axhline(share, color="black", ls=":", lw=0.8, label="expected by chance")
-axes[1].legend()
-axes[1].set(ylabel=f"share of the first {share:.0%} deleted\nthat |A| also deletes first", ylim=(0, 1.05))
-axes[1].tick_params(axis="x", rotation=30)
-for label in axes[1].get_xticklabels():
-    label.set_horizontalalignment("right")
-fig.tight_layout()
+overlap = deletion_overlap(orders, scores.columns, n_deleted(head.d, share))
+fig = figures.criteria_figure(scores, overlap, share)
 glue_figure("fig-criteria", fig)
 
 # %% [markdown]
@@ -239,57 +190,61 @@ glue_figure("fig-criteria", fig)
 # takes part in it.
 
 # %%
-best, selection = pr.choose_criterion(train, orders, fractions, n_positions=n_positions, seed=seed,
-                                      exclude=saliency_index, chunk_size=chunk_size)
-record(CHAPTER, "best_criterion", pr.CRITERION_LABELS[best],
+best, selection = choose_criterion(train, orders, fractions, n_positions=n_positions, seed=seed,
+                                   exclude=saliency_index, chunk_size=chunk_size)
+record(CHAPTER, "best_criterion", CRITERION_LABELS[best],
        description="criterion with the highest mean top-1 agreement over the grid, chosen on training text")
 record(CHAPTER, "selection_positions", int(selection.n_positions.iloc[0]), fmt=",",
        description="training positions the best criterion is chosen on")
-selection.rename(index=pr.CRITERION_LABELS).rename_axis("chosen on training text").round(4)
+selection.rename(index=CRITERION_LABELS).rename_axis("chosen on training text").round(4)
 
 # %% [markdown]
 # ## 3.2 Deletion curves: the averaged distribution and the per-position distributions
 #
 # For each criterion and fraction, the pruned head is compared with the full head on a seeded sample of
 # positions of each test split (the sweep obtains every pruned head's logits incrementally from the full ones, so a
-# whole curve costs about one head evaluation; see `utils.pruning.deletion_sweep`). The held-out texts:
+# whole curve costs about one head evaluation; see `utils.pruning.sweep.deletion_sweep`). The held-out texts:
 # {glue:text}`03_pruning.test_texts`.
 
 # %%
 started = time.perf_counter()
 tests = {name: compute_activations(loaded, name, "test", window_length=window_length, n_tokens=n_tokens_test,
                                    sample_seed=sample_seed, batch_size=batch_size) for name in corpora}
-for name, acts in tests.items():
-    record(CHAPTER, f"text_test_{name}", acts.describe(), description=f"the held-out {name} pass")
-record(CHAPTER, "test_texts", "; ".join(acts.describe() for acts in tests.values()),
-       description="the held-out passes, one sentence each")
-sweep = pd.concat([pr.sweep_activations(acts, orders, fractions, n_positions=n_positions, seed=seed,
-                                        short_max=short_max, long_min=long_min, chunk_size=chunk_size)
+sweep = pd.concat([sweep_activations(acts, orders, fractions, n_positions=n_positions, seed=seed,
+                                     short_max=short_max, long_min=long_min, chunk_size=chunk_size)
                    for acts in tests.values()], ignore_index=True)
 sweep_seconds = time.perf_counter() - started
 in_distribution = corpora[0]
-record(CHAPTER, "n_positions", int(sweep[(sweep.group == "all")].n_positions.iloc[0]), fmt=",",
-       description="test positions per corpus in the sweep")
-record(CHAPTER, "max_fraction", fractions[-1], fmt=pr.percent_format(fractions[-1]), description="largest fraction")
-record(CHAPTER, "n_settings", len(orders) * len(fractions), description="pruned heads compared per corpus")
 main = sweep[(sweep.corpus == in_distribution) & (sweep.group == "all")]
 # scales for JS of alpha under the full head: two halves of the held-out text at the sweep's number of positions
 # (same context lengths in both), and the whole passes of the other corpora
-js_halves = pr.js_between_halves(tests[in_distribution], n_positions=n_positions, seed=seed, chunk_size=chunk_size)
+js_halves = js_between_halves(tests[in_distribution], n_positions=n_positions, seed=seed, chunk_size=chunk_size)
 js_corpora = {name: js_divergence(tests[in_distribution].alpha, acts.alpha)
               for name, acts in tests.items() if name != in_distribution}
-record(CHAPTER, "js_halves", js_halves, fmt=".3f",
-       description="JS (nats) between alpha of two halves of the in-distribution test text, each sampled at the "
-                   "sweep's number of positions with the same offsets, full head")
-halves_safe = pr.largest_safe_fraction(main, {"js_alpha": ("below", js_halves)}).set_index("criterion")
-record(CHAPTER, "abs_A_js_halves_fraction", pr.percent(float(halves_safe.loc["abs_A", "largest_fraction"])),
-       description="|A| criterion: largest fraction whose JS(alpha) stays below the two-halves yardstick")
-record(CHAPTER, "js_corpora", ", ".join(f"{v:.3f} ({k})" for k, v in js_corpora.items()) or "none measured",
-       description="JS (nats) between alpha of the whole in-distribution and other test passes, full head")
+halves_safe = largest_safe_fraction(main, {"js_alpha": ("below", js_halves)}).set_index("criterion")
 main.pivot_table(index="fraction", columns="criterion", values=["js_alpha", "top1_agreement"]).round(4)
 
+# %% tags=["remove-input"]
+for name, acts in tests.items():
+    record(CHAPTER, f"text_test_{name}", acts.describe(), description=f"the held-out {name} pass")
+record_many(CHAPTER, {
+    "test_texts": ("; ".join(acts.describe() for acts in tests.values()), None,
+                   "the held-out passes, one sentence each"),
+    "n_positions": (int(sweep[(sweep.group == "all")].n_positions.iloc[0]), ",",
+                    "test positions per corpus in the sweep"),
+    "max_fraction": (fractions[-1], percent_format(fractions[-1]), "largest fraction"),
+    "n_settings": (len(orders) * len(fractions), None, "pruned heads compared per corpus"),
+    "js_halves": (js_halves, ".3f", "JS (nats) between alpha of two halves of the in-distribution test text, each "
+                  "sampled at the sweep's number of positions with the same offsets, full head"),
+    "abs_A_js_halves_fraction": (percent(float(halves_safe.loc["abs_A", "largest_fraction"])), None,
+                                 "|A| criterion: largest fraction whose JS(alpha) stays below the two-halves "
+                                 "yardstick"),
+    "js_corpora": (", ".join(f"{v:.3f} ({k})" for k, v in js_corpora.items()) or "none measured", None,
+                   "JS (nats) between alpha of the whole in-distribution and other test passes, full head"),
+})
+
 # %%
-fig = pr.curves_figure(main, ["js_alpha", "mean_kl", "top1_agreement"], thresholds=THRESHOLDS, width=7, height=3)
+fig = figures.curves_figure(main, ["js_alpha", "mean_kl", "top1_agreement"], thresholds=THRESHOLDS, width=7, height=3)
 fig.axes[0].axhline(js_halves, color="grey", ls="--", lw=0.8)
 fig.axes[0].annotate("two halves of the test text", (100 * fractions[1], js_halves), ha="left", va="bottom",
                      fontsize=8, color="grey")
@@ -308,34 +263,31 @@ glue_figure("fig-curves", fig)
 # ```
 
 # %%
-safe = pr.largest_safe_fraction(sweep[sweep.group == "all"], THRESHOLDS)
+safe = largest_safe_fraction(sweep[sweep.group == "all"], THRESHOLDS)
 safe_main = safe[safe.corpus == in_distribution].pivot(index="criterion", columns="metric", values="largest_fraction")
 paper_js = float(safe_main.loc["abs_A", "js_alpha"])
 paper_top1 = float(safe_main.loc["abs_A", "top1_agreement"])
 at_paper = main[(main.criterion == "abs_A")].set_index("fraction")
 nearest = min(fractions, key=lambda f: abs(f - paper_fraction))
-record(CHAPTER, "paper_fraction", nearest, fmt=pr.percent_format(nearest),
-       description="the fraction the paper's claim is checked at")
-record(CHAPTER, "abs_A_js_fraction", paper_js, fmt=pr.percent_format(paper_js),
-       description=f"|A| criterion: largest fraction with JS(alpha) < {js_threshold} (in-distribution)")
-record(CHAPTER, "abs_A_top1_fraction", paper_top1, fmt=pr.percent_format(paper_top1),
-       description=f"|A| criterion: largest fraction with top-1 agreement > {top1_threshold} (in-distribution)")
-record(CHAPTER, "abs_A_js_at_paper", float(at_paper.loc[nearest, "js_alpha"]), fmt=".2g",
-       description="JS(alpha) in nats at the paper's fraction, |A| criterion")
-record(CHAPTER, "abs_A_kl_at_paper", float(at_paper.loc[nearest, "mean_kl"]), fmt=".3f",
-       description="mean per-position KL in nats at the paper's fraction, |A| criterion")
-record(CHAPTER, "abs_A_top1_at_paper", float(at_paper.loc[nearest, "top1_agreement"]), fmt=".1%",
-       description="top-1 agreement at the paper's fraction, |A| criterion")
-if paper_js > paper_top1:
-    gap = "the averaged distribution stays inside its threshold longer than the per-position predictions do"
-elif paper_js < paper_top1:
-    gap = "the per-position predictions stay inside their threshold longer than the averaged distribution does"
-else:
-    gap = "both measures reach their thresholds at the same fraction of the grid"
-record(CHAPTER, "measure_gap", gap, description="which measure tolerates more deletion (|A| criterion)")
-record(CHAPTER, "js_threshold", js_threshold, fmt="g", description="JS threshold (nats)")
-record(CHAPTER, "top1_threshold", top1_threshold, fmt=".0%", description="top-1 agreement threshold")
 safe_main.round(2)
+
+# %% tags=["remove-input"]
+record_many(CHAPTER, {
+    "paper_fraction": (nearest, percent_format(nearest), "the fraction the paper's claim is checked at"),
+    "abs_A_js_fraction": (paper_js, percent_format(paper_js),
+                          f"|A| criterion: largest fraction with JS(alpha) < {js_threshold} (in-distribution)"),
+    "abs_A_top1_fraction": (paper_top1, percent_format(paper_top1), f"|A| criterion: largest fraction with top-1 "
+                            f"agreement > {top1_threshold} (in-distribution)"),
+    "abs_A_js_at_paper": (float(at_paper.loc[nearest, "js_alpha"]), ".2g",
+                          "JS(alpha) in nats at the paper's fraction, |A| criterion"),
+    "abs_A_kl_at_paper": (float(at_paper.loc[nearest, "mean_kl"]), ".3f",
+                          "mean per-position KL in nats at the paper's fraction, |A| criterion"),
+    "abs_A_top1_at_paper": (float(at_paper.loc[nearest, "top1_agreement"]), ".1%",
+                            "top-1 agreement at the paper's fraction, |A| criterion"),
+    "measure_gap": (measure_gap_text(paper_js, paper_top1), None, "which measure tolerates more deletion (|A|)"),
+    "js_threshold": (js_threshold, "g", "JS threshold (nats)"),
+    "top1_threshold": (top1_threshold, ".0%", "top-1 agreement threshold"),
+})
 
 # %% **Where the two kinds of movement disagree.** With the paper's criterion, the averaged distribution [markdown]
 # stays within JS < {glue:text}`03_pruning.js_threshold` nats up to {glue:text}`03_pruning.abs_A_js_fraction` of the
@@ -363,26 +315,24 @@ safe_main.round(2)
 # %%
 mean_hidden = train.hidden_flat.mean(dim=0)
 main_acts = tests[in_distribution]
-main_index = pr.subsample_positions(*main_acts.token_ids.shape, n_positions, seed)
-main_hidden = main_acts.hidden_flat[main_index]
+main_hidden = main_acts.hidden_flat[subsample_positions(*main_acts.token_ids.shape, n_positions, seed)]
 compensation = []
 for criterion in dict.fromkeys(["abs_A", best]):
-    keep = pr.keep_columns(orders[(criterion, 0)], nearest)
+    keep = keep_columns(orders[(criterion, 0)], nearest)
     for variant, pruned_head in {"zeroed": OutputHead(head.E[:, keep], head.b),
-                                 "mean-compensated": pr.mean_compensated_head(head, keep, mean_hidden)}.items():
+                                 "mean-compensated": mean_compensated_head(head, keep, mean_hidden)}.items():
         result = compare_heads(main_hidden, head, pruned_head, new_columns=keep, chunk_size=chunk_size)
         compensation.append({"criterion": criterion, "deleted coordinates": variant, "JS of alpha": result.js_alpha,
                              "mean KL": result.mean_kl, "top-1 agreement": result.top1_agreement})
 compensation = pd.DataFrame(compensation)
+compensation.round(4)
+
+# %% tags=["remove-input"]
 zeroed_top1, compensated_top1 = (float(v) for v in compensation["top-1 agreement"].iloc[:2])
 record(CHAPTER, "abs_A_top1_compensated", compensated_top1, fmt=".1%",
        description="top-1 agreement at the paper's fraction, |A| criterion, deleted coordinates set to their mean")
-record(CHAPTER, "compensation_verdict",
-       "so the damage comes from the varying part of the deleted coordinates, not from their means"
-       if compensated_top1 - zeroed_top1 < 0.05 else
-       "so a good part of the damage is the fixed shift of the logits by the deleted coordinates' means",
+record(CHAPTER, "compensation_verdict", compensation_text(zeroed_top1, compensated_top1),
        description="whether replacing deleted coordinates by their means helps")
-compensation.round(4)
 
 # %% [markdown]
 # With the paper's criterion at {glue:text}`03_pruning.paper_fraction`, the mean-compensated head keeps the top
@@ -394,7 +344,7 @@ compensation.round(4)
 # ## 3.3 Perplexity in and out of distribution
 
 # %%
-fig = pr.curves_figure(sweep, ["perplexity_ratio"], panels="corpus", thresholds=THRESHOLDS, log_metrics=(),
+fig = figures.curves_figure(sweep, ["perplexity_ratio"], panels="corpus", thresholds=THRESHOLDS, log_metrics=(),
                        width=4.2, height=3.6)
 for ax in fig.axes:
     ax.set_yscale("log")
@@ -428,39 +378,47 @@ prompts = tests[in_distribution].token_ids[:n_prompts, :prompt_length]
 conditions = {"full model": {"criterion": "full", "fraction": 0.0, "keep": None}}
 for criterion in dict.fromkeys(["abs_A", best]):
     for fraction in generation_fractions:
-        conditions[f"{criterion} {pr.percent(fraction)}"] = {
-            "criterion": criterion, "fraction": fraction, "keep": pr.keep_columns(orders[(criterion, 0)], fraction)}
+        conditions[f"{criterion} {percent(fraction)}"] = {
+            "criterion": criterion, "fraction": fraction, "keep": keep_columns(orders[(criterion, 0)], fraction)}
 started = time.perf_counter()
-generation, texts = pr.generation_study(
+generation, texts = generation_study(
     loaded, prompts, conditions, reference_seed=reference_seed, sample_seed=generation_seed,
     max_new_tokens=max_new_tokens, top_p=top_p, temperature=temperature, pooling=mauve_pooling,
     mauve_seeds=mauve_seeds, batch_size=generation_batch_size, num_threads=generation_threads)
 generation_seconds = time.perf_counter() - started
 mauve_by_condition = generation.set_index("condition").mauve
-record(CHAPTER, "n_prompts", n_prompts, description="prompts sampled per head")
-record(CHAPTER, "prompt_length", prompt_length, description="tokens per prompt")
-record(CHAPTER, "prompt_documents", int(tests[in_distribution].document[:n_prompts].unique().numel()),
-       description="documents of the held-out split the prompts come from")
-record(CHAPTER, "mauve_floor", float(mauve_by_condition["full model"]), fmt=".3f",
-       description="MAUVE of the full model against itself (second sampling seed)")
-mauve_fraction = min(generation_fractions, key=lambda f: abs(f - paper_fraction))
-record(CHAPTER, "mauve_fraction", mauve_fraction, fmt=pr.percent_format(mauve_fraction),
-       description="generation fraction nearest the paper's (MAUVE headline)")
-record(CHAPTER, "mauve_abs_A", float(mauve_by_condition[f"abs_A {pr.percent(mauve_fraction)}"]), fmt=".3f",
-       description="MAUVE of the |A|-pruned model at the headline fraction")
-record(CHAPTER, "mauve_best", float(mauve_by_condition[f"{best} {pr.percent(mauve_fraction)}"]), fmt=".3f",
-       description="MAUVE of the model pruned by the best criterion at the headline fraction")
-record(CHAPTER, "mauve_buckets", pr.mauve_buckets(n_prompts), description="k-means clusters MAUVE quantises into")
-mauve_saturated = pr.mauve_is_saturated(mauve_by_condition.dropna().to_dict(), mauve_saturation)
-record(CHAPTER, "mauve_saturated", "saturated" if mauve_saturated else "not saturated",
-       description="MAUVE saturated (every head, the full model included, at or above mauve_saturation)?")
-record(CHAPTER, "mauve_saturation", pr.mauve_saturation_text(mauve_by_condition.dropna().to_dict(), n_prompts,
-                                                             mauve_saturation),
-       description="whether MAUVE is saturated at this sample size, from the scores of every head")
 generation.round(3)
 
+# %% tags=["remove-input"]
+mauve_fraction = min(generation_fractions, key=lambda f: abs(f - paper_fraction))
+mauve_scores = mauve_by_condition.dropna().to_dict()
+mauve_saturated = mauve_is_saturated(mauve_scores, mauve_saturation)
+record_many(CHAPTER, {
+    "n_prompts": (n_prompts, None, "prompts sampled per head"),
+    "prompt_length": (prompt_length, None, "tokens per prompt"),
+    "prompt_documents": (int(tests[in_distribution].document[:n_prompts].unique().numel()), None,
+                         "documents of the held-out split the prompts come from"),
+    "mauve_floor": (float(mauve_by_condition["full model"]), ".3f",
+                    "MAUVE of the full model against itself (second sampling seed)"),
+    "mauve_fraction": (mauve_fraction, percent_format(mauve_fraction),
+                       "generation fraction nearest the paper's (MAUVE headline)"),
+    "mauve_abs_A": (float(mauve_by_condition[f"abs_A {percent(mauve_fraction)}"]), ".3f",
+                    "MAUVE of the |A|-pruned model at the headline fraction"),
+    "mauve_best": (float(mauve_by_condition[f"{best} {percent(mauve_fraction)}"]), ".3f",
+                   "MAUVE of the model pruned by the best criterion at the headline fraction"),
+})
+
+# %% tags=["remove-input"]
+record_many(CHAPTER, {
+    "mauve_buckets": (mauve_buckets(n_prompts), None, "k-means clusters MAUVE quantises into"),
+    "mauve_saturated": ("saturated" if mauve_saturated else "not saturated", None,
+                        "MAUVE saturated (every head, the full model included, at or above mauve_saturation)?"),
+    "mauve_saturation": (mauve_saturation_text(mauve_scores, n_prompts, mauve_saturation), None,
+                         "whether MAUVE is saturated at this sample size, from the scores of every head"),
+})
+
 # %%
-glue_figure("fig-generation", pr.generation_figure(generation, mauve_threshold))
+glue_figure("fig-generation", figures.generation_figure(generation, mauve_threshold))
 
 # %% [markdown]
 # ```{glue:figure} fig-generation
@@ -503,24 +461,26 @@ pd.DataFrame(examples).style.hide(axis="index").set_properties(**{"text-align": 
 # %%
 table = safe.pivot_table(index=["corpus", "criterion"], columns="metric", values="largest_fraction")
 table.columns = [f"{m} {THRESHOLDS[m][0]} {THRESHOLDS[m][1]:g}" for m in table.columns]
-table = table.map(pr.percent)
-mauve_safe = pr.largest_tested_fraction(generation[generation.criterion != "full"], "mauve", "above", mauve_threshold)
-table[f"MAUVE above {mauve_threshold:g} (tested at {', '.join(map(pr.percent, generation_fractions))})"] = [
+table = table.map(percent)
+mauve_safe = largest_tested_fraction(generation[generation.criterion != "full"], "mauve", "above", mauve_threshold)
+table[f"MAUVE above {mauve_threshold:g} (tested at {', '.join(map(percent, generation_fractions))})"] = [
     mauve_safe.get(c, "") if corpus == in_distribution else "" for corpus, c in table.index]
+table
+
+# %% tags=["remove-input"]
 for metric in ("js_alpha", "top1_agreement", "perplexity_ratio"):
     for criterion, key in ((best, "best"), ("random", "random")):
         value = float(safe_main[metric].get(criterion, np.nan))
-        record(CHAPTER, f"{key}_{metric}_fraction", pr.percent(value),
+        record(CHAPTER, f"{key}_{metric}_fraction", percent(value),
                description=f"{criterion}: largest fraction within the {metric} threshold (in-distribution)")
-record(CHAPTER, "abs_A_perplexity_ratio_fraction", pr.percent(float(safe_main.loc["abs_A", "perplexity_ratio"])),
+record(CHAPTER, "abs_A_perplexity_ratio_fraction", percent(float(safe_main.loc["abs_A", "perplexity_ratio"])),
        description="|A|: largest fraction within the perplexity threshold (in-distribution)")
 record(CHAPTER, "perplexity_threshold", perplexity_threshold, fmt="g", description="perplexity ratio threshold")
 best_top1 = float(main.set_index(["criterion", "fraction"]).top1_agreement[(best, nearest)])
 record(CHAPTER, "best_top1_at_paper", best_top1, fmt=".1%",
        description="top-1 agreement at the paper's fraction, criterion chosen on training text (in-distribution)")
-record(CHAPTER, "criterion_comparison", pr.compare_criteria_text(best, best_top1, float(at_paper.loc[nearest,
+record(CHAPTER, "criterion_comparison", compare_criteria_text(best, best_top1, float(at_paper.loc[nearest,
        "top1_agreement"])), description="how the chosen criterion compares with |A| on held-out text")
-table
 
 # %% [markdown]
 # In distribution, the paper's criterion keeps JS of $\alpha$ below {glue:text}`03_pruning.js_threshold` up to
@@ -541,22 +501,24 @@ table
 # window plus one.
 
 # %%
-record(CHAPTER, "short_max", short_max, description="longest context counted as short (tokens)")
-record(CHAPTER, "long_min", long_min, description="shortest context counted as long (tokens)")
-by_context = pr.largest_safe_fraction(sweep[sweep.group.isin(["short", "long"])], THRESHOLDS)
+by_context = largest_safe_fraction(sweep[sweep.group.isin(["short", "long"])], THRESHOLDS)
 context_table = by_context.pivot_table(index=["corpus", "criterion"], columns=["metric", "group"],
                                        values="largest_fraction")
+context_table.map(percent)
+
+# %% tags=["remove-input"]
+record(CHAPTER, "short_max", short_max, description="longest context counted as short (tokens)")
+record(CHAPTER, "long_min", long_min, description="shortest context counted as long (tokens)")
 short_long = by_context[(by_context.corpus == in_distribution) & (by_context.criterion == "abs_A")
                         & (by_context.metric == "top1_agreement")].set_index("group").largest_fraction
-record(CHAPTER, "abs_A_top1_short", pr.percent(float(short_long["short"])),
+record(CHAPTER, "abs_A_top1_short", percent(float(short_long["short"])),
        description="|A| criterion, top-1 threshold, short contexts (in-distribution)")
-record(CHAPTER, "abs_A_top1_long", pr.percent(float(short_long["long"])),
+record(CHAPTER, "abs_A_top1_long", percent(float(short_long["long"])),
        description="|A| criterion, top-1 threshold, long contexts (in-distribution)")
-context_table.map(pr.percent)
 
 # %%
-fig = pr.curves_figure(sweep[(sweep.corpus == in_distribution) & sweep.group.isin(["short", "long"])],
-                       ["mean_kl", "top1_agreement"], panels="group", thresholds=THRESHOLDS, width=5, height=3.2)
+fig = figures.curves_figure(sweep[(sweep.corpus == in_distribution) & sweep.group.isin(["short", "long"])],
+                            ["mean_kl", "top1_agreement"], panels="group", thresholds=THRESHOLDS, width=5, height=3.2)
 glue_figure("fig-context", fig)
 
 # %% [markdown]
@@ -574,9 +536,10 @@ glue_figure("fig-context", fig)
 # Logits do not change under an orthogonal change of basis $Q$ of the embedding space: $hQ\,(EQ)^\top = hE^\top$.
 # Deleting the directions $Q_D$ of a basis (keeping $Q_K$) projects both $h$ and $E$ onto the kept directions, giving
 # the logits $(hQ_K)(EQ_K)^\top + b$; with $Q = I$ this is exactly the coordinate deletion of the sections above
-# (tested, `utils.pruning.basis_deletion`). If the model's coordinates were no more special than any other basis,
-# deleting the coordinates with the smallest $|A|$ would do no better than deleting as many directions of a random
-# basis, ordered by the same criterion in that basis. The fit of $A$ is ordinary least squares, hence equivariant:
+# (tested, `utils.pruning.basis_control.basis_deletion`). If the model's coordinates were no more special than
+# any other basis, deleting the coordinates with the smallest $|A|$ would do no better than deleting as many
+# directions of a random basis, ordered by the same criterion in that basis. The fit of $A$ is ordinary least
+# squares, hence equivariant:
 # fitted on $EQ$ it gives $Q^\top A$ (tested), so each random basis's directions are deleted by increasing
 # $|Q^\top A|$, the $|A|$ criterion in that basis, without refitting. A third condition deletes the principal
 # directions of the centred $E$ with the smallest variance first (a spectral filter, which needs no fit at all).
@@ -587,51 +550,59 @@ glue_figure("fig-context", fig)
 
 # %%
 started = time.perf_counter()
-basis_shares = [f for f in sorted(set(basis_fractions) | {nearest}) if pr.n_deleted(head.d, f) > 0]
+basis_shares = [f for f in sorted(set(basis_fractions) | {nearest}) if n_deleted(head.d, f) > 0]
 if nearest not in basis_shares:
     raise ValueError(f"paper_fraction={paper_fraction} snaps to {nearest}, which deletes none of d={head.d}")
-basis_hidden, basis_groups = pr.basis_control_positions(main_acts, basis_positions, seed)
-basis_deletion = pr.basis_deletion(basis_hidden, basis_groups, head, pr.basis_conditions(
+basis_hidden, basis_groups = basis_control.basis_control_positions(main_acts, basis_positions, seed)
+basis_deletion = basis_control.basis_deletion(basis_hidden, basis_groups, head, basis_control.basis_conditions(
     head.E, fit.A, random_seeds=basis_random_seeds), basis_shares, chunk_size=chunk_size)
 basis_table = basis_deletion.table()
-basis_checks, spectral_check = pr.basis_checks(basis_deletion, nearest, top1_margin=basis_top1_margin,
-                                               js_ratio=basis_js_ratio, n_boot=n_boot_texts, seed=seed)
+basis_checks, spectral_check = basis_control.basis_checks(
+    basis_deletion, nearest, top1_margin=basis_top1_margin, js_ratio=basis_js_ratio, n_boot=n_boot_texts, seed=seed)
 record(CHAPTER, "basis_seconds", time.perf_counter() - started, fmt=".1f",
        description="seconds for the basis control (deletions and intervals)")
 basis_summary = basis_table.groupby(["kind", "fraction"], sort=False)[["js_alpha", "top1_agreement"]].agg(
     ["mean", "min", "max"])
 basis_summary.round(4)
 
-# %%
+# %% tags=["remove-input"]
 at_nearest = basis_summary.xs(nearest, level="fraction")
 record_many(CHAPTER, {
     "basis_positions": (len(basis_hidden), ",", "held-out positions of the basis control"),
     "basis_n_random": (len(basis_random_seeds), None, "random orthogonal bases"),
-    "basis_shares": (", ".join(map(pr.percent, basis_shares)), None, "shares of d deleted in the basis control"),
+    "basis_shares": (", ".join(map(percent, basis_shares)), None, "shares of d deleted in the basis control"),
     "basis_documents": (int(basis_groups.max()) + 1, None, "held-out documents resampled for the basis intervals"),
     "basis_top1_margin": (basis_top1_margin, ".0%", "margin of top-1 agreement over random bases for 'privileged'"),
     "basis_js_ratio_threshold": (basis_js_ratio, "g", "JS ratio to random bases below which 'privileged'"),
-    "basis_verdict": (pr.basis_verdict(basis_checks), None, "is the model's basis privileged for deletion?"),
-    "basis_spectral": (pr.spectral_comparison_text(spectral_check), None, "coordinates against the spectral filter"),
+    "basis_verdict": (basis_control.basis_verdict(basis_checks), None,
+                      "is the model's basis privileged for deletion?"),
+    "basis_spectral": (basis_control.spectral_comparison_text(spectral_check), None,
+                       "coordinates against the spectral filter"),
 })
-for key, kind in (("model", pr.MODEL_BASIS), ("random", pr.RANDOM_BASIS), ("principal", pr.PRINCIPAL_BASIS)):
+
+# %% tags=["remove-input"]
+for key, kind in (("model", basis_control.MODEL_BASIS), ("random", basis_control.RANDOM_BASIS),
+                  ("principal", basis_control.PRINCIPAL_BASIS)):
     row = at_nearest.loc[kind]
     record(CHAPTER, f"basis_top1_{key}", row[("top1_agreement", "mean")], fmt=".1%",
            description=f"top-1 agreement at the paper's share, {kind} (mean over bases)")
     record(CHAPTER, f"basis_js_{key}", row[("js_alpha", "mean")], fmt=".2g",
            description=f"JS(alpha) in nats at the paper's share, {kind} (mean over bases)")
-record(CHAPTER, "basis_top1_random_range", f"{at_nearest.loc[pr.RANDOM_BASIS, ('top1_agreement', 'min')]:.1%}–"
-       f"{at_nearest.loc[pr.RANDOM_BASIS, ('top1_agreement', 'max')]:.1%}", description="range over random bases")
+random_top1 = at_nearest.loc[basis_control.RANDOM_BASIS, "top1_agreement"]
+record(CHAPTER, "basis_top1_random_range", f"{random_top1['min']:.1%}–{random_top1['max']:.1%}",
+       description="range over random bases")
 for name, check in (("basis_top1_diff", basis_checks[0]), ("basis_js_ratio", basis_checks[1]),
                     ("basis_spectral_diff", spectral_check)):
     record(CHAPTER, name, check.value, fmt=check.fmt, description=check.name)
     record(CHAPTER, f"{name}_ci", check.interval.text(check.fmt), description=f"95% interval: {check.name}")
+
+# %%
 pd.DataFrame([{"check": c.name, "value": c.value, "95% interval": c.interval.label(c.fmt), "verdict": c.verdict}
               for c in [*basis_checks, spectral_check]])
 
 # %%
-glue_figure("fig-basis", basis_curves_figure(basis_table, ["js_alpha", "mean_kl", "top1_agreement"],
-                                             thresholds=THRESHOLDS))
+glue_figure("fig-basis", figures.basis_curves_figure(basis_table, ["js_alpha", "mean_kl", "top1_agreement"],
+                                                     thresholds=THRESHOLDS))
 
 # %% [markdown]
 # ```{glue:figure} fig-basis
@@ -653,8 +624,9 @@ glue_figure("fig-basis", basis_curves_figure(basis_table, ["js_alpha", "mean_kl"
 # (95%) resample both the {glue:text}`03_pruning.basis_documents` held-out documents and the random bases. We call the
 # basis *privileged* when the whole interval of the first clears a margin of {glue:text}`03_pruning.basis_top1_margin`
 # and that of the second stays below {glue:text}`03_pruning.basis_js_ratio_threshold` (both thresholds are this book's;
-# the rule is `utils.pruning.basis_verdict`). Verdict on the model's basis, for deleting dimensions by $|A|$:
-# **{glue:text}`03_pruning.basis_verdict`**. Against the spectral filter: {glue:text}`03_pruning.basis_spectral`
+# the rule is `utils.pruning.basis_control.basis_verdict`). Verdict on the model's basis, for deleting dimensions
+# by $|A|$: **{glue:text}`03_pruning.basis_verdict`**. Against the spectral filter:
+# {glue:text}`03_pruning.basis_spectral`
 # (difference in top-1 agreement {glue:text}`03_pruning.basis_spectral_diff`,
 # {glue:text}`03_pruning.basis_spectral_diff_ci`). Whatever the verdict, the deletion curves of this chapter are about
 # this model's coordinates; a claim that "dimensions" in general can go is only as strong as this comparison.
@@ -671,8 +643,8 @@ glue_figure("fig-basis", basis_curves_figure(basis_table, ["js_alpha", "mean_kl"
 # sampled held-out positions as the sweep keep, per window, the summed softmax of each head and the count of
 # agreeing positions; the {glue:text}`03_pruning.check_documents` held-out documents are then resampled
 # ({glue:text}`03_pruning.n_boot_texts` times, each document with all its windows) and both numbers recomputed from
-# the resampled sums (`utils.pruning.headline_checks`). The deletion order stays the one fitted on the whole training
-# pass, so the interval covers the held-out text, not the fit of $A$ (the checks and their intervals took
+# the resampled sums (`utils.pruning.checks.headline_checks`). The deletion order stays the one fitted on the whole
+# training pass, so the interval covers the held-out text, not the fit of $A$ (the checks and their intervals took
 # {glue:text}`03_pruning.checks_seconds` s). JS is a divergence: resampling documents adds noise that tends to pull
 # the two averaged distributions apart, so the resampled values drift upwards; the interval is centred on the
 # measured value (the drift removed, as for every interval of the book), so that it says where JS would fall for
@@ -683,36 +655,42 @@ glue_figure("fig-basis", basis_curves_figure(basis_table, ["js_alpha", "mean_kl"
 # {glue:text}`03_pruning.n_prompts` generations per head with no interval over texts.
 
 # %%
-record(CHAPTER, "sweep_seconds", sweep_seconds, fmt=".0f", description="seconds for the sweep (incl. test passes)")
-record(CHAPTER, "generation_seconds", generation_seconds, fmt=".0f", description="seconds for generation")
 started = time.perf_counter()
-checks = pr.headline_checks(train, tests[in_distribution], test_fraction=test_fraction, seed=seed, fraction=nearest,
-                            js_threshold=js_threshold, top1_threshold=top1_threshold, n_positions=n_positions,
-                            n_boot=n_boot_texts, boot_seed=seed, chunk_size=chunk_size, A=fit.A)
-record(CHAPTER, "checks_seconds", time.perf_counter() - started, fmt=".1f",
-       description="seconds for the scorecard's checks and their intervals over texts")
-record(CHAPTER, "check_positions", int(at_paper.loc[nearest, "n_positions"]), fmt=",",
-       description="held-out positions behind the scorecard's checks")
-check_windows = pr.subsample_positions(*main_acts.token_ids.shape, n_positions, seed) // main_acts.token_ids.shape[1]
-record(CHAPTER, "check_documents", int(main_acts.document[check_windows].unique().numel()),
-       description="held-out documents resampled for the scorecard's intervals")
-record(CHAPTER, "n_boot_texts", n_boot_texts, description="document resamples behind the intervals over texts")
-record(CHAPTER, "js_at_paper_ci", checks[0].interval.text(".2g"), description="95% interval over texts of JS(alpha)")
-record(CHAPTER, "top1_at_paper_ci", checks[1].interval.text(".1%"),
-       description="95% interval over texts of top-1 agreement at the paper's fraction")
-mauve_at_paper = float(mauve_by_condition[f"abs_A {pr.percent(mauve_fraction)}"])
-record_scorecard(
-    CHAPTER,
-    f"|A| criterion, {pr.percent(nearest)} deleted: JS(α) {checks[0].value:.2g} nats "
-    f"{checks[0].interval.text('.2g')}, "
-    f"top-1 agreement {checks[1].value:.1%} {checks[1].interval.text('.1%')}; exploratory, not a check: MAUVE "
-    f"{mauve_at_paper:.2f} at {pr.percent(mauve_fraction)} ({n_prompts} texts, no interval, "
-    f"{'saturated' if mauve_saturated else 'not saturated'})",
-    checks,
-)
+checks = headline_checks(train, tests[in_distribution], test_fraction=test_fraction, seed=seed, fraction=nearest,
+                         js_threshold=js_threshold, top1_threshold=top1_threshold, n_positions=n_positions,
+                         n_boot=n_boot_texts, boot_seed=seed, chunk_size=chunk_size, A=fit.A)
+checks_seconds = time.perf_counter() - started
 pd.DataFrame([{"check": c.name, "value": c.value, "95% interval": c.interval.label(c.fmt),
                "threshold": f"{'<=' if c.direction == 'below' else '>='} {c.threshold:g}", "verdict": c.verdict}
               for c in checks])
+
+# %% tags=["remove-input"]
+check_windows = subsample_positions(*main_acts.token_ids.shape, n_positions, seed) // main_acts.token_ids.shape[1]
+record_many(CHAPTER, {
+    "sweep_seconds": (sweep_seconds, ".0f", "seconds for the sweep (incl. test passes)"),
+    "generation_seconds": (generation_seconds, ".0f", "seconds for generation"),
+    "checks_seconds": (checks_seconds, ".1f", "seconds for the scorecard's checks and their intervals over texts"),
+    "check_positions": (int(at_paper.loc[nearest, "n_positions"]), ",",
+                        "held-out positions behind the scorecard's checks"),
+    "check_documents": (int(main_acts.document[check_windows].unique().numel()), None,
+                        "held-out documents resampled for the scorecard's intervals"),
+    "n_boot_texts": (n_boot_texts, None, "document resamples behind the intervals over texts"),
+    "js_at_paper_ci": (checks[0].interval.text(".2g"), None, "95% interval over texts of JS(alpha)"),
+    "top1_at_paper_ci": (checks[1].interval.text(".1%"), None,
+                         "95% interval over texts of top-1 agreement at the paper's fraction"),
+})
+
+# %% tags=["remove-input"]
+mauve_at_paper = float(mauve_by_condition[f"abs_A {percent(mauve_fraction)}"])
+record_scorecard(
+    CHAPTER,
+    f"|A| criterion, {percent(nearest)} deleted: JS(α) {checks[0].value:.2g} nats "
+    f"{checks[0].interval.text('.2g')}, "
+    f"top-1 agreement {checks[1].value:.1%} {checks[1].interval.text('.1%')}; exploratory, not a check: MAUVE "
+    f"{mauve_at_paper:.2f} at {percent(mauve_fraction)} ({n_prompts} texts, no interval, "
+    f"{'saturated' if mauve_saturated else 'not saturated'})",
+    checks,
+)
 
 # %% [markdown]
 # Verdict: **{glue:text}`03_pruning.verdict`**: {glue:text}`03_pruning.verdict_reason`.

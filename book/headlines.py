@@ -43,13 +43,13 @@ tokens_per_bucket = 50  # chapter 2's tokens per bucket
 selection_windows = 16  # chapter 2's training windows that choose k (and measure the paper's setting)
 band = 2.0  # chapter 2's error band
 n_positions = 1024  # chapter 3's held-out positions behind its checks
-pruning = {}  # keyword arguments of utils.pruning.headline_checks beyond the above (fraction, thresholds)
+pruning = {}  # keyword arguments of utils.pruning.checks.headline_checks beyond the above (fraction, thresholds)
 
 # %%
 import pandas as pd
 
 from utils import encoding as enc
-from utils import pruning as pr
+from utils.pruning import checks as pruning_checks
 from utils.activations import compute_activations
 from utils.models import describe, load_model
 from utils.results import record, start_run
@@ -82,8 +82,9 @@ checks = {
                                                    seed=seed)["token"],
         selection_windows=selection_windows, test_fraction=test_fraction, seed=seed, n_boot=n_boot_texts,
         boot_seed=seed),
-    "03_pruning": pr.headline_checks(passes["train"], passes["test"], test_fraction=test_fraction, seed=seed,
-                                     n_positions=n_positions, n_boot=n_boot_texts, boot_seed=seed, **pruning),
+    "03_pruning": pruning_checks.headline_checks(
+        passes["train"], passes["test"], test_fraction=test_fraction, seed=seed, n_positions=n_positions,
+        n_boot=n_boot_texts, boot_seed=seed, **pruning),
 }
 rows = [{"chapter": chapter, "check": c.name, "value": c.value, "low": c.interval.low, "high": c.interval.high,
          "threshold": c.threshold, "direction": c.direction, "verdict": c.verdict}

@@ -100,7 +100,8 @@ def test_pruning_sweep_to_one_dimension():
 
 
 def test_pruning_sweep_deletes_floor_of_the_fraction():
-    # one definition of "delete a fraction f" with chapter 3 (utils.pruning.n_deleted): floor(f d), at most d - 1;
+    # one definition of "delete a fraction f" with chapter 3 (utils.pruning.criteria.n_deleted): floor(f d), at most
+    # d - 1;
     # 0.5 of 3 dimensions is 1 (rounding would give 2), 0.99 of 3 is 2 (rounding would give 3, an empty head)
     rng = np.random.default_rng(11)
     E = rng.normal(size=(40, 3))

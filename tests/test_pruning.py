@@ -2,6 +2,8 @@
 the streamed sweep equals utils.compare, bad input fails clearly."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -11,40 +13,39 @@ from utils.basis import random_orthogonal
 from utils.compare import compare_heads, js_divergence, js_divergence_rows
 from utils.encoding import fit_encoding
 from utils.head import OutputHead
-from utils.pruning import (
-    CRITERIA,
+from utils.pruning.basis_control import (
     MODEL_BASIS,
     PRINCIPAL_BASIS,
     RANDOM_BASIS,
     BasisCondition,
-    WindowSums,
     basis_checks,
     basis_conditions,
     basis_deletion,
     basis_verdict,
-    bootstrap_window_sums,
-    choose_criterion,
-    context_groups,
+    spectral_comparison_text,
+)
+from utils.pruning.checks import WindowSums, bootstrap_window_sums, headline_checks, held_out_window_sums
+from utils.pruning.criteria import (
+    CRITERIA,
     criterion_orders,
-    deletion_sweep,
     dimension_scores,
     fisher_saliency,
-    halves_positions,
-    headline_checks,
-    held_out_window_sums,
-    js_between_halves,
     keep_columns,
-    largest_safe_fraction,
-    mauve_buckets,
-    mauve_saturation_text,
     n_deleted,
-    pruned_output_head,
     rank_dimensions,
+)
+from utils.pruning.generation import mauve_buckets, mauve_saturation_text, text_statistics
+from utils.pruning.heads import pruned_output_head
+from utils.pruning.sweep import (
+    choose_criterion,
+    context_groups,
+    deletion_sweep,
+    halves_positions,
+    js_between_halves,
+    largest_safe_fraction,
     selection_positions,
-    spectral_comparison_text,
     subsample_positions,
     sweep_activations,
-    text_statistics,
 )
 from utils.uncertainty import Check, Interval
 
@@ -335,7 +336,7 @@ def test_sampling_is_seeded_cached_and_uses_the_pruned_head(tiny_loaded):
     from dataclasses import replace
 
     from utils.head import OutputHead, output_head, with_output_head
-    from utils.pruning import sample_continuations
+    from utils.pruning.generation import sample_continuations
 
     tiny = tiny_loaded["llama-tied"]
     # a random tiny model predicts nearly uniformly; sharpen its head so that pruning changes the draws
@@ -366,7 +367,7 @@ def test_sampling_is_seeded_cached_and_uses_the_pruned_head(tiny_loaded):
 def test_largest_tested_fraction():
     import pandas as pd
 
-    from utils.pruning import largest_tested_fraction
+    from utils.pruning.generation import largest_tested_fraction
 
     results = pd.DataFrame({"criterion": ["a", "a", "a", "b", "b", "c"], "fraction": [0.5, 0.3, 0.7, 0.3, 0.5, 0.3],
                             "mauve": [0.95, 0.97, 0.5, 0.95, 0.99, 0.2]})
@@ -376,7 +377,7 @@ def test_largest_tested_fraction():
 
 
 def test_mean_compensated_head_equals_replacing_deleted_coordinates_by_their_mean(biased_head):
-    from utils.pruning import mean_compensated_head
+    from utils.pruning.heads import mean_compensated_head
 
     E, b, head, hidden = (biased_head[k] for k in ("E", "b", "head", "hidden"))
     mean = hidden.mean(dim=0)
@@ -388,7 +389,7 @@ def test_mean_compensated_head_equals_replacing_deleted_coordinates_by_their_mea
 
 
 def test_torch_threads_restores_the_setting():
-    from utils.pruning import torch_threads
+    from utils.pruning.generation import torch_threads
 
     before = torch.get_num_threads()
     with torch_threads(1):
@@ -562,7 +563,7 @@ def test_selection_positions_avoid_the_excluded_ones():
 
 
 def test_compare_criteria_text_follows_the_numbers():
-    from utils.pruning import compare_criteria_text
+    from utils.pruning.wording import compare_criteria_text
 
     assert "paper's own" in compare_criteria_text("abs_A", 0.9, 0.9)
     assert "more top tokens" in compare_criteria_text("fisher", 0.95, 0.9)
@@ -709,3 +710,69 @@ def test_mauve_saturation_is_read_from_the_scores():
     assert saturated.startswith("saturated") and "0.990 and 1.000" in saturated and "3 k-means" in saturated
     open_text = mauve_saturation_text({"full model": 0.99, "abs_A 30%": 0.7}, 32, 0.95)
     assert open_text.startswith("not saturated") and "0.700 (abs_A 30%)" in open_text
+
+
+def test_generation_cache_key_is_pinned():
+    """The key of the generation cache, for a fixed input: it must not change when the code moves (that would
+    orphan every cached text); these values were computed with the module before it was split."""
+    from types import SimpleNamespace
+
+    from utils.pruning.generation import _generation_key
+
+    loaded = SimpleNamespace(identity="tiny/model", revision="abc123")
+    prompts = torch.arange(12).reshape(3, 4)
+    settings = {"max_new_tokens": 6, "seed": 0, "top_p": 1.0, "temperature": 1.0, "batch_size": 4,
+                "num_threads": None}
+    assert _generation_key(loaded, None, prompts, settings) == "2a02838b149e9083a875"
+    assert _generation_key(loaded, torch.tensor([0, 2, 5]), prompts, settings) == "90b49d95d1bfd01cad01"
+
+
+def test_deletion_overlap_against_brute_force():
+    from utils.pruning.criteria import deletion_overlap
+
+    rng = np.random.default_rng(0)
+    orders = {(c, 0): torch.as_tensor(rng.permutation(20)) for c in ("abs_A", "fisher", "h_spread")}
+    orders[("same", 0)] = orders[("abs_A", 0)].clone()
+    for n_cut in (0, 1, 7, 20):
+        overlap = deletion_overlap(orders, ["abs_A", "fisher", "h_spread", "same"], n_cut)
+        first = orders[("abs_A", 0)][:n_cut].tolist()
+        for c in ("fisher", "h_spread"):
+            shared = sum(1 for i in orders[(c, 0)][:n_cut].tolist() if i in first)
+            assert overlap[c] == shared / max(n_cut, 1)
+        assert overlap["abs_A"] == overlap["same"] == (1.0 if n_cut else 0.0)
+    with pytest.raises(ValueError, match="reference='random'"):
+        deletion_overlap(orders, ["fisher"], 3, reference="random")
+    with pytest.raises(ValueError, match="n_cut"):
+        deletion_overlap(orders, ["fisher"], -1)
+
+
+def test_measure_gap_and_compensation_wording_follow_the_numbers():
+    from utils.pruning.wording import compensation_text, measure_gap_text
+
+    assert measure_gap_text(0.3, 0.1).startswith("the averaged distribution stays inside")
+    assert measure_gap_text(0.1, 0.3).startswith("the per-position predictions stay inside")
+    assert measure_gap_text(0.2, 0.2).startswith("both measures")
+    assert "not from their means" in compensation_text(0.80, 0.84)
+    assert "fixed shift" in compensation_text(0.80, 0.86)
+    assert "fixed shift" in compensation_text(0.80, 0.81, margin=0.01)
+
+
+def test_chapter_parameters_are_checked_with_the_parameter_named():
+    import yaml
+
+    from utils.pruning.parameters import check_parameters
+
+    namespace = {}
+    source = (Path(__file__).parents[1] / "book" / "03_pruning.py").read_text()
+    cell = source.split('# %% tags=["parameters"]\n')[1].split("\n# %%")[0]
+    exec(cell, namespace)  # the chapter's defaults
+    grids = check_parameters(namespace)
+    assert grids["fractions"] == sorted(set(namespace["fractions"]))
+    tiny = yaml.safe_load((Path(__file__).parent / "params" / "03_pruning.yaml").read_text())
+    check_parameters({**namespace, **{k: v for k, v in tiny.items() if k != "model"}})
+    for name, value, match in (("fractions", [0.1, 1.0], "fractions"), ("basis_fractions", [0.0, 0.5],
+                               "basis_fractions"), ("criteria", ["fisher"], "criteria"), ("n_prompts", 0,
+                               "n_prompts"), ("corpora", [], "corpora"), ("seed", -1, "seed"),
+                               ("mauve_pooling", "max", "mauve_pooling")):
+        with pytest.raises(ValueError, match=match):
+            check_parameters({**namespace, name: value})

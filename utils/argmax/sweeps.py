@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..pruning import n_deleted
+from ..pruning.criteria import n_deleted
 from ..validation import check_choice, check_float, check_int, check_positive_int
 from .prepared import DEFAULT_BOX, DEFAULT_PATIENCE, check_head
 from .verdicts import Verdicts, find_unargmaxable
@@ -98,8 +98,8 @@ def pruning_sweep(
     """Verdicts on the pruned heads ``E[:, keep]`` as a growing fraction of dimensions is deleted.
 
     ``order`` (d,) lists the dimensions in the order they are deleted (first = deleted first); for each fraction f
-    the first :func:`utils.pruning.n_deleted` ``(d, f)`` are deleted (``floor(f d)``, at most d - 1: the book's one
-    definition of "delete a fraction f").  Returns a pandas DataFrame with columns fraction, n_deleted, d_kept,
+    the first :func:`utils.pruning.criteria.n_deleted` ``(d, f)`` are deleted (``floor(f d)``, at most d - 1: the
+    book's one definition of "delete a fraction f").  Returns a pandas DataFrame with columns fraction, n_deleted, d_kept,
     tested, argmaxable, unargmaxable, duplicate, decided_by_lp, smallest_lp_radius, seconds.
     """
     import pandas as pd
