@@ -99,8 +99,8 @@ def pruning_sweep(
 
     ``order`` (d,) lists the dimensions in the order they are deleted (first = deleted first); for each fraction f
     the first :func:`utils.pruning.criteria.n_deleted` ``(d, f)`` are deleted (``floor(f d)``, at most d - 1: the
-    book's one definition of "delete a fraction f").  Returns a pandas DataFrame with columns fraction, n_deleted, d_kept,
-    tested, argmaxable, unargmaxable, duplicate, decided_by_lp, smallest_lp_radius, seconds.
+    book's one definition of "delete a fraction f").  Returns a pandas DataFrame with columns fraction, n_deleted,
+    d_kept, tested, argmaxable, unargmaxable, duplicate, decided_by_lp, smallest_lp_radius, seconds.
     """
     import pandas as pd
 
