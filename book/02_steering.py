@@ -210,6 +210,9 @@ for text, by_edit in summaries.items():
 for direction, r in (("up", r_headline), ("down", 1 / r_headline)):
     record(CHAPTER, f"error_{direction}", summaries["held-out"][best.label]["median_abs_log_error"].iloc[
         sweep.r_index(r)], fmt=".2f", description=f"median |log(achieved/target)| at r={r:g}, best mask, held-out")
+record(CHAPTER, "held_out_direction_spread", chapter.direction_and_spread_text(summaries["held-out"][best.label],
+                                                                            r_headline),
+       description="the best mask on held-out text: direction of the medians and width of the interquartile band")
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), sharey=True)
@@ -242,10 +245,9 @@ glue_figure("fig-steer-ratio", fig)
 # and {glue:text}`02_steering.min_norm_held_out_down`. On the training windows the same edits give
 # {glue:text}`02_steering.mask_training_up` and {glue:text}`02_steering.mask_training_down` (mask),
 # {glue:text}`02_steering.min_norm_training_up` and {glue:text}`02_steering.min_norm_training_down` (minimal norm).
-# The medians move the right way for every target, but on held-out text the mask's downward curve flattens out, and
-# the interquartile bands are wide: the ratio one token gets can be several times that of another. The logit bias is
-# the ceiling; even it falls short
-# of large upward ratios for tokens that are already probable, because $p_n(w) \le 1$ saturates.
+# For the mask on held-out text, {glue:text}`02_steering.held_out_direction_spread`: the band is the spread of the
+# ratio one token gets against another. The logit bias is the ceiling; it too can fall short of large upward ratios
+# for tokens that are already probable, because $p_n(w) \le 1$ saturates.
 #
 # ## 2.2 The choice of Ω: how many dimensions?
 #
@@ -484,6 +486,12 @@ record(CHAPTER, "js_others_top_bucket", at_up["js_others"].median(), fmt=".2e",
 record(CHAPTER, "top1_changed_top_bucket", at_up["top1_changed"].median(), fmt=".2%",
        description="median share of positions whose top-1 changes, most frequent bucket, largest r")
 record(CHAPTER, "js_others_max", effects["js_others"].max(), fmt=".2e", description="largest JS over all cases")
+rare_at_up = effects[(effects.bucket == effects.bucket.min()) & np.isclose(effects.r, side_r_grid.max())]
+record(CHAPTER, "js_others_rare_bucket", rare_at_up["js_others"].median(), fmt=".2e",
+       description="median JS (nats) of the others' averaged distribution, rarest bucket, largest r")
+record(CHAPTER, "rare_vs_top", ordering_wording(rare_at_up["js_others"].median(), at_up["js_others"].median(),
+                                                higher="more", lower="less", same="as much"),
+       description="the rarest bucket moves the others more or less than the most frequent")
 record(CHAPTER, "side_r_max", float(side_r_grid.max()), fmt="g", description="largest ratio in the side-effect test")
 
 # %%
@@ -511,8 +519,9 @@ glue_figure("fig-steer-side", fig)
 # For the most frequent bucket steered by {glue:text}`02_steering.side_r_max`×, the other tokens' averaged
 # distribution moves by a median JS divergence of {glue:text}`02_steering.js_others_top_bucket` nats and
 # {glue:text}`02_steering.top1_changed_top_bucket` of positions change their top-1 token; the largest JS over all
-# cases is {glue:text}`02_steering.js_others_max` nats. Rare tokens move almost nothing else: their probability is
-# too small to reweight any position.
+# cases is {glue:text}`02_steering.js_others_max` nats. Steering a token of the rarest bucket moves the others
+# {glue:text}`02_steering.rare_vs_top` (median JS {glue:text}`02_steering.js_others_rare_bucket` nats); we read this
+# as the size of the steered token's probability, which sets how much any position can be reweighted.
 #
 # A few greedy continuations from the real model show the same edit in text: the chosen mask with
 # "{glue:text}`02_steering.steer_word`" steered up and down by {glue:text}`02_steering.r_generation`×

@@ -100,3 +100,17 @@ def test_scorecard_table_words_ratios_and_rounds():
     assert table["r"].tolist() == ["20", "1/20"]
     assert table["median |log(achieved/target)|"].tolist() == [0.123, 0.9]
     assert table["verdict"].tolist() == [checks[0].verdict, checks[1].verdict]
+
+
+def test_direction_and_spread_text_counts_targets_and_band():
+    import pandas as pd
+
+    from utils.steering.chapter import direction_and_spread_text
+
+    summary = pd.DataFrame({"target": [0.05, 0.5, 2.0, 20.0], "median": [0.5, 1.2, 1.5, 8.0],
+                            "q25": [0.25, 1.0, 1.0, 4.0], "q75": [1.0, 1.5, 2.0, 12.0]})
+    text = direction_and_spread_text(summary, 20.0)
+    assert text.startswith("the medians move the right way at 3 of 4 targets")  # 0.5 -> 1.2 goes the wrong way
+    assert "a factor of 3.0 at r = 20 and 4.0 at r = 1/20" in text
+    with pytest.raises(ValueError, match="r_headline=5"):
+        direction_and_spread_text(summary, 5.0)

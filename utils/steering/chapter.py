@@ -163,3 +163,26 @@ def scorecard_table(checks: Sequence, settings: Sequence[tuple[str, float]]) -> 
         "median |log(achieved/target)|": round(c.value, 3), "95% interval (documents)": c.interval.text(),
         "threshold": round(c.threshold, 3), "verdict": c.verdict,
     } for c, (text, r) in zip(checks, settings)])
+
+
+def direction_and_spread_text(summary: pd.DataFrame, r_headline: float) -> str:
+    """How the median achieved ratio follows the targets, and how wide the interquartile band is.
+
+    Args:
+        summary: :func:`utils.steering.measure.ratio_summary` of one edit (columns target, median, q25, q75).
+        r_headline: the headline ratio; the band is reported at ``r_headline`` and ``1 / r_headline``.
+    Returns:
+        e.g. "the medians move the right way at 12 of 12 targets (above 1 for r > 1, below 1 for r < 1); the
+        interquartile band spans a factor of 3.1 at r = 20 and 2.4 at r = 1/20".
+    """
+    up, down = summary["target"] > 1, summary["target"] < 1
+    right = int((summary.loc[up, "median"] > 1).sum() + (summary.loc[down, "median"] < 1).sum())
+    n_targets = int(up.sum() + down.sum())
+    spreads = []
+    for r, shown in ((r_headline, f"{r_headline:g}"), (1 / r_headline, f"1/{r_headline:g}")):
+        row = summary.loc[np.isclose(summary["target"], r)]
+        if row.empty:
+            raise ValueError(f"r_headline={r_headline} is not among the summary's targets")
+        spreads.append(f"{float(row['q75'].iloc[0] / row['q25'].iloc[0]):.1f} at r = {shown}")
+    return (f"the medians move the right way at {right} of {n_targets} targets (above 1 for r > 1, below 1 for "
+            f"r < 1); the interquartile band spans a factor of {' and '.join(spreads)}")
