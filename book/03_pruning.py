@@ -84,7 +84,7 @@ basis_fractions = [0.1, 0.3, 0.5]  # shares of d deleted in the basis control (t
 basis_top1_margin = 0.02  # "privileged": top-1 agreement of the coordinates beats random bases by at least this
 basis_js_ratio = 0.5  # "privileged": JS(alpha) of the coordinates at most this share of the random bases'
 n_boot_texts = 200  # bootstrap resamples of held-out documents (the scorecard's intervals over texts)
-n_prompts = 32  # prompts for generation; MAUVE would need >= 128 per side with an interval to be a check
+n_prompts = 32  # prompts for generation (MAUVE is exploratory: a check would need 128 or more per side)
 prompt_length = 32  # tokens per prompt
 max_new_tokens = 24  # tokens sampled per continuation
 generation_fractions = [0.1, 0.3]  # fractions at which pruned models generate (the one nearest paper_fraction
@@ -601,12 +601,12 @@ pd.DataFrame([{"check": c.name, "value": c.value, "95% interval": c.interval.lab
               for c in [*basis_checks, spectral_check]])
 
 # %%
-glue_figure("fig-basis", figures.basis_curves_figure(basis_table, ["js_alpha", "mean_kl", "top1_agreement"],
+glue_figure("fig-prune-basis", figures.basis_curves_figure(basis_table, ["js_alpha", "mean_kl", "top1_agreement"],
                                                      thresholds=THRESHOLDS))
 
 # %% [markdown]
-# ```{glue:figure} fig-basis
-# :name: fig-basis
+# ```{glue:figure} fig-prune-basis
+# :name: fig-prune-basis
 # Deleting the same number of directions in three bases, on held-out Wikipedia: the model's coordinates by
 # increasing $|A|$ (the criterion of the sections above), random orthogonal bases by increasing $|Q^\top A|$ (mean
 # over bases, min-max band), and the principal directions of $E$ by increasing variance. Dotted lines: the thresholds

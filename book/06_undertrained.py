@@ -16,7 +16,7 @@
 # %% [markdown]
 # # 6. Tokens a model can hardly or never say
 #
-# The two papers meet at the tokens of lowest probability. In the log-linear encoding {cite}`cho2025encoding`, a
+# The two papers meet at the tokens of lowest probability. In the log-linear encoding {cite}`cho2025understanding`, a
 # token's averaged probability $\alpha_w$ is written along one direction $A_D$ of its output-embedding row $E_w$; in
 # the argmax geometry {cite}`grivas2022lowrank`, some rows can never win. A third line of work finds *under-trained*
 # ("glitch") tokens from the output embedding alone: Land & Bartolo ("Fishing for Magikarp", EMNLP 2024) rank tokens
@@ -224,7 +224,7 @@ record_many(CHAPTER, {
 # Left: every token's distance to the mean unused row against the encoding's predicted $-\log\alpha$ (grey: a
 # sample of the vocabulary; coloured: the prompted tokens, red when the model failed to repeat them; crosses: the
 # reference). Right: rank correlations between the views, each oriented so that large means rarely or never said.
-# The distance is the method of Land & Bartolo as described above; the encoding is {cite}`cho2025encoding`'s.
+# The distance is the method of Land & Bartolo as described above; the encoding is {cite}`cho2025understanding`'s.
 # ```
 #
 # Closeness to the unused mean and the predicted $-\log\alpha$ have a rank correlation of
