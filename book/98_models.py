@@ -45,8 +45,8 @@ from pathlib import Path
 
 from utils.book import rerun_grid
 from utils.models import available_offline_models, load_model
-from utils.results import RERUNS_DIR, RESULTS_DIR, record, start_run
-from utils.robustness import models_table
+from utils.results import RERUNS_DIR, RESULTS_DIR, glue_figure, record, start_run
+from utils.robustness import models_figure, models_table
 from utils.validation import check_int, check_positive_int
 
 CHAPTER = "98_models"
@@ -89,3 +89,13 @@ record(CHAPTER, "models", ", ".join(named), description="the models side by side
 side_by_side = models_table(runs, list(named))
 record(CHAPTER, "table", side_by_side.reset_index().to_dict("records"), description="the checks of every model")
 side_by_side
+
+# %%
+glue_figure("fig-models", models_figure(runs, list(named)))
+
+# %% [markdown]
+# ```{glue:figure} fig-models
+# :name: fig-models
+# Each headline check of chapters 1 to 3, one point per model with its 95% interval over resampled documents; the
+# dashed line is the check's threshold. A check's name shows `*` where the models' own settings (k, d) differ.
+# ```

@@ -3,7 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-from utils.robustness import checks_table, models_table, precision_statement, precision_table, spread_table
+from utils.robustness import (
+    checks_table,
+    models_figure,
+    models_table,
+    precision_statement,
+    precision_table,
+    spread_table,
+)
 
 
 def run(seed, window, value, precision="float32", used=None, verdict="reproduced"):
@@ -62,3 +69,12 @@ def test_models_table_matches_checks_whose_names_carry_each_models_settings():
         result["model_description"] = {"value": {"vocabulary": 100, "dimension": d}}
     table = models_table([first, second], ["a", "b"])
     assert table.loc["01_encoding: share kept by the top * of * dimensions", "b"].startswith("0.7 ")
+
+
+
+def test_models_figure_has_a_panel_per_check_and_a_point_per_model():
+    first, second = run(0, 128, 0.85), run(0, 64, 0.70)
+    fig = models_figure([first, second], ["a", "b"])
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(visible) == 1
+    assert [tick.get_text() for tick in visible[0].get_xticklabels()] == ["a", "b"]

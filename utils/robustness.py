@@ -150,3 +150,27 @@ def models_table(runs: list[dict[str, Any]], labels: list[str]) -> pd.DataFrame:
                 f"{check['value']:.3g} [{check['low']:.3g}, {check['high']:.3g}] {check['verdict']}")
         columns[label] = column
     return pd.DataFrame(columns)
+
+
+def models_figure(runs: list[dict[str, Any]], labels: list[str]):
+    """One panel per headline check: each model's value with its interval over texts; the threshold dashed."""
+    import matplotlib.pyplot as plt
+
+    checks = [run["checks"]["value"] for run in runs]
+    names = [_shared_name([run_checks[i]["check"] for run_checks in checks]) for i in range(len(checks[0]))]
+    n_columns = min(2, len(names))
+    n_rows = int(np.ceil(len(names) / n_columns))
+    fig, axes = plt.subplots(n_rows, n_columns, figsize=(6.4 * n_columns, 2.6 * n_rows), squeeze=False,
+                             layout="constrained")
+    x = np.arange(len(labels))
+    for i, (ax, name) in enumerate(zip(axes.flat, names)):
+        rows = [run_checks[i] for run_checks in checks]
+        values = np.array([row["value"] for row in rows])
+        ax.errorbar(x, values, yerr=[values - [row["low"] for row in rows], [row["high"] for row in rows] - values],
+                    fmt="o", capsize=3)
+        ax.axhline(rows[0]["threshold"], color="grey", ls="--", lw=1)
+        ax.set_xticks(x, labels, fontsize=7)
+        ax.set_title(f"{rows[0]['chapter']}: {name}", fontsize=8, loc="left")
+    for ax in list(axes.flat)[len(names):]:
+        ax.set_visible(False)
+    return fig
