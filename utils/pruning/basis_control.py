@@ -17,7 +17,7 @@ import torch
 from ..compare import js_divergence_rows
 from ..validation import check_float, check_int, check_positive_int
 from .criteria import as_float_tensor, n_deleted
-from .sweep import check_fractions, check_order, subsample_positions
+from .sweep import check_fractions, check_order, reference_chunks, subsample_positions
 from .wording import percent
 
 #: the model's own coordinates, ordered by |A|
@@ -202,15 +202,8 @@ def basis_deletion(
     kl = torch.zeros((C, F, n_groups), dtype=torch.float64)
     count = torch.zeros(n_groups, dtype=torch.float64)
     bar = tqdm(total=math.ceil(n / chunk_size) * C, desc="basis control", unit="basis·chunk", disable=not progress)
-    for start in range(0, n, chunk_size):
-        h = hidden[start : start + chunk_size].to(torch.float32)
-        g = groups[start : start + chunk_size]
+    for _, h, g, membership, z in reference_chunks(hidden, groups, E, head.b, n_groups, chunk_size):
         rows = h.shape[0]
-        membership = torch.zeros((n_groups, rows), dtype=torch.float32)
-        membership[g, torch.arange(rows)] = 1.0
-        z = h @ E.T
-        if head.b is not None:
-            z += head.b.to(torch.float32)
         max_ref, top_ref = z.max(dim=-1)
         p = torch.softmax(z, dim=-1)
         log_z_ref = max_ref.double() - torch.log(p.amax(dim=-1).double())

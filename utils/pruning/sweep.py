@@ -53,6 +53,21 @@ class _Totals:
 
 
 @torch.no_grad()
+def reference_chunks(hidden: torch.Tensor, groups: torch.Tensor, E: torch.Tensor, b: torch.Tensor | None,
+                     n_groups: int, chunk_size: int):
+    """Yield, per chunk of positions, ``(start, h, g, membership, z)``: hidden states h (rows, d) float32, their
+    groups g (rows,), the (n_groups, rows) float32 membership matrix and the unpruned logits z = h E^T + b (rows, V)."""
+    for start in range(0, hidden.shape[0], chunk_size):
+        h = hidden[start : start + chunk_size].to(torch.float32)
+        g = groups[start : start + chunk_size]
+        membership = torch.zeros((n_groups, h.shape[0]), dtype=torch.float32)
+        membership[g, torch.arange(h.shape[0])] = 1.0
+        z = h @ E.T
+        if b is not None:
+            z += b.to(torch.float32)
+        yield start, h, g, membership, z
+
+
 def deletion_sweep(
     hidden: torch.Tensor,
     head,
@@ -136,15 +151,8 @@ def deletion_sweep(
 
     n_chunks = math.ceil(n / chunk_size)
     bar = tqdm(total=n_chunks * len(orders), desc="deletion sweep", unit="order·chunk", disable=not progress)
-    for start in range(0, n, chunk_size):
-        h = hidden[start : start + chunk_size].to(torch.float32)
-        g = groups[start : start + chunk_size]
+    for start, h, g, membership, z in reference_chunks(hidden, groups, E, head.b, n_groups, chunk_size):
         rows = h.shape[0]
-        membership = torch.zeros((n_groups, rows), dtype=torch.float32)
-        membership[g, torch.arange(rows)] = 1.0
-        z = h @ E.T
-        if head.b is not None:
-            z += head.b.to(torch.float32)
         max_ref, top_ref = z.max(dim=-1)
         p = torch.exp(z - max_ref[:, None])
         sum_ref = p.sum(dim=-1, dtype=torch.float64)
