@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import cache
 from .paths import BUILD_DIR, REPO_ROOT, RESULTS_DIR, RUNS_DIR
 
 BOOK_DIR = REPO_ROOT / "book"
@@ -159,7 +160,7 @@ def rerun_grid(template: str, grid: list[dict[str, Any]], runs_root: Path) -> li
     outputs = []
     for parameters in grid:
         label = "_".join(f"{name}-{Path(str(parameters.get(name))).name}" for name in varying) or "run"
-        digest = hashlib.sha256(json.dumps(parameters, sort_keys=True, default=str).encode()).hexdigest()[:8]
+        digest = cache.key_of(parameters)[:8]
         folder = Path(runs_root) / digest
         run = execute_chapter(template, parameters, folder, results_dir=folder)
         print(f"[rerun] {template} {label} ({digest}): {'reused' if run.cached else f'{run.seconds:.0f} s'}",
@@ -279,7 +280,7 @@ def sweep(models: list[str], *, trained_models: bool = False, out_dir: Path = SW
     if not models:
         raise ValueError("models=[] must name at least one model (offline name, Hugging Face id or folder)")
     parameters = {"models": list(models), "trained_models": trained_models, **(parameters or {})}
-    digest = hashlib.sha256(json.dumps(parameters, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    digest = cache.key_of(parameters)[:12]
     folder = Path(out_dir) / digest
     run = execute_chapter(MODELS_PAGE, parameters, folder, results_dir=folder)
     subprocess.run([sys.executable, "-m", "nbconvert", "--to", "html", "--log-level", "WARN", str(run.output)],

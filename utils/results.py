@@ -92,7 +92,7 @@ def start_run(chapter: str, namespace: dict[str, Any], loaded: Any = None) -> Pa
 
     names = chapter_parameter_names(chapter)
     parameters = {name: _to_jsonable(namespace[name]) for name in names if name in namespace}
-    key = hashlib.sha256(json.dumps(parameters, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    key = cache.key_of(parameters)[:10]
     folder = os.environ.get("LOGLINEAR_RESULTS")
     reruns = Path(os.environ.get("LOGLINEAR_RERUNS", RERUNS_DIR))
     path = Path(folder) / f"{chapter}.json" if folder else reruns / f"{chapter}-{key}.json"
