@@ -115,17 +115,17 @@ from utils.plotting import set_theme
 from utils.results import glue_figure, record, record_many, record_scorecard, start_run
 
 # %% tags=["hide-input"]
-from utils.pruning import basis_control
+from utils.pruning import basis_control, records
 from utils.pruning.checks import headline_checks
 from utils.pruning.criteria import CRITERION_LABELS, criterion_orders, deletion_overlap, dimension_scores
 from utils.pruning.criteria import keep_columns, n_deleted
 from utils.pruning.generation import generation_study, largest_tested_fraction, mauve_buckets, mauve_is_saturated
-from utils.pruning.generation import mauve_saturation_text
+from utils.pruning.generation import example_texts, mauve_saturation_text
 from utils.pruning.heads import mean_compensated_head
 from utils.pruning.parameters import check_model_parameters, check_parameters
 from utils.pruning.sweep import choose_criterion, js_between_halves, largest_safe_fraction, subsample_positions
 from utils.pruning.sweep import sweep_activations
-from utils.pruning.wording import compare_criteria_text, compensation_text, measure_gap_text, percent, percent_format
+from utils.pruning.wording import compare_criteria_text, compensation_text, percent
 
 # %% tags=["remove-input"]
 CHAPTER = "03_pruning"
@@ -225,23 +225,9 @@ halves_safe = largest_safe_fraction(main, {"js_alpha": ("below", js_halves)}).se
 main.pivot_table(index="fraction", columns="criterion", values=["js_alpha", "top1_agreement"]).round(4)
 
 # %% tags=["remove-input"]
-for name, acts in tests.items():
-    record(CHAPTER, f"text_test_{name}", acts.describe(), description=f"the held-out {name} pass")
-record_many(CHAPTER, {
-    "test_texts": ("; ".join(acts.describe() for acts in tests.values()), None,
-                   "the held-out passes, one sentence each"),
-    "n_positions": (int(sweep[(sweep.group == "all")].n_positions.iloc[0]), ",",
-                    "test positions per corpus in the sweep"),
-    "max_fraction": (fractions[-1], percent_format(fractions[-1]), "largest fraction"),
-    "n_settings": (len(orders) * len(fractions), None, "pruned heads compared per corpus"),
-    "js_halves": (js_halves, ".3f", "JS (nats) between alpha of two halves of the in-distribution test text, each "
-                  "sampled at the sweep's number of positions with the same offsets, full head"),
-    "abs_A_js_halves_fraction": (percent(float(halves_safe.loc["abs_A", "largest_fraction"])), None,
-                                 "|A| criterion: largest fraction whose JS(alpha) stays below the two-halves "
-                                 "yardstick"),
-    "js_corpora": (", ".join(f"{v:.3f} ({k})" for k, v in js_corpora.items()) or "none measured", None,
-                   "JS (nats) between alpha of the whole in-distribution and other test passes, full head"),
-})
+n_sweep_positions = int(sweep[(sweep.group == "all")].n_positions.iloc[0])
+record_many(CHAPTER, records.sweep_records(tests, n_sweep_positions, fractions, len(orders), js_halves, halves_safe,
+                                           js_corpora))
 
 # %%
 fig = figures.curves_figure(main, ["js_alpha", "mean_kl", "top1_agreement"], thresholds=THRESHOLDS, width=7, height=3)
@@ -272,22 +258,8 @@ nearest = min(fractions, key=lambda f: abs(f - paper_fraction))
 safe_main.round(2)
 
 # %% tags=["remove-input"]
-record_many(CHAPTER, {
-    "paper_fraction": (nearest, percent_format(nearest), "the fraction the paper's claim is checked at"),
-    "abs_A_js_fraction": (paper_js, percent_format(paper_js),
-                          f"|A| criterion: largest fraction with JS(alpha) < {js_threshold} (in-distribution)"),
-    "abs_A_top1_fraction": (paper_top1, percent_format(paper_top1), f"|A| criterion: largest fraction with top-1 "
-                            f"agreement > {top1_threshold} (in-distribution)"),
-    "abs_A_js_at_paper": (float(at_paper.loc[nearest, "js_alpha"]), ".2g",
-                          "JS(alpha) in nats at the paper's fraction, |A| criterion"),
-    "abs_A_kl_at_paper": (float(at_paper.loc[nearest, "mean_kl"]), ".3f",
-                          "mean per-position KL in nats at the paper's fraction, |A| criterion"),
-    "abs_A_top1_at_paper": (float(at_paper.loc[nearest, "top1_agreement"]), ".1%",
-                            "top-1 agreement at the paper's fraction, |A| criterion"),
-    "measure_gap": (measure_gap_text(paper_js, paper_top1), None, "which measure tolerates more deletion (|A|)"),
-    "js_threshold": (js_threshold, "g", "JS threshold (nats)"),
-    "top1_threshold": (top1_threshold, ".0%", "top-1 agreement threshold"),
-})
+record_many(CHAPTER, records.paper_fraction_records(nearest, paper_js, paper_top1, at_paper, js_threshold,
+                                                    top1_threshold))
 
 # %% **Where the two kinds of movement disagree.** With the paper's criterion, the averaged distribution [markdown]
 # stays within JS < {glue:text}`03_pruning.js_threshold` nats up to {glue:text}`03_pruning.abs_A_js_fraction` of the
@@ -393,20 +365,9 @@ generation.round(3)
 mauve_fraction = min(generation_fractions, key=lambda f: abs(f - paper_fraction))
 mauve_scores = mauve_by_condition.dropna().to_dict()
 mauve_saturated = mauve_is_saturated(mauve_scores, mauve_saturation)
-record_many(CHAPTER, {
-    "n_prompts": (n_prompts, None, "prompts sampled per head"),
-    "prompt_length": (prompt_length, None, "tokens per prompt"),
-    "prompt_documents": (int(tests[in_distribution].document[:n_prompts].unique().numel()), None,
-                         "documents of the held-out split the prompts come from"),
-    "mauve_floor": (float(mauve_by_condition["full model"]), ".3f",
-                    "MAUVE of the full model against itself (second sampling seed)"),
-    "mauve_fraction": (mauve_fraction, percent_format(mauve_fraction),
-                       "generation fraction nearest the paper's (MAUVE headline)"),
-    "mauve_abs_A": (float(mauve_by_condition[f"abs_A {percent(mauve_fraction)}"]), ".3f",
-                    "MAUVE of the |A|-pruned model at the headline fraction"),
-    "mauve_best": (float(mauve_by_condition[f"{best} {percent(mauve_fraction)}"]), ".3f",
-                   "MAUVE of the model pruned by the best criterion at the headline fraction"),
-})
+prompt_documents = int(tests[in_distribution].document[:n_prompts].unique().numel())
+record_many(CHAPTER, records.generation_records(n_prompts, prompt_length, prompt_documents, mauve_by_condition,
+                                                mauve_fraction, best))
 
 # %% tags=["remove-input"]
 record_many(CHAPTER, {
@@ -442,13 +403,8 @@ glue_figure("fig-generation", figures.generation_figure(generation, mauve_thresh
 # identical until their distributions differ enough to change a draw, which the examples show.
 
 # %%
-decode = lambda ids: loaded.tokenizer.decode(ids, skip_special_tokens=False).replace("\n", " ")  # noqa: E731
-examples = []
-for i in range(n_examples):
-    examples.append({"head": "prompt", "text": decode(prompts[i])})
-    for label in ["reference", *conditions]:
-        examples.append({"head": label, "text": decode(texts[label][i])})
-pd.DataFrame(examples).style.hide(axis="index").set_properties(**{"text-align": "left", "white-space": "pre-wrap"})
+examples = example_texts(loaded.tokenizer, prompts, texts, ["reference", *conditions], n_examples)
+examples.style.hide(axis="index").set_properties(**{"text-align": "left", "white-space": "pre-wrap"})
 
 # %% [markdown]
 # ## 3.5 How much can go: thresholds

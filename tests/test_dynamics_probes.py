@@ -30,6 +30,7 @@ from utils.dynamics.probes import (
     probe_cache_key,
     probe_checkpoints,
     probe_pythia,
+    probe_split,
     spread,
 )
 from utils.dynamics.training import TrainingConfig, build_model, encode_text, train_run
@@ -71,6 +72,29 @@ def test_frequency_probe_recovers_a_planted_frequency_direction():
     everything = frequency_probe(planted, counts, include_unseen=True, unseen_count=0.5)
     assert len(everything.test_tokens) == round(0.2 * V)
     assert everything.target[counts == 0] == pytest.approx(math.log(0.5 / counts.sum()))
+
+
+@pytest.mark.parametrize("include_unseen", [False, True])
+def test_frequency_probe_equals_a_direct_least_squares_on_its_own_split(include_unseen):
+    """The probe's split (the encoding's ``split_tokens`` over the probed tokens) is a seeded permutation of those
+    tokens, and its R² is that of a plain least-squares fit, to 1e-10, on random input."""
+    rng = np.random.default_rng(3)
+    V, d = 700, 12
+    E = rng.normal(size=(V, d))
+    counts = zipf_counts(V, seed=3, unseen=60)
+    probe = frequency_probe(E.astype(np.float32), counts, include_unseen=include_unseen, test_fraction=0.25, seed=5)
+    tokens = np.arange(V) if include_unseen else np.flatnonzero(counts > 0)
+    order = np.random.default_rng(5).permutation(tokens)
+    n_test = round(0.25 * len(tokens))
+    train, test = np.sort(order[n_test:]), np.sort(order[:n_test])
+    assert np.array_equal(probe.train_tokens, train) and np.array_equal(probe.test_tokens, test)
+    split = probe_split(counts, d, include_unseen=include_unseen, test_fraction=0.25, seed=5)
+    assert np.array_equal(split[0], train) and np.array_equal(split[1], test)
+    y = np.log(np.where(counts > 0, counts, 0.5) / counts.sum())
+    design = np.hstack([np.ones((V, 1)), E.astype(np.float32).astype(np.float64)])
+    coefficients = np.linalg.lstsq(design[train], y[train], rcond=None)[0]
+    residual = y[test] - design[test] @ coefficients
+    assert probe.r2 == pytest.approx(1 - residual @ residual / np.sum((y[test] - y[test].mean()) ** 2), abs=1e-10)
 
 
 def test_frequency_probe_rejects_bad_input():

@@ -376,6 +376,28 @@ def test_largest_tested_fraction():
         largest_tested_fraction(results, "mauve", "over", 0.9)
 
 
+def test_example_texts_interleave_prompts_and_continuations_on_one_line():
+    from utils.pruning.generation import example_texts
+
+    class Letters:  # a stand-in tokenizer: id 0 is a newline, id i > 0 the i-th letter
+        @staticmethod
+        def decode(ids, skip_special_tokens=True):
+            assert not skip_special_tokens
+            return "".join("\nabcdef"[int(i)] for i in ids)
+
+    prompts = torch.tensor([[1, 0, 2], [3, 3, 3]])
+    continuations = {"reference": torch.tensor([[4, 5], [6, 0]]), "cut": torch.tensor([[1, 1], [2, 2]]),
+                     "unused": torch.tensor([[3, 3], [3, 3]])}
+    table = example_texts(Letters(), prompts, continuations, ["cut", "reference"], 2)
+    assert table["head"].tolist() == ["prompt", "cut", "reference"] * 2
+    assert table["text"].tolist() == ["a b", "aa", "de", "ccc", "bb", "f "]
+    assert example_texts(Letters(), prompts, continuations, ["cut"], 0).empty
+    with pytest.raises(ValueError, match="n_examples=3 must be <= 2"):
+        example_texts(Letters(), prompts, continuations, ["cut"], 3)
+    with pytest.raises(ValueError, match="labels='full'"):
+        example_texts(Letters(), prompts, continuations, ["full"], 1)
+
+
 def test_mean_compensated_head_equals_replacing_deleted_coordinates_by_their_mean(biased_head):
     from utils.pruning.heads import mean_compensated_head
 
@@ -776,3 +798,36 @@ def test_chapter_parameters_are_checked_with_the_parameter_named():
                                ("mauve_pooling", "max", "mauve_pooling")):
         with pytest.raises(ValueError, match=match):
             check_parameters({**namespace, name: value})
+
+
+def test_chapter_records_read_their_numbers_from_the_right_rows():
+    import pandas as pd
+
+    from utils.pruning import records
+
+    class Pass:
+        def __init__(self, text):
+            self.text = text
+
+        def describe(self):
+            return self.text
+
+    halves = pd.DataFrame({"largest_fraction": [0.25, 0.5]}, index=["abs_A", "random"])
+    sweep = records.sweep_records({"wiki": Pass("a"), "bible": Pass("b")}, 1024, [0.0, 0.1, 0.3], 4, 0.012, halves,
+                                  {"bible": 0.25})
+    assert sweep["text_test_bible"][0] == "b" and sweep["test_texts"][0] == "a; b"
+    assert sweep["n_settings"][0] == 12 and sweep["max_fraction"][:2] == (0.3, ".0%")
+    assert sweep["abs_A_js_halves_fraction"][0] == "25%" and sweep["js_corpora"][0] == "0.250 (bible)"
+    assert records.sweep_records({}, 1, [0.5], 1, 0.0, halves, {})["js_corpora"][0] == "none measured"
+
+    at_paper = pd.DataFrame({"js_alpha": [0.01, 0.02], "mean_kl": [0.1, 0.2], "top1_agreement": [0.9, 0.8]},
+                            index=pd.Index([0.1, 0.3], name="fraction"))
+    paper = records.paper_fraction_records(0.3, 0.1, 0.3, at_paper, 0.05, 0.9)
+    assert (paper["abs_A_js_at_paper"][0], paper["abs_A_kl_at_paper"][0], paper["abs_A_top1_at_paper"][0]) == (
+        0.02, 0.2, 0.8)
+    assert paper["paper_fraction"][:2] == (0.3, ".0%") and paper["abs_A_top1_fraction"][:2] == (0.3, ".0%")
+
+    mauve = pd.Series({"full model": 0.97, "abs_A 30%": 0.9, "random_0 30%": 0.5, "abs_A 10%": 0.1})
+    generation = records.generation_records(8, 32, 5, mauve, 0.3, "random_0")
+    assert (generation["mauve_floor"][0], generation["mauve_abs_A"][0], generation["mauve_best"][0]) == (0.97, 0.9, 0.5)
+    assert generation["mauve_fraction"][:2] == (0.3, ".0%") and generation["prompt_documents"][0] == 5

@@ -5,6 +5,8 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
+
 
 def check_choice(name: str, value: Any, allowed: Iterable[Any]) -> Any:
     """Return ``value`` if it is one of ``allowed``; otherwise raise ``ValueError``."""
@@ -55,3 +57,26 @@ def check_float(
     if high is not None and (value > high or (value == high and not high_inclusive)):
         raise ValueError(f"{name}={value} is outside the allowed interval {interval}")
     return value
+
+
+def check_token_ids(name: str, tokens: Any, V: int, *, distinct: bool = False) -> np.ndarray:
+    """Return ``tokens`` (one id or a non-empty 1-d sequence of ids) as a (n,) int64 array of ids in ``0..V-1``.
+
+    Raises ``TypeError`` for non-integer ids and ``ValueError`` for an empty or nested sequence, an id outside the
+    vocabulary, or (with ``distinct``) a repeated id; each message names the parameter, the value and what is allowed.
+    """
+    V = check_positive_int("V", V)
+    array = np.atleast_1d(np.asarray(tokens))
+    shown = " ".join(repr(tokens).split())[:80]  # the value on one line, cut short
+    if array.ndim != 1 or array.size == 0:
+        raise ValueError(f"{name}={shown} must be one token id or a non-empty 1-d list of ids in 0..{V - 1}")
+    if not np.issubdtype(array.dtype, np.integer):
+        raise TypeError(f"{name}={shown} must hold integer token ids in 0..{V - 1}")
+    bad = array[(array < 0) | (array >= V)]
+    if bad.size:
+        raise ValueError(f"{name} holds {int(bad[0])}, outside the vocabulary; allowed ids are 0..{V - 1}")
+    if distinct:
+        ids, repeats = np.unique(array, return_counts=True)
+        if (repeats > 1).any():
+            raise ValueError(f"{name} repeats token id {int(ids[repeats > 1][0])}; each id may appear only once")
+    return array.astype(np.int64)

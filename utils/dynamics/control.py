@@ -13,10 +13,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.metrics import r2_score
 from transformers import PreTrainedTokenizerBase
 
 from .. import cache
-from ..encoding import LeastSquares, ols, r2_score, token_counts
+from ..encoding import LeastSquares, ols, token_counts
 from ..validation import check_float, check_int, check_positive_int
 from .probes import ProbeSettings, log_frequency, probe_split
 from .training import (
@@ -112,10 +113,10 @@ def seen_count_control(
         gamma = float(residual_s @ residual_y) / energy if energy > 1e-12 * len(train) else 0.0
         slope, intercept = ols(log_seen[train, None], target[train])
         scores = {
-            "probe_r2": r2_score(target[test], E_test @ b_y + c_y),
-            "seen_r2": r2_score(target[test], log_seen[test] * slope[0] + intercept),
-            "joint_r2": r2_score(target[test], E_test @ (b_y - gamma * b_s) + (c_y - gamma * c_s)
-                                 + gamma * log_seen[test]),
+            "probe_r2": float(r2_score(target[test], E_test @ b_y + c_y)),
+            "seen_r2": float(r2_score(target[test], log_seen[test] * slope[0] + intercept)),
+            "joint_r2": float(r2_score(target[test], E_test @ (b_y - gamma * b_s) + (c_y - gamma * c_s)
+                                       + gamma * log_seen[test])),
         }
         rows.append({"step": int(step), **scores, "seen_share": float(np.mean(seen[test] > 0))})
     return pd.DataFrame(rows)

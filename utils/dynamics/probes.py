@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 import torch
 from scipy import stats
+from sklearn.metrics import r2_score
 from tqdm.auto import tqdm
 
 from .. import cache
-from ..encoding import ols, r2_score, token_counts
+from ..encoding import ols, split_tokens, token_counts
 from ..models import hub_reachable
 from ..validation import check_choice, check_float, check_int, check_positive_int
 from .checkpoints import (
@@ -80,17 +81,18 @@ def probe_split(counts: np.ndarray, n_dims: int, *, include_unseen: bool = False
                 seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The frequency probe's token split: ``(train tokens, held-out tokens)``, sorted int64 ids.
 
-    A random ``test_fraction`` of the seen tokens (or of all tokens with ``include_unseen``), drawn from ``seed``;
-    raises ``ValueError`` when too few tokens remain to fit ``n_dims`` dimensions.
+    A random ``test_fraction`` of the seen tokens (or of all tokens with ``include_unseen``), drawn from ``seed``
+    by the encoding's split (:func:`utils.encoding.split_tokens` over those tokens); raises ``ValueError`` when too
+    few tokens remain to fit ``n_dims`` dimensions.
     """
     counts = np.asarray(counts)
-    tokens = np.arange(len(counts)) if include_unseen else np.flatnonzero(counts > 0)
-    order = np.random.default_rng(seed).permutation(tokens)
+    tokens = np.arange(len(counts)) if include_unseen else np.flatnonzero(counts > 0)  # (n,) sorted ids
     n_test = int(round(len(tokens) * test_fraction))
     if n_test < 3 or len(tokens) - n_test <= n_dims + 1:
         raise ValueError(f"{len(tokens)} tokens are too few to fit {n_dims} dimensions and hold out "
                          f"test_fraction={test_fraction}")
-    return np.sort(order[n_test:]), np.sort(order[:n_test])
+    train, test = split_tokens(len(tokens), test_fraction, seed)  # sorted positions into ``tokens``
+    return tokens[train], tokens[test]
 
 
 def frequency_probe(
@@ -129,7 +131,7 @@ def frequency_probe(
         target=target,
         train_tokens=train,
         test_tokens=test,
-        r2=r2_score(target[test], predicted[test]),
+        r2=float(r2_score(target[test], predicted[test])),
         spearman=float(stats.spearmanr(E[test] @ direction, target[test])[0]),
     )
 

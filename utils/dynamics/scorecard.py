@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..thresholds import reach
 from ..validation import check_float, check_int, check_positive_int
 from .probes import ProbeSettings, frequency_probe
 
@@ -18,14 +19,8 @@ def first_step_reaching(steps: Sequence[int], values: Sequence[float], threshold
     steps, values = list(steps), list(values)
     if len(steps) != len(values):
         raise ValueError(f"steps ({len(steps)}) and values ({len(values)}) differ in length")
-    reached = None
-    for step, value in zip(steps, values):
-        if value >= threshold:
-            if reached is None:
-                reached = step
-        else:
-            reached = None
-    return reached
+    # walked back from the last checkpoint: the last step of that leading run is the first of the final run
+    return reach(steps[::-1], [value >= threshold for value in values[::-1]])
 
 
 

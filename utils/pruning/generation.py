@@ -10,6 +10,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
+from ..thresholds import reach
 from ..validation import check_choice, check_float, check_int, check_positive_int
 from .heads import pruned_output_head
 from .wording import percent
@@ -255,6 +256,33 @@ def generation_study(
     return pd.DataFrame(rows), continuations
 
 
+def example_texts(tokenizer, prompt_ids: torch.Tensor, continuations: dict, labels, n_examples: int):
+    """The first ``n_examples`` prompts, each followed by every head's continuation of it, decoded on one line.
+
+    Args:
+        prompt_ids: (B, P) int64 prompts.
+        continuations: {label: (B, T) token ids}, as returned by :func:`generation_study`.
+        labels: the heads to show, in order (keys of ``continuations``).
+
+    Returns:
+        A DataFrame with columns ``head`` ("prompt" or a label) and ``text`` (special tokens kept, newlines shown as
+        spaces), ``1 + len(labels)`` rows per prompt.
+    """
+    import pandas as pd
+
+    n_examples = check_int("n_examples", n_examples, minimum=0, maximum=len(prompt_ids))
+    labels = [check_choice("labels", label, continuations) for label in labels]
+
+    def one_line(token_ids) -> str:
+        return tokenizer.decode(token_ids, skip_special_tokens=False).replace("\n", " ")
+
+    rows = []
+    for i in range(n_examples):
+        rows.append({"head": "prompt", "text": one_line(prompt_ids[i])})
+        rows.extend({"head": label, "text": one_line(continuations[label][i])} for label in labels)
+    return pd.DataFrame(rows, columns=["head", "text"])
+
+
 
 def mauve_buckets(n_texts: int) -> int:
     """The number of k-means clusters ``mauve-text`` quantises features into with ``num_buckets="auto"``:
@@ -311,11 +339,7 @@ def largest_tested_fraction(results, metric: str, direction: str, value: float) 
     for criterion, rows in results.groupby("criterion", sort=True):
         rows = rows.sort_values("fraction")
         ok = (rows[metric] < value) if direction == "below" else (rows[metric] > value)
-        passed = None
-        for fraction, good in zip(rows.fraction, ok):
-            if not good:
-                break
-            passed = fraction
+        passed = reach(rows.fraction.to_numpy(), ok.to_numpy())
         verdicts[criterion] = f"< {percent(rows.fraction.iloc[0])}" if passed is None else percent(passed)
     return verdicts
 

@@ -12,6 +12,7 @@ import math
 import torch
 
 from ..compare import js_divergence, js_divergence_rows
+from ..thresholds import reach
 from ..validation import check_choice, check_float, check_int, check_positive_int
 from .criteria import n_deleted
 
@@ -339,12 +340,10 @@ def largest_safe_fraction(sweep, thresholds: dict[str, tuple[str, float]] | None
         for key, curve in curves.groupby(keys, sort=True):
             curve = curve.sort_values("fraction")
             ok = (curve[metric] < value) if direction == "below" else (curve[metric] > value)
-            failing = curve.fraction[~ok.to_numpy()]
-            passing = curve.fraction[ok.to_numpy()]
-            limit = passing[passing < failing.min()].max() if len(failing) else passing.max()
+            limit = reach(curve.fraction.to_numpy(), ok.to_numpy(), default=float("nan"))
             rows.append({**dict(zip(keys, key)), "metric": metric,
                          "threshold": f"{'<' if direction == 'below' else '>'} {value:g}",
-                         "largest_fraction": float(limit) if limit == limit else float("nan")})
+                         "largest_fraction": float(limit)})
     return pd.DataFrame(rows)
 
 

@@ -5,7 +5,8 @@ If ``-log alpha_w ≈ A · E_w + B``, the edit ``E_w' = E_w - log(r) · u`` with
 here as ``u_i = 1 / (k A_i)`` on the ``k`` dimensions of largest ``|A_i|`` ("mask", :func:`mask_direction`); the
 references are the minimal-norm direction ``A / ||A||²`` ("min_norm") and a plain logit bias of ``+log r``
 ("logit_bias"). :func:`edited_head` applies an edit to a copy of a head; the argument checks shared by the package
-(:func:`check_ratio`, :func:`check_tokens`) live here too.
+(:func:`check_ratio`) live here too; token ids are checked by
+:func:`utils.validation.check_token_ids`.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import torch
 
 from ..encoding import dimensions_by_weight
 from ..head import OutputHead
-from ..validation import check_choice, check_float, check_int
+from ..validation import check_choice, check_float, check_int, check_token_ids
 
 METHODS = ("mask", "min_norm", "logit_bias")
 #: the null edits: the same predicted shift as a reference edit, but no reason to work (:func:`nulls.null_edits`)
@@ -29,19 +30,6 @@ METHOD_LABELS = {"mask": "Ω A⁻¹ mask", "min_norm": "minimal-norm along A", "
 def check_ratio(name: str, r: float) -> float:
     """Return ``r`` as a float if it is a finite number > 0 (a target ratio); otherwise raise."""
     return check_float(name, r, low=0.0, low_inclusive=False)
-
-
-def check_tokens(name: str, tokens, V: int) -> np.ndarray:
-    """Return ``tokens`` as a 1-d int64 array of ids in ``[0, V-1]``; otherwise raise naming the offending id."""
-    array = np.atleast_1d(np.asarray(tokens))
-    if array.ndim != 1 or array.size == 0:
-        raise ValueError(f"{name}={tokens!r} must be one token id or a non-empty 1-d list of ids")
-    if not np.issubdtype(array.dtype, np.integer):
-        raise TypeError(f"{name}={tokens!r} must hold integer token ids")
-    bad = array[(array < 0) | (array >= V)]
-    if bad.size:
-        raise ValueError(f"{name} holds {int(bad[0])}, outside the vocabulary; allowed ids are 0..{V - 1}")
-    return array.astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -126,7 +114,7 @@ def make_edit(A: np.ndarray, method: str = "mask", k: int | None = None) -> Edit
 
 def edited_head(head: OutputHead, token: int, r: float, edit: Edit) -> OutputHead:
     """A copy of ``head`` with token ``token`` steered by ratio ``r`` through ``edit`` (the original is untouched)."""
-    (token,) = check_tokens("token", token, head.V)
+    (token,) = check_token_ids("token", token, head.V)
     r = check_ratio("r", r)
     E = head.E.clone()
     b = None if head.b is None else head.b.clone()

@@ -13,8 +13,8 @@ from tqdm.auto import tqdm
 
 from ..head import OutputHead, with_output_head
 from ..models import LoadedModel
-from ..validation import check_positive_int
-from .edits import Edit, check_tokens, edited_head
+from ..validation import check_positive_int, check_token_ids
+from .edits import Edit, edited_head
 from .measure import BaseStatistics, base_statistics, steering_sweep
 
 
@@ -30,7 +30,7 @@ def forward_log_alpha(
     Returns:
         (m,) float64 log of the mean over all positions of the model's softmax probabilities of ``tokens``.
     """
-    tokens = check_tokens("tokens", list(tokens), head.V)
+    tokens = check_token_ids("tokens", list(tokens), head.V)
     model = with_output_head(loaded.model, head)
     log_total = torch.full((len(tokens),), -math.inf, dtype=torch.float64)
     for window in token_ids:

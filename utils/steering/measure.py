@@ -32,8 +32,9 @@ from .. import cache
 from ..activations import Activations
 from ..compare import js_divergence
 from ..head import OutputHead, iter_logits
-from ..validation import check_choice, check_float, check_int
-from .edits import Edit, check_ratio, check_tokens
+from ..thresholds import reach
+from ..validation import check_choice, check_float, check_int, check_token_ids
+from .edits import Edit, check_ratio
 
 #: bump whenever the computation of the cached base statistics changes
 CODE_VERSION = "1"
@@ -64,7 +65,7 @@ class BaseStatistics:
 
     def token_logits(self, tokens: np.ndarray) -> torch.Tensor:
         """Logits of ``tokens`` at every position: (N, m) float64."""
-        tokens = torch.as_tensor(check_tokens("tokens", tokens, self.head.V))
+        tokens = torch.as_tensor(check_token_ids("tokens", tokens, self.head.V))
         logits = self.hidden @ self.head.E[tokens].T
         if self.head.b is not None:
             logits = logits + self.head.b[tokens]
@@ -218,7 +219,7 @@ def steering_sweep(
     Each (token, r, edit) is an independent one-token edit of the unedited head.  With ``side_effects`` the sweep
     also returns the top-1 agreement and the mean per-position KL (about twice the cost).
     """
-    tokens = check_tokens("tokens", list(tokens), base.head.V)
+    tokens = check_token_ids("tokens", list(tokens), base.head.V)
     r_values = np.asarray([check_ratio("r", r) for r in r_values], dtype=np.float64)
     if len(edits) == 0:
         raise ValueError("edits is empty")
@@ -286,7 +287,7 @@ def other_tokens_divergence(
     Returns:
         (Q,) float64 JS divergence between ``alpha_{-w} / (1 - alpha_w)`` before and after.
     """
-    tokens = check_tokens("tokens", list(tokens), base.head.V)
+    tokens = check_token_ids("tokens", list(tokens), base.head.V)
     n = base.n_positions
     if tuple(shifts.shape) != (len(tokens), n):
         raise ValueError(f"shifts must have shape ({len(tokens)}, {n}); got {tuple(shifts.shape)}")
@@ -359,15 +360,6 @@ def steerable_range(
     summary = ratio_summary(sweep, edit, token_mask)
     ok = summary["median_abs_log_error"].to_numpy() <= math.log(band)
     targets = summary["target"].to_numpy()
-    r_up = r_down = 1.0
-    for index in np.argsort(targets):
-        if targets[index] > 1:
-            if not ok[index]:
-                break
-            r_up = float(targets[index])
-    for index in np.argsort(targets)[::-1]:
-        if targets[index] < 1:
-            if not ok[index]:
-                break
-            r_down = float(targets[index])
-    return r_up, r_down
+    upwards = np.argsort(targets)  # walked away from ratio 1: ascending above it, descending below it
+    up, down = upwards[targets[upwards] > 1], upwards[::-1][targets[upwards[::-1]] < 1]
+    return float(reach(targets[up], ok[up], default=1.0)), float(reach(targets[down], ok[down], default=1.0))

@@ -16,8 +16,8 @@ import torch
 
 from ..activations import Activations
 from ..encoding import EncodingRefitter
-from ..validation import check_float, check_int, check_positive_int
-from .edits import Edit, check_ratio, check_tokens, make_edit
+from ..validation import check_float, check_int, check_positive_int, check_token_ids
+from .edits import Edit, check_ratio, make_edit
 from .measure import (
     BaseStatistics,
     SteeringSweep,
@@ -112,7 +112,7 @@ class SteeringText:
     """
 
     def __init__(self, base: BaseStatistics, tokens, window_length: int, groups, n_groups: int | None = None) -> None:
-        self.tokens = check_tokens("tokens", tokens, base.head.V)
+        self.tokens = check_token_ids("tokens", tokens, base.head.V)
         self.window_length = check_positive_int("window_length", window_length)
         self.groups = np.asarray(groups, dtype=np.int64)
         if self.groups.shape != (base.n_positions // self.window_length,) or base.n_positions % self.window_length:
@@ -221,7 +221,7 @@ def headline_checks(
     band = check_float("band", band, low=1.0, low_inclusive=False)
     n_train_windows = train_acts.token_ids.shape[0]
     selection_windows = check_int("selection_windows", selection_windows, minimum=1, maximum=n_train_windows)
-    tokens = check_tokens("tokens", tokens, train_acts.head.V)
+    tokens = check_token_ids("tokens", tokens, train_acts.head.V)
     d = train_acts.head.d
     E = train_acts.head.E.numpy().astype(np.float64)
     refitter = EncodingRefitter(E, test_fraction=test_fraction, seed=seed)
