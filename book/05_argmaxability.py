@@ -45,7 +45,7 @@
 # %% tags=["parameters"]
 model = "smollm2-135m"  # offline name, Hugging Face id or local folder
 revision = None  # hub revision
-device = "cpu"  # where the model runs: "cpu", "cuda" or "auto"
+device = "cpu"  # where the model and the argmax tests' float32 products run: "cpu", "cuda" or "auto"
 precision = "float32"  # the model body's precision: "float32" or "bfloat16" (used only where measured to pay)
 max_tokens = None  # tokens tested on the real head: None for the whole vocabulary, else a random sample
 seed = 0  # token samples, random heads, random pruning order
@@ -87,7 +87,7 @@ from utils.argmax import sweeps
 from utils.argmax.hull import hull_agreement
 from utils.argmax.parameters import ArgmaxParameters
 from utils.argmax.prevention import prevention_bias, unit_norm_rows
-from utils.argmax.verdicts import closest_calls, describe_tokens, find_unargmaxable
+from utils.argmax.verdicts import closest_calls, find_unargmaxable, verdict_table
 from utils.figures import argmax as figures
 
 CHAPTER = "05_argmaxability"
@@ -205,7 +205,7 @@ head = output_head(loaded.model)
 E, b = head.E.numpy(), (None if head.b is None else head.b.numpy())
 rng = np.random.default_rng(seed)
 tokens = None if max_tokens is None or max_tokens >= head.V else np.sort(rng.choice(head.V, max_tokens, replace=False))
-verdicts = find_unargmaxable(E, b, tokens=tokens, box=box, patience=patience, start=start)
+verdicts = find_unargmaxable(E, b, tokens=tokens, box=box, patience=patience, start=start, device=device)
 counts = verdicts.counts()
 pd.DataFrame([counts])
 
@@ -228,7 +228,7 @@ record(CHAPTER, "verify_seconds", verdicts.meta["seconds"], fmt=".0f",
 # seconds on this machine. The tokens that can never win strictly:
 
 # %%
-describe_tokens(verdicts, loaded.tokenizer).head(n_table)
+verdict_table(verdicts, loaded.tokenizer).head(n_table)
 
 # %% [markdown]
 # The fast test clears most tokens in one or two reflections. How close are the closest calls? We take the
@@ -272,9 +272,9 @@ if second_model is not None and second_model in available_offline_models() and s
     second_head = output_head(second_loaded.model)
     sample = np.sort(rng.choice(second_head.V, min(second_model_max_tokens, second_head.V), replace=False))
     second = find_unargmaxable(second_head.E.numpy(), None if second_head.b is None else second_head.b.numpy(),
-                               tokens=sample, box=box, patience=patience, start=start)
+                               tokens=sample, box=box, patience=patience, start=start, device=device)
     record(CHAPTER, "second_model_counts", str(second.counts()), description=f"verdicts of {second_model} (sample)")
-    display(describe_tokens(second, second_loaded.tokenizer).head(n_table))
+    display(verdict_table(second, second_loaded.tokenizer).head(n_table))
 print("second model:", "not installed or skipped" if second is None else second.counts())
 
 # %% [markdown]

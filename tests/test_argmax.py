@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 
 from utils import cache as store
 from utils.argmax import prepared
@@ -17,7 +18,7 @@ from utils.argmax.hull import hull_argmaxable, hull_box_undecided
 from utils.argmax.lp import chebyshev_lp
 from utils.argmax.prepared import argmax_margin, certified_margins, reduce_head
 from utils.argmax.sweeps import random_head
-from utils.argmax.verdicts import Verdicts, find_unargmaxable
+from utils.argmax.verdicts import Verdicts, find_unargmaxable, verdict_table
 
 
 def _instances(n: int, seed: int, bias: bool):
@@ -90,6 +91,21 @@ def test_chunked_torch_path_agrees_with_hull(monkeypatch):
     assert verdicts.counts()["decided_by_lp"] > 0
 
 
+def test_device_path_is_the_same_function_on_the_cpu(monkeypatch):
+    # device="auto" resolves to the CPU here and runs the torch products every device runs (no cuda-only branch);
+    # the verdicts equal the default path's and a GPU asked for where none is visible is a clear error
+    monkeypatch.setattr(prepared, "SMALL_PRODUCT", 0)
+    E = np.random.default_rng(5).normal(size=(200, 4))
+    b = np.random.default_rng(6).normal(size=200)
+    on_device = find_unargmaxable(E, b, device="auto", patience=5, cache=False, progress=False)
+    default = find_unargmaxable(E, b, patience=5, cache=False, progress=False)
+    np.testing.assert_array_equal(on_device.status, default.status)
+    np.testing.assert_array_equal(on_device.status == "argmaxable", hull_argmaxable(E, b))
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device='cuda'"):
+            find_unargmaxable(E, b, device="cuda", cache=False, progress=False)
+
+
 def test_lp_radius_of_a_known_region():
     # class 0 wins exactly on the open square |x|_inf < 1: Chebyshev centre 0, radius 1
     E = np.array([[0.0, 0.0], [1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
@@ -152,6 +168,24 @@ def test_duplicates_with_a_bias():
     assert chebyshev_lp(E, b, 0).status == "duplicate of row 1"
 
 
+def test_verdict_table_lists_the_chosen_verdicts_decoded():
+    class Letters:  # a stand-in tokenizer: token i decodes to the i-th letter
+        @staticmethod
+        def decode(ids):
+            return "".join("abcdefgh"[i] for i in ids)
+
+    # rows 0 and 1 are twins (row 1 has the larger bias); row 5 sits inside the hull of rows 2-4
+    E = np.array([[1.0, 0.0], [1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0], [0.0, 0.0]])
+    b = np.array([0.0, 0.5, 0.0, 0.0, 0.0, -1.0])
+    verdicts = find_unargmaxable(E, b, cache=False, progress=False)
+    table = verdict_table(verdicts, Letters())
+    assert table.token.tolist() == [0, 5] and table.status.tolist() == ["duplicate", "unargmaxable"]
+    assert table.text.tolist() == ["'a'", "'f'"] and table.twin_text.tolist() == ["'b'", ""]
+    assert verdict_table(verdicts, Letters(), ("argmaxable",)).token.tolist() == [1, 2, 3, 4]
+    with pytest.raises(ValueError, match="statuses='won'"):
+        verdict_table(verdicts, Letters(), ("won",))
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -167,6 +201,7 @@ def test_duplicates_with_a_bias():
         (dict(E=np.eye(3), start="middle"), "start"),
         (dict(E=np.eye(3), tokens=[0, 3]), "tokens"),
         (dict(E=np.eye(3), tokens=[1, 1]), "tokens"),
+        (dict(E=np.eye(3), device="tpu"), "device"),
     ],
 )
 def test_bad_input_is_a_clear_error(kwargs, message):

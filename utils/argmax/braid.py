@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..validation import check_choice, check_int, check_positive_int
+from ..compute import resolve_device
+from ..validation import check_choice, check_int, check_positive_int, check_token_ids
 from .prepared import (
     DEFAULT_BOX,
     DEFAULT_PATIENCE,
@@ -28,7 +29,6 @@ from .prepared import (
     certified_margins,
     check_box,
     check_head,
-    check_tokens,
     find_twins,
     reduce_head,
     single_threaded_blas,
@@ -130,8 +130,10 @@ def braid_reflect(
     block_size: int = 2048,
     chunk_size: int = 8192,
     progress: bool = False,
+    device: str = "cpu",
 ) -> BraidResult:
-    """The fast test alone, for the tokens ``tokens`` (default: all) of E (V, d), b (V,) or None.
+    """The fast test alone, for the tokens ``tokens`` (default: all) of E (V, d), b (V,) or None, its float32
+    products on ``device`` ("cpu", "cuda" or "auto").
 
     Never clears an unargmaxable token: a token is cleared only with a verified witness inside the box.  Tokens
     with an identical twin are tested against the other rows only (their twins are merged).
@@ -141,8 +143,9 @@ def braid_reflect(
     patience = check_int("patience", patience, minimum=0)
     check_choice("start", start, STARTS)
     representative, _ = find_twins(E64, b64)
-    head = reduce_head(E64, b64, representative)
-    tokens = check_tokens(tokens, E64.shape[0])
+    head = reduce_head(E64, b64, representative, resolve_device(device))
+    tokens = (np.arange(E64.shape[0], dtype=np.int64) if tokens is None
+              else check_token_ids("tokens", tokens, E64.shape[0], distinct=True))
     reduced_index = np.searchsorted(head.rows, representative[tokens])
     return braid_batch(
         head, reduced_index, patience=patience, box=box, start=start,

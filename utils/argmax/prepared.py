@@ -8,11 +8,16 @@ the head reduced to one row per group of identical rows (:class:`PreparedHead`),
 copies.  Every "argmaxable" verdict carries a witness whose strict argmax is checked against all rows, with a
 certified bound on the rounding error of the check (float32 products, re-checked in float64 when the margin is
 close): :func:`certified_margins`.
+
+The float32 products of that check run where the prepared head's float32 copy lives (``device``: the CPU, or a GPU
+where :func:`reduce_head` put it); the float64 re-check and the LP stay on the CPU.  On a GPU the products run in true
+float32 (TF32 switched off around them), so the rounding bound holds there too.
 """
 from __future__ import annotations
 
 import functools
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,20 +105,6 @@ def check_box(box: Any) -> float:
     return check_float("box", box, low=0.0, low_inclusive=False)
 
 
-def check_tokens(tokens: Any, V: int) -> np.ndarray:
-    """The tested token ids (n,) int64: all V when ``tokens`` is None, else distinct ids in [0, V)."""
-    if tokens is None:
-        return np.arange(V, dtype=np.int64)
-    array = np.asarray(tokens)
-    if array.ndim != 1 or len(array) == 0 or not np.issubdtype(array.dtype, np.integer):
-        raise ValueError(f"tokens must be a non-empty 1-d array of token ids; got {array!r:.80}")
-    if array.min() < 0 or array.max() >= V:
-        raise ValueError(f"tokens must lie in [0, {V - 1}]; got values from {array.min()} to {array.max()}")
-    if len(np.unique(array)) != len(array):
-        raise ValueError("tokens must not repeat a token id")
-    return array.astype(np.int64)
-
-
 def find_twins(E: np.ndarray, b: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Group identical rows of ``E`` (V, d).
 
@@ -175,16 +166,19 @@ class PreparedHead:
         return int(self.E64.shape[1])
 
 
-def reduce_head(E: np.ndarray, b: np.ndarray | None, representative: np.ndarray) -> PreparedHead:
-    """The head E (V, d) float64, b (V,) or None reduced to the rows ``representative`` names (see find_twins)."""
+def reduce_head(E: np.ndarray, b: np.ndarray | None, representative: np.ndarray,
+                device: torch.device | str = "cpu") -> PreparedHead:
+    """The head E (V, d) float64, b (V,) or None reduced to the rows ``representative`` names (see find_twins), its
+    float32 copy for the fast products on ``device`` (a ``torch.device``; resolve user input with
+    :func:`utils.compute.resolve_device`)."""
     rows = np.flatnonzero(representative == np.arange(len(representative)))
     E64 = np.ascontiguousarray(E[rows])
     b64 = None if b is None else np.ascontiguousarray(b[rows])
     return PreparedHead(
         E64=E64,
         b64=b64,
-        E32=torch.from_numpy(E64.astype(np.float32)),
-        b32=None if b64 is None else torch.from_numpy(b64.astype(np.float32)),
+        E32=torch.from_numpy(E64.astype(np.float32)).to(device),
+        b32=None if b64 is None else torch.from_numpy(b64.astype(np.float32)).to(device),
         rows=rows,
         max_row_norm=float(np.linalg.norm(E64, axis=1).max()),
         max_abs_bias=0.0 if b64 is None else float(np.abs(b64).max()),
@@ -193,14 +187,16 @@ def reduce_head(E: np.ndarray, b: np.ndarray | None, representative: np.ndarray)
     )
 
 
-def prepare_head(E: Any, b: Any = None) -> tuple[PreparedHead, np.ndarray, np.ndarray]:
-    """Check a head and prepare it once: ``(reduced head, representative (V,), twin (V,))`` (see find_twins).
+def prepare_head(E: Any, b: Any = None, device: torch.device | str = "cpu") -> tuple[PreparedHead, np.ndarray,
+                                                                                    np.ndarray]:
+    """Check a head and prepare it once: ``(reduced head, representative (V,), twin (V,))`` (see find_twins), the
+    fast products on ``device``.
 
     ``np.searchsorted(head.rows, representative[t])`` is token t's class id in the reduced head.
     """
     E64, b64 = check_head(E, b)
     representative, twin = find_twins(E64, b64)
-    return reduce_head(E64, b64, representative), representative, twin
+    return reduce_head(E64, b64, representative, device), representative, twin
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -220,6 +216,20 @@ def _error_bound(head: PreparedHead, x_norm: np.ndarray, unit_roundoff: float) -
     return 1.01 * gamma * (head.max_row_norm * x_norm + head.max_abs_bias)
 
 
+@contextmanager
+def _true_float32(device: torch.device):
+    """Float32 products in true float32 on a GPU (no TF32), which the rounding bound assumes; nothing on a CPU."""
+    if device.type != "cuda":
+        yield
+        return
+    before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before
+
+
 def _competitor_max(
     head: PreparedHead, X: np.ndarray, cls: np.ndarray, chunk_size: int, dtype: type
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -227,7 +237,8 @@ def _competitor_max(
 
     Returns ``(own (n,) float64, best_other (n,) float64, best_index (n,) int64)`` computed in ``dtype``
     (np.float32 or np.float64), the vocabulary taken ``chunk_size`` rows at a time (``best_other = -inf`` when there
-    is no other class).  Large products run in torch (multi-threaded max), small ones in numpy (less overhead).
+    is no other class).  Float32 runs on the head's device (``head.E32.device``), float64 on the CPU.  On the CPU,
+    small products run in numpy (less overhead), large ones in torch (multi-threaded max).
     """
     n = X.shape[0]
     if dtype == np.float32:
@@ -235,7 +246,8 @@ def _competitor_max(
     else:
         E = torch.from_numpy(head.E64)
         b = None if head.b64 is None else torch.from_numpy(head.b64)
-    small = n * min(head.U, chunk_size) * head.d <= SMALL_PRODUCT
+    device = E.device
+    small = device.type == "cpu" and n * min(head.U, chunk_size) * head.d <= SMALL_PRODUCT
     if small:  # numpy views of the same weights
         E = E.numpy()
         b = None if b is None else b.numpy()
@@ -244,31 +256,34 @@ def _competitor_max(
         if b is not None:
             own = own + b[cls]
     else:
-        X = torch.from_numpy(np.ascontiguousarray(X, dtype=dtype))
-        own_t = (X * E[torch.from_numpy(cls)]).sum(1)
+        X = torch.from_numpy(np.ascontiguousarray(X, dtype=dtype)).to(device)
+        cls_t = torch.from_numpy(cls).to(device)
+        own_t = (X * E[cls_t]).sum(1)
         if b is not None:
-            own_t = own_t + b[torch.from_numpy(cls)]
-        own = own_t.numpy()
+            own_t = own_t + b[cls_t]
+        own = own_t.cpu().numpy()
     best = np.full(n, -np.inf)
     best_index = np.zeros(n, dtype=np.int64)
     rows = np.arange(n)
-    for start in range(0, head.U, chunk_size):
-        stop = min(start + chunk_size, head.U)
-        logits = X @ E[start:stop].T  # (n, chunk)
-        if b is not None:
-            logits += b[start:stop]
-        inside = (cls >= start) & (cls < stop)
-        if small:
-            logits[rows[inside], cls[inside] - start] = -np.inf  # a class is not its own competitor
-            index = logits.argmax(1)
-            value = logits[rows, index]
-        else:
-            logits[torch.from_numpy(rows[inside]), torch.from_numpy(cls[inside] - start)] = -math.inf
-            value, index = logits.max(1)
-            value, index = value.numpy(), index.numpy()
-        better = value > best
-        best = np.where(better, value, best)
-        best_index = np.where(better, index + start, best_index)
+    with _true_float32(device):
+        for start in range(0, head.U, chunk_size):
+            stop = min(start + chunk_size, head.U)
+            logits = X @ E[start:stop].T  # (n, chunk)
+            if b is not None:
+                logits += b[start:stop]
+            inside = (cls >= start) & (cls < stop)
+            if small:
+                logits[rows[inside], cls[inside] - start] = -np.inf  # a class is not its own competitor
+                index = logits.argmax(1)
+                value = logits[rows, index]
+            else:
+                logits[torch.from_numpy(rows[inside]).to(device), torch.from_numpy(cls[inside] - start).to(device)] = (
+                    -math.inf)
+                value, index = logits.max(1)
+                value, index = value.cpu().numpy(), index.cpu().numpy()
+            better = value > best
+            best = np.where(better, value, best)
+            best_index = np.where(better, index + start, best_index)
     return own.astype(np.float64), best, best_index
 
 

@@ -18,7 +18,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .. import cache as store  # find_unargmaxable's argument `cache` is the on/off switch
-from ..validation import check_choice, check_float, check_int, check_positive_int
+from ..compute import resolve_device
+from ..validation import check_choice, check_float, check_int, check_positive_int, check_token_ids
 from .braid import braid_batch
 from .lp import chebyshev_on_head
 from .prepared import (
@@ -29,7 +30,6 @@ from .prepared import (
     as_numpy,
     check_box,
     check_head,
-    check_tokens,
     find_twins,
     prepare_head,
     reduce_head,
@@ -167,6 +167,7 @@ def find_unargmaxable(
     use_lp: bool = True,
     cache: bool = True,
     progress: bool = True,
+    device: str = "cpu",
 ) -> Verdicts:
     """Verdicts for the tokens ``tokens`` (default: all) of the output layer E (V, d), b (V,) or None.
 
@@ -175,6 +176,10 @@ def find_unargmaxable(
     tokens at the first step), then the Chebyshev LP on every token braid did not clear (skipped with
     ``use_lp=False``: those tokens are then reported "unargmaxable" with lp_status "not run", an upper bound on the
     count).  Results are cached under ``cache_dir()/argmax`` keyed by E, b, tokens and every setting.
+
+    ``device`` ("cpu", "cuda" or "auto") is where the float32 products of the fast test and of every witness check
+    run; the float64 re-checks and the LP run on the CPU.  It is not part of the cache key: each verdict is certified
+    whatever the device (margins may differ in the last float32 bits).
     """
     E_in = as_numpy("E", E)
     E64, b64 = check_head(E_in, b)
@@ -185,7 +190,8 @@ def find_unargmaxable(
     radius_tol = check_float("radius_tol", radius_tol, low=0.0)
     block_size = check_positive_int("block_size", block_size)
     chunk_size = check_positive_int("chunk_size", chunk_size)
-    tokens = check_tokens(tokens, V)
+    torch_device = resolve_device(device)
+    tokens = np.arange(V, dtype=np.int64) if tokens is None else check_token_ids("tokens", tokens, V, distinct=True)
     b_in = None if b is None else as_numpy("b", b)
     settings = dict(box=box, patience=patience, start=start, radius_tol=radius_tol, use_lp=bool(use_lp))
     key = verdict_key(E_in, b_in, tokens, **settings)
@@ -197,7 +203,7 @@ def find_unargmaxable(
 
     t0 = time.perf_counter()
     representative, twin_of = find_twins(E64, b64)
-    head = reduce_head(E64, b64, representative)
+    head = reduce_head(E64, b64, representative, torch_device)
     n = len(tokens)
     status = np.full(n, "unargmaxable", dtype="<U12")
     method = np.full(n, "lp", dtype="<U5")
@@ -261,7 +267,7 @@ def find_unargmaxable(
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def describe_tokens(verdicts: Verdicts, tokenizer: Any, statuses: tuple[str, ...] = ("unargmaxable", "duplicate")):
+def verdict_table(verdicts: Verdicts, tokenizer: Any, statuses: tuple[str, ...] = ("unargmaxable", "duplicate")):
     """A DataFrame of the tested tokens with the given verdicts, decoded: token, text (repr), status, twin,
     twin_text, lp_radius, lp_status."""
     import pandas as pd
