@@ -66,23 +66,25 @@ import numpy as np
 import pandas as pd
 
 from utils import encoding as enc
-from utils import undertrained as ut
-from utils import undertrained_training as training
 from utils.activations import compute_activations
-from utils.argmax.verdicts import find_unargmaxable
-from utils.figures import undertrained as figures
 from utils.head import output_head
 from utils.models import describe, load_model
 from utils.paths import RESULTS_DIR
 from utils.plotting import set_theme
 from utils.results import RERUNS_DIR, glue_figure, record, record_many, record_scorecard, start_run
-from utils.uncertainty import Check, exact
+
+# %% tags=["hide-input"]
+from utils import undertrained as ut
+from utils import undertrained_training as training
+from utils.argmax.verdicts import find_unargmaxable
+from utils.figures import undertrained as figures
+from utils.undertrained_parameters import check_model_parameters, check_parameters
 
 CHAPTER = "06_undertrained"
-parameters = ut.UndertrainedParameters.from_namespace(globals())
+check_parameters(globals())  # every knob that needs no model, checked before any work
 loaded = load_model(model, revision, device=device, precision=precision)
+check_model_parameters(globals(), loaded)
 head = output_head(loaded.model)
-parameters.check_vocabulary(head.V)
 start_run(CHAPTER, globals(), loaded)
 set_theme()
 pd.DataFrame([describe(loaded)])
@@ -102,7 +104,7 @@ acts = compute_activations(loaded, corpus, "train", window_length=window_length,
 fit = enc.fit_encoding(E, acts.alpha.numpy(), seed=seed)
 counts = enc.token_counts(acts.token_ids.numpy(), head.V)  # (V,) occurrences in the pass's windows
 print(reference_rule)
-pd.DataFrame({"token": reference, "text": [repr(loaded.tokenizer.decode([int(t)])) for t in reference]}).head(n_table)
+ut.token_table(loaded.tokenizer, reference).head(n_table)
 
 # %% [markdown]
 # Three indicators, each oriented so that a larger score is more suspicious: closeness to the unused mean (minus
@@ -112,38 +114,16 @@ pd.DataFrame({"token": reference, "text": [repr(loaded.tokenizer.decode([int(t)]
 # the copy prompt.
 
 # %%
-indicators = {"closeness to unused mean": -distance, "small row norm": -np.linalg.norm(E, axis=1),
-              "predicted -log alpha": fit.predicted}
+indicators = ut.head_indicators(E, distance, fit.predicted)  # name -> (V,) score, larger: more suspicious
 tops = {name: ut.top_tokens(score, n_candidates, reference) for name, score in indicators.items()}
-pool = np.setdiff1d(np.arange(head.V), reference)
-control = np.sort(np.random.default_rng(seed).choice(pool, min(n_control, len(pool)), replace=False))
-prompted = np.unique(np.concatenate([*tops.values(), control, reference]))
-probability = dict(zip(prompted.tolist(), ut.repetition_probabilities(loaded, prompted, batch_size=prompt_batch_size)))
-verified = {token: p < threshold for token, p in probability.items()}
-precision_table = ut.precision_table(indicators, verified, n_candidates, reference)
+control = ut.control_tokens(head.V, n_control, reference, seed)
+prompting = ut.verify_by_prompting(loaded, tops, control, reference, threshold, batch_size=prompt_batch_size)
+precision_table = ut.precision_table(indicators, prompting.verified, n_candidates, reference)
 precision_table
 
 # %% tags=["remove-input"]
-control_hits = np.array([verified[int(t)] for t in control])
-top_hits = np.array([verified[int(t)] for t in tops["closeness to unused mean"]])
-lift, lift_interval = ut.precision_lift_interval(top_hits, control_hits, seed=seed)
-n_verified = int(sum(verified[int(t)] for t in np.unique(np.concatenate(list(tops.values())))))
-record_many(CHAPTER, {
-    "reference_rule": (reference_rule, None, "how the unused reference set was chosen"),
-    "n_reference": (len(reference), ",", "tokens in the unused reference set"),
-    "n_candidates": (n_candidates, ",", "top tokens of each indicator prompted"),
-    "n_control": (len(control), ",", "random control tokens prompted"),
-    "threshold": (threshold, "g", "probability below which a prompted token counts as under-trained"),
-    "n_prompted": (len(prompted), ",", "distinct tokens prompted"),
-    "n_verified": (n_verified, ",", "distinct candidates verified as under-trained"),
-    "control_rate": (float(control_hits.mean()), ".0%", "share of random control tokens verified (base rate)"),
-    "reference_rate": (float(np.mean([verified[int(t)] for t in reference])), ".0%",
-                       "share of the reference tokens verified"),
-    "ranking": (ut.ranking_wording(precision_table), None, "which indicator's top list holds most verified tokens"),
-    "lift": (lift, ".0%", "precision of the closeness indicator minus the base rate"),
-    "lift_interval": (lift_interval.label(".0%"), None, "its interval (token-level bootstrap)"),
-    "lift_wording": (ut.lift_wording(lift, lift_interval), None, "the lift in words"),
-})
+lift, lift_interval = prompting.lift(seed=seed)  # closeness's top list against the random control
+record_many(CHAPTER, ut.prompting_records(prompting, reference_rule, precision_table, lift, lift_interval))
 
 # %% [markdown]
 # Of the candidates, {glue:text}`06_undertrained.n_verified` are verified as under-trained (probability below
@@ -155,14 +135,8 @@ record_many(CHAPTER, {
 # The closest rows, decoded:
 
 # %%
-def token_rows(tokens):
-    return pd.DataFrame({"token": tokens, "text": [repr(loaded.tokenizer.decode([int(t)])) for t in tokens],
-                         "distance": distance[tokens], "predicted -log alpha": fit.predicted[tokens],
-                         "corpus count": counts[tokens], "p(repeat)": [probability[int(t)] for t in tokens],
-                         "under-trained": [verified[int(t)] for t in tokens]})
-
-
-token_rows(tops["closeness to unused mean"][:n_table]).round(4)
+per_token = {"distance": distance, "predicted -log alpha": fit.predicted, "corpus count": counts}
+ut.token_table(loaded.tokenizer, tops[ut.CLOSENESS][:n_table], per_token, prompting).round(4)
 
 # %% [markdown]
 # ## 6.2 How the views agree
@@ -176,47 +150,25 @@ token_rows(tops["closeness to unused mean"][:n_table]).round(4)
 head_E, head_b = head.E.numpy(), None if head.b is None else head.b.numpy()  # as chapter 5: its cache key
 verdicts = find_unargmaxable(head_E, head_b,
                              tokens=ut.sample_tokens(head.V, max_tokens, seed), box=box, patience=patience,
-                             start=start)
-margin = np.full(head.V, np.nan)
-margin[verdicts.tokens] = verdicts.margin / np.maximum(np.linalg.norm(verdicts.witness, axis=1), 1e-300)
+                             start=start, device=device)
 views = {**indicators, "measured -log alpha": -acts.log_alpha.numpy(), "rare in corpus": -np.log1p(counts),
-         "thin argmax margin": -margin}
+         "thin argmax margin": -ut.relative_margin(verdicts, head.V)}
 correlations = ut.rank_agreement(views)
 overlap = ut.top_overlap({k: np.nan_to_num(v, nan=-np.inf) for k, v in views.items()}, n_candidates, reference)
 overlap
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
-figures.plot_indicators(axes[0], distance, fit.predicted, reference, verified, seed=seed)
+figures.plot_indicators(axes[0], distance, fit.predicted, reference, prompting.verified, seed=seed)
 figures.plot_agreement(axes[1], correlations)
 fig.tight_layout()
 glue_figure("fig-undertrained", fig)
 
 # %% tags=["remove-input"]
-candidates = np.unique(np.concatenate(list(tops.values())))
-under = np.array([t for t in candidates if verified[int(t)]], dtype=np.int64)
-status = dict(zip(verdicts.tokens.tolist(), verdicts.status.tolist()))
-missing = np.array([t for t in under if int(t) not in status], dtype=np.int64)  # outside chapter 5's sample
-if len(missing):
-    status.update(zip(missing.tolist(), find_unargmaxable(head_E, head_b, tokens=missing, box=box, patience=patience,
-                                                          start=start, progress=False).status.tolist()))
-under_status = np.array([status[int(t)] for t in under], dtype=str)
-n_under_unarg, n_under_dup = int((under_status == "unargmaxable").sum()), int((under_status == "duplicate").sum())
-record_many(CHAPTER, {
-    "rho_closeness_predicted": (correlations.loc["closeness to unused mean", "predicted -log alpha"], ".2f",
-                                "rank correlation: closeness to unused mean vs predicted -log alpha"),
-    "rho_predicted_measured": (correlations.loc["predicted -log alpha", "measured -log alpha"], ".2f",
-                               "rank correlation: predicted vs measured -log alpha"),
-    "rho_closeness_margin": (correlations.loc["closeness to unused mean", "thin argmax margin"], ".2f",
-                             "rank correlation: closeness vs thin argmax margin"),
-    "overlap_closeness_predicted": (int(overlap.loc["closeness to unused mean", "predicted -log alpha"]), ",",
-                                    "tokens shared by the two top lists"),
-    "n_under": (len(under), ",", "verified under-trained candidates"),
-    "under_unargmaxable": (n_under_unarg, ",", "verified under-trained candidates that are unargmaxable"),
-    "under_duplicate": (n_under_dup, ",", "verified under-trained candidates whose row has an identical twin"),
-    "under_geometry": (ut.geometry_wording(n_under_unarg, n_under_dup), None, "what the geometry says, in words"),
-    "verdict_tokens": (len(verdicts), ",", "tokens with chapter 5's verdicts"),
-})
+n_under_unarg, n_under_dup = ut.strict_win_losses(prompting.under, verdicts, head_E, head_b, box=box,
+                                                  patience=patience, start=start)
+record_many(CHAPTER, ut.agreement_records(correlations, overlap, len(prompting.under), n_under_unarg, n_under_dup,
+                                          len(verdicts)))
 
 # %% [markdown]
 # ```{glue:figure} fig-undertrained
@@ -247,43 +199,12 @@ record_many(CHAPTER, {
 results_root = Path(os.environ.get("LOGLINEAR_RESULTS", RERUNS_DIR))
 located = training.locate_trained_runs([results_root, RESULTS_DIR])
 print("chapter 4's models:", "not available (chapter 4 has not run)" if located is None else located[2])
-reach_tables, changes, recovery = [], {}, []
-finals = {} if located is None else located[0]
-train_counts = training.training_counts(next(iter(finals.values())), located[1]) if finals else None  # all sizes
-for size, final in finals.items():
-    checkpoints = training.run_checkpoints(final)
-    stages = training.pick_stages(list(checkpoints), early_step)
-    E_end = training.checkpoint_head(checkpoints[stages["end"]])[0]
-    ref_trained, _ = ut.unused_reference(training.checkpoint_tokenizer(final))
-    sample = training.seen_unseen_sample(train_counts, dynamics_max_tokens, seed)
-    stage_verdicts = {stage: find_unargmaxable(*training.checkpoint_head(checkpoints[step]), tokens=sample, box=box,
-                                               patience=patience, start=start, progress=False)
-                      for stage, step in stages.items()}
-    reach_tables.append(training.reachability_frame(stage_verdicts, train_counts).assign(size=size))
-    changes[size] = training.created_removed(stage_verdicts["initialisation"], stage_verdicts["end"])
-    recovery.append({"size": size, **training.unseen_recovery(ut.magikarp_distance(E_end, ref_trained), train_counts,
-                                                              ref_trained, n_candidates)})
-reach = pd.concat(reach_tables, ignore_index=True) if reach_tables else pd.DataFrame()
+reach, changes, recovery = training.reachability(located, early_step=early_step, n_tokens=dynamics_max_tokens,
+                                                 seed=seed, box=box, patience=patience, start=start, k=n_candidates)
 reach
 
 # %% tags=["remove-input"]
-created = sum(c["created"] for c in changes.values())
-removed = sum(c["removed"] for c in changes.values())
-recovery = pd.DataFrame(recovery)
-record_many(CHAPTER, {
-    "dyn_sizes": (", ".join(changes) or "none", None, "chapter 4's sizes tested"),
-    "dyn_tested": (max([c["tested"] for c in changes.values()], default=0), ",", "tokens tested per checkpoint"),
-    "dyn_unargmaxable": (int(reach.unargmaxable.sum()) if len(reach) else 0, ",",
-                         "unargmaxable verdicts over every size, stage and group"),
-    "dyn_created": (created, ",", "tokens that became unargmaxable between initialisation and the end"),
-    "dyn_wording": (training.training_effect_wording(created, removed), None, "what training did, in words"),
-    "recovery_precision": (float(recovery.precision.min()) if len(recovery) else float("nan"), ".0%",
-                           "smallest precision (over sizes) of the closest rows at finding never-seen tokens"),
-    "recovery_base": (float(recovery.base_rate.max()) if len(recovery) else float("nan"), ".0%",
-                      "largest share of never-seen tokens in the vocabulary (the base rate)"),
-    "recovery_auc": (float(recovery.auc.min()) if len(recovery) else float("nan"), ".2f",
-                     "smallest AUC of closeness at separating never-seen from seen tokens"),
-})
+record_many(CHAPTER, training.reachability_records(reach, changes, recovery))
 recovery
 
 # %% [markdown]
@@ -309,20 +230,10 @@ recovery
 # chapter 4's models, at most 0 (exact for the tested sample).
 
 # %% tags=["remove-input"]
-checks = [
-    Check("closeness to the unused mean: precision of its top list minus the random base rate", lift, lift_interval,
-          0.0, "above", ".2f"),
-    Check("verified under-trained tokens that cannot win strictly (unargmaxable or duplicate rows)",
-          float(n_under_unarg + n_under_dup), exact(n_under_unarg + n_under_dup), 0.0, "below", ".0f"),
-]
-if changes:
-    checks.append(Check("tokens made unargmaxable by training (chapter 4's models, sample)", float(created),
-                        exact(created), 0.0, "below", ".0f"))
+created = sum(change["created"] for change in changes.values()) if changes else None  # None: no chapter 4
+checks = ut.scorecard_checks(lift, lift_interval, n_under_unarg + n_under_dup, created)
 record(CHAPTER, "scorecard_kind", "a finding of the book (not a claim of the papers)", description="what is scored")
-record_scorecard(CHAPTER, f"{n_verified} of {len(candidates)} candidates of {model} under-trained "
-                          f"(random tokens: {control_hits.mean():.0%}); of those, "
-                          f"{n_under_unarg} unargmaxable, {n_under_dup} duplicate rows",
-                 checks)
+record_scorecard(CHAPTER, ut.scorecard_figure(model, prompting, n_under_unarg, n_under_dup), checks)
 
 # %% [markdown]
 # Verdict (a finding of the book): **{glue:text}`06_undertrained.verdict`**:

@@ -13,10 +13,9 @@ from utils.argmax.verdicts import find_unargmaxable
 from utils.models import load_model
 from utils.tokenizers import gpt2_tokenizer
 from utils.uncertainty import exact
+from utils.undertrained_parameters import check_model_parameters, check_parameters
 
-PARAMETERS = dict(n_candidates=8, threshold=0.01, n_control=8, seed=0, corpus="wikipedia", window_length=16,
-                  n_tokens=512, sample_seed=0, batch_size=4, prompt_batch_size=4, box=100.0, patience=50,
-                  start="centred", dynamics_max_tokens=40, early_step=2, n_table=5)
+DEFAULTS = training.chapter_defaults("06_undertrained")
 
 
 def planted_head(V=600, d=24, n_planted=12, n_reference=6, seed=0):
@@ -93,18 +92,6 @@ def test_lift_interval_and_wording():
     assert ut.lift_wording(0.0, exact(0.0)).startswith("not distinguishable")
 
 
-def test_bad_parameters_name_the_parameter():
-    with pytest.raises(ValueError, match="threshold=1.5"):
-        ut.UndertrainedParameters(**{**PARAMETERS, "threshold": 1.5})
-    with pytest.raises(ValueError, match="threshold=0.0"):
-        ut.UndertrainedParameters(**{**PARAMETERS, "threshold": 0.0})
-    parameters = ut.UndertrainedParameters(**PARAMETERS)
-    with pytest.raises(ValueError, match="n_candidates=8 must be <= 5"):
-        parameters.check_vocabulary(5)
-    with pytest.raises(ValueError, match="lack"):
-        ut.UndertrainedParameters.from_namespace({"seed": 0})
-
-
 def test_reachability_verdicts_agree_with_the_hull_oracle():
     rng = np.random.default_rng(1)
     heads = {"initialisation": random_head(60, 3, "normal", bias=False, seed=1)[0],
@@ -150,3 +137,212 @@ def test_geometry_wording():
     assert "forbids a strict argmax" in ut.geometry_wording(0, 4)
     with pytest.raises(ValueError, match="n_duplicate=-1"):
         ut.geometry_wording(0, -1)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the chapter's parameters
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def test_default_parameters_pass():
+    check_parameters(DEFAULTS)
+    check_parameters({**DEFAULTS, "max_tokens": 300, "device": "auto", "precision": "bfloat16", "patience": 0})
+
+
+@pytest.mark.parametrize("name, value, error, message", [
+    ("n_candidates", 0, ValueError, "n_candidates=0 must be >= 1"),  # the positive integers
+    ("prompt_batch_size", -2, ValueError, "prompt_batch_size=-2 must be >= 1"),
+    ("n_table", 2.5, TypeError, "n_table=2.5 must be an integer"),
+    ("seed", -1, ValueError, "seed=-1 must be >= 0"),  # the seeds
+    ("threshold", 1.5, ValueError, r"threshold=1.5 is outside the allowed interval \(0.0, 1.0\)"),
+    ("threshold", 0.0, ValueError, r"threshold=0.0 is outside the allowed interval \(0.0, 1.0\)"),
+    ("window_length", 1, ValueError, "window_length=1 must be >= 2"),
+    ("n_tokens", 64, ValueError, "n_tokens=64 must be >= 128"),  # below one window of the default length
+    ("max_tokens", 0, ValueError, "max_tokens=0 must be >= 1"),
+    ("box", 0.0, ValueError, r"box=0.0 is outside the allowed interval \(0.0, inf\]"),
+    ("patience", -1, ValueError, "patience=-1 must be >= 0"),
+    ("start", "middle", ValueError, r"start='middle' is not allowed; choose one of \['row', 'centred'\]"),
+    ("corpus", "nope", ValueError, "corpus='nope' is not allowed"),
+    ("device", "tpu", ValueError, "device='tpu' is not allowed"),
+    ("precision", "float16", ValueError, "precision='float16' is not allowed"),
+    ("early_step", 0, ValueError, "early_step=0 must be >= 1"),
+])
+def test_a_bad_parameter_raises_naming_it(name, value, error, message):
+    with pytest.raises(error, match=message):
+        check_parameters({**DEFAULTS, name: value})
+
+
+def test_model_parameters_against_the_tiny_model(tiny_model_dir):
+    loaded = load_model(str(tiny_model_dir))
+    reference, _ = ut.unused_reference(loaded.tokenizer)
+    pool = loaded.model.get_output_embeddings().weight.shape[0] - len(reference)
+    tiny = {**DEFAULTS, "window_length": 16, "n_candidates": pool, "n_control": 6}
+    check_model_parameters(tiny, loaded)  # every token outside the reference may be a candidate
+    with pytest.raises(ValueError, match=f"n_candidates={pool + 1} must be <= {pool}"):
+        check_model_parameters({**tiny, "n_candidates": pool + 1}, loaded)
+    with pytest.raises(ValueError, match=f"n_control={pool + 1} must be <= {pool}"):
+        check_model_parameters({**tiny, "n_control": pool + 1}, loaded)
+    with pytest.raises(ValueError, match=f"window_length={loaded.n_ctx + 1} must be <= {loaded.n_ctx}"):
+        check_model_parameters({**tiny, "window_length": loaded.n_ctx + 1}, loaded)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# what the chapter computes and records
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def test_control_tokens_leave_out_the_reference_and_repeat_the_seeded_draw():
+    reference = np.array([0, 3, 7])
+    control = ut.control_tokens(20, 10, reference, seed=4)
+    assert len(control) == 10 and len(np.unique(control)) == 10 and (np.diff(control) > 0).all()
+    assert not np.isin(control, reference).any()
+    pool = np.setdiff1d(np.arange(20), reference)  # the chapter's draw before the move to utils
+    np.testing.assert_array_equal(control, np.sort(np.random.default_rng(4).choice(pool, 10, replace=False)))
+    np.testing.assert_array_equal(ut.control_tokens(20, 50, reference, seed=4), pool)  # fewer left: all of them
+
+
+def planted_prompting(threshold=0.01):
+    """Top lists, control and reference over 30 tokens with known probabilities: tokens below 10 are under-trained."""
+    tops = {ut.CLOSENESS: np.array([1, 2, 3, 12]), "small row norm": np.array([2, 13, 14, 15])}
+    control, reference = np.array([4, 20, 21, 22, 23]), np.array([0, 5])
+    prompted = ut.prompted_tokens(tops, control, reference)
+    probability = {int(t): (1e-4 if t < 10 else 0.5) for t in prompted}
+    return ut.Prompting(tops, control, reference, probability, threshold)
+
+
+def test_prompting_counts_against_a_direct_count():
+    prompting = planted_prompting()
+    np.testing.assert_array_equal(prompting.prompted, [0, 1, 2, 3, 4, 5, 12, 13, 14, 15, 20, 21, 22, 23])
+    np.testing.assert_array_equal(prompting.candidates, [1, 2, 3, 12, 13, 14, 15])
+    np.testing.assert_array_equal(prompting.under, [1, 2, 3])
+    assert list(prompting.verified) == prompting.prompted.tolist()
+    assert prompting.hits([1, 12, 0]).tolist() == [True, False, True]
+    with pytest.raises(ValueError, match="were not prompted"):
+        prompting.hits([29])
+    lift, interval = prompting.lift(seed=0)
+    assert lift == pytest.approx(3 / 4 - 1 / 5)  # closeness: 3 of 4 verified; control: 1 of 5
+    assert interval.unit == "token" and interval.low <= lift <= interval.high
+
+
+def test_prompting_records_are_the_direct_numbers():
+    prompting = planted_prompting()
+    indicators = {name: np.zeros(30) for name in prompting.tops}
+    for name, top in prompting.tops.items():
+        indicators[name][top] = 1.0 + np.arange(len(top))[::-1]
+    table = ut.precision_table(indicators, prompting.verified, 4)
+    lift, interval = prompting.lift(seed=0)
+    records = ut.prompting_records(prompting, "rule", table, lift, interval)
+    values = {name: value for name, (value, _, _) in records.items()}
+    assert values["n_reference"] == 2 and values["n_candidates"] == 4 and values["n_control"] == 5
+    assert values["n_prompted"] == 14 and values["n_verified"] == 3
+    assert values["control_rate"] == pytest.approx(0.2) and values["reference_rate"] == 1.0
+    assert values["ranking"].startswith(f"the {ut.CLOSENESS} ranks best, with 75%")
+    assert values["lift_wording"] == ut.lift_wording(lift, interval)
+    assert ut.scorecard_figure("m", prompting, 0, 1) == ("3 of 7 candidates of m under-trained (random tokens: 20%); "
+                                                         "of those, 0 unargmaxable, 1 duplicate rows")
+
+
+def test_verify_by_prompting_asks_the_model_once_per_token(tiny_model_dir):
+    loaded = load_model(str(tiny_model_dir))
+    tops, control, reference = {ut.CLOSENESS: np.array([9, 3])}, np.array([3, 40]), np.array([500])
+    prompting = ut.verify_by_prompting(loaded, tops, control, reference, 0.5, batch_size=2)
+    np.testing.assert_array_equal(prompting.prompted, [3, 9, 40, 500])
+    direct = ut.repetition_probabilities(loaded, prompting.prompted, batch_size=4)
+    np.testing.assert_allclose([prompting.probability[t] for t in (3, 9, 40, 500)], direct, rtol=1e-6)
+    assert prompting.verified == {t: p < 0.5 for t, p in zip((3, 9, 40, 500), direct)}
+
+
+def test_token_table_reads_each_column_at_the_token():
+    tokenizer = gpt2_tokenizer()
+    prompting = planted_prompting()
+    tokens = np.array([12, 1])
+    table = ut.token_table(tokenizer, tokens, {"x": np.arange(30) * 2.0}, prompting)
+    assert table.columns.tolist() == ["token", "text", "x", "p(repeat)", "under-trained"]
+    assert table.x.tolist() == [24.0, 2.0] and table["under-trained"].tolist() == [False, True]
+    assert table.text.tolist() == [repr(tokenizer.decode([12])), repr(tokenizer.decode([1]))]
+    assert ut.token_table(tokenizer, tokens).columns.tolist() == ["token", "text"]
+
+
+def test_head_indicators_and_relative_margin():
+    E = np.array([[3.0, 4.0], [0.0, 1.0]])
+    indicators = ut.head_indicators(E, np.array([1.0, 2.0]), np.array([5.0, 6.0]))
+    assert indicators[ut.CLOSENESS].tolist() == [-1.0, -2.0] and indicators["small row norm"].tolist() == [-5.0, -1.0]
+
+    class Tested:  # the fields of a Verdicts that relative_margin reads
+        tokens, margin, witness = np.array([2]), np.array([1.5]), np.array([[3.0, 4.0]])
+
+    margin = ut.relative_margin(Tested, 4)
+    assert margin[2] == pytest.approx(0.3) and np.isnan(margin[[0, 1, 3]]).all()
+
+
+def test_strict_win_losses_agree_with_the_hull_oracle():
+    E, _ = random_head(80, 3, "normal", bias=False, seed=3)
+    E[7] = E[5]  # a planted pair of identical rows: neither can win strictly
+    sample = find_unargmaxable(E, tokens=np.arange(0, 80, 2), cache=False, progress=False)  # 7 is outside it
+    tokens = np.arange(80)
+    n_unargmaxable, n_duplicate = ut.strict_win_losses(tokens, sample, E, box=100.0, patience=50, start="centred")
+    others = np.setdiff1d(tokens, [5, 7])
+    truth = hull_argmaxable(np.delete(E, 7, axis=0))[np.searchsorted(np.setdiff1d(tokens, [7]), others)]
+    assert (n_unargmaxable, n_duplicate) == (int((~truth).sum()), 2)
+
+
+def test_agreement_records_and_scorecard_checks():
+    import pandas as pd
+
+    names = [ut.CLOSENESS, "predicted -log alpha", "measured -log alpha", "thin argmax margin"]
+    correlations = pd.DataFrame(np.arange(16.0).reshape(4, 4), index=names, columns=names)
+    overlap = pd.DataFrame(np.arange(16).reshape(4, 4), index=names, columns=names)
+    records = ut.agreement_records(correlations, overlap, 9, 0, 2, 1000)
+    values = {name: value for name, (value, _, _) in records.items()}
+    assert (values["rho_closeness_predicted"], values["rho_predicted_measured"]) == (1.0, 6.0)
+    assert (values["rho_closeness_margin"], values["overlap_closeness_predicted"]) == (3.0, 1)
+    assert values["under_geometry"] == ut.geometry_wording(0, 2) and values["verdict_tokens"] == 1000
+    lift, interval = ut.precision_lift_interval(np.ones(20), np.zeros(20))
+    checks = ut.scorecard_checks(lift, interval, 2)
+    assert [c.verdict for c in checks] == ["reproduced", "not reproduced"]  # 2 tokens cannot win: above 0
+    assert len(ut.scorecard_checks(lift, interval, 0, created=0)) == 3
+    assert all(c.verdict == "reproduced" for c in ut.scorecard_checks(lift, interval, 0, created=0))
+    with pytest.raises(ValueError, match="created=-1"):
+        ut.scorecard_checks(lift, interval, 0, created=-1)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# reachability through training
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def test_reachability_records_without_chapter_4():
+    reach, changes, recovery = training.reachability(None, early_step=2, n_tokens=10, seed=0, box=100.0,
+                                                     patience=50, start="centred", k=4)
+    assert reach.empty and changes == {} and recovery.empty
+    values = {name: value for name, (value, _, _) in training.reachability_records(reach, changes, recovery).items()}
+    assert values["dyn_sizes"] == "none" and values["dyn_tested"] == 0 and values["dyn_unargmaxable"] == 0
+    assert values["dyn_wording"] == training.training_effect_wording(0, 0)
+    assert all(np.isnan(values[name]) for name in ("recovery_precision", "recovery_base", "recovery_auc"))
+
+
+def test_size_reachability_finds_rows_that_training_shrank_into_the_hull(tmp_path):
+    import pandas as pd
+    from conftest import save_tiny_model
+    from safetensors.torch import load_file, save_file
+
+    counts = np.ones(50257, dtype=np.int64)
+    counts[100:200] = 0  # never seen
+    sample = training.seen_unseen_sample(counts, 20, seed=0)
+    shrunk = sample[:3]  # rows pulled to the centre by the end of training: unargmaxable there
+    steps = {step: save_tiny_model(tmp_path / f"step{step}", "gpt2", seed=0) for step in (0, 2, 6)}
+    weights = load_file(steps[6] / "model.safetensors")
+    weights["transformer.wte.weight"][shrunk] *= 1e-3
+    save_file(weights, steps[6] / "model.safetensors", metadata={"format": "pt"})
+    reference = np.arange(100, 110)
+    frame, change, recovery = training.size_reachability(steps, counts, reference, early_step=3, n_tokens=20,
+                                                         seed=0, box=100.0, patience=50, start="centred", k=5)
+    at = {(row.stage, row.group): row for row in frame.itertuples()}
+    assert at["initialisation", "unseen"].tested == 10 and at["end", "seen"].tested == 10
+    assert sum(at["end", group].unargmaxable for group in ("seen", "unseen")) == 3
+    assert sum(at["early", group].unargmaxable for group in ("seen", "unseen")) == 0  # step 2, before the change
+    assert change == {"created": 3, "removed": 0, "tested": 20}
+    assert recovery["k"] == 5 and recovery["base_rate"] == pytest.approx(90 / (50257 - 10))
+    values = {name: value for name, (value, _, _) in training.reachability_records(
+        frame.assign(size="tiny"), {"tiny": change}, pd.DataFrame([recovery])).items()}
+    assert values["dyn_created"] == 3 and values["dyn_unargmaxable"] == 3 and values["dyn_tested"] == 20

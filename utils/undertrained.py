@@ -14,7 +14,6 @@ prompting the model to repeat the token. This module gives:
 """
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,68 +22,13 @@ import numpy as np
 import torch
 from scipy import stats
 
-from .validation import check_choice, check_float, check_int, check_positive_int
+from .validation import check_int, check_positive_int
 
 #: few-shot copy prompt around the candidate token: prefix + [token] + suffix -> the model should say the token
 REPEAT_EXAMPLES = (("hello", "hello"), ("2023", "2023"), (" river", " river"))
 REPEAT_HEADER = "Repeat each input exactly.\n"
-
-
-@dataclass
-class UndertrainedParameters:
-    """Chapter 6's knobs; invalid values raise naming the parameter, the value and what is allowed."""
-
-    n_candidates: int
-    threshold: float
-    n_control: int
-    seed: int
-    corpus: str
-    window_length: int
-    n_tokens: int
-    sample_seed: int
-    batch_size: int
-    prompt_batch_size: int
-    box: float
-    patience: int
-    start: str
-    dynamics_max_tokens: int
-    early_step: int
-    n_table: int
-    max_tokens: int | None = None
-
-    def __post_init__(self) -> None:
-        from .argmax.prepared import STARTS, check_box
-        from .corpora import CORPORA
-
-        for name in ("n_candidates", "n_control", "n_tokens", "batch_size", "prompt_batch_size",
-                     "dynamics_max_tokens", "n_table"):
-            check_positive_int(name, getattr(self, name))
-        check_float("threshold", self.threshold, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
-        check_int("seed", self.seed, minimum=0)
-        check_int("sample_seed", self.sample_seed, minimum=0)
-        check_int("window_length", self.window_length, minimum=2)
-        check_int("patience", self.patience, minimum=0)
-        check_int("early_step", self.early_step, minimum=1)
-        check_choice("corpus", self.corpus, CORPORA)
-        check_choice("start", self.start, STARTS)
-        check_box(self.box)
-        if self.max_tokens is not None:
-            check_positive_int("max_tokens", self.max_tokens)
-
-    @classmethod
-    def from_namespace(cls, namespace: Mapping[str, Any]) -> UndertrainedParameters:
-        """The parameters named by this class's fields, read from ``namespace`` (the chapter's ``globals()``)."""
-        names = [f.name for f in dataclasses.fields(cls)]
-        missing = [f.name for f in dataclasses.fields(cls)
-                   if f.default is dataclasses.MISSING and f.name not in namespace]
-        if missing:
-            raise ValueError(f"the chapter's parameters lack {missing}; expected every one of {names}")
-        return cls(**{name: namespace[name] for name in names if name in namespace})
-
-    def check_vocabulary(self, V: int) -> None:
-        """Token counts must fit the vocabulary: ``n_candidates`` and ``n_control`` at most V."""
-        check_int("n_candidates", self.n_candidates, minimum=1, maximum=V)
-        check_int("n_control", self.n_control, minimum=1, maximum=V)
+#: the indicator whose top list the chapter scores (Land & Bartolo's)
+CLOSENESS = "closeness to unused mean"
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -196,6 +140,22 @@ def top_tokens(score: np.ndarray, k: int, exclude: np.ndarray | None = None) -> 
     return order[:k].astype(np.int64)
 
 
+def head_indicators(E: np.ndarray, distance: np.ndarray, predicted: np.ndarray) -> dict[str, np.ndarray]:
+    """The three indicators read off the head, each (V,) and oriented so that larger is more suspicious: closeness
+    to the unused mean (minus ``distance``), a small row norm (minus the norm of each row of ``E`` (V, d)), and the
+    encoding's ``predicted`` -log alpha."""
+    return {CLOSENESS: -np.asarray(distance), "small row norm": -np.linalg.norm(E, axis=1),
+            "predicted -log alpha": np.asarray(predicted)}
+
+
+def control_tokens(V: int, n: int, reference: np.ndarray, seed: int) -> np.ndarray:
+    """``n`` random tokens outside ``reference`` (all of them when fewer remain), drawn with ``seed``: -> sorted
+    (n,) int64, the base rate's sample."""
+    pool = np.setdiff1d(np.arange(check_positive_int("V", V)), reference)
+    n = check_positive_int("n", n)
+    return np.sort(np.random.default_rng(seed).choice(pool, min(n, len(pool)), replace=False))
+
+
 # ------------------------------------------------------------------------------------------------------------------
 # verification by prompting
 # ------------------------------------------------------------------------------------------------------------------
@@ -249,6 +209,72 @@ def repetition_probabilities(loaded: Any, tokens: Any, *, batch_size: int = 32) 
         log_p = torch.log_softmax(head.logits(h[:, -1].to("cpu", torch.float32)).double(), dim=-1)  # (B, V)
         out[start:start + batch_size] = log_p.gather(1, block[:, :1]).squeeze(1).exp().numpy()
     return out
+
+
+@dataclass
+class Prompting:
+    """The tokens chapter 6 prompts and what the copy prompt said of each.
+
+    Attributes:
+        tops: indicator -> (k,) int64, its top tokens (the reference left out).
+        control: (n_control,) int64, random tokens outside the reference (the base rate).
+        reference: (n_reference,) int64, the unused reference tokens.
+        probability: token id -> probability at the answer position of its copy prompt, for every prompted token.
+        threshold: under-trained means a probability below this.
+    """
+
+    tops: dict[str, np.ndarray]
+    control: np.ndarray
+    reference: np.ndarray
+    probability: dict[int, float]
+    threshold: float
+
+    @property
+    def prompted(self) -> np.ndarray:
+        """(n,) int64 sorted distinct tokens: every top list, the control and the reference."""
+        return prompted_tokens(self.tops, self.control, self.reference)
+
+    @property
+    def verified(self) -> dict[int, bool]:
+        """Token id -> under-trained (probability below the threshold), in the order of :attr:`prompted`."""
+        return {token: p < self.threshold for token, p in self.probability.items()}
+
+    @property
+    def candidates(self) -> np.ndarray:
+        """(n,) int64 sorted distinct tokens of the top lists."""
+        return np.unique(np.concatenate(list(self.tops.values())))
+
+    @property
+    def under(self) -> np.ndarray:
+        """(n,) int64 the candidates verified as under-trained, sorted."""
+        return np.array([t for t in self.candidates if self.probability[int(t)] < self.threshold], dtype=np.int64)
+
+    def hits(self, tokens: Any) -> np.ndarray:
+        """(n,) bool: whether each of ``tokens`` was verified as under-trained (each must have been prompted)."""
+        missing = [int(t) for t in tokens if int(t) not in self.probability]
+        if missing:
+            raise ValueError(f"tokens {missing[:5]} were not prompted")
+        return np.array([self.probability[int(t)] < self.threshold for t in tokens], dtype=bool)
+
+    def lift(self, *, seed: int = 0):
+        """Precision of the closeness indicator's top list minus the control's verified share, with its interval
+        over tokens (:func:`precision_lift_interval`): -> (lift, Interval)."""
+        return precision_lift_interval(self.hits(self.tops[CLOSENESS]), self.hits(self.control), seed=seed)
+
+
+def prompted_tokens(tops: Mapping[str, np.ndarray], control: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """The tokens to prompt: every top list, the control and the reference, sorted and distinct: -> (n,) int64."""
+    return np.unique(np.concatenate([*tops.values(), control, reference])).astype(np.int64)
+
+
+def verify_by_prompting(loaded: Any, tops: Mapping[str, np.ndarray], control: np.ndarray, reference: np.ndarray,
+                        threshold: float, *, batch_size: int = 32) -> Prompting:
+    """Prompt every top token, control token and reference token once (:func:`repetition_probabilities`) and keep
+    what the copy prompt said of each: -> :class:`Prompting`."""
+    prompted = prompted_tokens(tops, control, reference)
+    probability = repetition_probabilities(loaded, prompted, batch_size=batch_size)
+    return Prompting(dict(tops), np.asarray(control), np.asarray(reference),
+                     dict(zip(prompted.tolist(), probability)), threshold)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -350,3 +376,123 @@ def geometry_wording(n_unargmaxable: int, n_duplicate: int) -> str:
                 "each one win")
     return ("the geometry itself forbids a strict argmax to those (a duplicate row can at best tie with its twin), "
             "while the other verified tokens could win for some input")
+
+
+def token_table(tokenizer: Any, tokens: Any, per_token: Mapping[str, np.ndarray] | None = None,
+                prompting: Prompting | None = None):
+    """One row per token: its id, its decoded text (``repr``), each (V,) array of ``per_token`` read at the token,
+    and, with ``prompting``, its probability in the copy prompt and whether it is under-trained: a DataFrame."""
+    import pandas as pd
+
+    tokens = np.asarray(tokens, dtype=np.int64)
+    columns = {"token": tokens, "text": [repr(tokenizer.decode([int(t)])) for t in tokens]}
+    columns.update({name: np.asarray(values)[tokens] for name, values in (per_token or {}).items()})
+    if prompting is not None:
+        columns["p(repeat)"] = [prompting.probability[int(t)] for t in tokens]
+        columns["under-trained"] = prompting.hits(tokens).tolist()
+    return pd.DataFrame(columns)
+
+
+def relative_margin(verdicts: Any, V: int) -> np.ndarray:
+    """Each tested token's margin at its witness over the witness's length, NaN for untested tokens: -> (V,)
+    float64 (small: a thin argmax region). ``verdicts``: :class:`utils.argmax.verdicts.Verdicts` of one head."""
+    margin = np.full(check_positive_int("V", V), np.nan)
+    margin[verdicts.tokens] = verdicts.margin / np.maximum(np.linalg.norm(verdicts.witness, axis=1), 1e-300)
+    return margin
+
+
+def strict_win_losses(tokens: np.ndarray, verdicts: Any, E: np.ndarray, b: np.ndarray | None = None, *,
+                      box: float, patience: int, start: str) -> tuple[int, int]:
+    """How many of ``tokens`` cannot win the argmax strictly: -> (unargmaxable, duplicate rows).
+
+    Verdicts come from ``verdicts`` (a :class:`utils.argmax.verdicts.Verdicts` of the head ``E`` (V, d), ``b``)
+    where it tested the token, and from :func:`utils.argmax.verdicts.find_unargmaxable` with the same settings for
+    the others."""
+    from .argmax.verdicts import find_unargmaxable
+
+    tokens = np.asarray(tokens, dtype=np.int64)
+    status = dict(zip(verdicts.tokens.tolist(), verdicts.status.tolist()))
+    missing = np.array([t for t in tokens if int(t) not in status], dtype=np.int64)  # outside the verdicts' sample
+    if len(missing):
+        status.update(zip(missing.tolist(), find_unargmaxable(E, b, tokens=missing, box=box, patience=patience,
+                                                              start=start, progress=False).status.tolist()))
+    token_status = np.array([status[int(t)] for t in tokens], dtype=str)
+    return int((token_status == "unargmaxable").sum()), int((token_status == "duplicate").sum())
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# what the chapter records
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def prompting_records(prompting: Prompting, reference_rule: str, table: Any, lift: float,
+                      lift_interval: Any) -> dict[str, tuple[Any, str | None, str]]:
+    """Section 6.1's numbers for :func:`utils.results.record_many`: ``{name: (value, fmt, description)}``.
+    ``table``: the :func:`precision_table`; ``lift``, ``lift_interval``: :meth:`Prompting.lift`."""
+    return {
+        "reference_rule": (reference_rule, None, "how the unused reference set was chosen"),
+        "n_reference": (len(prompting.reference), ",", "tokens in the unused reference set"),
+        "n_candidates": (int(table.k.iloc[0]), ",", "top tokens of each indicator prompted"),
+        "n_control": (len(prompting.control), ",", "random control tokens prompted"),
+        "threshold": (prompting.threshold, "g", "probability below which a prompted token counts as under-trained"),
+        "n_prompted": (len(prompting.prompted), ",", "distinct tokens prompted"),
+        "n_verified": (int(prompting.hits(prompting.candidates).sum()), ",",
+                       "distinct candidates verified as under-trained"),
+        "control_rate": (float(prompting.hits(prompting.control).mean()), ".0%",
+                         "share of random control tokens verified (base rate)"),
+        "reference_rate": (float(np.mean(prompting.hits(prompting.reference))), ".0%",
+                           "share of the reference tokens verified"),
+        "ranking": (ranking_wording(table), None, "which indicator's top list holds most verified tokens"),
+        "lift": (lift, ".0%", "precision of the closeness indicator minus the base rate"),
+        "lift_interval": (lift_interval.label(".0%"), None, "its interval (token-level bootstrap)"),
+        "lift_wording": (lift_wording(lift, lift_interval), None, "the lift in words"),
+    }
+
+
+def agreement_records(correlations: Any, overlap: Any, n_under: int, n_unargmaxable: int, n_duplicate: int,
+                      n_verdict_tokens: int) -> dict[str, tuple[Any, str | None, str]]:
+    """Section 6.2's numbers for :func:`utils.results.record_many`: ``{name: (value, fmt, description)}``, from the
+    :func:`rank_agreement` and :func:`top_overlap` of the views and the verdicts of the verified candidates."""
+    return {
+        "rho_closeness_predicted": (correlations.loc[CLOSENESS, "predicted -log alpha"], ".2f",
+                                    "rank correlation: closeness to unused mean vs predicted -log alpha"),
+        "rho_predicted_measured": (correlations.loc["predicted -log alpha", "measured -log alpha"], ".2f",
+                                   "rank correlation: predicted vs measured -log alpha"),
+        "rho_closeness_margin": (correlations.loc[CLOSENESS, "thin argmax margin"], ".2f",
+                                 "rank correlation: closeness vs thin argmax margin"),
+        "overlap_closeness_predicted": (int(overlap.loc[CLOSENESS, "predicted -log alpha"]), ",",
+                                        "tokens shared by the two top lists"),
+        "n_under": (n_under, ",", "verified under-trained candidates"),
+        "under_unargmaxable": (n_unargmaxable, ",", "verified under-trained candidates that are unargmaxable"),
+        "under_duplicate": (n_duplicate, ",", "verified under-trained candidates whose row has an identical twin"),
+        "under_geometry": (geometry_wording(n_unargmaxable, n_duplicate), None, "what the geometry says, in words"),
+        "verdict_tokens": (n_verdict_tokens, ",", "tokens with chapter 5's verdicts"),
+    }
+
+
+def scorecard_checks(lift: float, lift_interval: Any, n_cannot_win: int, created: int | None = None) -> list:
+    """The chapter's checks (:class:`utils.uncertainty.Check`): the closeness lift above 0 (interval over tokens),
+    the verified under-trained tokens that cannot win strictly at most 0 (exact), and, when chapter 4's models were
+    tested (``created`` not None), the tokens training made unargmaxable at most 0 (exact for the sample)."""
+    from .uncertainty import Check, exact
+
+    n_cannot_win = check_int("n_cannot_win", n_cannot_win, minimum=0)
+    checks = [
+        Check("closeness to the unused mean: precision of its top list minus the random base rate", lift,
+              lift_interval, 0.0, "above", ".2f"),
+        Check("verified under-trained tokens that cannot win strictly (unargmaxable or duplicate rows)",
+              float(n_cannot_win), exact(n_cannot_win), 0.0, "below", ".0f"),
+    ]
+    if created is not None:
+        created = check_int("created", created, minimum=0)
+        checks.append(Check("tokens made unargmaxable by training (chapter 4's models, sample)", float(created),
+                            exact(created), 0.0, "below", ".0f"))
+    return checks
+
+
+def scorecard_figure(model: str, prompting: Prompting, n_unargmaxable: int, n_duplicate: int) -> str:
+    """The chapter's figure for the scorecard, in words, from the prompting and the verdicts of its candidates."""
+    n_verified = int(prompting.hits(prompting.candidates).sum())
+    return (f"{n_verified} of {len(prompting.candidates)} candidates of {model} under-trained "
+            f"(random tokens: {prompting.hits(prompting.control).mean():.0%}); of those, "
+            f"{n_unargmaxable} unargmaxable, {n_duplicate} duplicate rows")

@@ -205,3 +205,83 @@ def training_effect_wording(created: int, removed: int) -> str:
     if removed:
         parts.append(f"removed {removed}")
     return "training " + " and ".join(parts) + " among those tested"
+
+
+def size_reachability(checkpoints: dict[int, Path], counts: np.ndarray, reference: np.ndarray, *, early_step: int,
+                      n_tokens: int, seed: int, box: float, patience: int, start: str, k: int):
+    """Argmax verdicts of one trained run at initialisation, early and at the end, and how well closeness to the
+    unused mean finds the tokens it never saw.
+
+    Args:
+        checkpoints: step -> checkpoint folder (:func:`run_checkpoints`).
+        counts: (V,) occurrences of every token in the run's training text (:func:`training_counts`).
+        reference: the unused reference tokens of the run's tokenizer (:func:`utils.undertrained.unused_reference`).
+        n_tokens, seed: the sample of tested tokens (:func:`seen_unseen_sample`).
+        box, patience, start: settings of :func:`utils.argmax.verdicts.find_unargmaxable`.
+        k: closest rows scored by :func:`unseen_recovery`.
+
+    Returns:
+        (:func:`reachability_frame` of the three stages, :func:`created_removed` from initialisation to the end,
+        :func:`unseen_recovery` of the last checkpoint's head).
+    """
+    from .argmax.verdicts import find_unargmaxable
+    from .undertrained import magikarp_distance
+
+    stages = pick_stages(list(checkpoints), early_step)
+    E_end = checkpoint_head(checkpoints[stages["end"]])[0]
+    sample = seen_unseen_sample(counts, n_tokens, seed)
+    verdicts = {stage: find_unargmaxable(*checkpoint_head(checkpoints[step]), tokens=sample, box=box,
+                                         patience=patience, start=start, progress=False)
+                for stage, step in stages.items()}
+    return (reachability_frame(verdicts, counts), created_removed(verdicts["initialisation"], verdicts["end"]),
+            unseen_recovery(magikarp_distance(E_end, reference), counts, reference, k))
+
+
+def reachability(located: tuple[dict[str, Path], list[str], str] | None, *, early_step: int, n_tokens: int,
+                 seed: int, box: float, patience: int, start: str, k: int):
+    """:func:`size_reachability` for every size of chapter 4's runs (``located``: :func:`locate_trained_runs`, or
+    None when there are none).
+
+    Returns:
+        (one DataFrame of every size's :func:`reachability_frame` with a ``size`` column, size ->
+        :func:`created_removed`, a DataFrame of every size's :func:`unseen_recovery` with a ``size`` column); empty
+        when ``located`` is None. The training counts come from the first size's run (all sizes share the text).
+    """
+    import pandas as pd
+
+    from .undertrained import unused_reference
+
+    finals, corpora = ({}, []) if located is None else located[:2]
+    counts = training_counts(next(iter(finals.values())), corpora) if finals else None
+    frames, changes, recovery = [], {}, []
+    for size, final in finals.items():
+        reference, _ = unused_reference(checkpoint_tokenizer(final))
+        frame, changes[size], found = size_reachability(
+            run_checkpoints(final), counts, reference, early_step=early_step, n_tokens=n_tokens, seed=seed, box=box,
+            patience=patience, start=start, k=k)
+        frames.append(frame.assign(size=size))
+        recovery.append({"size": size, **found})
+    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(), changes, pd.DataFrame(recovery))
+
+
+def reachability_records(reach: Any, changes: dict[str, dict[str, int]],
+                         recovery: Any) -> dict[str, tuple[Any, str | None, str]]:
+    """Section 6.3's numbers for :func:`utils.results.record_many` (``{name: (value, fmt, description)}``), from
+    :func:`reachability`'s three results (worst case over sizes; "none" and NaN without chapter 4's runs)."""
+    created = sum(c["created"] for c in changes.values())
+    removed = sum(c["removed"] for c in changes.values())
+    nan = float("nan")
+    return {
+        "dyn_sizes": (", ".join(changes) or "none", None, "chapter 4's sizes tested"),
+        "dyn_tested": (max([c["tested"] for c in changes.values()], default=0), ",", "tokens tested per checkpoint"),
+        "dyn_unargmaxable": (int(reach.unargmaxable.sum()) if len(reach) else 0, ",",
+                             "unargmaxable verdicts over every size, stage and group"),
+        "dyn_created": (created, ",", "tokens that became unargmaxable between initialisation and the end"),
+        "dyn_wording": (training_effect_wording(created, removed), None, "what training did, in words"),
+        "recovery_precision": (float(recovery.precision.min()) if len(recovery) else nan, ".0%",
+                               "smallest precision (over sizes) of the closest rows at finding never-seen tokens"),
+        "recovery_base": (float(recovery.base_rate.max()) if len(recovery) else nan, ".0%",
+                          "largest share of never-seen tokens in the vocabulary (the base rate)"),
+        "recovery_auc": (float(recovery.auc.min()) if len(recovery) else nan, ".2f",
+                         "smallest AUC of closeness at separating never-seen from seen tokens"),
+    }
