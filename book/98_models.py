@@ -36,54 +36,46 @@ n_tokens = 32768  # tokens of each training pass (as in the chapters)
 n_tokens_test = 8192  # tokens of each held-out pass
 batch_size = 8  # windows per forward pass (speed only)
 n_boot_texts = 200  # document resamples behind each interval
+argmax_max_tokens = None  # tokens of each head tested for argmaxability: None for all (chapter 5's verdicts reused)
+trained_argmax_max_tokens = 2048  # the same for chapter 4's models (a seeded sample; None for all: minutes each)
 headline_parameters = {}  # further parameters of book/headlines.py, the same for every run
 
 # %%
-import json
 import os
 from pathlib import Path
 
 from utils.book import rerun_grid
 from utils.models import available_offline_models, load_model
 from utils.results import RERUNS_DIR, RESULTS_DIR, glue_figure, record, start_run
-from utils.robustness import models_figure, models_table
-from utils.validation import check_int, check_positive_int
+from utils.robustness import (check_model_list, check_run_sizes, models_figure, models_grid, models_table,
+                              models_to_compare)
+from utils.validation import check_int
 
 CHAPTER = "98_models"
-if not isinstance(models, list) or not all(isinstance(name, str) and name for name in models):
-    raise ValueError(f"models={models!r} must be a list of model names, hub ids or folders")
-check_int("sample_seed", sample_seed, minimum=0)
+check_model_list(models)
+check_run_sizes(globals())
 check_int("window_length", window_length, minimum=2)
-for name, value in {"n_tokens": n_tokens, "n_tokens_test": n_tokens_test, "batch_size": batch_size,
-                    "n_boot_texts": n_boot_texts}.items():
-    check_positive_int(name, value)
 start_run(CHAPTER, globals())
 results_root = Path(os.environ.get("LOGLINEAR_RESULTS", RERUNS_DIR))
 
 # %%
-named = {Path(name).name if Path(name).is_dir() else name: name for name in models or available_offline_models()}
 # chapter 4's results of this build, else of the published book (a sweep runs into a folder of its own)
-trained_results = next((folder / "04_dynamics.json" for folder in (results_root, RESULTS_DIR)
-                        if (folder / "04_dynamics.json").exists()), None)
-if trained_models and trained_results is not None:
-    folders = json.loads(trained_results.read_text()).get("final_checkpoints", {}).get("value", {})
-    named.update({f"chapter 4: {size}": folder for size, folder in folders.items()})
-elif trained_models:
-    print("chapter 4 has not run in this build yet: its trained models are left out")
+named = models_to_compare(models, available_offline_models(), trained_models, [results_root, RESULTS_DIR])
 contexts = {label: load_model(source, device=device, verify=False).n_ctx for label, source in named.items()}
 common = {"device": device, "precision": "float32", "sample_seed": sample_seed, "n_tokens": n_tokens,
           "n_tokens_test": n_tokens_test, "batch_size": batch_size, "n_boot_texts": n_boot_texts,
           **headline_parameters}
-grid = [{**common, "model": source, "revision": None, "window_length": min(window_length, contexts[label])}
-        for label, source in named.items()]
+grid = models_grid(named, contexts, common, window_length=window_length, argmax_max_tokens=argmax_max_tokens,
+                   trained_argmax_max_tokens=trained_argmax_max_tokens)
 runs = rerun_grid("headlines", grid, results_root / "headlines")
 record(CHAPTER, "models", ", ".join(named), description="the models side by side")
 
 # %% [markdown]
 # ## The headline checks
 #
-# Each cell: the check's value, its 95% interval over resampled documents, and its verdict against the chapters'
-# threshold, for {glue:text}`98_models.models`.
+# Each model's vocabulary and dimension; how many tokens of its head can never be the argmax and how many rows have
+# an identical twin (chapter 5's test, of the tokens tested); then for each check its value, its 95% interval over
+# resampled documents, and its verdict against the chapters' threshold, for {glue:text}`98_models.models`.
 
 # %%
 side_by_side = models_table(runs, list(named))

@@ -49,23 +49,12 @@ from utils.book import rerun_grid
 from utils.compute import PRECISIONS, resolve_compute
 from utils.plotting import set_theme
 from utils.results import RERUNS_DIR, glue_figure, record, start_run
-from utils.robustness import checks_table, precision_statement, precision_table, robustness_figure, spread_table
-from utils.validation import check_choice, check_int, check_positive_int
+from utils.robustness import (check_robustness_grid, check_run_sizes, checks_table, precision_statement,
+                              precision_table, robustness_figure, spread_table)
 
 CHAPTER = "99_robustness"
-if not sample_seeds or not window_lengths:
-    raise ValueError(f"sample_seeds={sample_seeds} and window_lengths={window_lengths} must each name at least one")
-for value in sample_seeds:
-    check_int("sample_seeds", value, minimum=0)
-for value in window_lengths:
-    check_int("window_lengths", value, minimum=2)
-if "float32" not in precisions:
-    raise ValueError(f"precisions={precisions} must include 'float32', the precision the others are compared with")
-for value in precisions:
-    check_choice("precisions", value, PRECISIONS)
-for name, value in {"n_tokens": n_tokens, "n_tokens_test": n_tokens_test, "batch_size": batch_size,
-                    "n_boot_texts": n_boot_texts}.items():
-    check_positive_int(name, value)
+check_robustness_grid(sample_seeds, window_lengths, precisions, PRECISIONS)
+check_run_sizes(globals())
 start_run(CHAPTER, globals())
 set_theme()
 

@@ -18,7 +18,8 @@
 #
 # Not a page of the book: the robustness page ({doc}`99_robustness`) executes this notebook with papermill, through
 # `utils.book`, once per sampling seed and window length, each run keeping its own results file. It computes the
-# scorecard's checks of chapters 1 to 3 with the same `utils` functions the chapters call.
+# scorecard's checks of chapters 1 to 3 with the same `utils` functions the chapters call, and how many tokens of the
+# model's head can never be the argmax (chapter 5's test; its verdicts are reused at chapter 5's settings).
 
 # %% tags=["parameters"]
 model = "smollm2-135m"  # offline name, Hugging Face id or local folder
@@ -44,50 +45,60 @@ selection_windows = 16  # chapter 2's training windows that choose k (and measur
 band = 2.0  # chapter 2's error band
 n_positions = 1024  # chapter 3's held-out positions behind its checks
 pruning = {}  # keyword arguments of utils.pruning.checks.headline_checks beyond the above (fraction, thresholds)
+argmax_max_tokens = None  # tokens of the head tested for argmaxability: None for all (as chapter 5), else a sample
+argmax = {}  # keyword arguments of utils.argmax.verdicts.find_unargmaxable (box, patience, start); {}: chapter 5's
 
 # %%
 import pandas as pd
 
 from utils import encoding as enc
-from utils.pruning import checks as pruning_checks
-from utils.activations import compute_activations
+from utils.head import output_head
 from utils.models import describe, load_model
+from utils.pruning import checks as pruning_checks
 from utils.results import record, start_run
+from utils.robustness import argmax_counts, check_rows, check_run_sizes, headline_passes
 from utils.steering import scorecard as steering_scorecard
-from utils.validation import check_int, check_positive_int
 
 NOTEBOOK = "headlines"
-for name, value in {"n_tokens": n_tokens, "n_tokens_test": n_tokens_test, "batch_size": batch_size,
-                    "n_boot_texts": n_boot_texts}.items():
-    check_positive_int(name, value)
-check_int("sample_seed", sample_seed, minimum=0)
+check_run_sizes(globals())
 loaded = load_model(model, revision, device=device, precision=precision)
-check_int("window_length", window_length, minimum=2, maximum=loaded.n_ctx)
 start_run(NOTEBOOK, globals(), loaded)
-passes = {split: compute_activations(loaded, corpus, split, window_length=window_length, sample_seed=sample_seed,
-                                     n_tokens=n_tokens if split == "train" else n_tokens_test, batch_size=batch_size)
-          for split in ("train", "test")}
+passes = headline_passes(loaded, corpus, window_length=window_length, sample_seed=sample_seed, n_tokens=n_tokens,
+                         n_tokens_test=n_tokens_test, batch_size=batch_size)
+
+# %% tags=["hide-input"]
 for split, acts in passes.items():
     record(NOTEBOOK, f"text_{split}", acts.describe(), description=f"the {split} pass")
 record(NOTEBOOK, "precision_used", loaded.compute.precision, description=loaded.compute.reason)
 record(NOTEBOOK, "model_description", describe(loaded), description="the model")
 
 # %%
+steering_tokens = steering_scorecard.frequency_sample(passes["train"].log_alpha.numpy(), n_buckets, tokens_per_bucket,
+                                                      seed=seed)["token"]
 checks = {
     "01_encoding": enc.headline_checks(passes["train"], test_fraction=test_fraction, seed=seed, n_boot=n_boot_texts,
                                        boot_seed=seed, **encoding),
     "02_steering": steering_scorecard.headline_checks(
         passes["train"], passes["test"], r_values=r_values, k_values=k_values, r_headline=r_headline, band=band,
-        tokens=steering_scorecard.frequency_sample(passes["train"].log_alpha.numpy(), n_buckets, tokens_per_bucket,
-                                                   seed=seed)["token"],
-        selection_windows=selection_windows, test_fraction=test_fraction, seed=seed, n_boot=n_boot_texts,
-        boot_seed=seed),
+        tokens=steering_tokens, selection_windows=selection_windows, test_fraction=test_fraction, seed=seed,
+        n_boot=n_boot_texts, boot_seed=seed),
     "03_pruning": pruning_checks.headline_checks(
         passes["train"], passes["test"], test_fraction=test_fraction, seed=seed, n_positions=n_positions,
         n_boot=n_boot_texts, boot_seed=seed, **pruning),
 }
-rows = [{"chapter": chapter, "check": c.name, "value": c.value, "low": c.interval.low, "high": c.interval.high,
-         "threshold": c.threshold, "direction": c.direction, "verdict": c.verdict}
-        for chapter, chapter_checks in checks.items() for c in chapter_checks]
+
+# %%
+rows = check_rows(checks)
 record(NOTEBOOK, "checks", rows, description="every headline check of this sampling")
 pd.DataFrame(rows)
+
+# %% [markdown]
+# The head's unargmaxable tokens (chapter 5's test: duplicates, the fast braid test, then the exact LP), counted over
+# the whole vocabulary or a seeded sample of it; the duplicate rows are tokens whose row has an identical twin.
+
+# %%
+head = output_head(loaded.model)
+counts = argmax_counts(head.E.numpy(), None if head.b is None else head.b.numpy(), max_tokens=argmax_max_tokens,
+                       seed=seed, **argmax)
+record(NOTEBOOK, "argmax_counts", counts, description="unargmaxable and duplicate tokens of the head (of those tested)")
+pd.DataFrame([counts])

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from utils.activations import run_pass
-from utils.compute import MIN_BF16_SPEEDUP, resolve_compute, resolve_device
+from utils.compute import MIN_BF16_SPEEDUP, check_device_map, resolve_compute, resolve_device
 from utils.head import final_hidden_states, output_head
 from utils.models import load_model
 
@@ -54,3 +54,32 @@ def test_a_bf16_model_has_its_own_cache_identity(tiny_models, monkeypatch):
     hidden16, log_alpha16, _ = run_pass(bf16, ids, batch_size=2)
     assert hidden32.device.type == hidden16.device.type == "cpu"
     assert 0 < float((log_alpha16 - log_alpha32).abs().max()) < 0.1
+
+
+def test_device_map_is_validated_naming_the_parameter_and_what_is_allowed(tiny_models):
+    for bad in ("disk", {"": "disk"}, {"": "tpu"}, {}, {0: "cpu"}, ["cpu"]):
+        with pytest.raises(ValueError, match=r"device_map=.*(allowed|strings)"):
+            check_device_map(bad)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match=r"'cuda:0' is not available: 0 GPU"):
+            check_device_map({"model": "cpu", "lm_head": "cuda:0"})
+    assert check_device_map({"": "cpu"}) == {"": "cpu"} and check_device_map("auto") == "auto"
+    with pytest.raises(ValueError, match="device='cpu' with device_map='auto'.*device='auto'"):
+        load_model(str(tiny_models["llama-tied"]), device="cpu", device_map="auto")
+
+
+@pytest.mark.parametrize("device_map", ["auto", {"": "cpu"}])
+def test_a_model_placed_by_accelerate_gives_the_same_numbers(tiny_models, device_map):
+    """accelerate's device map, resolved to the CPU here, through the same load and pass as on several GPUs."""
+    plain = load_model(str(tiny_models["gptj-bias"]))
+    placed = load_model(str(tiny_models["gptj-bias"]), device="auto", device_map=device_map)
+    assert hasattr(placed.model.base_model, "_hf_hook")  # the body's outputs come back to its inputs' device
+    expected = torch.device("cuda:0") if torch.cuda.is_available() and device_map == "auto" else torch.device("cpu")
+    assert placed.compute.device == expected and placed.identity == plain.identity  # same weights, same caches
+    head = output_head(placed.model)
+    assert head.E.device.type == "cpu" and head.b is not None  # the output head comes back on the CPU as today
+    ids = torch.randint(0, head.V, (3, 8))
+    hidden_plain, log_alpha_plain, _ = run_pass(plain, ids, batch_size=2)
+    hidden_placed, log_alpha_placed, _ = run_pass(placed, ids, batch_size=2)
+    torch.testing.assert_close(hidden_placed, hidden_plain, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(log_alpha_placed, log_alpha_plain, rtol=1e-5, atol=1e-5)

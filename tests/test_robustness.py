@@ -1,16 +1,27 @@
 """The robustness tables: runs set side by side, and the precision comparison worded from its numbers."""
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
 
 from utils.robustness import (
+    argmax_counts,
+    check_model_list,
+    check_robustness_grid,
+    check_rows,
+    check_run_sizes,
     checks_table,
     models_figure,
+    models_grid,
     models_table,
+    models_to_compare,
     precision_statement,
     precision_table,
     spread_table,
 )
+from utils.uncertainty import Check, Interval
 
 
 def run(seed, window, value, precision="float32", used=None, verdict="reproduced"):
@@ -18,7 +29,8 @@ def run(seed, window, value, precision="float32", used=None, verdict="reproduced
                "threshold": 0.8, "direction": ">=", "verdict": verdict}]
     return {"_run": {"parameters": {"sample_seed": seed, "window_length": window, "precision": precision},
                      "model": {"precision": used or precision}},
-            "checks": {"value": checks}}
+            "checks": {"value": checks},
+            "argmax_counts": {"value": {"tested": 100, "unargmaxable": 0, "duplicate": 2, "whole_vocabulary": True}}}
 
 
 def test_spread_shows_verdicts_that_change_with_the_sampling():
@@ -57,6 +69,13 @@ def test_models_table_sets_each_model_in_a_column():
     assert list(table.columns) == ["smollm2-135m", "d64"]
     assert table.loc["dimension d", "d64"] == 64 and table.loc["window", "d64"] == 64
     assert table.loc["01_encoding: R2", "d64"] == "0.7 [0.69, 0.71] not reproduced"
+    second["argmax_counts"]["value"] = {"tested": 2048, "unargmaxable": 3, "duplicate": 0, "whole_vocabulary": False}
+    table = models_table([first, second], ["smollm2-135m", "d64"])
+    assert table.loc["unargmaxable tokens", "d64"] == "3 of 2,048 (sample)"
+    assert table.loc["duplicate rows", "smollm2-135m"] == "2 of 100"
+    del first["argmax_counts"]
+    with pytest.raises(ValueError, match="argmax_counts"):
+        models_table([first, second], ["a", "b"])
     with pytest.raises(ValueError, match="labels"):
         models_table([first], ["a", "b"])
 
@@ -78,3 +97,67 @@ def test_models_figure_has_a_panel_per_check_and_a_point_per_model():
     visible = [ax for ax in fig.axes if ax.get_visible()]
     assert len(visible) == 1
     assert [tick.get_text() for tick in visible[0].get_xticklabels()] == ["a", "b"]
+
+
+def test_argmax_counts_find_a_planted_inner_row_and_a_planted_twin(tmp_path, monkeypatch):
+    monkeypatch.setenv("LOGLINEAR_CACHE", str(tmp_path))
+    corners = np.array([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])
+    # row 4 (the origin) never wins strictly: some corner always scores at least 0; row 5 repeats row 0
+    E = np.vstack([corners, [[0.0, 0.0]], corners[:1]])
+    counts = argmax_counts(E, None, max_tokens=None, seed=0)
+    assert [counts[key] for key in ("tested", "unargmaxable", "duplicate", "whole_vocabulary")] == [6, 1, 2, True]
+    with_bias = argmax_counts(E, np.array([0, 0, 0, 0, 5.0, 0]), max_tokens=None, seed=0)  # the origin now wins near 0
+    assert with_bias["unargmaxable"] == 0
+    sample = argmax_counts(E, None, max_tokens=3, seed=0)
+    assert sample["tested"] == 3 and not sample["whole_vocabulary"]
+    with pytest.raises(ValueError, match="argmax_max_tokens"):
+        argmax_counts(E, None, max_tokens=0, seed=0)
+
+
+def test_check_rows_keep_the_chapters_order_and_every_field():
+    above, below = (Check("R2", 0.85, Interval(0.8, 0.9), threshold=t, direction="above") for t in (0.5, 0.95))
+    rows = check_rows({"01_encoding": [above], "03_pruning": [below]})
+    assert [row["chapter"] for row in rows] == ["01_encoding", "03_pruning"]
+    assert rows[0] == {"chapter": "01_encoding", "check": "R2", "value": 0.85, "low": 0.8, "high": 0.9,
+                       "threshold": 0.5, "direction": "above", "verdict": above.verdict}
+    assert rows[0]["verdict"] != rows[1]["verdict"]
+    json.dumps(rows)
+
+
+def test_parameter_checks_name_the_parameter_and_the_value():
+    sizes = {"n_tokens": 64, "n_tokens_test": 32, "batch_size": 4, "n_boot_texts": 10, "sample_seed": 0}
+    check_run_sizes(sizes)
+    with pytest.raises(ValueError, match="batch_size"):
+        check_run_sizes(sizes | {"batch_size": 0})
+    with pytest.raises(ValueError, match="sample_seed"):
+        check_run_sizes(sizes | {"sample_seed": -1})
+    with pytest.raises(ValueError, match="models="):
+        check_model_list("gpt2")
+    with pytest.raises(ValueError, match="window_lengths"):
+        check_robustness_grid([0], [1], ["float32"], ("float32", "bfloat16"))
+    with pytest.raises(ValueError, match="must include 'float32'"):
+        check_robustness_grid([0], [16], ["bfloat16"], ("float32", "bfloat16"))
+    with pytest.raises(ValueError, match="precisions='fp8'"):
+        check_robustness_grid([0], [16], ["float32", "fp8"], ("float32", "bfloat16"))
+
+
+def test_models_to_compare_adds_chapter_4s_models_when_its_results_exist(tmp_path, capsys):
+    folder = tmp_path / "my-model"
+    folder.mkdir()
+    assert models_to_compare([str(folder), "gpt2"], ["smollm2-135m"], True, [tmp_path]) == {
+        "my-model": str(folder), "gpt2": "gpt2"}
+    assert "left out" in capsys.readouterr().out
+    (tmp_path / "04_dynamics.json").write_text(json.dumps({"final_checkpoints": {"value": {"d64": "/ckpt/d64"}}}))
+    assert models_to_compare([], ["smollm2-135m"], True, [tmp_path / "absent", tmp_path]) == {
+        "smollm2-135m": "smollm2-135m", "chapter 4: d64": "/ckpt/d64"}
+    assert models_to_compare([], ["smollm2-135m"], False, [tmp_path]) == {"smollm2-135m": "smollm2-135m"}
+
+
+def test_models_grid_caps_windows_and_samples_only_where_asked():
+    named = {"smollm2-135m": "smollm2-135m", "chapter 4: d64": "/ckpt/d64"}
+    grid = models_grid(named, {"smollm2-135m": 8192, "chapter 4: d64": 64}, {"sample_seed": 0}, window_length=128,
+                       argmax_max_tokens=None, trained_argmax_max_tokens=2048)
+    assert grid[0] == {"sample_seed": 0, "model": "smollm2-135m", "revision": None, "window_length": 128}
+    assert grid[1]["window_length"] == 64 and grid[1]["argmax_max_tokens"] == 2048
+    with pytest.raises(ValueError, match="trained_argmax_max_tokens"):
+        models_grid(named, {}, {}, window_length=8, argmax_max_tokens=None, trained_argmax_max_tokens=0)

@@ -8,6 +8,10 @@
   used only where it pays: on the CPU the bf16 and fp32 matrix-multiply rates are measured at start (many CPUs have
   no bf16 matrix units, and there bf16 runs *slower* than fp32), and where bf16 is not at least
   ``MIN_BF16_SPEEDUP`` times faster the run falls back to float32 and prints why. On cuda, bf16 is used as asked.
+- ``device_map`` (of :func:`utils.models.load_model` only): for a model larger than one device, accelerate places
+  its layers (``"auto"``: over every visible GPU, then the CPU; or an explicit ``{module name: device}``), with
+  ``device="auto"``; see :func:`check_device_map`. Without a GPU, ``"auto"`` places the whole model on the CPU
+  through the same code.
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -59,6 +64,35 @@ def resolve_device(device: str) -> torch.device:
     if device == "cuda" and not torch.cuda.is_available():
         raise ValueError("device='cuda' is not available: no GPU is visible to torch here; use 'cpu' or 'auto'")
     return torch.device(device)
+
+
+def check_device_map(device_map: Any) -> str | dict[str, str | int] | None:
+    """Validate ``device_map`` for :func:`utils.models.load_model`: None (the whole model on ``device``), ``"auto"``
+    (accelerate places the layers over every visible GPU, then the CPU), or a dict ``{module name: device}`` whose
+    devices are ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a GPU index N of a visible GPU. Offloading to "disk" or
+    "meta" is refused: the book reads the output head's weights directly. Returns the map unchanged.
+
+    Raises:
+        ValueError: any other value (naming ``device_map``, the value and what is allowed), or a GPU entry where no
+            such GPU is visible.
+    """
+    allowed = "None, 'auto', or a dict {module name: 'cpu' | 'cuda' | 'cuda:N' | N}"
+    if device_map is None or device_map == "auto":
+        return device_map
+    if not isinstance(device_map, dict) or not device_map:
+        raise ValueError(f"device_map={device_map!r} is not allowed; use {allowed}")
+    for module, place in device_map.items():
+        if not isinstance(module, str):
+            raise ValueError(f"device_map={device_map!r}: module names must be strings, not {module!r}; use {allowed}")
+        index = place if isinstance(place, int) and not isinstance(place, bool) else None
+        if isinstance(place, str) and (place == "cuda" or place.startswith("cuda:") and place[5:].isdigit()):
+            index = int(place[5:] or 0)
+        elif place != "cpu" and index is None:
+            raise ValueError(f"device_map={device_map!r}: {module!r} -> {place!r} is not allowed; use {allowed}")
+        if index is not None and index >= torch.cuda.device_count():
+            raise ValueError(f"device_map={device_map!r}: {module!r} -> {place!r} is not available: "
+                             f"{torch.cuda.device_count()} GPU(s) are visible to torch here")
+    return device_map
 
 
 def _synchronize(device: torch.device) -> None:

@@ -8,6 +8,7 @@ final hidden states and the output head (see :mod:`utils.head`), otherwise the b
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import importlib.metadata
@@ -25,7 +26,7 @@ from urllib.parse import urlparse
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from .compute import CPU_FLOAT32, Compute, resolve_compute
+from .compute import CPU_FLOAT32, Compute, check_device_map, resolve_compute
 from .paths import cache_dir
 
 
@@ -203,6 +204,7 @@ def load_model(
     *,
     device: str = "cpu",
     precision: str = "float32",
+    device_map: str | dict[str, str | int] | None = None,
     verify: bool = True,
 ) -> LoadedModel:
     """Load ``name``: an offline model name (see :data:`OFFLINE_MODELS`), a local folder, or a hub id.
@@ -213,6 +215,11 @@ def load_model(
         revision: hub revision (branch, tag or commit) for hub ids, e.g. ``"step1000"`` for Pythia.
         device, precision: where and in what precision the body runs (see :func:`utils.compute.resolve_compute`;
             bfloat16 falls back to float32, saying why, where it does not pay).
+        device_map: None (the whole model on ``device``), or, for a model larger than one device, accelerate's
+            placement (``"auto"``: over every visible GPU, then the CPU; or ``{module name: device}``, see
+            :func:`utils.compute.check_device_map`), with ``device="auto"``. The inputs and the final hidden states
+            then live on the input embedding's device (``compute.device``); the output head comes back on the CPU
+            (:func:`utils.head.output_head`) as always.
         verify: check once that the model's logits equal ``h @ E.T + b`` (see :func:`utils.head.check_head_identity`).
 
     Raises:
@@ -220,6 +227,10 @@ def load_model(
             precision is not allowed or not available.
     """
     compute = resolve_compute(device, precision)
+    check_device_map(device_map)
+    if device_map is not None and device != "auto":
+        raise ValueError(f"device={device!r} with device_map={device_map!r}: a device map places the model itself; "
+                         "pass device='auto' with it, or device_map=None")
     if not isinstance(name, str) or not name:
         raise ValueError(f"model={name!r} must be a non-empty string: an offline name {list(OFFLINE_MODELS)}, "
                          "a local folder or a Hugging Face id")
@@ -241,10 +252,14 @@ def load_model(
     try:
         with offline:
             tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
-            model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, **kwargs)
+            placement = {} if device_map is None else {"device_map": device_map}
+            model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, **placement, **kwargs)
     except (OSError, ValueError, EnvironmentError) as error:
         raise _not_available(name, revision, error) from error
-    model.eval().to(compute.device)
+    if device_map is None:
+        model.eval().to(compute.device)
+    else:
+        compute = _placed(model.eval(), compute)
     if compute.precision != "float32":
         identity = f"{identity}|{compute.precision}"
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
@@ -255,6 +270,16 @@ def load_model(
 
         check_head_identity(loaded)
     return loaded
+
+
+def _placed(model: PreTrainedModel, compute: Compute) -> Compute:
+    """After accelerate placed ``model`` by a device map: the body's outputs come back to its inputs' device (an
+    accelerate hook on the base model, as accelerate puts on the whole model), and ``compute`` runs where the inputs
+    go (the device of the first parameter, the input embedding)."""
+    from accelerate.hooks import AlignDevicesHook, add_hook_to_module
+
+    add_hook_to_module(model.base_model, AlignDevicesHook(io_same_device=True), append=True)
+    return dataclasses.replace(compute, device=model.device)
 
 
 def describe(loaded: LoadedModel) -> dict[str, Any]:

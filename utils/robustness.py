@@ -2,10 +2,136 @@
 robustness page), and over models (the models page)."""
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from .validation import check_choice, check_int, check_positive_int
+
+#: the run sizes every rerun page and the headlines template check alike (each a positive integer)
+RUN_SIZES = ("n_tokens", "n_tokens_test", "batch_size", "n_boot_texts")
+
+
+def check_run_sizes(namespace: Mapping[str, Any]) -> None:
+    """Each of :data:`RUN_SIZES` in ``namespace`` (a page's ``globals()``) is a positive integer, and ``sample_seed``
+    (where present) a non-negative one; raises naming the parameter, the value and what is allowed."""
+    for name in RUN_SIZES:
+        check_positive_int(name, namespace[name])
+    if "sample_seed" in namespace:
+        check_int("sample_seed", namespace["sample_seed"], minimum=0)
+
+
+def check_robustness_grid(sample_seeds: Any, window_lengths: Any, precisions: Any, allowed_precisions: Any) -> None:
+    """The robustness page's grid: at least one seed and window length, each a non-negative seed and a window of at
+    least 2 tokens; ``precisions`` drawn from ``allowed_precisions`` and including float32 (the reference)."""
+    if not sample_seeds or not window_lengths:
+        raise ValueError(f"sample_seeds={sample_seeds} and window_lengths={window_lengths} must each name at least one")
+    for value in sample_seeds:
+        check_int("sample_seeds", value, minimum=0)
+    for value in window_lengths:
+        check_int("window_lengths", value, minimum=2)
+    if "float32" not in precisions:
+        raise ValueError(f"precisions={precisions} must include 'float32', the precision the others are compared with")
+    for value in precisions:
+        check_choice("precisions", value, allowed_precisions)
+
+
+def check_model_list(models: Any) -> list[str]:
+    """The models page's ``models``: a list of non-empty strings (names, hub ids or folders)."""
+    if not isinstance(models, list) or not all(isinstance(name, str) and name for name in models):
+        raise ValueError(f"models={models!r} must be a list of model names, hub ids or folders")
+    return models
+
+
+def models_to_compare(models: list[str], offline: list[str], trained_models: bool,
+                      results_folders: list[Path]) -> dict[str, str]:
+    """The models of the models page, label -> source: ``models`` (or every ``offline`` model when empty; a folder
+    is labelled by its name), then, with ``trained_models``, chapter 4's last checkpoints from the first of
+    ``results_folders`` that holds ``04_dynamics.json`` (labelled "chapter 4: <size>"; left out, saying so, when
+    none does)."""
+    named = {Path(name).name if Path(name).is_dir() else name: name for name in models or offline}
+    trained_results = next((Path(folder) / "04_dynamics.json" for folder in results_folders
+                            if (Path(folder) / "04_dynamics.json").exists()), None)
+    if trained_models and trained_results is not None:
+        folders = json.loads(trained_results.read_text()).get("final_checkpoints", {}).get("value", {})
+        named.update({f"{TRAINED_PREFIX}{size}": folder for size, folder in folders.items()})
+    elif trained_models:
+        print("chapter 4 has not run in this build yet: its trained models are left out")
+    return named
+
+
+TRAINED_PREFIX = "chapter 4: "
+
+
+def models_grid(named: Mapping[str, str], contexts: Mapping[str, int], common: Mapping[str, Any], *,
+                window_length: int, argmax_max_tokens: int | None,
+                trained_argmax_max_tokens: int | None) -> list[dict[str, Any]]:
+    """The models page's runs of ``book/headlines.py``, one per model (``named``: label -> source, as
+    :func:`models_to_compare`): ``common`` parameters, the model, its window (``window_length`` capped at the model's
+    context, ``contexts``: label -> tokens) and its argmax token sample: ``trained_argmax_max_tokens`` for chapter 4's
+    models, ``argmax_max_tokens`` for the others. A sample of None (the whole vocabulary) is left out of the
+    parameters, so that a run equal to one of the robustness page keeps its folder and is shared."""
+    for name, value in (("argmax_max_tokens", argmax_max_tokens),
+                        ("trained_argmax_max_tokens", trained_argmax_max_tokens)):
+        if value is not None:
+            check_positive_int(name, value)
+    grid = []
+    for label, source in named.items():
+        sample = trained_argmax_max_tokens if label.startswith(TRAINED_PREFIX) else argmax_max_tokens
+        grid.append({**common, "model": source, "revision": None,
+                     "window_length": min(window_length, contexts[label]),
+                     **({} if sample is None else {"argmax_max_tokens": sample})})
+    return grid
+
+
+def headline_passes(loaded: Any, corpus: str, *, window_length: int, sample_seed: int, n_tokens: int,
+                    n_tokens_test: int, batch_size: int) -> dict[str, Any]:
+    """The training and held-out passes of the headlines template (:func:`utils.activations.compute_activations`,
+    cached): ``{"train": Activations, "test": Activations}``. ``window_length`` must fit the model's context."""
+    from .activations import compute_activations
+
+    check_int("window_length", window_length, minimum=2, maximum=loaded.n_ctx)
+    return {split: compute_activations(loaded, corpus, split, window_length=window_length, sample_seed=sample_seed,
+                                       n_tokens=n_tokens if split == "train" else n_tokens_test,
+                                       batch_size=batch_size)
+            for split in ("train", "test")}
+
+
+def check_rows(checks: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
+    """One JSON-able row per :class:`utils.uncertainty.Check` of each chapter (``{chapter: [Check, ...]}``), in order:
+    chapter, check, value, low, high, threshold, direction, verdict."""
+    return [{"chapter": chapter, "check": c.name, "value": c.value, "low": c.interval.low, "high": c.interval.high,
+             "threshold": c.threshold, "direction": c.direction, "verdict": c.verdict}
+            for chapter, chapter_checks in checks.items() for c in chapter_checks]
+
+
+def argmax_counts(E: np.ndarray, b: np.ndarray | None, *, max_tokens: int | None, seed: int,
+                  **settings: Any) -> dict[str, Any]:
+    """How many tokens of the head ``E`` (V, d), ``b`` (V,) or None can never be the strict argmax, by
+    :func:`utils.argmax.verdicts.find_unargmaxable` (cached by the head's fingerprint and ``settings``: box,
+    patience, start; at chapter 5's settings and token sample its verdicts are reused).
+
+    Args:
+        max_tokens: None tests the whole vocabulary (as chapter 5 at its defaults); else a sample of that many tokens
+            drawn with ``seed`` (chapter 5's draw, :func:`utils.undertrained.sample_tokens`).
+    Returns:
+        tested, unargmaxable, duplicate (tokens whose row has an identical twin), whole_vocabulary (bool) and the
+        seconds the verdicts took when computed (the cached value otherwise).
+    """
+    from .argmax.verdicts import find_unargmaxable
+    from .undertrained import sample_tokens
+
+    if max_tokens is not None:
+        check_positive_int("argmax_max_tokens", max_tokens)
+    tokens = sample_tokens(E.shape[0], max_tokens, seed)
+    verdicts = find_unargmaxable(E, b, tokens=tokens, progress=False, **settings)
+    counts = verdicts.counts()
+    return {"tested": counts["tested"], "unargmaxable": counts["unargmaxable"], "duplicate": counts["duplicate"],
+            "whole_vocabulary": tokens is None, "seconds": float(verdicts.meta.get("seconds", float("nan")))}
 
 
 def checks_table(runs: list[dict[str, Any]]) -> pd.DataFrame:
@@ -125,10 +251,21 @@ def _shared_name(names: list[str]) -> str:
     return " ".join(words[0] if len(set(words)) == 1 else "*" for words in zip(*split))
 
 
+def _argmax_cells(run: dict[str, Any]) -> dict[str, str]:
+    """The models table's argmax rows of one run: unargmaxable tokens and duplicate rows, each as "n of tested"
+    (with "(sample)" where a sample of the vocabulary was tested)."""
+    if "argmax_counts" not in run:
+        raise ValueError("a run has no argmax_counts: it was made by an older book/headlines.py; rerun it")
+    counts = run["argmax_counts"]["value"]
+    of = f" of {counts['tested']:,}" + ("" if counts["whole_vocabulary"] else " (sample)")
+    return {"unargmaxable tokens": f"{counts['unargmaxable']:,}{of}",
+            "duplicate rows": f"{counts['duplicate']:,}{of}"}
+
+
 def models_table(runs: list[dict[str, Any]], labels: list[str]) -> pd.DataFrame:
-    """One column per model: its vocabulary, dimension and window, and each headline check as value [low, high]
-    verdict. A check is matched across models by its chapter and place; its name shows ``*`` where the models' own
-    settings (k, d) differ.
+    """One column per model: its vocabulary, dimension and window, its unargmaxable tokens and duplicate rows (of
+    the tokens tested), and each headline check as value [low, high] verdict. A check is matched across models by
+    its chapter and place; its name shows ``*`` where the models' own settings (k, d) differ.
 
     Args:
         runs: results of ``book/headlines.py`` runs, one per model, each with the same checks in the same order.
@@ -144,7 +281,7 @@ def models_table(runs: list[dict[str, Any]], labels: list[str]) -> pd.DataFrame:
     for run, run_checks, label in zip(runs, checks, labels):
         model = run["model_description"]["value"]
         column = {"vocabulary V": model["vocabulary"], "dimension d": model["dimension"],
-                  "window": run["_run"]["parameters"]["window_length"]}
+                  "window": run["_run"]["parameters"]["window_length"], **_argmax_cells(run)}
         for name, check in zip(names, run_checks):
             column[f"{check['chapter']}: {name}"] = (
                 f"{check['value']:.3g} [{check['low']:.3g}, {check['high']:.3g}] {check['verdict']}")
