@@ -17,7 +17,7 @@ import torch
 from ..compare import js_divergence_rows
 from ..validation import check_float, check_int, check_positive_int
 from .criteria import as_float_tensor, n_deleted
-from .sweep import check_fractions, check_order, reference_chunks, subsample_positions
+from .sweep import check_fractions, check_order, deletion_steps, reference_chunks, subsample_positions
 from .wording import percent
 
 #: the model's own coordinates, ordered by |A|
@@ -153,9 +153,10 @@ def basis_deletion(
     """Delete the first ``floor(fraction * d)`` directions of each condition's basis, streamed, summed per group.
 
     For each chunk the full logits ``z = h @ E.T + b`` are computed once; a condition's pruned logits at growing
-    fractions are ``z - (h Q_D)(E Q_D)^T`` with D its deleted directions, obtained incrementally as in
-    :func:`deletion_sweep` (``Q = I`` for the model's coordinates). The per-position KL is taken in closed form,
-    ``KL = (h Q_D) . ((p @ E) Q_D) + log Z_q - log Z_p``.
+    fractions are ``z - (h Q_D)(E Q_D)^T`` with D its deleted directions, obtained incrementally by
+    :func:`~utils.pruning.sweep.deletion_steps`, the same step as :func:`deletion_sweep`'s (``Q = I`` for the
+    model's coordinates), with the per-position KL in closed form, ``KL = (h Q_D) . ((p @ E) Q_D) + log Z_q -
+    log Z_p``.
 
     Args:
         hidden: (N, d) hidden states.
@@ -217,18 +218,10 @@ def basis_deletion(
                 h_deleted, expected_deleted = h[:, order], expected_E[:, order]
             else:
                 h_deleted, expected_deleted = h @ Q, expected_E @ Q  # (rows, largest) coordinates in the basis
-            shift_mean = torch.cumsum((h_deleted * expected_deleted).double(), dim=1)
-            z_new = z.clone()
-            done = 0
-            for f, k in enumerate(counts):
-                z_new.addmm_(h_deleted[:, done:k], E_rotated[:, done:k].T, alpha=-1.0)
-                done = k
-                max_new = z_new.amax(dim=-1)
-                torch.softmax(z_new, dim=-1, out=q)
-                log_z_new = max_new.double() - torch.log(q.amax(dim=-1).double())
+            steps = deletion_steps(z, h_deleted, E_rotated, expected_deleted, counts, log_z_ref, top_ref, q)
+            for f, (_, q, _, kl_per_position, same) in enumerate(steps):
                 pruned[c, f] += membership @ q
-                kl[c, f].index_add_(0, g, shift_mean[:, k - 1] + log_z_new - log_z_ref)
-                same = z_new.gather(1, top_ref[:, None]).squeeze(1) >= max_new
+                kl[c, f].index_add_(0, g, kl_per_position)
                 agree[c, f].index_add_(0, g, same.to(torch.float64))
             bar.update(1)
         del z, q

@@ -69,6 +69,45 @@ def reference_chunks(hidden: torch.Tensor, groups: torch.Tensor, E: torch.Tensor
         yield start, h, g, membership, z
 
 
+@torch.no_grad()
+def deletion_steps(z: torch.Tensor, h_deleted: torch.Tensor, E_deleted: torch.Tensor, expected_deleted: torch.Tensor,
+                   counts: list[int], log_z_ref: torch.Tensor, top_ref: torch.Tensor, q: torch.Tensor):
+    """The pruned heads of one deletion order over one chunk of positions, one step per deletion count.
+
+    The pruned logits are ``z - h_D E_D^T`` with D the first k deleted directions, obtained incrementally as k
+    grows, and the per-position KL in closed form, ``KL(p || q) = h_D · (p @ E)_D + log Z_q - log Z_p``.
+
+    Args:
+        z: (rows, V) float32 unpruned logits (left unchanged).
+        h_deleted: (rows, K) hidden states in the deleted directions, in deletion order (K >= max(counts)).
+        E_deleted: (V, K) the head in the same directions.
+        expected_deleted: (rows, K) ``(p @ E)`` in the same directions (p: the unpruned probabilities).
+        counts: ascending deletion counts, each >= 1.
+        log_z_ref: (rows,) float64 log partition function of the unpruned logits.
+        top_ref: (rows,) int64 the unpruned top token.
+        q: (rows, V) float32 buffer the pruned probabilities are written into.
+
+    Yields:
+        per count, ``(z_new (rows, V), q (rows, V), log_z_new (rows,) float64, kl (rows,) float64,
+        same_top (rows,) bool)``; ``z_new`` and ``q`` are overwritten by the next step.
+    """
+    # contribution of each deleted direction to sum_w p_w Δ_w, accumulated in deletion order
+    shift_mean = torch.cumsum((h_deleted * expected_deleted).double(), dim=1)
+    z_new = z.clone()
+    done = 0
+    for k in counts:
+        z_new.addmm_(h_deleted[:, done:k], E_deleted[:, done:k].T, alpha=-1.0)
+        done = k
+        max_new = z_new.amax(dim=-1)
+        torch.softmax(z_new, dim=-1, out=q)
+        # log Z_q from the largest probability (never underflows): log q_max = max_new - log Z_q
+        log_z_new = max_new.double() - torch.log(q.amax(dim=-1).double())
+        kl = shift_mean[:, k - 1] + log_z_new - log_z_ref
+        # the reference's top token is still on top (the argmax up to exact ties)
+        same_top = z_new.gather(1, top_ref[:, None]).squeeze(1) >= max_new
+        yield z_new, q, log_z_new, kl, same_top
+
+
 def deletion_sweep(
     hidden: torch.Tensor,
     head,
@@ -171,24 +210,12 @@ def deletion_sweep(
             count_targets += group_sum(valid.float(), g)
         q = torch.empty_like(z)  # pruned probabilities, reused
         for name, order in orders.items():
-            h_permuted = h[:, order[:largest]]  # (rows, largest)
-            # contribution of each deleted dimension to sum_w p_w Δ_w, accumulated in deletion order
-            shift_mean = torch.cumsum((h_permuted * expected_E[:, order[:largest]]).double(), dim=1)
-            z_new = z.clone()
-            done = 0
-            for k in unique_counts:
-                z_new.addmm_(h_permuted[:, done:k], permuted_E[name][:, done:k].T, alpha=-1.0)
-                done = k
-                max_new = z_new.amax(dim=-1)
-                torch.softmax(z_new, dim=-1, out=q)
-                # log Z_q from the largest probability (never underflows): log q_max = max_new - log Z_q
-                log_z_new = max_new.double() - torch.log(q.amax(dim=-1).double())
+            steps = deletion_steps(z, h[:, order[:largest]], permuted_E[name], expected_E[:, order[:largest]],
+                                   unique_counts, log_z_ref, top_ref, q)
+            for k, (z_new, q, log_z_new, kl, top_new_is_same) in zip(unique_counts, steps):
                 totals = pruned[(name, k)]
                 totals.alpha += (membership @ q).to(torch.float64)
-                kl = shift_mean[:, k - 1] + log_z_new - log_z_ref
                 totals.kl += group_sum(kl, g)
-                # the reference's top token is still on top (the argmax up to exact ties)
-                top_new_is_same = z_new.gather(1, top_ref[:, None]).squeeze(1) >= max_new
                 totals.agree += group_sum(top_new_is_same.float(), g)
                 if targets is not None:
                     new_target_logits = z_new.gather(1, t.clamp_min(0)[:, None]).squeeze(1).double()
