@@ -69,51 +69,30 @@ n_error_tokens = 15  # rows of the error table
 second_model = "gemma3-270m"  # compared where installed; None to skip
 second_model_tokens = 8192  # tokens of the second model's pass
 
-# %%
+# %% tags=["remove-input"]
+from utils.encoding_parameters import check_model_parameters, check_parameters
+from utils.models import load_model
+
+CHAPTER = "01_encoding"
+check_parameters(globals())  # every knob that needs no model, checked before any work
+loaded = load_model(model, revision, device=device, precision=precision)
+check_model_parameters(globals(), loaded)  # lengths and sizes against the model, windows in each corpus split
+
+# %% tags=["hide-input"]
 import numpy as np
 import pandas as pd
-import seaborn as sns
 import matplotlib.pyplot as plt
 from sklearn.decomposition import PCA
 
-import torch
-
 from utils import conditions as cond
 from utils import encoding as enc
-from utils.basis import principal_basis, random_orthogonal
 from utils.figures import encoding as figures
 from utils.activations import compute_activations
-from utils.corpora import CORPORA, check_window_count
-from utils.models import available_offline_models, describe, load_model
+from utils.models import available_offline_models, describe
 from utils.plotting import set_theme
-from utils.results import glue_figure, record, record_scorecard, start_run
-from utils.validation import check_choice, check_int, check_positive_int, check_float
+from utils.results import glue_figure, record, record_many, record_scorecard, start_run
 
-CHAPTER = "01_encoding"
-check_choice("corpus", corpus, CORPORA)
-for name in ood_corpora:
-    check_choice("ood_corpora", name, CORPORA)
-for name, value in {"n_tokens": n_tokens, "n_tokens_ood": n_tokens_ood, "batch_size": batch_size,
-                    "n_boot": n_boot, "n_boot_texts": n_boot_texts, "n_entropy_bins": n_entropy_bins,
-                    "n_error_tokens": n_error_tokens, "n_probe_ood": n_probe_ood,
-                    "n_transfer_subsets": n_transfer_subsets, "n_vocab_subsets": n_vocab_subsets,
-                    "n_vocab_positions": n_vocab_positions}.items():
-    check_positive_int(name, value)
-check_int("n_random_bases", n_random_bases, minimum=2)
-for value in window_counts:
-    check_int("window_counts", value, minimum=1, maximum=n_tokens // window_length - 1)
-check_int("n_tokens_ood", n_tokens_ood, maximum=n_tokens)
-check_int("sample_seed", sample_seed, minimum=0)
-for name, value in {"test_fraction": test_fraction, "sparse_share": sparse_share, "kept_share": kept_share}.items():
-    check_float(name, value, low=0, high=1, low_inclusive=False, high_inclusive=False)
-check_float("r2_threshold", r2_threshold, high=1)
-loaded = load_model(model, revision, device=device, precision=precision)
-check_int("window_length", window_length, minimum=2, maximum=loaded.n_ctx)
-for value in vocab_sizes:
-    check_int("vocab_sizes", value, minimum=8, maximum=loaded.model.get_output_embeddings().weight.shape[0] - 1)
-check_window_count(loaded.tokenizer, corpus, "train", window_length, n_tokens)
-for name in ood_corpora:
-    check_window_count(loaded.tokenizer, name, "test", window_length, n_tokens_ood)
+# %%
 start_run(CHAPTER, globals(), loaded)
 set_theme()
 record(CHAPTER, "model_name", loaded.name, description="the model this run analyses")
@@ -128,12 +107,14 @@ acts = compute_activations(loaded, corpus, "train", window_length=window_length,
 E = acts.head.E.numpy().astype(np.float64)
 alpha = acts.alpha.numpy()
 counts = enc.token_counts(acts.token_ids, acts.head.V)
-record(CHAPTER, "n_positions", acts.n_positions, fmt=",", description="positions averaged into alpha")
-record(CHAPTER, "train_text", acts.describe(), description="the text D of the main pass")
-record(CHAPTER, "vocabulary", acts.head.V, fmt=",", description="output vocabulary size")
-record(CHAPTER, "dimension", acts.head.d, description="output embedding dimension")
-record(CHAPTER, "unseen_share", float(np.mean(counts == 0)), fmt=".0%",
-       description="share of the vocabulary that never occurs in the corpus sample")
+record_many(CHAPTER, {
+    "n_positions": (acts.n_positions, ",", "positions averaged into alpha"),
+    "train_text": (acts.describe(), None, "the text D of the main pass"),
+    "vocabulary": (acts.head.V, ",", "output vocabulary size"),
+    "dimension": (acts.head.d, None, "output embedding dimension"),
+    "unseen_share": (float(np.mean(counts == 0)), ".0%",
+                     "share of the vocabulary that never occurs in the corpus sample"),
+})
 
 # %% [markdown]
 # The text $D$: {glue:text}`01_encoding.train_text`.
@@ -169,29 +150,23 @@ glue_figure("fig-pca", fig)
 
 # %%
 fit = enc.fit_encoding(E, alpha, test_fraction=test_fraction, seed=seed)
-held_out_actual, held_out_predicted = fit.target[fit.test_tokens], fit.predicted[fit.test_tokens]
-rows = []
-for metric in ("r2", "pearson", "spearman"):
-    low, high = enc.bootstrap_ci(held_out_actual, held_out_predicted, metric, n_boot=n_boot, seed=seed)
-    point = getattr(fit, metric)
-    record(CHAPTER, metric, point, fmt=".3f", description=f"held-out {metric} of the log-linear fit")
-    record(CHAPTER, f"{metric}_ci", f"[{low:.3f}, {high:.3f}]", description=f"95% bootstrap interval of {metric}")
-    rows.append({"metric": metric, "held-out value": point, "95% CI low": low, "95% CI high": high})
-record(CHAPTER, "n_test_tokens", len(fit.test_tokens), fmt=",", description="held-out tokens")
+accuracy = enc.accuracy_table(fit, n_boot=n_boot, seed=seed)  # token-level 95% intervals
 checks = enc.headline_checks(acts, test_fraction=test_fraction, seed=seed, r2_threshold=r2_threshold,
                              sparse_share=sparse_share, kept_share=kept_share, n_boot=n_boot_texts, boot_seed=seed)
-record(CHAPTER, "r2_text_ci", checks[0].interval.text(), description="95% interval of R² over resampled documents")
-record(CHAPTER, "n_boot_texts", n_boot_texts, description="document resamples behind the intervals over texts")
-pd.DataFrame(rows).round(4)
+accuracy.round(4)
+
+# %% tags=["hide-input"]
+for metric, point, low, high in accuracy.itertuples(index=False):
+    record(CHAPTER, metric, point, fmt=".3f", description=f"held-out {metric} of the log-linear fit")
+    record(CHAPTER, f"{metric}_ci", f"[{low:.3f}, {high:.3f}]", description=f"95% bootstrap interval of {metric}")
+record_many(CHAPTER, {
+    "n_test_tokens": (len(fit.test_tokens), ",", "held-out tokens"),
+    "r2_text_ci": (checks[0].interval.text(), None, "95% interval of R² over resampled documents"),
+    "n_boot_texts": (n_boot_texts, None, "document resamples behind the intervals over texts"),
+})
 
 # %%
-fig, ax = plt.subplots(figsize=(5.5, 5))
-ax.hexbin(held_out_actual, held_out_predicted, gridsize=70, bins="log", cmap="mako_r", mincnt=1)
-span = [min(held_out_actual.min(), held_out_predicted.min()), max(held_out_actual.max(), held_out_predicted.max())]
-ax.plot(span, span, color="tab:red", lw=1, label="identity")
-ax.set(xlabel=r"actual $-\log\alpha_w$ (nats)", ylabel=r"predicted $A_D\cdot E_w + B_D$ (nats)")
-ax.legend(loc="upper left")
-glue_figure("fig-fit", fig)
+glue_figure("fig-fit", figures.fit_figure(fit.target[fit.test_tokens], fit.predicted[fit.test_tokens]))
 
 # %% [markdown]
 # ```{glue:figure} fig-fit
@@ -210,39 +185,28 @@ glue_figure("fig-fit", fig)
 # ## 1.3 Sparsity: how many dimensions carry the encoding?
 
 # %%
-magnitude = np.sort(np.abs(fit.A))[::-1]
-sparsity = pd.DataFrame({"k": top_k + [acts.head.d]})
-sparsity["share of |A| mass"] = [enc.top_k_mass(fit.A, k) for k in sparsity.k]
-sparsity["held-out R² (OLS on top-k)"] = [enc.subset_r2(fit, E, k) for k in sparsity.k]
-lasso = pd.DataFrame([vars(p) for p in enc.lasso_path_r2(fit, E, lasso_fractions)])
-k_small = top_k[len(top_k) // 2]
-record(CHAPTER, "top_k", k_small, description="k used in the sparsity headline")
-record(CHAPTER, "top_k_mass", enc.top_k_mass(fit.A, k_small), fmt=".0%", description="share of |A| in top k dims")
-record(CHAPTER, "top_k_r2", enc.subset_r2(fit, E, k_small), fmt=".3f", description="held-out R² using top k dims")
-best_lasso = lasso[lasso.r2 >= 0.95 * fit.r2].sort_values("n_nonzero").head(1)
-lasso_dims = int(best_lasso.n_nonzero.iloc[0]) if len(best_lasso) else None
-record(CHAPTER, "lasso_dims_95", lasso_dims if lasso_dims is not None else f"more than {lasso.n_nonzero.max()}",
-       description="fewest Lasso dimensions keeping 95% of the OLS R²")
-below = lasso[(lasso.r2 < 0.95 * fit.r2) & (lasso.n_nonzero < (lasso_dims or np.inf))]
-record(CHAPTER, "lasso_grid_below", int(below.n_nonzero.max()) if len(below) else 0,
-       description="dimensions of the largest grid point below 95% of the R² (the grid's resolution)")
-record(CHAPTER, "n_lasso_penalties", len(lasso_fractions), description="penalties on the Lasso grid")
+sparsity = enc.sparsity_table(fit, E, top_k + [acts.head.d])
+lasso = enc.lasso_table(fit, E, lasso_fractions)
+lasso_dims, lasso_grid_below = enc.lasso_dims_needed(lasso, 0.95 * fit.r2)
 crossing = cond.lasso_crossing(sparsity.k.to_numpy(), sparsity["held-out R² (OLS on top-k)"].to_numpy(),
                                0.95 * fit.r2)
-record(CHAPTER, "topk_crossing_95", f"{crossing:.0f}" if np.isfinite(crossing) else "not reached", description=
-       "dimensions at which the OLS top-k curve reaches 95% of the R², interpolated in log k between grid points")
+glue_figure("fig-sparsity", figures.sparsity_figure(fit.A, sparsity, lasso, fit.r2))
 sparsity.round(3)
 
-# %%
-fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-axes[0].plot(np.arange(1, len(magnitude) + 1), magnitude)
-axes[0].set(xscale="log", yscale="log", xlabel="rank of dimension by |A_i|", ylabel="|A_i| (nats per unit of E)")
-axes[1].plot(sparsity.k, sparsity["held-out R² (OLS on top-k)"], marker="o", label="OLS on the top-k dims of |A|")
-axes[1].plot(lasso.n_nonzero, lasso.r2, marker="s", label="Lasso path")
-axes[1].axhline(fit.r2, color="grey", ls="--", lw=1, label="OLS on all dims")
-axes[1].set(xscale="log", xlabel="dimensions used", ylabel="held-out R²")
-axes[1].legend()
-glue_figure("fig-sparsity", fig)
+# %% tags=["hide-input"]
+k_small = top_k[len(top_k) // 2]
+record_many(CHAPTER, {
+    "top_k": (k_small, None, "k used in the sparsity headline"),
+    "top_k_mass": (enc.top_k_mass(fit.A, k_small), ".0%", "share of |A| in top k dims"),
+    "top_k_r2": (enc.subset_r2(fit, E, k_small), ".3f", "held-out R² using top k dims"),
+    "lasso_dims_95": (lasso_dims if lasso_dims is not None else f"more than {lasso.n_nonzero.max()}", None,
+                      "fewest Lasso dimensions keeping 95% of the OLS R²"),
+    "lasso_grid_below": (lasso_grid_below, None,
+                         "dimensions of the largest grid point below 95% of the R² (the grid's resolution)"),
+    "n_lasso_penalties": (len(lasso_fractions), None, "penalties on the Lasso grid"),
+    "topk_crossing_95": (f"{crossing:.0f}" if np.isfinite(crossing) else "not reached", None, "dimensions at which "
+                         "the OLS top-k curve reaches 95% of the R², interpolated in log k between grid points"),
+})
 
 # %% [markdown]
 # ```{glue:figure} fig-sparsity
@@ -277,57 +241,36 @@ glue_figure("fig-sparsity", fig)
 
 # %%
 n_windows = acts.token_ids.shape[0]
-lengths = sorted({2**i for i in range(int(np.log2(window_length)) + 1)} | {window_length})
-position_grid = np.arange(acts.n_positions).reshape(n_windows, window_length)
-by_length = {f"{c}": position_grid[:, c - 1] for c in lengths}
-rng = np.random.default_rng(seed)
-by_length["random"] = rng.choice(acts.n_positions, n_windows, replace=False)
-refitter = enc.EncodingRefitter(E, test_fraction=test_fraction, seed=seed)
-meter = cond.DispersionMeter(E, seed=seed)
-group_rows = []
-for label, positions in by_length.items():
-    h_group = acts.hidden_flat[torch.as_tensor(positions)]
-    passed = cond.group_pass(h_group, acts.head)
-    group_rows.append(cond.group_row("context length", label, refitter, meter, passed.log_alpha, h_group,
-                                     passed.log_normaliser, passed.entropy, len(positions)))
-length_fits = pd.DataFrame(group_rows)
+lengths = cond.context_lengths(window_length)
+rng = np.random.default_rng(seed)  # draws the random group here, then the probed positions below
+fitter = cond.GroupFitter(enc.EncodingRefitter(E, test_fraction=test_fraction, seed=seed),
+                          cond.DispersionMeter(E, seed=seed), acts.head)
+length_rows = fitter.rows("context length", cond.length_groups(n_windows, window_length, lengths, rng),
+                          acts.hidden_flat)
+length_fits = pd.DataFrame(length_rows)
 length_fits[["group", "n_positions", "mean_entropy", "r2"]].round(3)
 
 # %%
 sampled = np.sort(rng.choice(acts.n_positions, min(n_entropy_positions, acts.n_positions), replace=False))
-h_sampled = acts.hidden_flat[torch.as_tensor(sampled)]
-probe = cond.group_pass(h_sampled, acts.head, labels=sampled % window_length, n_labels=window_length)
-edges = np.quantile(probe.entropy, np.linspace(0, 1, n_entropy_bins + 1))
-bin_of = np.clip(np.searchsorted(edges, probe.entropy, side="right") - 1, 0, n_entropy_bins - 1)
-for i in range(n_entropy_bins):
-    h_bin = h_sampled[torch.as_tensor(bin_of == i)]
-    passed = cond.group_pass(h_bin, acts.head)
-    group_rows.append(cond.group_row("entropy bin", f"bin {i + 1}", refitter, meter, passed.log_alpha, h_bin,
-                                     passed.log_normaliser, passed.entropy, len(h_bin)))
-entropy_fits = pd.DataFrame(group_rows[len(by_length):])
+probe = cond.ProbeSample.draw(acts.hidden_flat, acts.head, sampled, window_length)  # one labelled head pass
+entropy_rows = fitter.rows("entropy bin", cond.entropy_groups(probe.passed.entropy, n_entropy_bins), probe.hidden)
+entropy_fits = pd.DataFrame(entropy_rows)
 entropy_fits[["group", "n_positions", "mean_entropy", "r2"]].round(3)
 
+# %% tags=["hide-input"]
+record_many(CHAPTER, {
+    "entropy_r2_spearman": (entropy_fits.mean_entropy.corr(entropy_fits.r2, method="spearman"), ".2f",
+                            "rank correlation of a bin's mean entropy and its R²"),
+    "r2_low_entropy": (entropy_fits.r2.iloc[0], ".3f", "R² in the lowest-entropy bin"),
+    "r2_high_entropy": (entropy_fits.r2.iloc[-1], ".3f", "R² in the highest-entropy bin"),
+    "r2_shortest_context": (length_fits.r2.iloc[0], ".3f", "R² at context length 1"),
+    "r2_random_positions": (length_fits.r2.iloc[-1], ".3f",
+                            "R² for as many random positions as one context-length group"),
+    "r2_longest_context": (length_fits.r2.iloc[len(lengths) - 1], ".3f", "R² at the window length"),
+})
+
 # %%
-record(CHAPTER, "entropy_r2_spearman", entropy_fits.mean_entropy.corr(entropy_fits.r2, method="spearman"), fmt=".2f",
-       description="rank correlation of a bin's mean entropy and its R²")
-record(CHAPTER, "r2_low_entropy", entropy_fits.r2.iloc[0], fmt=".3f", description="R² in the lowest-entropy bin")
-record(CHAPTER, "r2_high_entropy", entropy_fits.r2.iloc[-1], fmt=".3f", description="R² in the highest-entropy bin")
-record(CHAPTER, "r2_shortest_context", length_fits.r2.iloc[0], fmt=".3f", description="R² at context length 1")
-record(CHAPTER, "r2_random_positions", length_fits.r2.iloc[-1], fmt=".3f",
-       description="R² for as many random positions as one context-length group")
-record(CHAPTER, "r2_longest_context", length_fits.r2.iloc[len(lengths) - 1], fmt=".3f",
-       description="R² at the window length")
-fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-by_c = length_fits[length_fits.group != "random"]
-axes[0].plot(by_c.group.astype(int), by_c.r2, marker="o", label="positions of one context length")
-axes[0].axhline(length_fits.r2.iloc[-1], color="grey", ls="--", lw=1, label="same number of random positions")
-axes[0].set(xscale="log", xlabel="context length (tokens)", ylabel="held-out R²")
-axes[0].legend()
-axes[1].plot(entropy_fits.mean_entropy, entropy_fits.r2, marker="o", label="entropy bins")
-axes[1].plot(by_c.mean_entropy, by_c.r2, marker="^", ls=":", label="context-length groups")
-axes[1].set(xlabel="mean entropy of the predictions (nats)", ylabel="held-out R²")
-axes[1].legend()
-glue_figure("fig-conditions", fig)
+glue_figure("fig-conditions", figures.conditions_figure(length_fits, entropy_fits))
 
 # %% [markdown]
 # ```{glue:figure} fig-conditions
@@ -357,46 +300,26 @@ glue_figure("fig-conditions", fig)
 # window sums, no new pass).
 
 # %%
-record(CHAPTER, "corpus_name", corpus, description="the main corpus")
-transfer_rows, directions, ood_passes = [], {corpus: fit.A}, {}
-for name in ood_corpora:
-    ood = ood_passes[name] = compute_activations(loaded, name, "test", window_length=window_length,
-                                                 n_tokens=n_tokens_ood, sample_seed=sample_seed, batch_size=batch_size)
-    alpha_ood = ood.alpha.numpy()
-    own = refitter.fit(alpha_ood)
-    moved = enc.score_encoding(fit, E, alpha_ood)
-    directions[name] = own.A
-    cosine = float(fit.A @ own.A / np.linalg.norm(fit.A) / np.linalg.norm(own.A))
-    transfer_rows.append({"corpus": name, "positions": ood.n_positions, "R² (A from main corpus)": moved["r2"],
-                          "Spearman (A from main corpus)": moved["spearman"], "R² (own A)": own.r2,
-                          "cosine(A_main, A_own)": cosine, "text": ood.describe()})
-transfer = pd.DataFrame(transfer_rows)
-n_ood_windows = int(transfer.positions.min()) // window_length
-equal_r2 = np.array([refitter.fit(np.exp(cond.windows_log_alpha(
-    acts.window_log_sums, np.random.default_rng(seed + i).choice(n_windows, n_ood_windows, replace=False),
-    window_length))).r2 for i in range(n_transfer_subsets)])
+ood_passes = {name: compute_activations(loaded, name, "test", window_length=window_length, n_tokens=n_tokens_ood,
+                                        sample_seed=sample_seed, batch_size=batch_size) for name in ood_corpora}
+transfer = cond.transfer_table(fit, fitter.refitter, ood_passes)
+n_ood_windows = int(transfer.positions.min()) // window_length  # main-corpus subsets as large as a transfer pass
+equal_r2 = cond.equal_positions_r2(fitter.refitter, acts.window_log_sums, n_ood_windows, window_length,
+                                   n_transfer_subsets, seed)
+glue_figure("fig-transfer", figures.transfer_figure(transfer, fit.r2, equal_r2, corpus))
 transfer.drop(columns="text").round(3)
 
-# %%
-fig, ax = plt.subplots(figsize=(7, 3.8))
-transfer.melt(id_vars="corpus", value_vars=["R² (A from main corpus)", "R² (own A)"]).pipe(
-    lambda frame: sns.barplot(frame, x="corpus", y="value", hue="variable", ax=ax))
-ax.axhline(fit.r2, color="grey", ls="--", lw=1, label=f"{corpus} on itself")
-ax.axhspan(equal_r2.min(), equal_r2.max(), color="grey", alpha=0.2, label=f"{corpus}, as many positions")
-ax.set(ylabel="held-out R²", xlabel="corpus whose α is predicted")
-ax.legend(title=None, loc="lower right", fontsize=8)
-glue_figure("fig-transfer", fig)
-record(CHAPTER, "equal_positions", n_ood_windows * window_length, fmt=",",
-       description="positions of the main-corpus subsets matched to a transfer pass")
-record(CHAPTER, "equal_r2_range", f"{equal_r2.mean():.3f} (range {equal_r2.min():.3f} to {equal_r2.max():.3f} over "
-       f"{n_transfer_subsets} seeded subsets of windows)", description="own-fit R² of the main corpus, equal positions")
-record(CHAPTER, "transfer_sentence", " ".join(
-    f"On {row.corpus} ({row.text}), the main corpus's direction reaches R² {row['R² (A from main corpus)']:.3f} and "
-    f"the corpus's own fit {row['R² (own A)']:.3f}, "
-    f"{cond.range_word(row['R² (own A)'], equal_r2.min(), equal_r2.max())} the main corpus's range at as many "
-    f"positions; the cosine of the two directions is "
-    f"{row['cosine(A_main, A_own)']:.3f}." for _, row in transfer.iterrows()),
-    description="the transfer results in words, from the table")
+# %% tags=["hide-input"]
+record_many(CHAPTER, {
+    "corpus_name": (corpus, None, "the main corpus"),
+    "equal_positions": (n_ood_windows * window_length, ",",
+                        "positions of the main-corpus subsets matched to a transfer pass"),
+    "equal_r2_range": (f"{equal_r2.mean():.3f} (range {equal_r2.min():.3f} to {equal_r2.max():.3f} over "
+                       f"{n_transfer_subsets} seeded subsets of windows)", None,
+                       "own-fit R² of the main corpus, equal positions"),
+    "transfer_sentence": (cond.transfer_sentence(transfer, equal_r2), None,
+                          "the transfer results in words, from the table"),
+})
 
 # %% [markdown]
 # ```{glue:figure} fig-transfer
@@ -424,41 +347,25 @@ record(CHAPTER, "transfer_sentence", " ".join(
 # sums); and corpus (each out-of-distribution pass probed on {glue:text}`01_encoding.n_probe_ood` seeded positions).
 
 # %%
-context = sampled % window_length
-label_counts = np.bincount(context, minlength=window_length)
-for length in lengths:
-    inside = context < length
-    group_rows.append(cond.group_row(
-        "window length", length, refitter, meter, cond.prefix_log_alpha(probe.label_log_sums, label_counts, length),
-        h_sampled[torch.as_tensor(inside)], probe.log_normaliser[inside], probe.entropy[inside], int(inside.sum())))
-for count in window_counts:
-    windows = np.random.default_rng(seed).choice(n_windows, count, replace=False)
-    inside = np.isin(sampled // window_length, windows)
-    group_rows.append(cond.group_row(
-        "number of windows", count, refitter, meter,
-        cond.windows_log_alpha(acts.window_log_sums, windows, window_length), h_sampled[torch.as_tensor(inside)],
-        probe.log_normaliser[inside], probe.entropy[inside], count * window_length))
-group_rows.append(cond.group_row("corpus", corpus, refitter, meter, acts.log_alpha.numpy(), h_sampled,
-                                 probe.log_normaliser, probe.entropy, acts.n_positions))
-
-# %%
-for name, ood in ood_passes.items():
-    picked = np.random.default_rng(seed).choice(ood.n_positions, min(n_probe_ood, ood.n_positions), replace=False)
-    h_ood = ood.hidden_flat[torch.as_tensor(np.sort(picked))]
-    passed = cond.group_pass(h_ood, acts.head)
-    group_rows.append(cond.group_row("corpus", name, refitter, meter, ood.log_alpha.numpy(), h_ood,
-                                     passed.log_normaliser, passed.entropy, ood.n_positions))
-groups = pd.DataFrame(group_rows)
+main_row = fitter.row("corpus", corpus, acts.log_alpha.numpy(), probe.hidden, probe.passed.log_normaliser,
+                      probe.passed.entropy, acts.n_positions)
+groups = pd.DataFrame(length_rows + entropy_rows + fitter.window_length_rows(probe, lengths)
+                      + fitter.window_count_rows(probe, acts.window_log_sums, window_counts, seed)
+                      + [main_row] + fitter.corpus_rows(ood_passes, n_probe_ood, seed))
 ranks = cond.rank_statistics(groups)
 best_statistic = cond.best_dispersion(ranks)
 condition = cond.condition_check(groups, best_statistic, n_boot=n_boot, seed=seed)
-record(CHAPTER, "n_probe_ood", min(n_probe_ood, min(o.n_positions for o in ood_passes.values()) if ood_passes else 0),
-       fmt=",", description="positions probed per out-of-distribution pass")
-record(CHAPTER, "ordering_sentence", cond.ordering_sentence(ranks, len(groups)),
-       description="which statistic orders R² best, from the rank correlations")
-record(CHAPTER, "condition_reason", condition.describe(), description="the concentrated-logits condition, judged")
-record(CHAPTER, "condition_verdict", condition.verdict, description="verdict on the concentrated-logits condition")
 ranks.round(2)
+
+# %% tags=["hide-input"]
+record_many(CHAPTER, {
+    "n_probe_ood": (min(n_probe_ood, min(o.n_positions for o in ood_passes.values())), ",",
+                    "positions probed per out-of-distribution pass"),
+    "ordering_sentence": (cond.ordering_sentence(ranks, len(groups)), None,
+                          "which statistic orders R² best, from the rank correlations"),
+    "condition_reason": (condition.describe(), None, "the concentrated-logits condition, judged"),
+    "condition_verdict": (condition.verdict, None, "verdict on the concentrated-logits condition"),
+})
 
 # %%
 glue_figure("fig-dispersion", figures.dispersion_figure(groups, best_statistic))
@@ -488,21 +395,20 @@ groups.drop(columns=["hidden_dispersion", "logit_dispersion"]).round(3)
 # is the same in every basis; only its sparsity can change.
 
 # %%
-k_check = int(np.ceil(sparse_share * acts.head.d))
-bases = {"model": np.eye(acts.head.d), "principal": principal_basis(E),
-         **{f"random {i}": random_orthogonal(acts.head.d, seed + i) for i in range(n_random_bases)}}
-basis_table = cond.basis_sparsity(E, acts.log_alpha.numpy(), bases, sorted(set(top_k) | {k_check}),
-                                  test_fraction=test_fraction, seed=seed)
-basis_table["kind"] = basis_table.basis.str.split().str[0]
-at_check = basis_table[basis_table.k == k_check]
-model_row, principal_row = (at_check[at_check.kind == kind].iloc[0].to_dict() for kind in ("model", "principal"))
-random_rows = at_check[at_check.kind == "random"]
-record(CHAPTER, "basis_verdict", cond.basis_verdict(model_row, random_rows), description="is the basis privileged")
-record(CHAPTER, "basis_sentence", cond.basis_sentence(model_row, random_rows, principal_row, k_check),
-       description="the basis control in words, with its numbers")
-record(CHAPTER, "n_random_bases", n_random_bases, description="random orthogonal bases of the basis control")
+k_check = int(np.ceil(sparse_share * acts.head.d))  # the scorecard's number of dimensions
+basis_table = cond.basis_control(E, acts.log_alpha.numpy(), sorted(set(top_k) | {k_check}), n_random=n_random_bases,
+                                 test_fraction=test_fraction, seed=seed)
+model_row, principal_row, random_rows = cond.basis_rows_at(basis_table, k_check)
 glue_figure("fig-basis", figures.basis_figure(basis_table))
 basis_table.groupby(["kind", "k"])[["abs_share", "kept_share"]].agg(["mean", "min", "max"]).round(3)
+
+# %% tags=["hide-input"]
+record_many(CHAPTER, {
+    "basis_verdict": (cond.basis_verdict(model_row, random_rows), None, "is the basis privileged"),
+    "basis_sentence": (cond.basis_sentence(model_row, random_rows, principal_row, k_check), None,
+                       "the basis control in words, with its numbers"),
+    "n_random_bases": (n_random_bases, None, "random orthogonal bases of the basis control"),
+})
 
 # %% [markdown]
 # ```{glue:figure} fig-basis
@@ -525,25 +431,17 @@ basis_table.groupby(["kind", "k"])[["abs_share", "kept_share"]].agg(["mean", "mi
 # same number of held-out rows, by ridge regression with its penalty chosen by leave-one-out on the training rows.
 
 # %%
-vocab_rng = np.random.default_rng(seed)
-subsets = [(size, vocab_rng.choice(acts.head.V, size, replace=False)) for size in vocab_sizes
-           for _ in range(n_vocab_subsets)] + [(acts.head.V, np.arange(acts.head.V))]
-probed = np.sort(vocab_rng.choice(acts.n_positions, min(n_vocab_positions, acts.n_positions), replace=False))
-subset_alphas = cond.subset_log_alphas(acts.hidden_flat[torch.as_tensor(probed)], acts.head, [t for _, t in subsets])
-n_fit_rows = int((1 - test_fraction) * min(vocab_sizes))
-space = pd.DataFrame([{"size": size, "draw": draw, "r2": cond.fixed_rows_r2(
-    E, tokens, log_alpha_s, n_fit=n_fit_rows, n_test=min(vocab_sizes) - n_fit_rows, seed=seed + i + draw)}
-    for i, ((size, tokens), log_alpha_s) in enumerate(zip(subsets, subset_alphas))
-    for draw in range(n_vocab_subsets if size == acts.head.V else 1)])
-space_rho = space["size"].corr(space.r2, method="spearman")
-record(CHAPTER, "n_vocab_positions", len(probed), fmt=",", description="positions behind the output-space analysis")
-record(CHAPTER, "n_fit_rows", n_fit_rows, fmt=",", description="fitted rows per output-space size")
-record(CHAPTER, "space_sentence", f"With {n_fit_rows:,} fitted rows at every size, held-out R² "
-       f"{cond.trend_word(space_rho)} with the output-space size (rank correlation {space_rho:.2f} over "
-       f"{len(space)} fits, sizes {min(vocab_sizes):,} to {acts.head.V:,} tokens).",
-       description="the output-space trend in words")
-glue_figure("fig-output-space", figures.output_space_figure(space))
-space.groupby("size").r2.agg(["mean", "min", "max"]).round(3)
+space = cond.output_space(acts.hidden_flat, acts.head, E, vocab_sizes, n_subsets=n_vocab_subsets,
+                          n_positions=n_vocab_positions, test_fraction=test_fraction, seed=seed)
+glue_figure("fig-output-space", figures.output_space_figure(space.table))
+space.table.groupby("size").r2.agg(["mean", "min", "max"]).round(3)
+
+# %% tags=["hide-input"]
+record_many(CHAPTER, {
+    "n_vocab_positions": (space.n_positions, ",", "positions behind the output-space analysis"),
+    "n_fit_rows": (space.n_fit_rows, ",", "fitted rows per output-space size"),
+    "space_sentence": (space.sentence(), None, "the output-space trend in words"),
+})
 
 # %% [markdown]
 # ```{glue:figure} fig-output-space
@@ -561,22 +459,23 @@ space.groupby("size").r2.agg(["mean", "min", "max"]).round(3)
 
 # %%
 errors = enc.error_table(fit, loaded.tokenizer, counts, n=n_error_tokens)
-worst = fit.test_tokens[np.argsort(-np.abs(fit.residual[fit.test_tokens]))[: max(n_error_tokens, 100)]]
+worst = enc.worst_tokens(fit, max(n_error_tokens, 100))
 worst_profile = enc.describe_tokens(worst, loaded.tokenizer, counts)
 all_profile = enc.describe_tokens(fit.test_tokens, loaded.tokenizer, counts)
-record(CHAPTER, "worst_unseen_share", worst_profile["unseen"], fmt=".0%", description="unseen share of worst 100")
-record(CHAPTER, "all_unseen_share", all_profile["unseen"], fmt=".0%", description="unseen share of held-out tokens")
-record(CHAPTER, "worst_non_ascii_share", worst_profile["non_ascii"], fmt=".0%",
-       description="non-ASCII share of worst 100")
-record(CHAPTER, "all_non_ascii_share", all_profile["non_ascii"], fmt=".0%", description="non-ASCII share, held-out")
-record(CHAPTER, "worst_word_internal_share", worst_profile["word_internal"], fmt=".0%",
-       description="word-internal share of worst 100")
-record(CHAPTER, "all_word_internal_share", all_profile["word_internal"], fmt=".0%",
-       description="word-internal share, held-out")
-record(CHAPTER, "worst_more_probable_share", float(np.mean(fit.residual[worst] > 0)), fmt=".0%",
-       description="share of the worst 100 that the model finds more probable than the encoding predicts")
-record(CHAPTER, "n_error_tokens_shown", len(errors), description="rows of the error table")
 errors.round(2)
+
+# %% tags=["hide-input"]
+record_many(CHAPTER, {
+    "worst_unseen_share": (worst_profile["unseen"], ".0%", "unseen share of worst 100"),
+    "all_unseen_share": (all_profile["unseen"], ".0%", "unseen share of held-out tokens"),
+    "worst_non_ascii_share": (worst_profile["non_ascii"], ".0%", "non-ASCII share of worst 100"),
+    "all_non_ascii_share": (all_profile["non_ascii"], ".0%", "non-ASCII share, held-out"),
+    "worst_word_internal_share": (worst_profile["word_internal"], ".0%", "word-internal share of worst 100"),
+    "all_word_internal_share": (all_profile["word_internal"], ".0%", "word-internal share, held-out"),
+    "worst_more_probable_share": (float(np.mean(fit.residual[worst] > 0)), ".0%", "share of the worst 100 that "
+                                  "the model finds more probable than the encoding predicts"),
+    "n_error_tokens_shown": (len(errors), None, "rows of the error table"),
+})
 
 # %% [markdown]
 # Among the 100 held-out tokens with the largest errors, {glue:text}`01_encoding.worst_more_probable_share` are
@@ -598,31 +497,20 @@ errors.round(2)
 # with each model's vocabulary size in the table; otherwise this section says so.
 
 # %%
-if not second_model or second_model == model:
-    comparison = pd.DataFrame()
-    record(CHAPTER, "second_model_status", "not computed: no second model was asked for", description="second model")
-elif second_model in available_offline_models():
-    other = load_model(second_model, device=device, precision=precision)
-    other_acts = compute_activations(other, corpus, "train", window_length=window_length,
-                                     n_tokens=second_model_tokens, sample_seed=sample_seed, batch_size=batch_size)
-    other_fit = enc.fit_encoding(other_acts.head.E.numpy().astype(np.float64), other_acts.alpha.numpy(),
-                                 test_fraction=test_fraction, seed=seed)
-    main_small = enc.fit_encoding(E, compute_activations(loaded, corpus, "train", window_length=window_length,
-                                  n_tokens=second_model_tokens, sample_seed=sample_seed,
-                                  batch_size=batch_size).alpha.numpy(),
-                                  test_fraction=test_fraction, seed=seed)
-    comparison = pd.DataFrame([
-        {"model": model, "vocabulary": acts.head.V, "tokens": second_model_tokens, "R²": main_small.r2,
-         "Spearman": main_small.spearman},
-        {"model": second_model, "vocabulary": other_acts.head.V, "tokens": second_model_tokens, "R²": other_fit.r2,
-         "Spearman": other_fit.spearman}])
-    record(CHAPTER, "second_model_r2", other_fit.r2, fmt=".3f", description=f"R² of {second_model}")
-    record(CHAPTER, "second_model_status", f"computed for {second_model}", description="second model")
-else:
-    comparison = pd.DataFrame()
-    record(CHAPTER, "second_model_status",
-           f"not computed: {second_model!r} is not installed here (optional; see the rerunning page)",
-           description="second model")
+installed = bool(second_model) and second_model != model and second_model in available_offline_models()
+comparison = pd.DataFrame()
+if installed:  # both models on the same smaller number of tokens
+    small = {name: compute_activations(m, corpus, "train", window_length=window_length, n_tokens=second_model_tokens,
+                                       sample_seed=sample_seed, batch_size=batch_size)
+             for name, m in ((model, loaded), (second_model, load_model(second_model, device=device,
+                                                                        precision=precision)))}
+    small_fits = {name: enc.fit_pass(small[name], test_fraction=test_fraction, seed=seed) for name in small}
+    comparison = pd.DataFrame([{"model": name, "vocabulary": small[name].head.V, "tokens": second_model_tokens,
+                                "R²": small_fit.r2, "Spearman": small_fit.spearman}
+                               for name, small_fit in small_fits.items()])
+    record(CHAPTER, "second_model_r2", small_fits[second_model].r2, fmt=".3f", description=f"R² of {second_model}")
+record(CHAPTER, "second_model_status", enc.second_model_status(second_model, model, installed),
+       description="second model")
 comparison.round(3)
 
 # %% [markdown]
@@ -642,11 +530,13 @@ comparison.round(3)
 # page's checks are the two above. Whether the model's basis is privileged (section 1.7):
 # {glue:text}`01_encoding.basis_verdict`.
 
-# %%
+# %% tags=["hide-input"]
 needed = "no Lasso fit tried" if lasso_dims is None else f"{lasso_dims} of {acts.head.d} dims"
-record(CHAPTER, "r2_threshold", r2_threshold, fmt="g", description="threshold of the accuracy check")
-record(CHAPTER, "sparse_share", sparse_share, fmt=".0%", description="share of dimensions in the sparsity check")
-record(CHAPTER, "kept_share", kept_share, fmt=".0%", description="share of R² the sparse refit must keep")
+record_many(CHAPTER, {
+    "r2_threshold": (r2_threshold, "g", "threshold of the accuracy check"),
+    "sparse_share": (sparse_share, ".0%", "share of dimensions in the sparsity check"),
+    "kept_share": (kept_share, ".0%", "share of R² the sparse refit must keep"),
+})
 record_scorecard(CHAPTER, f"held-out R² {checks[0].value:.3f} {checks[0].interval.text()}; top "
                  f"{sparse_share:.0%} of dims keep {checks[1].value:.1%} of it; Lasso keeps 95% with {needed}", checks)
 

@@ -183,3 +183,120 @@ def test_words_follow_the_numbers():
     assert [cond.range_word(v, 0.5, 0.7) for v in (0.4, 0.6, 0.8)] == ["below", "within", "above"]
     with pytest.raises(ValueError, match="low"):
         cond.range_word(0.1, 0.9, 0.2)
+
+
+def _pass(n_windows=6, window_length=8, V=40, d=6, seed=0):
+    """A small pass: head, hidden states (n_windows * window_length, d), per-window log sums, alpha."""
+    from types import SimpleNamespace
+
+    head = _head(V=V, d=d, seed=seed)
+    hidden = _hidden(n=n_windows * window_length, d=d, seed=seed + 1)
+    windows = hidden.reshape(n_windows, window_length, d)
+    sums = torch.stack([torch.logsumexp(torch.log_softmax(head.logits(w).double(), -1), 0) for w in windows])
+    log_alpha = log_mean_softmax(hidden, head).double()
+    return head, SimpleNamespace(hidden_flat=hidden, n_positions=len(hidden), log_alpha=log_alpha,
+                                 alpha=log_alpha.exp(), window_log_sums=sums, describe=lambda: "a text")
+
+
+def test_groups_of_positions_are_what_they_say():
+    assert cond.context_lengths(128) == [1, 2, 4, 8, 16, 32, 64, 128]
+    assert cond.context_lengths(12) == [1, 2, 4, 8, 12]
+    groups = cond.length_groups(5, 12, [1, 4, 12], np.random.default_rng(0))
+    assert list(groups) == ["1", "4", "12", "random"]
+    assert np.array_equal(groups["4"] % 12, np.full(5, 3)) and np.array_equal(groups["4"] // 12, np.arange(5))
+    assert len(set(groups["random"])) == 5 and groups["random"].max() < 60
+    entropy = np.random.default_rng(1).permutation(np.arange(12.0))
+    bins = cond.entropy_groups(entropy, 3)
+    assert sorted(np.concatenate(list(bins.values()))) == list(range(12))  # a partition
+    assert [sorted(entropy[b]) for b in bins.values()] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
+    with pytest.raises(ValueError, match="lengths=13"):
+        cond.length_groups(5, 12, [13], np.random.default_rng(0))
+
+
+def test_group_fitter_rows_equal_direct_fits():
+    head, acts = _pass()
+    E = head.E.numpy().astype(np.float64)
+    refitter = enc.EncodingRefitter(E, test_fraction=0.25, seed=0)
+    fitter = cond.GroupFitter(refitter, cond.DispersionMeter(E, seed=0), head)
+    h = acts.hidden_flat
+
+    def direct_r2(rows):  # the fit of alpha averaged over exactly these positions of the pass
+        return refitter.fit(np.exp(log_mean_softmax(h[torch.as_tensor(rows)], head).double().numpy())).r2
+
+    groups = {"a": np.array([0, 5, 9]), "b": np.arange(20, 40)}
+    rows = fitter.rows("test", groups, h)
+    assert [row["n_positions"] for row in rows] == [3, 20]
+    assert [row["r2"] for row in rows] == pytest.approx([direct_r2(g) for g in groups.values()], rel=1e-6)
+    probe = cond.ProbeSample.draw(h, head, np.arange(0, 48, 2), 8)  # every other position of 6 windows of 8
+    assert np.array_equal(probe.context, np.arange(0, 48, 2) % 8)
+    by_length = fitter.window_length_rows(probe, [3, 8])  # alpha of the probed positions with context below L
+    probed, all_positions = probe.positions, np.arange(48)
+    assert by_length[0]["r2"] == pytest.approx(direct_r2(probed[probed % 8 < 3]), rel=1e-6)
+    assert by_length[1]["r2"] == pytest.approx(direct_r2(probed), rel=1e-6)
+    assert [row["n_positions"] for row in by_length] == [12, 24]  # probed positions of context below 3, and all
+    by_count = fitter.window_count_rows(probe, acts.window_log_sums, [2], seed=4)
+    windows = np.random.default_rng(4).choice(6, 2, replace=False)
+    assert by_count[0]["r2"] == pytest.approx(direct_r2(np.isin(all_positions // 8, windows).nonzero()[0]), rel=1e-6)
+    assert by_count[0]["n_positions"] == 16
+    corpus = fitter.corpus_rows({"other": acts}, n_probe=10, seed=0)[0]
+    assert corpus["group"] == "other" and corpus["n_positions"] == 48
+    assert corpus["r2"] == pytest.approx(refitter.fit(acts.alpha.numpy()).r2)
+
+
+def test_transfer_table_and_equal_positions_equal_direct_fits():
+    head, acts = _pass(V=60)
+    _, other = _pass(V=60, seed=5)
+    E = head.E.numpy().astype(np.float64)
+    refitter = enc.EncodingRefitter(E, test_fraction=0.25, seed=0)
+    fit = refitter.fit(acts.alpha.numpy())
+    table = cond.transfer_table(fit, refitter, {"itself": acts, "other": other})
+    itself, moved = table.iloc[0], table.iloc[1]
+    assert itself["R² (A from main corpus)"] == pytest.approx(fit.r2) and itself["cosine(A_main, A_own)"] == 1.0
+    assert moved["R² (own A)"] == refitter.fit(other.alpha.numpy()).r2
+    assert moved["R² (A from main corpus)"] == enc.score_encoding(fit, E, other.alpha.numpy())["r2"]
+    equal = cond.equal_positions_r2(refitter, acts.window_log_sums, 3, 8, n_subsets=2, seed=7)
+    for i, r2 in enumerate(equal):
+        windows = np.random.default_rng(7 + i).choice(6, 3, replace=False)
+        rows = acts.hidden_flat.reshape(6, 8, -1)[windows].reshape(-1, acts.hidden_flat.shape[1])
+        assert r2 == pytest.approx(refitter.fit(log_mean_softmax(rows, head).double().exp().numpy()).r2, rel=1e-6)
+    with pytest.raises(ValueError, match="n_windows=7"):
+        cond.equal_positions_r2(refitter, acts.window_log_sums, 7, 8, n_subsets=1, seed=0)
+    table["R² (own A)"] = [0.5, 0.9]
+    sentence = cond.transfer_sentence(table, np.array([0.6, 0.8]))
+    assert "own fit 0.500, below the main corpus's range" in sentence
+    assert "own fit 0.900, above the main corpus's range" in sentence and sentence.count("On ") == 2
+
+
+def test_basis_control_builds_the_bases_and_reads_one_k():
+    E, log_alpha = _planted_encoding()
+    table = cond.basis_control(E, log_alpha, [2, 4], n_random=3, test_fraction=0.25, seed=1)
+    assert sorted(set(table.basis)) == ["model", "principal", "random 0", "random 1", "random 2"]
+    assert set(table.kind) == {"model", "principal", "random"}
+    direct = cond.basis_sparsity(E, log_alpha, {"random 1": random_orthogonal(E.shape[1], 2)}, [2, 4],
+                                 test_fraction=0.25, seed=1)  # random basis i is seeded seed + i
+    assert np.allclose(table[table.basis == "random 1"].kept_share, direct.kept_share)
+    model, principal, random = cond.basis_rows_at(table, 2)
+    assert model["basis"] == "model" and principal["basis"] == "principal" and len(random) == 3
+    assert set(random.k) == {2}
+    with pytest.raises(ValueError, match="k=3"):
+        cond.basis_rows_at(table, 3)
+
+
+def test_output_space_fits_every_subset_on_the_same_rows():
+    head, acts = _pass(V=80, d=4)
+    E = head.E.numpy().astype(np.float64)
+    space = cond.output_space(acts.hidden_flat, head, E, [20, 40], n_subsets=2, n_positions=30, test_fraction=0.25,
+                              seed=3)
+    assert space.n_positions == 30 and space.n_fit_rows == 15
+    assert list(space.table["size"]) == [20, 20, 40, 40, 80, 80] and list(space.table.draw) == [0, 0, 0, 0, 0, 1]
+    # the full vocabulary's first fit, by hand: the same probed positions, rows drawn with seed + 4
+    rng = np.random.default_rng(3)
+    for _ in range(4):
+        rng.choice(80, 20 if _ < 2 else 40, replace=False)
+    probed = np.sort(rng.choice(48, 30, replace=False))
+    log_alpha = log_mean_softmax(acts.hidden_flat[torch.as_tensor(probed)], head).double().numpy()
+    direct = cond.fixed_rows_r2(E, np.arange(80), log_alpha, n_fit=15, n_test=5, seed=3 + 4)
+    assert space.table.r2.iloc[4] == pytest.approx(direct, rel=1e-5)
+    planted = cond.OutputSpace(pd.DataFrame({"size": [10, 100, 1000], "r2": [0.1, 0.5, 0.7]}), 30, 8)
+    assert planted.sentence() == ("With 8 fitted rows at every size, held-out R² rises with the output-space size "
+                                  "(rank correlation 1.00 over 3 fits, sizes 10 to 1,000 tokens).")

@@ -217,3 +217,95 @@ def test_headline_checks_reproduce_a_planted_sparse_encoding_and_reject_a_dense_
     assert sparse[0].interval.low <= sparse[0].value <= sparse[0].interval.high + 0.005
     dense = enc.headline_checks(PlantedPass(E, k=16), n_boot=50, sparse_share=0.25)
     assert dense[0].verdict == "reproduced" and dense[1].verdict == "not reproduced"
+
+
+def _former_bootstrap_ci(actual, predicted, metric, n_boot, seed, level=0.95):
+    """The hand-written percentile bootstrap that scipy.stats.bootstrap replaced (kept here as the reference)."""
+    rng = np.random.default_rng(seed)
+    values = np.empty(n_boot)
+    for i in range(n_boot):
+        sample = rng.integers(0, len(actual), len(actual))
+        values[i] = enc.METRICS[metric](actual[sample], predicted[sample])
+    tail = (1.0 - level) / 2.0
+    return np.quantile(values, tail), np.quantile(values, 1.0 - tail)
+
+
+@pytest.mark.parametrize("n", [400, 401])
+def test_scipy_bootstrap_draws_the_same_resamples_as_the_hand_written_loop(n):
+    rng = np.random.default_rng(3)
+    actual = rng.normal(size=n)
+    predicted = actual + rng.normal(scale=0.7, size=n)
+    for metric in enc.METRICS:
+        # the same resampled tokens; the ends differ at most in the last bits of the percentile arithmetic
+        np.testing.assert_allclose(bootstrap_ci(actual, predicted, metric, n_boot=250, seed=5),
+                                   _former_bootstrap_ci(actual, predicted, metric, 250, 5), rtol=1e-13, atol=1e-15)
+
+
+def test_r2_score_is_sklearns_and_equals_one_minus_sse_over_sst():
+    from sklearn import metrics
+
+    assert enc.r2_score is metrics.r2_score
+    rng = np.random.default_rng(0)
+    actual = rng.normal(size=300)
+    predicted = actual + rng.normal(size=300)
+    direct = 1 - np.sum((actual - predicted) ** 2) / np.sum((actual - actual.mean()) ** 2)
+    assert enc.r2_score(actual, predicted) == direct  # bit for bit: the numbers of the book do not move
+
+
+def test_accuracy_and_sparsity_tables_equal_their_parts():
+    E, hidden, _ = planted_head(V=1500, d=12)
+    alpha = mean_softmax(torch.tensor(hidden, dtype=torch.float32), OutputHead(torch.tensor(E, dtype=torch.float32)))
+    alpha = alpha.numpy() * np.exp(np.random.default_rng(2).normal(scale=0.3, size=1500))  # noise: R² < 1
+    fit = fit_encoding(E, alpha / alpha.sum(), seed=1)
+    table = enc.accuracy_table(fit, n_boot=40, seed=2)
+    assert list(table.metric) == ["r2", "pearson", "spearman"]
+    actual, predicted = fit.target[fit.test_tokens], fit.predicted[fit.test_tokens]
+    for metric, point, low, high in table.itertuples(index=False):
+        assert point == getattr(fit, metric)
+        assert (low, high) == bootstrap_ci(actual, predicted, metric, n_boot=40, seed=2)
+        assert low < point < high
+    sparsity = enc.sparsity_table(fit, E, [1, 3, 12])
+    assert list(sparsity["share of |A| mass"]) == [top_k_mass(fit.A, k) for k in (1, 3, 12)]
+    assert list(sparsity["held-out R² (OLS on top-k)"]) == [subset_r2(fit, E, k) for k in (1, 3, 12)]
+    assert sparsity["held-out R² (OLS on top-k)"].iloc[-1] == pytest.approx(fit.r2)
+    lasso = enc.lasso_table(fit, E, [0.5, 0.1, 0.01])
+    assert list(lasso.columns) == ["penalty", "n_nonzero", "r2"] and lasso.penalty.is_monotonic_decreasing
+
+
+def test_lasso_dims_needed_reads_the_path():
+    import pandas as pd
+
+    lasso = pd.DataFrame({"n_nonzero": [1, 3, 5, 9, 12], "r2": [0.2, 0.6, 0.85, 0.93, 0.95]})
+    assert enc.lasso_dims_needed(lasso, 0.9) == (9, 5)  # 9 dims reach it; the next sparser point (5) falls short
+    assert enc.lasso_dims_needed(lasso, 0.1) == (1, 0)  # no sparser point
+    assert enc.lasso_dims_needed(lasso, 0.99) == (None, 12)  # never reached
+
+
+def test_worst_tokens_are_the_largest_held_out_residuals():
+    rng = np.random.default_rng(4)
+    fit = fit_encoding(rng.normal(size=(400, 5)), rng.dirichlet(np.ones(400)), seed=0)
+    worst = enc.worst_tokens(fit, 7)
+    brute = sorted(fit.test_tokens, key=lambda t: -abs(fit.residual[t]))[:7]
+    assert list(worst) == brute and set(worst) <= set(fit.test_tokens)
+    assert list(enc.error_table(fit, SimpleTokenizer(), np.zeros(400, int), n=7).token_id) == brute
+
+
+class SimpleTokenizer:
+    all_special_ids: list = []
+
+    def decode(self, ids):
+        return f"t{ids[0]}"
+
+
+def test_fit_pass_fits_a_pass_and_the_second_model_status_says_why():
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(6)
+    E = rng.normal(size=(300, 4)).astype(np.float32)
+    alpha = rng.dirichlet(np.ones(300))
+    pass_ = SimpleNamespace(head=SimpleNamespace(E=torch.tensor(E)), alpha=torch.tensor(alpha))
+    assert enc.fit_pass(pass_, seed=3).r2 == fit_encoding(E.astype(np.float64), alpha, seed=3).r2
+    assert enc.second_model_status(None, "a", False) == "not computed: no second model was asked for"
+    assert enc.second_model_status("a", "a", True) == "not computed: no second model was asked for"
+    assert enc.second_model_status("b", "a", True) == "computed for b"
+    assert enc.second_model_status("b", "a", False).startswith("not computed: 'b' is not installed here")

@@ -424,3 +424,243 @@ def range_word(value: float, low: float, high: float) -> str:
     if low > high:
         raise ValueError(f"low={low} must not exceed high={high}")
     return "below" if value < low else "above" if value > high else "within"
+
+
+def context_lengths(window_length: int) -> list[int]:
+    """The context lengths of the length groups: the powers of two up to ``window_length``, and ``window_length``."""
+    window_length = check_int("window_length", window_length, minimum=1)
+    return sorted({2**i for i in range(int(np.log2(window_length)) + 1)} | {window_length})
+
+
+def length_groups(n_windows: int, window_length: int, lengths, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Positions (flat indices into a pass of ``n_windows`` windows of ``window_length``) grouped by context length:
+    group ``"c"`` holds position c - 1 of every window (n_windows,); group ``"random"`` as many positions drawn
+    from the whole pass with ``rng`` (without replacement)."""
+    n_positions = n_windows * window_length
+    position_grid = np.arange(n_positions).reshape(n_windows, window_length)
+    groups = {f"{c}": position_grid[:, check_int("lengths", c, minimum=1, maximum=window_length) - 1]
+              for c in lengths}
+    groups["random"] = rng.choice(n_positions, n_windows, replace=False)
+    return groups
+
+
+def entropy_groups(entropy, n_bins: int) -> dict[str, np.ndarray]:
+    """Equal-sized bins of prediction entropy: ``"bin i"`` -> (n_i,) indices into ``entropy`` (n,), bin 1 the
+    lowest entropies, edges at the quantiles of ``entropy``."""
+    entropy = np.asarray(entropy, dtype=np.float64)
+    n_bins = check_positive_int("n_bins", n_bins)
+    edges = np.quantile(entropy, np.linspace(0, 1, n_bins + 1))
+    bin_of = np.clip(np.searchsorted(edges, entropy, side="right") - 1, 0, n_bins - 1)
+    return {f"bin {i + 1}": np.flatnonzero(bin_of == i) for i in range(n_bins)}
+
+
+@dataclass
+class ProbeSample:
+    """Seeded positions of a pass with one head pass over them, labelled by context length.
+
+    Attributes:
+        positions: (n,) sorted flat position indices into the pass.
+        hidden: (n, d) their hidden states.
+        passed: their :class:`GroupPass` with labels ``positions % window_length`` (context length - 1).
+        window_length: tokens per window of the pass.
+    """
+
+    positions: np.ndarray
+    hidden: torch.Tensor
+    passed: GroupPass
+    window_length: int
+
+    @classmethod
+    def draw(cls, hidden_flat: torch.Tensor, head: OutputHead, positions, window_length: int) -> ProbeSample:
+        """One labelled head pass over ``hidden_flat[positions]`` (hidden_flat: (N, d) all positions of a pass)."""
+        positions = np.asarray(positions)
+        hidden = hidden_flat[torch.as_tensor(positions)]
+        passed = group_pass(hidden, head, labels=positions % window_length, n_labels=window_length)
+        return cls(positions, hidden, passed, window_length)
+
+    @property
+    def context(self) -> np.ndarray:
+        """(n,) context length - 1 of each position."""
+        return self.positions % self.window_length
+
+    @property
+    def window(self) -> np.ndarray:
+        """(n,) window index of each position."""
+        return self.positions // self.window_length
+
+    def statistics_of(self, inside: np.ndarray) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+        """Hidden states, log normalisers and entropies of the positions where ``inside`` (n,) bool is true."""
+        return self.hidden[torch.as_tensor(inside)], self.passed.log_normaliser[inside], self.passed.entropy[inside]
+
+
+@dataclass
+class GroupFitter:
+    """Rows of the dispersion table for one E and token split: ``refitter`` (an
+    :class:`utils.encoding.EncodingRefitter`), ``meter`` (:class:`DispersionMeter`) and the ``head``."""
+
+    refitter: object
+    meter: DispersionMeter
+    head: OutputHead
+
+    def row(self, grouping: str, label, log_alpha, hidden, log_normaliser, entropy, n_positions: int) -> dict:
+        """:func:`group_row` with this fitter's refitter and meter."""
+        return group_row(grouping, label, self.refitter, self.meter, log_alpha, hidden, log_normaliser, entropy,
+                         n_positions)
+
+    def rows(self, grouping: str, groups: dict, hidden: torch.Tensor) -> list[dict]:
+        """One row per group, each from its own head pass: groups label -> (n_i,) indices into ``hidden`` (N, d)."""
+        rows = []
+        for label, positions in groups.items():
+            h_group = hidden[torch.as_tensor(positions)]
+            passed = group_pass(h_group, self.head)
+            rows.append(self.row(grouping, label, passed.log_alpha, h_group, passed.log_normaliser, passed.entropy,
+                                 len(positions)))
+        return rows
+
+    def window_length_rows(self, probe: ProbeSample, lengths) -> list[dict]:
+        """Group "window length" L: alpha of the probe's positions with context at most L (the alpha a pass with
+        windows of L tokens gives on the same window starts, :func:`prefix_log_alpha`)."""
+        context = probe.context
+        label_counts = np.bincount(context, minlength=probe.window_length)
+        rows = []
+        for length in lengths:
+            inside = context < length
+            log_alpha = prefix_log_alpha(probe.passed.label_log_sums, label_counts, length)
+            rows.append(self.row("window length", length, log_alpha, *probe.statistics_of(inside), int(inside.sum())))
+        return rows
+
+    def window_count_rows(self, probe: ProbeSample, window_log_sums, counts, seed: int) -> list[dict]:
+        """Group "number of windows" n: alpha of n seeded windows (each count drawn with ``default_rng(seed)``) from
+        the pass's per-window sums (n_windows, V), measured on the probe's positions inside those windows."""
+        rows = []
+        for count in counts:
+            windows = np.random.default_rng(seed).choice(len(window_log_sums), count, replace=False)
+            inside = np.isin(probe.window, windows)
+            log_alpha = windows_log_alpha(window_log_sums, windows, probe.window_length)
+            rows.append(self.row("number of windows", count, log_alpha, *probe.statistics_of(inside),
+                                 count * probe.window_length))
+        return rows
+
+    def corpus_rows(self, passes: dict, n_probe: int, seed: int) -> list[dict]:
+        """Group "corpus": each pass's own alpha, measured on ``n_probe`` seeded positions of it (one head pass each).
+        ``passes``: name -> :class:`utils.activations.Activations`."""
+        rows = []
+        for name, other in passes.items():
+            picked = np.random.default_rng(seed).choice(other.n_positions, min(n_probe, other.n_positions),
+                                                        replace=False)
+            h_probe = other.hidden_flat[torch.as_tensor(np.sort(picked))]
+            passed = group_pass(h_probe, self.head)
+            rows.append(self.row("corpus", name, other.log_alpha.numpy(), h_probe, passed.log_normaliser,
+                                 passed.entropy, other.n_positions))
+        return rows
+
+
+def transfer_table(fit, refitter, passes: dict) -> pd.DataFrame:
+    """The main corpus's fit carried to other corpora, beside each corpus's own fit (held-out tokens).
+
+    Args:
+        fit: the main corpus's :class:`utils.encoding.EncodingFit`; refitter: its
+            :class:`utils.encoding.EncodingRefitter` (same E and split); passes: name -> Activations of each corpus.
+
+    Returns:
+        one row per corpus: corpus, positions, "R² (A from main corpus)", "Spearman (A from main corpus)",
+        "R² (own A)", "cosine(A_main, A_own)", text (the pass described).
+    """
+    from .encoding import score_encoding
+
+    rows = []
+    for name, other in passes.items():
+        alpha = other.alpha.numpy()
+        own = refitter.fit(alpha)
+        moved = score_encoding(fit, refitter.E, alpha)
+        cosine = float(fit.A @ own.A / np.linalg.norm(fit.A) / np.linalg.norm(own.A))
+        rows.append({"corpus": name, "positions": other.n_positions, "R² (A from main corpus)": moved["r2"],
+                     "Spearman (A from main corpus)": moved["spearman"], "R² (own A)": own.r2,
+                     "cosine(A_main, A_own)": cosine, "text": other.describe()})
+    return pd.DataFrame(rows)
+
+
+def equal_positions_r2(refitter, window_log_sums, n_windows: int, window_length: int, n_subsets: int,
+                       seed: int) -> np.ndarray:
+    """Own-fit R² of the main corpus on ``n_subsets`` seeded subsets of ``n_windows`` of its windows (subset i drawn
+    with ``default_rng(seed + i)``), alpha re-averaged from the per-window sums (n_windows_all, V): (n_subsets,)."""
+    total = len(window_log_sums)
+    n_windows = check_int("n_windows", n_windows, minimum=1, maximum=total)
+    return np.array([refitter.fit(np.exp(windows_log_alpha(
+        window_log_sums, np.random.default_rng(seed + i).choice(total, n_windows, replace=False), window_length))).r2
+        for i in range(check_positive_int("n_subsets", n_subsets))])
+
+
+def transfer_sentence(transfer: pd.DataFrame, equal_r2: np.ndarray) -> str:
+    """The transfer results in words, one sentence per corpus of :func:`transfer_table`, each own fit placed against
+    the range of the main corpus's equal-position fits (``equal_r2``)."""
+    low, high = float(np.min(equal_r2)), float(np.max(equal_r2))
+    return " ".join(
+        f"On {row.corpus} ({row.text}), the main corpus's direction reaches R² {row['R² (A from main corpus)']:.3f} "
+        f"and the corpus's own fit {row['R² (own A)']:.3f}, {range_word(row['R² (own A)'], low, high)} the main "
+        f"corpus's range at as many positions; the cosine of the two directions is "
+        f"{row['cosine(A_main, A_own)']:.3f}." for _, row in transfer.iterrows())
+
+
+def basis_control(E, log_alpha, ks, *, n_random: int, test_fraction: float = 0.2, seed: int = 0) -> pd.DataFrame:
+    """:func:`basis_sparsity` in the model's basis, the principal directions of E and ``n_random`` random orthogonal
+    bases (basis i seeded ``seed + i``), with a ``kind`` column: model, principal or random."""
+    from .basis import principal_basis, random_orthogonal
+
+    d = np.shape(E)[1]
+    bases = {"model": np.eye(d), "principal": principal_basis(E),
+             **{f"random {i}": random_orthogonal(d, seed + i) for i in range(n_random)}}
+    table = basis_sparsity(E, log_alpha, bases, ks, test_fraction=test_fraction, seed=seed)
+    table["kind"] = table.basis.str.split().str[0]
+    return table
+
+
+def basis_rows_at(table: pd.DataFrame, k: int) -> tuple[dict, dict, pd.DataFrame]:
+    """The model's row, the principal basis's row (dicts) and the random bases' rows of :func:`basis_control`'s
+    table at ``k`` dimensions."""
+    at = table[table.k == k]
+    if at.empty:
+        raise ValueError(f"k={k} is not among the table's k: {sorted(set(table.k))}")
+    model, principal = (at[at.kind == kind].iloc[0].to_dict() for kind in ("model", "principal"))
+    return model, principal, at[at.kind == "random"]
+
+
+@dataclass
+class OutputSpace:
+    """The output-space analysis: ``table`` (size, draw, r2: one row per fit), ``n_positions`` probed and
+    ``n_fit_rows`` fitted rows per fit."""
+
+    table: pd.DataFrame
+    n_positions: int
+    n_fit_rows: int
+
+    def sentence(self) -> str:
+        """The trend of R² with the output-space size in words (rank correlation over the fits)."""
+        rho = self.table["size"].corr(self.table.r2, method="spearman")
+        return (f"With {self.n_fit_rows:,} fitted rows at every size, held-out R² {trend_word(rho)} with the "
+                f"output-space size (rank correlation {rho:.2f} over {len(self.table)} fits, sizes "
+                f"{self.table['size'].min():,} to {self.table['size'].max():,} tokens).")
+
+
+def output_space(hidden_flat: torch.Tensor, head: OutputHead, E, sizes, *, n_subsets: int, n_positions: int,
+                 test_fraction: float = 0.2, seed: int = 0) -> OutputSpace:
+    """R² of the encoding against the size of the softmax, at a fixed number of fitted rows.
+
+    From ``default_rng(seed)``: ``n_subsets`` random vocabulary subsets of each size, then ``n_positions`` probed
+    positions of ``hidden_flat`` (N, d); the full vocabulary is added. alpha over each subset
+    (:func:`subset_log_alphas`), then :func:`fixed_rows_r2` on ``(1 - test_fraction) * min(sizes)`` rows (seed
+    ``seed + i + draw`` for subset i), scored on the rest of ``min(sizes)``; the full vocabulary is fitted
+    ``n_subsets`` times (draws of rows).
+    """
+    rng = np.random.default_rng(seed)
+    V = head.V
+    subsets = [(size, rng.choice(V, size, replace=False)) for size in sizes for _ in range(n_subsets)]
+    subsets.append((V, np.arange(V)))
+    probed = np.sort(rng.choice(hidden_flat.shape[0], min(n_positions, hidden_flat.shape[0]), replace=False))
+    log_alphas = subset_log_alphas(hidden_flat[torch.as_tensor(probed)], head, [tokens for _, tokens in subsets])
+    n_fit = int((1 - test_fraction) * min(sizes))
+    rows = [{"size": size, "draw": draw, "r2": fixed_rows_r2(E, tokens, log_alpha, n_fit=n_fit,
+                                                             n_test=min(sizes) - n_fit, seed=seed + i + draw)}
+            for i, ((size, tokens), log_alpha) in enumerate(zip(subsets, log_alphas))
+            for draw in range(n_subsets if size == V else 1)]
+    return OutputSpace(pd.DataFrame(rows), len(probed), n_fit)

@@ -2,6 +2,7 @@
 
 A fit is a regression over the V rows of the output embedding: inputs ``E`` (V, d), targets ``-log alpha`` (V,).
 Tokens are split at random into train and held-out sets; every accuracy figure is measured on held-out tokens.
+R² is ``sklearn.metrics.r2_score`` (``1 - SSE / SST``), re-exported here as ``utils.encoding.r2_score``.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import linalg, stats
+from sklearn.metrics import r2_score
 
 from .validation import check_float, check_int, check_positive_int
 
@@ -78,13 +80,6 @@ def split_tokens(V: int, test_fraction: float, seed: int) -> tuple[np.ndarray, n
     if n_test >= V:
         raise ValueError(f"test_fraction={test_fraction} leaves no training tokens out of V={V}")
     return np.sort(order[n_test:]), np.sort(order[:n_test])
-
-
-def r2_score(actual: np.ndarray, predicted: np.ndarray) -> float:
-    """Coefficient of determination of ``predicted`` for ``actual`` (1 - SSE / SST)."""
-    residual = np.sum((actual - predicted) ** 2)
-    total = np.sum((actual - actual.mean()) ** 2)
-    return float(1.0 - residual / total)
 
 
 class LeastSquares:
@@ -207,19 +202,45 @@ def bootstrap_ci(
     level: float = 0.95,
     seed: int = 0,
 ) -> tuple[float, float]:
-    """Percentile bootstrap confidence interval of ``metric`` over resampled tokens."""
+    """Percentile bootstrap confidence interval of ``metric`` over resampled tokens (a token-level interval).
+
+    ``scipy.stats.bootstrap`` (percentile method) resamples the token indices, ``n_boot`` draws of ``len(actual)``
+    indices from ``numpy.random.default_rng(seed)``, 100 resamples at a time; ``metric`` is computed on each.
+
+    Args:
+        actual, predicted: (n,) paired values, e.g. actual and predicted ``-log alpha`` of the held-out tokens.
+        metric: a name of :data:`METRICS`.
+    """
     if metric not in METRICS:
         raise ValueError(f"metric={metric!r} is not allowed; choose one of {sorted(METRICS)}")
     n_boot = check_positive_int("n_boot", n_boot)
     check_float("level", level, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
-    rng = np.random.default_rng(seed)
-    n = len(actual)
-    values = np.empty(n_boot)
-    for i in range(n_boot):
-        sample = rng.integers(0, n, n)
-        values[i] = METRICS[metric](actual[sample], predicted[sample])
-    tail = (1.0 - level) / 2.0
-    return float(np.quantile(values, tail)), float(np.quantile(values, 1.0 - tail))
+    actual, predicted, score = np.asarray(actual), np.asarray(predicted), METRICS[metric]
+
+    def statistic(index: np.ndarray, axis: int = -1) -> np.ndarray:  # index: (batch, n) resampled token indices
+        index = np.atleast_2d(index)
+        if metric == "r2":  # one call per batch, each column a resample (the same sums, bit for bit, as one by one)
+            return r2_score(actual[index].T, predicted[index].T, multioutput="raw_values")
+        return np.array([score(actual[rows], predicted[rows]) for rows in index])
+
+    result = stats.bootstrap((np.arange(len(actual)),), statistic, n_resamples=n_boot, batch=100, vectorized=True,
+                             confidence_level=level, method="percentile", rng=np.random.default_rng(seed))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def accuracy_table(fit: EncodingFit, *, n_boot: int = 1000, seed: int = 0) -> "pd.DataFrame":
+    """The fit's held-out accuracy with token-level 95% intervals (:func:`bootstrap_ci`), one row per metric.
+
+    Columns: ``metric`` (r2, pearson, spearman), ``held-out value``, ``95% CI low``, ``95% CI high``.
+    """
+    import pandas as pd
+
+    actual, predicted = fit.target[fit.test_tokens], fit.predicted[fit.test_tokens]
+    rows = []
+    for metric in METRICS:
+        low, high = bootstrap_ci(actual, predicted, metric, n_boot=n_boot, seed=seed)
+        rows.append({"metric": metric, "held-out value": getattr(fit, metric), "95% CI low": low, "95% CI high": high})
+    return pd.DataFrame(rows)
 
 
 def top_k_mass(A: np.ndarray, k: int) -> float:
@@ -278,6 +299,56 @@ def lasso_path_r2(fit: EncodingFit, E, fractions) -> list[LassoPoint]:
         r2 = r2_score(fit.target[fit.test_tokens], predicted)
         points.append(LassoPoint(float(penalty), int(np.count_nonzero(coef)), r2))
     return points
+
+
+def sparsity_table(fit: EncodingFit, E, ks) -> "pd.DataFrame":
+    """Sparsity of the fit at each k of ``ks``: columns ``k``, ``share of |A| mass`` (:func:`top_k_mass`) and
+    ``held-out R² (OLS on top-k)`` (:func:`subset_r2`)."""
+    import pandas as pd
+
+    table = pd.DataFrame({"k": list(ks)})
+    table["share of |A| mass"] = [top_k_mass(fit.A, k) for k in table.k]
+    table["held-out R² (OLS on top-k)"] = [subset_r2(fit, E, k) for k in table.k]
+    return table
+
+
+def lasso_table(fit: EncodingFit, E, fractions) -> "pd.DataFrame":
+    """:func:`lasso_path_r2` as a table: columns ``penalty``, ``n_nonzero``, ``r2``, strongest penalty first."""
+    import pandas as pd
+
+    return pd.DataFrame([vars(point) for point in lasso_path_r2(fit, E, fractions)])
+
+
+def lasso_dims_needed(lasso: "pd.DataFrame", target: float) -> tuple[int | None, int]:
+    """The fewest non-zero dimensions of a Lasso path (:func:`lasso_table`) whose R² reaches ``target`` (None when
+    no point does), and the dimensions of the largest sparser point that falls short (0 when there is none: the
+    grid's resolution below the answer)."""
+    reaching = lasso[lasso.r2 >= target].sort_values("n_nonzero").head(1)
+    dims = int(reaching.n_nonzero.iloc[0]) if len(reaching) else None
+    below = lasso[(lasso.r2 < target) & (lasso.n_nonzero < (dims or np.inf))]
+    return dims, int(below.n_nonzero.max()) if len(below) else 0
+
+
+def worst_tokens(fit: EncodingFit, n: int) -> np.ndarray:
+    """The ``n`` held-out token ids with the largest ``|residual|``, worst first."""
+    n = check_positive_int("n", n)
+    return fit.test_tokens[np.argsort(-np.abs(fit.residual[fit.test_tokens]))[:n]]
+
+
+def fit_pass(activations, *, test_fraction: float = 0.2, seed: int = 0) -> EncodingFit:
+    """:func:`fit_encoding` of a pass (:class:`utils.activations.Activations`): its head's E and its alpha."""
+    return fit_encoding(activations.head.E.numpy().astype(np.float64), activations.alpha.numpy(),
+                        test_fraction=test_fraction, seed=seed)
+
+
+def second_model_status(second_model: str | None, model: str, installed: bool) -> str:
+    """Whether the optional second model is compared, in words: not asked for (None or the main model itself),
+    computed (``installed``), or not installed."""
+    if not second_model or second_model == model:
+        return "not computed: no second model was asked for"
+    if installed:
+        return f"computed for {second_model}"
+    return f"not computed: {second_model!r} is not installed here (optional; see the rerunning page)"
 
 
 def token_counts(token_ids, V: int) -> np.ndarray:
@@ -348,9 +419,7 @@ def error_table(fit: EncodingFit, tokenizer, counts: np.ndarray, n: int = 15) ->
     """
     import pandas as pd
 
-    n = check_positive_int("n", n)
-    test = fit.test_tokens
-    worst = test[np.argsort(-np.abs(fit.residual[test]))[:n]]
+    worst = worst_tokens(fit, n)
     special = set(getattr(tokenizer, "all_special_ids", []) or [])
     rows = []
     for token in worst:
