@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 import torch
 from scipy import linalg, stats
+from sklearn.metrics import r2_score
 
-from .encoding import LeastSquares, dimensions_by_weight, r2_score, split_tokens
+from .encoding import LeastSquares, dimensions_by_weight, split_tokens
 from .head import OutputHead, iter_logits
 from .uncertainty import Check, percentile_interval
 from .validation import check_float, check_int, check_positive_int
