@@ -58,6 +58,20 @@ def test_chapter_contract(chapter):
     assert f"book/{chapter}" in toc
 
 
+MAX_CELL_LINES = 15  # code lines of one cell, comments and blank lines aside; the papermill parameters cell excepted
+
+
+@pytest.mark.parametrize("notebook", notebooks())
+def test_code_cells_are_short(notebook):
+    """Logic lives in ``utils``: no code cell of a page or template is longer than ``MAX_CELL_LINES`` lines."""
+    cells = [cell for cell in jupytext.read(BOOK_DIR / f"{notebook}.py").cells
+             if cell.cell_type == "code" and "parameters" not in cell.metadata.get("tags", [])]
+    lengths = [len([line for line in cell.source.splitlines() if line.strip() and not line.strip().startswith("#")])
+               for cell in cells]
+    long_cells = {index: length for index, length in enumerate(lengths) if length > MAX_CELL_LINES}
+    assert not long_cells, f"book/{notebook}.py: code cells (index: lines) over {MAX_CELL_LINES} lines: {long_cells}"
+
+
 def test_toc_lists_only_existing_pages():
     toc = yaml.safe_load((REPO_ROOT / "_toc.yml").read_text())
     files = [toc["root"]] + [entry["file"] for entry in toc["chapters"]]
