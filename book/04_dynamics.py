@@ -63,6 +63,8 @@ pythia_model = None  # e.g. "EleutherAI/pythia-70m" where the hub or a local cac
 pythia_revisions = ["step0", "step1", "step2", "step4", "step8", "step16", "step32", "step64", "step128",
                     "step256", "step512", "step1000", "step2000", "step4000", "step8000", "step16000",
                     "step32000", "step64000", "step143000"]
+device = "cpu"  # where the models train: "cpu", "cuda" or "auto"
+precision = "bfloat16"  # "float32" or "bfloat16" (bf16 autocast of the body, used only where measured to pay)
 
 # %% tags=["hide-input"]
 import pandas as pd
@@ -88,6 +90,7 @@ from utils.dynamics.wording import (encoding_evidence_wording, encoding_fit_word
 CHAPTER = "04_dynamics"
 parameters = DynamicsParameters.from_namespace(globals())  # every knob checked before any work
 configs, settings, pythia = parameters.configs, parameters.settings, parameters.pythia
+compute = parameters.compute()  # measures whether bf16 pays on this machine; prints why when it falls back
 main, small = parameters.main_size, parameters.small_size  # the largest size carries the headline numbers
 start_run(CHAPTER, globals(), None)
 set_theme()
@@ -101,13 +104,18 @@ pd.DataFrame([{"size": size, "d": c.shape.d_model, "layers": c.shape.n_layers, "
 # ## 4.1 Training from scratch
 #
 # Each size is trained once and cached under a key of everything that determines its weights (shape, steps, batch,
-# learning rate, seed, the bytes of the training text, the tokenizer, the code version). The loss of the output
-# layer is computed in chunks of positions, never holding the (positions × 50,257) logits whole.
+# learning rate, seed, the bytes of the training text, the tokenizer, the code version, and the precision when it is
+# bfloat16). The loss of the output layer is computed in chunks of positions, never holding the (positions × 50,257)
+# logits whole. The models train in {glue:text}`04_dynamics.training_precision` on the
+# {glue:text}`04_dynamics.training_device`: {glue:text}`04_dynamics.precision_reason`. Under bfloat16 only the model
+# body's forward pass runs in bf16 autocast; the weights, the optimizer state, the output layer's loss and the saved
+# checkpoints stay float32.
 
 # %%
 train_text = "\n".join(read_corpus(name, "train") for name in train_corpora)
 tokenizer = gpt2_tokenizer()
-runs = {size: train_run(config, train_text, tokenizer) for size, config in configs.items()}
+runs = {size: train_run(config, train_text, tokenizer, compute=compute) for size, config in configs.items()}
+print(f"training precision: {compute.precision} on {compute.device} ({compute.reason})")
 counts = runs[small].token_counts  # (V,) training-text count of each token (the same for every size)
 pd.DataFrame([{"size": size, "parameters": configs[size].shape.n_parameters(len(tokenizer)),
                "checkpoints": len(run.checkpoints), "epochs": run.epochs,
@@ -122,6 +130,9 @@ record_many(CHAPTER, {
     "epochs": (runs[small].epochs, ".2f", "passes over the training text"),
     "train_minutes": (sum(run.train_seconds for run in runs.values()) / 60, ".1f",
                       "wall-clock minutes spent training all sizes (when first built)"),
+    "training_precision": (compute.precision, None, f"precision of training (asked: {compute.requested})"),
+    "training_device": (compute.device.type, None, "device of training"),
+    "precision_reason": (compute.reason, None, "why training used that precision"),
     "final_checkpoints": ({size: str(run.checkpoints[run.final_step]) for size, run in runs.items()}, None,
                           "folder of each size's last checkpoint (a Hugging Face folder; the models page loads it)"),
 })

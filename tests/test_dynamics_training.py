@@ -10,6 +10,7 @@ import torch
 from dynamics_helpers import TINY, final_weights, synthetic_text
 from safetensors.torch import load_file
 
+from utils.compute import Compute, resolve_compute
 from utils.dynamics.checkpoints import PYTHIA_STEPS, try_load_checkpoint
 from utils.dynamics.parameters import DynamicsParameters
 from utils.dynamics.probes import ProbeSettings
@@ -19,6 +20,7 @@ from utils.dynamics.training import (
     WindowSchedule,
     build_model,
     checkpoint_steps,
+    compute_key,
     encode_text,
     linear_cross_entropy,
     run_key,
@@ -244,12 +246,94 @@ def test_the_run_key_of_a_fixed_configuration_is_unchanged(monkeypatch):
         TrainingConfig(), "0123456789abcdef", "fedcba9876543210")
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# bfloat16 training (forced on the CPU, whatever its speed there)
+
+
+@pytest.fixture(scope="module")
+def forced_bf16() -> Compute:
+    """bfloat16 on the CPU, resolved as the chapter resolves it but with a speed test that always says it pays."""
+    compute = resolve_compute("cpu", "bfloat16", speedup=lambda device: 10.0)
+    assert compute.precision == "bfloat16"
+    return compute
+
+
+def test_bf16_training_is_deterministic_differs_from_float32_and_keeps_float32_state(tokenizer, tmp_path,
+                                                                                      forced_bf16):
+    text = synthetic_text()
+    config = TrainingConfig(**TINY)
+    a = train_run(config, text, tokenizer, compute=forced_bf16, root=tmp_path / "a", progress=False)
+    b = train_run(config, text, tokenizer, compute=forced_bf16, root=tmp_path / "b", progress=False)
+    fp32 = train_run(config, text, tokenizer, root=tmp_path / "a", progress=False)
+    weights_a, weights_b, weights_32 = final_weights(a), final_weights(b), final_weights(fp32)
+    assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
+    assert np.array_equal(a.train_loss, b.train_loss)
+    assert a.compute == forced_bf16 and a.meta["precision"] == "bfloat16" and fp32.meta["precision"] == "float32"
+    # the checkpoints (master weights) stay float32, and the optimizer state too
+    assert {w.dtype for w in weights_a.values()} == {torch.float32}
+    state = torch.load(a.directory / "resume.pt", weights_only=True)
+    assert {t.dtype for s in state["optimizer"]["state"].values() for t in s.values() if t.ndim > 0} == {
+        torch.float32}
+    # autocast took effect: the body ran in bf16, so the weights are not float32's, but training still learns
+    assert a.directory != fp32.directory
+    assert not torch.equal(weights_a["gpt_neox.layers.0.attention.query_key_value.weight"],
+                           weights_32["gpt_neox.layers.0.attention.query_key_value.weight"])
+    assert a.train_loss[-1] < a.train_loss[0]
+    assert np.allclose(a.train_loss, fp32.train_loss, atol=0.05)  # the same run, up to bf16 rounding
+
+
+def test_bf16_training_resumes_to_the_weights_of_an_uninterrupted_run(tokenizer, tmp_path, forced_bf16):
+    text = synthetic_text()
+    config = TrainingConfig(**TINY)
+    straight = train_run(config, text, tokenizer, compute=forced_bf16, root=tmp_path / "straight", progress=False)
+    partial = train_run(config, text, tokenizer, compute=forced_bf16, root=tmp_path / "resumed", stop_after=2,
+                        progress=False)
+    assert sorted(partial.checkpoints) == [0, 1, 2] and not partial.complete
+    resumed = train_run(config, text, tokenizer, compute=forced_bf16, root=tmp_path / "resumed", progress=False)
+    assert resumed.complete and resumed.directory.name == straight.directory.name
+    for step in straight.checkpoints:
+        expected = load_file(straight.checkpoints[step] / "model.safetensors")
+        got = load_file(resumed.checkpoints[step] / "model.safetensors")
+        assert all(torch.equal(expected[k], got[k]) for k in expected), step
+    assert np.array_equal(straight.train_loss, resumed.train_loss)
+
+
+def test_bf16_gets_its_own_run_key_and_float32_keeps_its_key(monkeypatch, forced_bf16):
+    import utils.dynamics.training as training
+
+    monkeypatch.setattr(training.torch, "__version__", "2.4.0+cpu")
+    shas = ("0123456789abcdef", "fedcba9876543210")
+    float32_key = "gpt_neox-d64-45825b5813eb5fcb"  # the pinned key of the test above
+    fell_back = resolve_compute("cpu", "bfloat16", speedup=lambda device: 0.5)  # asked bf16, measured slow
+    assert fell_back.precision == "float32" and "0.50x" in fell_back.reason
+    assert run_key(TrainingConfig(), *shas) == float32_key
+    assert run_key(TrainingConfig(), *shas, resolve_compute("cpu", "float32")) == float32_key
+    assert run_key(TrainingConfig(), *shas, fell_back) == float32_key  # the precision used, not the one asked
+    bf16_key = run_key(TrainingConfig(), *shas, forced_bf16)
+    assert bf16_key != float32_key and bf16_key.startswith("gpt_neox-d64-")
+    assert compute_key(forced_bf16) == {"precision": "bfloat16"} and compute_key(fell_back) == {}
+    assert compute_key(Compute(torch.device("cuda"), "bfloat16")) == {"precision": "bfloat16", "device": "cuda"}
+    assert run_key(TrainingConfig(), *shas, Compute(torch.device("cuda"))) not in (float32_key, bf16_key)
+    with pytest.raises(TypeError, match=r"compute='bfloat16' must be a utils.compute.Compute"):
+        run_key(TrainingConfig(), *shas, "bfloat16")
+
+
+def test_the_streamed_loss_runs_on_the_device_of_its_inputs():
+    generator = torch.Generator().manual_seed(0)
+    h, W = torch.randn(10, 4, generator=generator), torch.randn(7, 4, generator=generator)
+    targets = torch.randint(0, 7, (10,), generator=generator)
+    loss = linear_cross_entropy(h.to("meta"), W.to("meta"), targets.to("meta"), chunk_size=3)
+    assert loss.device.type == "meta" and loss.shape == ()
+    expected = torch.nn.functional.cross_entropy(h @ W.T, targets)
+    assert linear_cross_entropy(h, W, targets, chunk_size=3).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
 CHAPTER_DEFAULTS = dict(architecture="gpt_neox", model_sizes=["d64", "d128"], steps=768, batch_size=8,
                         learning_rate=2e-3, checkpoint_every=128, seed=0,
                         train_corpora=["wikipedia", "shakespeare", "bible"], eval_corpus="wikipedia",
                         probe_window_length=64, probe_n_tokens=2048, probe_seed=0, sample_seed=0, r2_threshold=0.5,
                         final_fraction=0.9, e_left_threshold=0.5, n_boot_tokens=200, pythia_model=None,
-                        pythia_revisions=["step0", "step1000"])
+                        pythia_revisions=["step0", "step1000"], device="cpu", precision="bfloat16")
 
 
 def test_chapter_parameters_build_the_runs_and_reject_bad_values():
@@ -269,6 +353,9 @@ def test_chapter_parameters_build_the_runs_and_reject_bad_values():
         ("r2_threshold", 1.5, r"r2_threshold=1.5"),
         ("n_boot_tokens", 0, r"n_boot_tokens=0 must be >= 1"),
         ("pythia_model", "EleutherAI/pythia-70m", None),
+        ("precision", "fp8", r"precision='fp8' is not allowed; choose one of \['float32', 'bfloat16'\]"),
+        ("precision", "bf16", r"precision='bf16' is not allowed"),
+        ("device", "tpu", r"device='tpu' is not allowed; choose one of \['cpu', 'cuda', 'auto'\]"),
     ]:
         namespace = {**CHAPTER_DEFAULTS, name: value}
         if message is None:
@@ -276,5 +363,11 @@ def test_chapter_parameters_build_the_runs_and_reject_bad_values():
             message = r"revision='step3' does not exist"
         with pytest.raises(ValueError, match=message):
             DynamicsParameters.from_namespace(namespace)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match=r"device='cuda' is not available"):
+            DynamicsParameters.from_namespace({**CHAPTER_DEFAULTS, "device": "cuda"})
+    # the precision the chapter trains in: float32 as asked, or bf16 resolved (and measured) by utils.compute
+    float32 = DynamicsParameters.from_namespace({**CHAPTER_DEFAULTS, "precision": "float32"}).compute()
+    assert (float32.device.type, float32.precision, float32.reason) == ("cpu", "float32", "float32 as asked")
     with pytest.raises(ValueError, match=r"lack \['seed'\]"):
         DynamicsParameters.from_namespace({k: v for k, v in CHAPTER_DEFAULTS.items() if k != "seed"})

@@ -11,6 +11,16 @@ from utils.results import load_results, record, record_scorecard, start_run
 from utils.uncertainty import Check, Interval
 
 
+@pytest.fixture(autouse=True)
+def own_results_folder(tmp_path, monkeypatch):
+    """Each test writes under its own ``tmp_path``, never into the session's results folder, and the runs it starts
+    are forgotten afterwards: ``start_run`` remembers, per chapter, the file of the run in progress (``results_path``
+    and ``load_results`` read it), so a run started here would otherwise redirect a later test's ``load_results``
+    of the same chapter to this test's file."""
+    monkeypatch.setenv("LOGLINEAR_RESULTS", str(tmp_path))
+    monkeypatch.setattr(results, "_CURRENT", {})
+
+
 def test_record_merges_values_and_formats_text(tmp_path):
     record("99_test", "r2", 0.91234, fmt=".3f", results_dir=tmp_path)
     record("99_test", "count", 12345, fmt=",", results_dir=tmp_path)

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..compute import PRECISIONS, Compute, resolve_compute, resolve_device
 from ..corpora import CORPORA
 from ..validation import check_choice, check_float, check_positive_int
 from .checkpoints import CheckpointRef, pythia_refs
@@ -41,6 +42,8 @@ class DynamicsParameters:
     n_boot_tokens: int
     pythia_model: str | None
     pythia_revisions: list[str]
+    device: str
+    precision: str
 
     def __post_init__(self) -> None:
         sizes = self.model_sizes
@@ -59,6 +62,8 @@ class DynamicsParameters:
         check_float("e_left_threshold", self.e_left_threshold, low=0, high=1)
         check_positive_int("n_boot_tokens", self.n_boot_tokens)
         _ = self.pythia  # checks the revisions against Pythia's grid, without network access
+        check_choice("precision", self.precision, PRECISIONS)
+        resolve_device(self.device)  # a device not allowed, or cuda where no GPU is visible, raises here
 
     @classmethod
     def from_namespace(cls, namespace: Mapping[str, Any]) -> DynamicsParameters:
@@ -76,6 +81,11 @@ class DynamicsParameters:
                                      batch_size=self.batch_size, lr=self.learning_rate,
                                      checkpoint_every=self.checkpoint_every, seed=self.seed)
                 for size in self.model_sizes}
+
+    def compute(self) -> Compute:
+        """Where and in what precision the models train: ``utils.compute.resolve_compute(device, precision)``, which
+        measures now whether bf16 pays on this CPU and falls back to float32 (printing why) where it does not."""
+        return resolve_compute(self.device, self.precision)
 
     @property
     def settings(self) -> ProbeSettings:

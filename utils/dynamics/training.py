@@ -5,6 +5,13 @@ per-epoch permutations of non-overlapping windows seeded by ``(seed, epoch)``, n
 checkpoint folder is written atomically with ``save_pretrained`` and never changed afterwards; the optimizer state,
 RNG state and training losses of the newest checkpoint live in one ``resume.pt`` file next to the checkpoints.
 Checkpoints are saved on a Pythia-like grid of steps (0, 1, 2, 4, ..., 512, then evenly to the end).
+
+Where and in what precision a run trains is a :class:`utils.compute.Compute` (resolved once by
+:func:`utils.compute.resolve_compute`, which measures whether bf16 pays and falls back to float32 when it does not).
+Under bfloat16 only the model body's forward pass runs under ``Compute.autocast()``; the master weights, the
+optimizer state, the output layer's product and its loss reduction, and the saved checkpoints stay float32. The
+precision and device are part of the run's key only when they differ from float32 on the CPU, so float32 CPU runs
+keep the keys (and the cached checkpoints) they had before precision was a setting.
 """
 from __future__ import annotations
 
@@ -28,6 +35,7 @@ from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, PreTrainedTokenizerB
 from transformers.utils import logging as hf_logging
 
 from .. import cache
+from ..compute import CPU_FLOAT32, Compute
 from ..encoding import token_counts
 from ..paths import cache_dir
 from ..validation import check_choice, check_float, check_int, check_positive_int
@@ -182,12 +190,12 @@ class _LinearCrossEntropy(torch.autograd.Function):
         n = h.shape[0]
         grad_h = torch.empty_like(h)
         grad_W = torch.zeros_like(W)
-        total = torch.zeros((), dtype=torch.float64)
-        buffer = torch.empty((min(chunk_size, n), W.shape[0]), dtype=h.dtype)  # one (chunk, V) block, reused
+        total = torch.zeros((), dtype=torch.float64, device=h.device)
+        buffer = torch.empty((min(chunk_size, n), W.shape[0]), dtype=h.dtype, device=h.device)  # one (chunk, V) block
         for start in range(0, n, chunk_size):
             h_chunk = h[start : start + chunk_size]
             t_chunk = targets[start : start + chunk_size]
-            rows = torch.arange(len(t_chunk))
+            rows = torch.arange(len(t_chunk), device=h.device)
             logits = torch.mm(h_chunk, W.T, out=buffer[: len(t_chunk)])  # (n_chunk, V)
             target_logits = logits[rows, t_chunk]
             peak = logits.amax(dim=1, keepdim=True)
@@ -213,7 +221,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
 def linear_cross_entropy(
     h: torch.Tensor, W: torch.Tensor, targets: torch.Tensor, chunk_size: int = 64
 ) -> torch.Tensor:
-    """Mean next-token loss of logits ``h @ W.T``: h (N, d), W (V, d), targets (N,) int64 -> scalar.
+    """Mean next-token loss of logits ``h @ W.T``: h (N, d), W (V, d), targets (N,) int64 -> scalar, all on one device.
 
     Equal to ``cross_entropy(h @ W.T, targets)`` (and so to the model's own loss), with the same gradients, but
     streamed over chunks of ``chunk_size`` positions, which is faster on a CPU for V = 50,257
@@ -315,6 +323,7 @@ class TrainingRun:
         epochs: passes over the training text that the steps make.
         train_seconds: wall-clock time spent training (summed over resumed sessions).
         complete: every checkpoint of the grid is on disk.
+        compute: the device and precision it trained in (part of its key unless float32 on the CPU).
     """
 
     config: TrainingConfig
@@ -327,6 +336,7 @@ class TrainingRun:
     train_seconds: float
     complete: bool
     meta: dict[str, Any] = field(default_factory=dict)
+    compute: Compute = CPU_FLOAT32
 
     @property
     def final_step(self) -> int:
@@ -340,8 +350,19 @@ class TrainingRun:
         ]
 
 
-def run_key(config: TrainingConfig, text_sha: str, tokenizer_sha: str) -> str:
-    """The run folder's name: a hash of everything that determines the weights."""
+def compute_key(compute: Compute) -> dict[str, str]:
+    """What of ``compute`` enters a run's key: the precision used when it is bfloat16, the device type when it is
+    not the CPU; nothing for float32 on the CPU (the runs trained before these were settings)."""
+    if not isinstance(compute, Compute):
+        raise TypeError(f"compute={compute!r} must be a utils.compute.Compute (see utils.compute.resolve_compute)")
+    fields = {"precision": compute.precision} if compute.precision != "float32" else {}
+    if compute.device.type != "cpu":
+        fields["device"] = compute.device.type
+    return fields
+
+
+def run_key(config: TrainingConfig, text_sha: str, tokenizer_sha: str, compute: Compute = CPU_FLOAT32) -> str:
+    """The run folder's name: a hash of everything that determines the weights (see :func:`compute_key`)."""
     payload = {
         "config": asdict(config),
         "shape": asdict(config.shape),
@@ -349,6 +370,7 @@ def run_key(config: TrainingConfig, text_sha: str, tokenizer_sha: str) -> str:
         "tokenizer": tokenizer_sha,
         "code_version": TRAINING_VERSION,
         "torch": torch.__version__.split("+")[0],
+        **compute_key(compute),
     }
     return f"{config.architecture}-{config.size}-{cache.key_of(payload)[:16]}"
 
@@ -409,6 +431,7 @@ def train_run(
     text: str,
     tokenizer: PreTrainedTokenizerBase,
     *,
+    compute: Compute = CPU_FLOAT32,
     root: Path | None = None,
     stop_after: int | None = None,
     loss_chunk_size: int = 64,
@@ -422,6 +445,8 @@ def train_run(
 
     Args:
         text: the training text (the train splits of the corpora).
+        compute: the device and precision to train in (``utils.compute.resolve_compute(device, precision)``);
+            bfloat16 runs the model body's forward pass under autocast, everything else stays float32.
         stop_after: stop once the checkpoint of this grid step is saved (simulates an interruption; for tests).
         loss_chunk_size: positions per chunk of the streamed output-layer loss (speed only).
     """
@@ -429,7 +454,7 @@ def train_run(
         check_choice("stop_after", stop_after, config.grid)
     root = Path(root) if root is not None else cache_dir() / "dynamics"
     text_sha = hashlib.sha256(text.encode()).hexdigest()[:16]
-    run_dir = root / run_key(config, text_sha, tokenizer_fingerprint(tokenizer))
+    run_dir = root / run_key(config, text_sha, tokenizer_fingerprint(tokenizer), compute)
     run_dir.mkdir(parents=True, exist_ok=True)
     for leftover in run_dir.glob(".step*"):  # staging folders of an interrupted save
         shutil.rmtree(leftover, ignore_errors=True)
@@ -438,17 +463,18 @@ def train_run(
     counts = token_counts(token_ids, vocab_size)
     schedule = training_schedule(config, token_ids)
     meta = {"config": asdict(config), "text_sha": text_sha, "vocab_size": vocab_size,
-            "n_train_tokens": int(len(token_ids)), "n_windows": schedule.n_windows, "code_version": TRAINING_VERSION}
+            "n_train_tokens": int(len(token_ids)), "n_windows": schedule.n_windows, "code_version": TRAINING_VERSION,
+            "precision": compute.precision, "device": compute.device.type}
     cache.write(run_dir / "run.json", cache.save_json(meta))
     grid = config.grid
     last = stop_after if stop_after is not None else config.steps
 
     state = _resume_point(run_dir, grid)
     if state is not None and state["step"] >= last:
-        return _collect(run_dir, config, counts, schedule, state, meta)
+        return _collect(run_dir, config, counts, schedule, state, meta, compute)
     eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else vocab_size - 1
     if state is None:
-        model = build_model(config, vocab_size, eos)
+        model = build_model(config, vocab_size, eos).to(compute.device)  # float32 master weights
         optimizer = _optimizer(model, config)
         start, losses, seconds = 0, [], 0.0
         _save_checkpoint(run_dir, 0, model, tokenizer)
@@ -456,10 +482,11 @@ def train_run(
     else:
         try:
             model = GPTNeoXForCausalLM.from_pretrained(_step_dir(run_dir, state["step"]), dtype=torch.float32)
+            model.to(compute.device)  # before the optimizer state is loaded onto its parameters
         except (OSError, ValueError, RuntimeError, SafetensorError) as error:  # a damaged checkpoint: start again
             print(f"checkpoint step{state['step']} does not load ({type(error).__name__}); training from step 0")
             (run_dir / "resume.pt").unlink()
-            return train_run(config, text, tokenizer, root=root, stop_after=stop_after,
+            return train_run(config, text, tokenizer, compute=compute, root=root, stop_after=stop_after,
                              loss_chunk_size=loss_chunk_size, progress=progress)
         optimizer = _optimizer(model, config)
         optimizer.load_state_dict(state["optimizer"])
@@ -470,11 +497,12 @@ def train_run(
     bar = tqdm(range(start, last), desc=f"train {config.size}", unit="step", disable=not progress,
                initial=start, total=last)
     for step in bar:
-        batch = schedule.batch(step)  # (batch_size, n_ctx)
+        batch = schedule.batch(step).to(compute.device)  # (batch_size, n_ctx)
         for group in optimizer.param_groups:
             group["lr"] = config.lr_at(step)
-        hidden = model.gpt_neox(input_ids=batch, use_cache=False).last_hidden_state  # (B, T, d)
-        h = hidden[:, :-1].reshape(-1, hidden.shape[-1])
+        with compute.autocast():  # bf16 autocast of the body, or nothing under float32
+            hidden = model.gpt_neox(input_ids=batch, use_cache=False).last_hidden_state  # (B, T, d)
+        h = hidden[:, :-1].reshape(-1, hidden.shape[-1]).float()  # (B * (T - 1), d): the head and loss in float32
         loss = linear_cross_entropy(h, model.get_output_embeddings().weight, batch[:, 1:].reshape(-1),
                                     loss_chunk_size)
         loss.backward()
@@ -488,7 +516,7 @@ def train_run(
             state = _write_resume(run_dir, step + 1, optimizer, losses, seconds + time.perf_counter() - began)
     bar.close()
     model.eval()
-    return _collect(run_dir, config, counts, schedule, state, meta)
+    return _collect(run_dir, config, counts, schedule, state, meta, compute)
 
 
 def _write_resume(run_dir: Path, step: int, optimizer: torch.optim.Optimizer, losses: list[float],
@@ -500,7 +528,7 @@ def _write_resume(run_dir: Path, step: int, optimizer: torch.optim.Optimizer, lo
 
 
 def _collect(run_dir: Path, config: TrainingConfig, counts: np.ndarray, schedule: WindowSchedule,
-             state: Mapping[str, Any], meta: dict[str, Any]) -> TrainingRun:
+             state: Mapping[str, Any], meta: dict[str, Any], compute: Compute) -> TrainingRun:
     reached = int(state["step"])
     checkpoints = {step: _step_dir(run_dir, step) for step in config.grid if step <= reached}
     missing = [step for step, path in checkpoints.items() if not _is_checkpoint(path)]
@@ -517,4 +545,5 @@ def _collect(run_dir: Path, config: TrainingConfig, counts: np.ndarray, schedule
         train_seconds=float(state["train_seconds"]),
         complete=reached == config.steps,
         meta=meta,
+        compute=compute,
     )
