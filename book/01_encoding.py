@@ -86,6 +86,7 @@ from sklearn.decomposition import PCA
 
 from utils import conditions as cond
 from utils import encoding as enc
+from utils import encoding_basis
 from utils.figures import encoding as figures
 from utils.activations import compute_activations
 from utils.models import available_offline_models, describe
@@ -396,16 +397,16 @@ groups.drop(columns=["hidden_dispersion", "logit_dispersion"]).round(3)
 
 # %%
 k_check = int(np.ceil(sparse_share * acts.head.d))  # the scorecard's number of dimensions
-basis_table = cond.basis_control(E, acts.log_alpha.numpy(), sorted(set(top_k) | {k_check}), n_random=n_random_bases,
-                                 test_fraction=test_fraction, seed=seed)
-model_row, principal_row, random_rows = cond.basis_rows_at(basis_table, k_check)
+basis_table = encoding_basis.basis_control(E, acts.log_alpha.numpy(), sorted(set(top_k) | {k_check}),
+                                           n_random=n_random_bases, test_fraction=test_fraction, seed=seed)
+model_row, principal_row, random_rows = encoding_basis.basis_rows_at(basis_table, k_check)
 glue_figure("fig-basis", figures.basis_figure(basis_table))
 basis_table.groupby(["kind", "k"])[["abs_share", "kept_share"]].agg(["mean", "min", "max"]).round(3)
 
 # %% tags=["hide-input"]
 record_many(CHAPTER, {
-    "basis_verdict": (cond.basis_verdict(model_row, random_rows), None, "is the basis privileged"),
-    "basis_sentence": (cond.basis_sentence(model_row, random_rows, principal_row, k_check), None,
+    "basis_verdict": (encoding_basis.basis_verdict(model_row, random_rows), None, "is the basis privileged"),
+    "basis_sentence": (encoding_basis.basis_sentence(model_row, random_rows, principal_row, k_check), None,
                        "the basis control in words, with its numbers"),
     "n_random_bases": (n_random_bases, None, "random orthogonal bases of the basis control"),
 })

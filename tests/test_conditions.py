@@ -8,6 +8,7 @@ import torch
 
 from utils import conditions as cond
 from utils import encoding as enc
+from utils import encoding_basis
 from utils.activations import log_mean_softmax, position_entropy
 from utils.basis import principal_basis, random_orthogonal
 from utils.head import OutputHead
@@ -115,7 +116,7 @@ def test_basis_sparsity_model_basis_matches_encoding_and_is_privileged():
     d = E.shape[1]
     bases = {"model": np.eye(d), **{f"random {s}": random_orthogonal(d, s) for s in range(5)},
              "principal": principal_basis(E)}
-    table = cond.basis_sparsity(E, log_alpha, bases, [2, 4], test_fraction=0.25, seed=1)
+    table = encoding_basis.basis_sparsity(E, log_alpha, bases, [2, 4], test_fraction=0.25, seed=1)
     fit = enc.fit_encoding(E, np.exp(log_alpha), test_fraction=0.25, seed=1)
     model = table[table.basis == "model"].set_index("k")
     assert model.loc[2, "abs_share"] == pytest.approx(enc.top_k_mass(fit.A, 2))
@@ -124,16 +125,16 @@ def test_basis_sparsity_model_basis_matches_encoding_and_is_privileged():
     at_2 = table[table.k == 2]
     random = at_2[at_2.basis.str.startswith("random")]
     model_row = at_2[at_2.basis == "model"].iloc[0].to_dict()
-    assert cond.basis_verdict(model_row, random) == "privileged"
-    sentence = cond.basis_sentence(model_row, random, at_2[at_2.basis == "principal"].iloc[0].to_dict(), 2)
+    assert encoding_basis.basis_verdict(model_row, random) == "privileged"
+    sentence = encoding_basis.basis_sentence(model_row, random, at_2[at_2.basis == "principal"].iloc[0].to_dict(), 2)
     assert sentence.startswith("The model's basis is privileged")
     # the same encoding, hidden in a rotated embedding: the model's coordinates are no longer special
     rotated = E @ random_orthogonal(d, 99)
-    table = cond.basis_sparsity(rotated, log_alpha, bases, [2], test_fraction=0.25, seed=1)
+    table = encoding_basis.basis_sparsity(rotated, log_alpha, bases, [2], test_fraction=0.25, seed=1)
     random = table[table.basis.str.startswith("random")]
-    assert cond.basis_verdict(table[table.basis == "model"].iloc[0].to_dict(), random) != "privileged"
+    assert encoding_basis.basis_verdict(table[table.basis == "model"].iloc[0].to_dict(), random) != "privileged"
     with pytest.raises(ValueError, match="orthogonal"):
-        cond.basis_sparsity(E, log_alpha, {"bad": np.ones((d, d))}, [2])
+        encoding_basis.basis_sparsity(E, log_alpha, {"bad": np.ones((d, d))}, [2])
 
 
 def test_subset_log_alphas_equal_brute_force():
@@ -269,17 +270,17 @@ def test_transfer_table_and_equal_positions_equal_direct_fits():
 
 def test_basis_control_builds_the_bases_and_reads_one_k():
     E, log_alpha = _planted_encoding()
-    table = cond.basis_control(E, log_alpha, [2, 4], n_random=3, test_fraction=0.25, seed=1)
+    table = encoding_basis.basis_control(E, log_alpha, [2, 4], n_random=3, test_fraction=0.25, seed=1)
     assert sorted(set(table.basis)) == ["model", "principal", "random 0", "random 1", "random 2"]
     assert set(table.kind) == {"model", "principal", "random"}
-    direct = cond.basis_sparsity(E, log_alpha, {"random 1": random_orthogonal(E.shape[1], 2)}, [2, 4],
+    direct = encoding_basis.basis_sparsity(E, log_alpha, {"random 1": random_orthogonal(E.shape[1], 2)}, [2, 4],
                                  test_fraction=0.25, seed=1)  # random basis i is seeded seed + i
     assert np.allclose(table[table.basis == "random 1"].kept_share, direct.kept_share)
-    model, principal, random = cond.basis_rows_at(table, 2)
+    model, principal, random = encoding_basis.basis_rows_at(table, 2)
     assert model["basis"] == "model" and principal["basis"] == "principal" and len(random) == 3
     assert set(random.k) == {2}
     with pytest.raises(ValueError, match="k=3"):
-        cond.basis_rows_at(table, 3)
+        encoding_basis.basis_rows_at(table, 3)
 
 
 def test_output_space_fits_every_subset_on_the_same_rows():

@@ -87,7 +87,7 @@ def dispersion_figure(table: pd.DataFrame, statistic: str) -> plt.Figure:
 def basis_figure(table: pd.DataFrame) -> plt.Figure:
     """Share of |A| (left) and of the R² kept (right) by the top-k dimensions, against k: the model's basis, the
     principal directions of E, and the random bases' mean with their range. ``table``:
-    :func:`utils.conditions.basis_sparsity` with a ``kind`` column (model, principal, random)."""
+    :func:`utils.encoding_basis.basis_sparsity` with a ``kind`` column (model, principal, random)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, column, label in zip(axes, ("abs_share", "kept_share"), ("share of sum |A|", "share of the full R² kept")):
         random = table[table.kind == "random"].groupby("k")[column].agg(["mean", "min", "max"])
