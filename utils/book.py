@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import papermill
+import yaml
+
 from . import cache
 from .paths import BUILD_DIR, REPO_ROOT, RESULTS_DIR, RUNS_DIR
 
@@ -58,7 +61,6 @@ def load_parameters(params_dir: Path | None, chapter: str, substitutions: dict[s
     path = Path(params_dir) / f"{chapter}.yaml"
     if not path.exists():
         raise FileNotFoundError(f"no parameters for chapter {chapter!r}: {path} is missing")
-    import yaml
 
     text = path.read_text()
     for name, value in substitutions.items():
@@ -109,7 +111,6 @@ def execute_chapter(
     Raises:
         papermill.PapermillExecutionError: a cell failed (the partial notebook is kept for inspection, unstamped).
     """
-    import papermill
 
     runs_dir = Path(runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
@@ -178,7 +179,6 @@ def parameters_page(runs_dir: Path = RUNS_DIR) -> str:
 
     Generated from the chapters' ``parameters`` cells when the book is staged, so it cannot drift from them.
     """
-    import papermill
 
     lines = []
     for chapter in chapters():

@@ -23,6 +23,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+import torch
+
 from .paths import cache_dir
 
 T = TypeVar("T")
@@ -35,7 +38,6 @@ def key_of(payload: dict[str, Any]) -> str:
 
 def fingerprint(array: Any) -> str:
     """16 hex digits of the sha256 of an array's dtype, shape and bytes (a tensor or anything numpy takes)."""
-    import numpy as np
 
     values = array.detach().cpu().numpy() if hasattr(array, "detach") else np.asarray(array)
     values = np.ascontiguousarray(values)
@@ -84,14 +86,12 @@ def write(path: Path, save: Callable[[Path], None]) -> None:
 
 def load_torch(path: Path) -> dict[str, Any]:
     """A dict of tensors written by :func:`save_torch` (``weights_only``: nothing is unpickled)."""
-    import torch
 
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def save_torch(payload: dict[str, Any]) -> Callable[[Path], None]:
     """A saver of ``payload`` (a dict of tensors and strings) for :func:`write`."""
-    import torch
 
     return lambda path: torch.save(payload, path)
 

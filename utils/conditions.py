@@ -20,9 +20,10 @@ import numpy as np
 import pandas as pd
 import torch
 from scipy import stats
+from sklearn.linear_model import RidgeCV
 from sklearn.metrics import r2_score
 
-from .encoding import LeastSquares
+from .encoding import LeastSquares, score_encoding
 from .head import OutputHead, iter_logits
 from .uncertainty import Check, percentile_interval
 from .validation import check_float, check_int, check_positive_int
@@ -256,7 +257,6 @@ def fixed_rows_r2(E, tokens, log_alpha, *, n_fit: int, n_test: int, seed: int = 
     The same row counts for every output-space size keep fits comparable; the ridge penalty is chosen on the
     training rows by leave-one-out (``sklearn.linear_model.RidgeCV``).
     """
-    from sklearn.linear_model import RidgeCV
 
     tokens = np.asarray(tokens)
     n_fit, n_test = check_positive_int("n_fit", n_fit), check_positive_int("n_test", n_test)
@@ -472,7 +472,6 @@ def transfer_table(fit, refitter, passes: dict) -> pd.DataFrame:
         one row per corpus: corpus, positions, "R² (A from main corpus)", "Spearman (A from main corpus)",
         "R² (own A)", "cosine(A_main, A_own)", text (the pass described).
     """
-    from .encoding import score_encoding
 
     rows = []
     for name, other in passes.items():

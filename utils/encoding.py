@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
+import torch
 from scipy import linalg, stats
+from sklearn.linear_model import lasso_path
 from sklearn.metrics import r2_score
 
+from .activations import mean_softmax, position_entropy
+from .uncertainty import Check, percentile_interval, resampled_log_alphas
 from .validation import check_float, check_int, check_positive_int
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 
 @dataclass
@@ -233,7 +234,6 @@ def accuracy_table(fit: EncodingFit, *, n_boot: int = 1000, seed: int = 0) -> "p
 
     Columns: ``metric`` (r2, pearson, spearman), ``held-out value``, ``95% CI low``, ``95% CI high``.
     """
-    import pandas as pd
 
     actual, predicted = fit.target[fit.test_tokens], fit.predicted[fit.test_tokens]
     rows = []
@@ -281,7 +281,6 @@ def lasso_path_r2(fit: EncodingFit, E, fractions) -> list[LassoPoint]:
         fractions: penalties as fractions of the smallest penalty that zeroes every coefficient
             (``max |X^T y| / n`` on centred training data), so the grid does not depend on the scale of ``E``.
     """
-    from sklearn.linear_model import lasso_path
 
     E = np.asarray(E, dtype=np.float64)
     fractions = np.sort(np.asarray(fractions, dtype=np.float64))[::-1]
@@ -304,7 +303,6 @@ def lasso_path_r2(fit: EncodingFit, E, fractions) -> list[LassoPoint]:
 def sparsity_table(fit: EncodingFit, E, ks) -> "pd.DataFrame":
     """Sparsity of the fit at each k of ``ks``: columns ``k``, ``share of |A| mass`` (:func:`top_k_mass`) and
     ``held-out R² (OLS on top-k)`` (:func:`subset_r2`)."""
-    import pandas as pd
 
     table = pd.DataFrame({"k": list(ks)})
     table["share of |A| mass"] = [top_k_mass(fit.A, k) for k in table.k]
@@ -314,7 +312,6 @@ def sparsity_table(fit: EncodingFit, E, ks) -> "pd.DataFrame":
 
 def lasso_table(fit: EncodingFit, E, fractions) -> "pd.DataFrame":
     """:func:`lasso_path_r2` as a table: columns ``penalty``, ``n_nonzero``, ``r2``, strongest penalty first."""
-    import pandas as pd
 
     return pd.DataFrame([vars(point) for point in lasso_path_r2(fit, E, fractions)])
 
@@ -373,10 +370,7 @@ def fits_by_position_groups(
     Returns:
         one row per group: label, n_positions, mean_entropy (nats), r2, pearson, spearman (held-out tokens).
     """
-    import pandas as pd
-    import torch
 
-    from .activations import mean_softmax, position_entropy
 
     refitter = EncodingRefitter(E, test_fraction=test_fraction, seed=seed)
     rows = []
@@ -417,7 +411,6 @@ def error_table(fit: EncodingFit, tokenizer, counts: np.ndarray, n: int = 15) ->
     Columns: token id, the decoded token, corpus count, actual and predicted ``-log alpha``, residual
     (predicted - actual), and descriptors: never seen in the corpus, non-ASCII, special token, word-internal piece.
     """
-    import pandas as pd
 
     worst = worst_tokens(fit, n)
     special = set(getattr(tokenizer, "all_special_ids", []) or [])
@@ -519,7 +512,6 @@ def headline_checks(
     Args:
         activations: a :class:`utils.activations.Activations` pass (E is taken from its head).
     """
-    from .uncertainty import Check, percentile_interval, resampled_log_alphas
 
     E = activations.head.E.numpy().astype(np.float64)
     k = max(1, int(np.ceil(check_float("sparse_share", sparse_share, low=0.0, high=1.0, low_inclusive=False)

@@ -24,9 +24,12 @@ from typing import Any
 from urllib.parse import urlparse
 
 import torch
+from accelerate.hooks import AlignDevicesHook, add_hook_to_module
+from huggingface_hub import constants
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from .compute import CPU_FLOAT32, Compute, check_device_map, resolve_compute
+from .head import check_head_identity, output_head
 from .paths import cache_dir
 
 
@@ -163,7 +166,6 @@ def _context_length(config: Any) -> int:
 
 def hub_reachable(timeout: float = 3.0) -> bool:
     """Whether the Hugging Face hub answers a TCP connection within ``timeout`` seconds (False in offline mode)."""
-    from huggingface_hub import constants
 
     if constants.HF_HUB_OFFLINE:
         return False
@@ -178,7 +180,6 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 @contextmanager
 def hub_offline(enabled: bool = True) -> Iterator[None]:
     """Within the block, hub loads read only the local cache (no network requests, no retries)."""
-    from huggingface_hub import constants
 
     previous = constants.HF_HUB_OFFLINE
     constants.HF_HUB_OFFLINE = previous or enabled
@@ -266,8 +267,6 @@ def load_model(
         tokenizer.pad_token = tokenizer.eos_token
     loaded = LoadedModel(model, tokenizer, name, revision, _context_length(model.config), identity, compute)
     if verify:
-        from .head import check_head_identity
-
         check_head_identity(loaded)
     return loaded
 
@@ -276,7 +275,6 @@ def _placed(model: PreTrainedModel, compute: Compute) -> Compute:
     """After accelerate placed ``model`` by a device map: the body's outputs come back to its inputs' device (an
     accelerate hook on the base model, as accelerate puts on the whole model), and ``compute`` runs where the inputs
     go (the device of the first parameter, the input embedding)."""
-    from accelerate.hooks import AlignDevicesHook, add_hook_to_module
 
     add_hook_to_module(model.base_model, AlignDevicesHook(io_same_device=True), append=True)
     return dataclasses.replace(compute, device=model.device)
@@ -284,7 +282,6 @@ def _placed(model: PreTrainedModel, compute: Compute) -> Compute:
 
 def describe(loaded: LoadedModel) -> dict[str, Any]:
     """A small JSON-able summary of a loaded model (for chapter headers)."""
-    from .head import output_head
 
     head = output_head(loaded.model)
     config = loaded.model.config

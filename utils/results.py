@@ -24,7 +24,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import matplotlib.pyplot as plt
+from myst_nb import glue
+
 from . import cache
+from .corpora import CORPORA, SPLITS, corpus_fingerprint
+from .head import output_head
 from .paths import BUILD_DIR, REPO_ROOT, RESULTS_DIR
 from .uncertainty import Check, combine
 
@@ -88,7 +93,6 @@ def start_run(chapter: str, namespace: dict[str, Any], loaded: Any = None) -> Pa
         namespace: the chapter's globals; the values of its parameters-cell names are recorded.
         loaded: the model the chapter runs (a :class:`utils.models.LoadedModel`), or None for a chapter without one.
     """
-    from .corpora import CORPORA, SPLITS, corpus_fingerprint
 
     names = chapter_parameter_names(chapter)
     parameters = {name: _to_jsonable(namespace[name]) for name in names if name in namespace}
@@ -105,8 +109,6 @@ def start_run(chapter: str, namespace: dict[str, Any], loaded: Any = None) -> Pa
         "corpora": {f"{name}_{split}": corpus_fingerprint(name, split) for name in CORPORA for split in SPLITS},
     }
     if loaded is not None:
-        from .head import output_head
-
         run["model"] = {"name": loaded.name, "identity": loaded.identity, "revision": loaded.revision,
                         "head_fingerprint": cache.fingerprint(output_head(loaded.model).E),
                         "device": str(loaded.compute.device), "precision": loaded.compute.precision,
@@ -155,12 +157,7 @@ def record(
     ending in ``record(...)`` displays nothing on the page.
     """
     text = format_value(value, fmt)
-    try:
-        from myst_nb import glue
-
-        glue(f"{chapter}.{name}", text, display=display)
-    except ImportError:  # outside a notebook environment the JSON is still written
-        pass
+    glue(f"{chapter}.{name}", text, display=display)
     if name == RUN_KEY:
         raise ValueError(f"name={name!r} is reserved for the run's provenance")
     path = results_path(chapter, results_dir)
@@ -177,8 +174,6 @@ def record_many(chapter: str, values: dict[str, tuple[Any, str | None, str]]) ->
 
 def glue_figure(name: str, figure: Any) -> None:
     """Glue a matplotlib figure under ``name`` for a captioned ``{glue:figure}`` directive, then close it."""
-    import matplotlib.pyplot as plt
-    from myst_nb import glue
 
     glue(name, figure, display=False)
     plt.close(figure)

@@ -7,9 +7,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from .activations import compute_activations
+from .argmax.verdicts import find_unargmaxable
+from .undertrained import sample_tokens
 from .validation import check_choice, check_int, check_positive_int
 
 #: the run sizes every rerun page and the headlines template check alike (each a positive integer)
@@ -92,7 +96,6 @@ def headline_passes(loaded: Any, corpus: str, *, window_length: int, sample_seed
                     n_tokens_test: int, batch_size: int) -> dict[str, Any]:
     """The training and held-out passes of the headlines template (:func:`utils.activations.compute_activations`,
     cached): ``{"train": Activations, "test": Activations}``. ``window_length`` must fit the model's context."""
-    from .activations import compute_activations
 
     check_int("window_length", window_length, minimum=2, maximum=loaded.n_ctx)
     return {split: compute_activations(loaded, corpus, split, window_length=window_length, sample_seed=sample_seed,
@@ -122,8 +125,6 @@ def argmax_counts(E: np.ndarray, b: np.ndarray | None, *, max_tokens: int | None
         tested, unargmaxable, duplicate (tokens whose row has an identical twin), whole_vocabulary (bool) and the
         seconds the verdicts took when computed (the cached value otherwise).
     """
-    from .argmax.verdicts import find_unargmaxable
-    from .undertrained import sample_tokens
 
     if max_tokens is not None:
         check_positive_int("argmax_max_tokens", max_tokens)
@@ -172,7 +173,6 @@ def spread_table(table: pd.DataFrame) -> pd.DataFrame:
 
 def robustness_figure(table: pd.DataFrame):
     """One panel per check: each run's value with its interval (x: window length and seed); threshold dashed."""
-    import matplotlib.pyplot as plt
 
     checks = list(dict.fromkeys(zip(table["chapter"], table["check"])))
     n_columns = min(2, len(checks))
@@ -291,7 +291,6 @@ def models_table(runs: list[dict[str, Any]], labels: list[str]) -> pd.DataFrame:
 
 def models_figure(runs: list[dict[str, Any]], labels: list[str]):
     """One panel per headline check: each model's value with its interval over texts; the threshold dashed."""
-    import matplotlib.pyplot as plt
 
     checks = [run["checks"]["value"] for run in runs]
     names = [_shared_name([run_checks[i]["check"] for run_checks in checks]) for i in range(len(checks[0]))]

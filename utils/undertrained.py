@@ -14,14 +14,19 @@ prompting the model to repeat the token. This module gives:
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from scipy import stats
 
+from .argmax.verdicts import find_unargmaxable
+from .head import output_head
+from .uncertainty import Check, exact, percentile_interval
 from .validation import check_int, check_positive_int
 
 #: few-shot copy prompt around the candidate token: prefix + [token] + suffix -> the model should say the token
@@ -185,9 +190,7 @@ def repetition_probabilities(loaded: Any, tokens: Any, *, batch_size: int = 32) 
     The shared prefix runs once and its key/value cache is repeated over each batch, so only ``[token] + suffix``
     runs per prompt (the result equals a full forward pass of the prompt; a test checks it). Logits are
     ``h @ E.T + b`` at the last position only, one (batch, V) block at a time."""
-    import copy
 
-    from .head import output_head
 
     tokens = np.asarray(tokens, dtype=np.int64).reshape(-1)
     batch_size = check_positive_int("batch_size", batch_size)
@@ -286,7 +289,6 @@ def precision_table(indicators: Mapping[str, np.ndarray], verified: Mapping[int,
                     exclude: np.ndarray | None = None):
     """Per indicator (higher score = more suspicious), the share of its top ``k`` tokens that prompting verified as
     under-trained: a DataFrame with indicator, k, verified, precision."""
-    import pandas as pd
 
     rows = []
     for name, score in indicators.items():
@@ -302,7 +304,6 @@ def precision_table(indicators: Mapping[str, np.ndarray], verified: Mapping[int,
 def rank_agreement(indicators: Mapping[str, np.ndarray]):
     """Spearman rank correlation between every pair of indicators (over tokens where both are finite): a square
     DataFrame."""
-    import pandas as pd
 
     names = list(indicators)
     matrix = np.eye(len(names))
@@ -316,7 +317,6 @@ def rank_agreement(indicators: Mapping[str, np.ndarray]):
 
 def top_overlap(indicators: Mapping[str, np.ndarray], k: int, exclude: np.ndarray | None = None):
     """How many tokens the top ``k`` of every pair of indicators share: a square DataFrame of counts."""
-    import pandas as pd
 
     names = list(indicators)
     tops = {name: set(top_tokens(indicators[name], k, exclude).tolist()) for name in names}
@@ -326,7 +326,6 @@ def top_overlap(indicators: Mapping[str, np.ndarray], k: int, exclude: np.ndarra
 def precision_lift_interval(hits: np.ndarray, control_hits: np.ndarray, *, n_boot: int = 1000, seed: int = 0):
     """Precision of a candidate list minus the verified share of random control tokens, with a percentile interval
     over tokens (both lists resampled): -> (lift, Interval with unit "token")."""
-    from .uncertainty import percentile_interval
 
     hits, control_hits = np.asarray(hits, float), np.asarray(control_hits, float)
     if hits.size == 0 or control_hits.size == 0:
@@ -382,7 +381,6 @@ def token_table(tokenizer: Any, tokens: Any, per_token: Mapping[str, np.ndarray]
                 prompting: Prompting | None = None):
     """One row per token: its id, its decoded text (``repr``), each (V,) array of ``per_token`` read at the token,
     and, with ``prompting``, its probability in the copy prompt and whether it is under-trained: a DataFrame."""
-    import pandas as pd
 
     tokens = np.asarray(tokens, dtype=np.int64)
     columns = {"token": tokens, "text": [repr(tokenizer.decode([int(t)])) for t in tokens]}
@@ -408,7 +406,6 @@ def strict_win_losses(tokens: np.ndarray, verdicts: Any, E: np.ndarray, b: np.nd
     Verdicts come from ``verdicts`` (a :class:`utils.argmax.verdicts.Verdicts` of the head ``E`` (V, d), ``b``)
     where it tested the token, and from :func:`utils.argmax.verdicts.find_unargmaxable` with the same settings for
     the others."""
-    from .argmax.verdicts import find_unargmaxable
 
     tokens = np.asarray(tokens, dtype=np.int64)
     status = dict(zip(verdicts.tokens.tolist(), verdicts.status.tolist()))
@@ -474,7 +471,6 @@ def scorecard_checks(lift: float, lift_interval: Any, n_cannot_win: int, created
     """The chapter's checks (:class:`utils.uncertainty.Check`): the closeness lift above 0 (interval over tokens),
     the verified under-trained tokens that cannot win strictly at most 0 (exact), and, when chapter 4's models were
     tested (``created`` not None), the tokens training made unargmaxable at most 0 (exact for the sample)."""
-    from .uncertainty import Check, exact
 
     n_cannot_win = check_int("n_cannot_win", n_cannot_win, minimum=0)
     checks = [

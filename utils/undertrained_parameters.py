@@ -16,6 +16,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .argmax.prepared import STARTS, check_box
+from .compute import DEVICES, PRECISIONS
+from .corpora import CORPORA
+from .head import output_head
+from .undertrained import unused_reference
 from .validation import check_choice, check_float, check_int, check_positive_int
 
 #: the chapter's knobs that must be positive integers
@@ -27,9 +32,6 @@ SEEDS: tuple[str, ...] = ("seed", "sample_seed")
 
 def check_parameters(p: Mapping[str, Any]) -> None:
     """Check every knob of chapter 6 that needs no model; ``p`` is the chapter's namespace (its ``globals()``)."""
-    from .argmax.prepared import STARTS, check_box
-    from .compute import DEVICES, PRECISIONS
-    from .corpora import CORPORA
 
     check_choice("device", p["device"], DEVICES)
     check_choice("precision", p["precision"], PRECISIONS)
@@ -54,8 +56,6 @@ def check_model_parameters(p: Mapping[str, Any], loaded: Any) -> None:
     ``window_length`` fits its context, and ``n_candidates`` and ``n_control`` are at most the tokens left once the
     unused reference set (:func:`utils.undertrained.unused_reference`, left out of every top list and of the control
     draw) is taken from the vocabulary."""
-    from .head import output_head
-    from .undertrained import unused_reference
 
     check_int("window_length", p["window_length"], minimum=2, maximum=loaded.n_ctx)
     reference, _ = unused_reference(loaded.tokenizer)

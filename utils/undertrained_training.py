@@ -7,6 +7,7 @@ text, which :func:`training_counts` checks before counting tokens.
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 from collections.abc import Sequence
@@ -14,7 +15,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
+import torch
+from scipy import stats
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from .argmax.verdicts import find_unargmaxable
+from .corpora import read_corpus
+from .dynamics.parameters import DynamicsParameters
+from .dynamics.training import encode_text, run_key, tokenizer_fingerprint
+from .encoding import token_counts
+from .head import output_head
+from .paths import REPO_ROOT, cache_dir
+from .tokenizers import gpt2_tokenizer
+from .undertrained import magikarp_distance, unused_reference
 from .validation import check_int, check_positive_int
 
 STAGES = ("initialisation", "early", "end")
@@ -31,9 +45,7 @@ def chapter4_results(folders: Sequence[Path]) -> dict[str, Any] | None:
 
 def chapter_defaults(chapter: str) -> dict[str, Any]:
     """The default values of a chapter's parameters cell (``book/<chapter>.py``; every value a literal)."""
-    import ast
 
-    from .paths import REPO_ROOT
 
     source = (REPO_ROOT / "book" / f"{chapter}.py").read_text(encoding="utf-8")
     cell = source.split('# %% tags=["parameters"]', 1)[1].split("\n# %%", 1)[0]
@@ -54,11 +66,6 @@ def locate_trained_runs(folders: Sequence[Path]) -> tuple[dict[str, Path], list[
         finals = {size: Path(folder) for size, folder in finals.items()}
         if finals and corpora and all((folder / "model.safetensors").is_file() for folder in finals.values()):
             return finals, list(corpora), "chapter 4's results of this build"
-    from .corpora import read_corpus
-    from .dynamics.parameters import DynamicsParameters
-    from .dynamics.training import run_key, tokenizer_fingerprint
-    from .paths import cache_dir
-    from .tokenizers import gpt2_tokenizer
 
     defaults = DynamicsParameters.from_namespace(chapter_defaults("04_dynamics"))
     text = "\n".join(read_corpus(name, "train") for name in defaults.train_corpora)
@@ -96,10 +103,7 @@ def pick_stages(steps: Sequence[int], early_step: int) -> dict[str, int]:
 
 def checkpoint_head(folder: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     """The output head of a saved checkpoint: E (V, d) float32 and b (V,) or None."""
-    import torch
-    from transformers import AutoModelForCausalLM
 
-    from .head import output_head
 
     model = AutoModelForCausalLM.from_pretrained(Path(folder), dtype=torch.float32)
     head = output_head(model)
@@ -108,7 +112,6 @@ def checkpoint_head(folder: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
 
 def checkpoint_tokenizer(folder: str | Path) -> Any:
     """The tokenizer saved with a checkpoint."""
-    from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(Path(folder))
 
@@ -116,9 +119,6 @@ def checkpoint_tokenizer(folder: str | Path) -> Any:
 def training_counts(final_folder: str | Path, train_corpora: Sequence[str]) -> np.ndarray:
     """(V,) int64 count of every token in the run's training text (the train splits of ``train_corpora``, joined
     as chapter 4 joins them). Raises ``ValueError`` when that text is not the one the run recorded."""
-    from .corpora import read_corpus
-    from .dynamics.training import encode_text
-    from .encoding import token_counts
 
     run = json.loads((Path(final_folder).parent / "run.json").read_text())
     text = "\n".join(read_corpus(name, "train") for name in train_corpora)
@@ -148,7 +148,6 @@ def seen_unseen_sample(counts: np.ndarray, n: int, seed: int, exclude: np.ndarra
 def reachability_frame(verdicts_by_stage: dict[str, Any], counts: np.ndarray):
     """One row per (stage, group): tokens tested, unargmaxable and duplicate, and the mean reflections the fast test
     needed, for tokens never seen in training and tokens seen. ``verdicts_by_stage``: stage -> Verdicts."""
-    import pandas as pd
 
     rows = []
     for stage, verdicts in verdicts_by_stage.items():
@@ -177,7 +176,6 @@ def unseen_recovery(distance: np.ndarray, counts: np.ndarray, reference: np.ndar
     """How well closeness to the unused mean finds the tokens training never showed (the reference tokens left
     out): precision of the ``k`` closest rows, the share of unseen tokens among all (the base rate), and the
     probability that a random unseen token is closer than a random seen one (ROC AUC)."""
-    from scipy import stats
 
     keep = np.setdiff1d(np.arange(len(counts)), reference)
     k = check_int("k", k, minimum=1, maximum=len(keep))
@@ -224,8 +222,6 @@ def size_reachability(checkpoints: dict[int, Path], counts: np.ndarray, referenc
         (:func:`reachability_frame` of the three stages, :func:`created_removed` from initialisation to the end,
         :func:`unseen_recovery` of the last checkpoint's head).
     """
-    from .argmax.verdicts import find_unargmaxable
-    from .undertrained import magikarp_distance
 
     stages = pick_stages(list(checkpoints), early_step)
     E_end = checkpoint_head(checkpoints[stages["end"]])[0]
@@ -247,9 +243,7 @@ def reachability(located: tuple[dict[str, Path], list[str], str] | None, *, earl
         :func:`created_removed`, a DataFrame of every size's :func:`unseen_recovery` with a ``size`` column); empty
         when ``located`` is None. The training counts come from the first size's run (all sizes share the text).
     """
-    import pandas as pd
 
-    from .undertrained import unused_reference
 
     finals, corpora = ({}, []) if located is None else located[:2]
     counts = training_counts(next(iter(finals.values())), corpora) if finals else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.spatial import ConvexHull
 
 from ..validation import check_int, check_positive_int
 from .prepared import DEFAULT_BOX, check_box, check_head
@@ -40,7 +41,6 @@ def hull_box_undecided(E: Any, b: Any, box: float) -> np.ndarray:
 
 def _hull_verdicts(E: Any, b: Any, box: float | None) -> tuple[np.ndarray, np.ndarray]:
     """``(argmaxable (V,) bool, undecided (V,) bool)`` from the (lifted) convex hull; see :func:`hull_argmaxable`."""
-    from scipy.spatial import ConvexHull
 
     E64, b64 = check_head(E, b)
     V, d = E64.shape

@@ -9,10 +9,12 @@ import math
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
 from ..pruning.criteria import n_deleted
+from ..uncertainty import Check, exact
 from ..validation import check_choice, check_float, check_int, check_positive_int
 from .prepared import DEFAULT_BOX, DEFAULT_PATIENCE, check_head
 from .verdicts import Verdicts, find_unargmaxable
@@ -57,7 +59,6 @@ def random_model_sweep(
     """Share of unargmaxable classes of random heads for every (dimension, init, bias); a pandas DataFrame with
     columns dim, init, bias, n_classes, n_unargmaxable, share, n_lp, seconds.  The head of dimension d is drawn with
     the seed ``seed + 1000 d``; each head's verdicts are cached."""
-    import pandas as pd
 
     if len(dims) == 0:
         raise ValueError("dims must list at least one dimension")
@@ -102,7 +103,6 @@ def pruning_sweep(
     book's one definition of "delete a fraction f").  Returns a pandas DataFrame with columns fraction, n_deleted,
     d_kept, tested, argmaxable, unargmaxable, duplicate, decided_by_lp, smallest_lp_radius, seconds.
     """
-    import pandas as pd
 
     E64, _ = check_head(E, b)
     d = E64.shape[1]
@@ -185,7 +185,6 @@ def headline_checks(
         prevention: name -> verdicts, the head before any remedy first, then one entry per remedy.
         theory_share: threshold of the "in theory" check, a share in (0, 1).
     """
-    from ..uncertainty import Check, exact
 
     theory_share = check_float("theory_share", theory_share, low=0.0, high=1.0, low_inclusive=False,
                                high_inclusive=False)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from tqdm.auto import tqdm
 
 from .. import cache as store  # find_unargmaxable's argument `cache` is the on/off switch
@@ -107,7 +108,6 @@ class Verdicts:
 
     def to_frame(self):
         """A pandas DataFrame with one row per tested token (without the witnesses)."""
-        import pandas as pd
 
         return pd.DataFrame(
             {
@@ -270,7 +270,6 @@ def find_unargmaxable(
 def verdict_table(verdicts: Verdicts, tokenizer: Any, statuses: tuple[str, ...] = ("unargmaxable", "duplicate")):
     """A DataFrame of the tested tokens with the given verdicts, decoded: token, text (repr), status, twin,
     twin_text, lp_radius, lp_status."""
-    import pandas as pd
 
     for status in statuses:
         check_choice("statuses", status, STATUSES)
@@ -311,7 +310,6 @@ def closest_calls(
     Without a bias the regions are cones, so the radius grows with the box; the scale-free measure is then the
     half-angle ``asin(r / ||x||)`` of the circular cone around the centre x that the region contains (NaN with a
     bias)."""
-    import pandas as pd
 
     k = check_positive_int("k", k)
     head, representative, _ = prepare_head(E, b)

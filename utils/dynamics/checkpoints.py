@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import GPTNeoXForCausalLM, PreTrainedTokenizerBase
+from transformers import AutoTokenizer, GPTNeoXForCausalLM, PreTrainedTokenizerBase
 
-from ..models import hub_offline
+from ..head import check_head_identity, output_head
+from ..models import LoadedModel, hub_offline, load_model
 
 # Pythia's published checkpoints: step0, the powers of two up to 512, then every 1000 steps up to 143000
 PYTHIA_STEPS: frozenset[int] = frozenset([0] + [2**k for k in range(10)] + list(range(1000, 143001, 1000)))
@@ -75,14 +76,10 @@ def _load_own_checkpoint(folder: Path):
     """A checkpoint written by :func:`~utils.dynamics.training.train_run`, as a ``utils.models.LoadedModel`` (what
     ``load_model(folder)`` returns, but the tokenizer, identical in every checkpoint of a run, is read once per
     process)."""
-    from ..head import check_head_identity
-    from ..models import LoadedModel
 
     tokenizer_file = folder / "tokenizer.json"
     tokenizer_key = hashlib.sha256(tokenizer_file.read_bytes()).hexdigest()
     if tokenizer_key not in _TOKENIZERS:
-        from transformers import AutoTokenizer
-
         _TOKENIZERS[tokenizer_key] = AutoTokenizer.from_pretrained(folder)
     model = GPTNeoXForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
     weights = (folder / "model.safetensors").stat()
@@ -96,7 +93,6 @@ def _load_own_checkpoint(folder: Path):
 def load_checkpoint(ref: CheckpointRef):
     """The checkpoint as a ``utils.models.LoadedModel``: ``utils.models.load_model(name_or_path, revision)``, with a
     shortcut for the folders of :func:`~utils.dynamics.training.train_run`."""
-    from ..models import load_model
 
     folder = Path(ref.name_or_path).expanduser()
     if ref.revision is None and (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file():
@@ -122,7 +118,6 @@ def try_load_checkpoint(ref: CheckpointRef, *, offline: bool = False) -> tuple[A
 
 def checkpoint_embeddings(frame: Any, refs: Sequence[CheckpointRef]) -> list[np.ndarray]:
     """(V, d) output embeddings of the frame's distinct checkpoints, in step order, loaded from their refs."""
-    from ..head import output_head
 
     by_label = {ref.label: ref for ref in refs}
     distinct = frame[frame["duplicate_of"] == ""]

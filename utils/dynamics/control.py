@@ -12,6 +12,7 @@ from dataclasses import asdict
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.metrics import r2_score
 from transformers import PreTrainedTokenizerBase
@@ -88,7 +89,6 @@ def seen_count_control(
         a ``pandas.DataFrame`` with one row per checkpoint: ``step``, ``probe_r2``, ``seen_r2``, ``joint_r2``,
         ``seen_share``.
     """
-    import pandas as pd
 
     seen_counts = np.asarray(seen_counts)
     if not (len(embeddings) == len(steps) == seen_counts.shape[0]) or seen_counts.shape[1:] != np.shape(counts):

@@ -18,13 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from scipy import stats
 from sklearn.metrics import r2_score
 from tqdm.auto import tqdm
 
 from .. import cache
-from ..encoding import ols, split_tokens, token_counts
+from ..activations import compute_activations
+from ..corpora import CORPORA
+from ..encoding import fit_encoding, ols, split_tokens, token_counts
+from ..head import output_head
 from ..models import hub_reachable
 from ..validation import check_choice, check_float, check_int, check_positive_int
 from .checkpoints import (
@@ -199,7 +203,6 @@ class ProbeSettings:
     sample_seed: int = 0
 
     def __post_init__(self) -> None:
-        from ..corpora import CORPORA
 
         check_choice("eval_corpus", self.eval_corpus, CORPORA)
         check_positive_int("window_length", self.window_length)
@@ -223,9 +226,6 @@ def probe_checkpoint(loaded: Any, counts: np.ndarray, settings: ProbeSettings) -
         loaded: a ``utils.models.LoadedModel``.
         counts: (V,) training-corpus token counts under the checkpoint's tokenizer (V = rows of ``E``).
     """
-    from ..activations import compute_activations
-    from ..encoding import fit_encoding
-    from ..head import output_head
 
     E = output_head(loaded.model).E  # (V, d)
     if counts.shape != (E.shape[0],):
@@ -307,7 +307,6 @@ def probe_checkpoints(
         refs: checkpoints in step order; the last one is "final".
         count_text: the training text; token counts are taken under each checkpoint's tokenizer.
     """
-    import pandas as pd
 
     if len(refs) < 2:
         raise ValueError(f"need at least two checkpoints to probe dynamics; got {len(refs)}")
@@ -327,7 +326,6 @@ def probe_checkpoints(
     final, reason = try_load_checkpoint(refs[-1], offline=offline)
     if final is None:
         raise CheckpointUnavailableError(f"the final checkpoint {refs[-1].label} cannot be loaded: {reason}")
-    from ..head import output_head
 
     final_E = output_head(final.model).E
     final_params = _flat_parameters(final.model)
@@ -387,7 +385,6 @@ def predictions_by_count(E: torch.Tensor | np.ndarray, counts: np.ndarray, **pro
         a ``pandas.DataFrame`` with one row per token: ``token``, ``count``, ``group`` (see :data:`COUNT_GROUPS`),
         ``predicted`` log relative frequency, ``actual`` log relative frequency (-inf when unseen).
     """
-    import pandas as pd
 
     probe = frequency_probe(E, counts, **probe_kwargs)
     counts = np.asarray(counts)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..thresholds import reach
+from ..uncertainty import Check, percentile_interval
 from ..validation import check_float, check_int, check_positive_int
 from .probes import ProbeSettings, frequency_probe
 
@@ -124,7 +125,6 @@ def headline_checks(
         embeddings: (V, d) output embeddings of the frame's distinct checkpoints, in step order.
         counts: (V,) training-corpus token counts.
     """
-    from ..uncertainty import Check, percentile_interval
 
     check_float("e_left_threshold", e_left_threshold, low=0.0, high=1.0)
     summary = summarize_dynamics(frame, r2_threshold, final_fraction)

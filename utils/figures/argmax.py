@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import matplotlib.pyplot as plt
 import numpy as np
+import seaborn as sns
+from matplotlib.colors import ListedColormap
 
 from ..argmax.prepared import check_head
 from ..argmax.verdicts import Verdicts, find_unargmaxable
@@ -24,9 +27,6 @@ def plot_argmax_regions(
 ) -> Verdicts:
     """Colour the plane by the argmax token of ``E @ x + b`` (E (V, 2)), draw the rows, and mark the tokens the
     exact test finds unargmaxable (inside the drawn square, used as the box).  Returns the verdicts."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-    from matplotlib.colors import ListedColormap
 
     E64, b64 = check_head(E, b)
     if E64.shape[1] != 2:
@@ -61,7 +61,6 @@ def plot_argmax_regions(
 def plot_random_sweep(ax: Any, random_sweep: Any) -> None:
     """Share of unargmaxable classes against the dimension (log axis), one line per init and bias, from the frame
     of :func:`utils.argmax.sweeps.random_model_sweep`."""
-    import seaborn as sns
 
     labelled = random_sweep.assign(bias=random_sweep.bias.map({True: "with bias", False: "no bias"}))
     sns.lineplot(labelled, x="dim", y="share", hue="init", style="bias", markers=True, ax=ax)
@@ -73,7 +72,6 @@ def plot_random_sweep(ax: Any, random_sweep: Any) -> None:
 
 def plot_braid_steps(ax: Any, verdicts: Verdicts) -> None:
     """Histogram (log counts) of the reflections the fast test made per tested token (duplicates left out)."""
-    import seaborn as sns
 
     steps = verdicts.braid_steps[verdicts.braid_steps >= 0]
     sns.histplot(steps, discrete=True, ax=ax)
@@ -83,7 +81,6 @@ def plot_braid_steps(ax: Any, verdicts: Verdicts) -> None:
 def plot_pruning(ax: Any, pruning: Any) -> None:
     """Share of tested tokens unargmaxable against the share of dimensions deleted, one line per deletion order
     (the frames of :func:`utils.argmax.sweeps.pruning_sweep` with a column ``order``)."""
-    import seaborn as sns
 
     sns.lineplot(pruning.assign(share=pruning.unargmaxable / pruning.tested), x="fraction", y="share", hue="order",
                  marker="o", ax=ax)

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping
 from typing import Any
 
+import matplotlib.pyplot as plt
 import numpy as np
+import seaborn as sns
 
 from ..dynamics.probes import COUNT_GROUPS
 from ..dynamics.training import TrainingRun
@@ -20,7 +23,6 @@ def step_axis(ax: Any, max_step: int) -> None:
 
 def plot_losses(runs: Mapping[str, TrainingRun], frames: Mapping[str, Any], smooth: int = 16):
     """Training loss (running mean over ``smooth`` steps) and held-out loss at every checkpoint, per size."""
-    import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots()
     for index, (size, run) in enumerate(runs.items()):
@@ -42,7 +44,6 @@ def plot_losses(runs: Mapping[str, TrainingRun], frames: Mapping[str, Any], smoo
 
 def plot_probes(frames: Mapping[str, Any]):
     """Frequency probe (held-out R², Spearman) and the log-linear encoding's held-out R², per size."""
-    import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     for index, (size, frame) in enumerate(frames.items()):
@@ -68,7 +69,6 @@ def plot_probes(frames: Mapping[str, Any]):
 def plot_convergence(frames: Mapping[str, Any], first_steps: Mapping[str, int | None]):
     """Per size: frequency R², distance of ``E`` and of all parameters to the final checkpoint, and held-out loss
     (as the fraction of its drop still to come), on one step axis."""
-    import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(frames), figsize=(5 * len(frames), 4), sharey=True, squeeze=False)
     for ax, (size, frame) in zip(axes[0], frames.items()):
@@ -93,8 +93,6 @@ def plot_unseen(frames: Mapping[str, Any], groups: Any, size: str):
     """Left: the share of a token group's (centred) output-embedding norm that is one shared offset, for tokens never
     seen in training, seen once, and seen at least 100 times.  Right: where the frequency probe of ``size``'s final
     checkpoint places tokens, grouped by training count."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for index, (name, frame) in enumerate(frames.items()):
@@ -119,9 +117,7 @@ def plot_unseen(frames: Mapping[str, Any], groups: Any, size: str):
 def plot_pythia(frame: Any, model: str | None, status: str = ""):
     """The probe on Pythia checkpoints (duplicates of an earlier checkpoint are left out and marked); when ``frame``
     is None, a panel that states ``status`` instead."""
-    import textwrap
 
-    import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots()
     if frame is None:
@@ -155,7 +151,6 @@ def plot_seen_control(control: Any, size: str, first_step: int | None = None):
         size: the run's name, for the title.
         first_step: a step to mark with a dotted vertical line (the probe's first milestone), or None.
     """
-    import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(control["step"], control["probe_r2"], "o-", ms=4, label="E (the frequency probe)")

@@ -2,7 +2,9 @@
 and the basis control."""
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
+import seaborn as sns
 
 from ..pruning.basis_control import MODEL_BASIS, PRINCIPAL_BASIS, RANDOM_BASIS
 from ..pruning.criteria import CRITERIA, CRITERION_LABELS
@@ -29,7 +31,6 @@ BASIS_LABELS: dict[str, str] = {
 def plot_curves(ax, sweep, metric: str, *, threshold: tuple[str, float] | None = None, log: bool = False) -> None:
     """Draw ``metric`` against the deleted share of d (%) on ``ax``, one line per criterion (random: mean over seeds
     with a min-max band).  ``sweep`` must already be restricted to one corpus and group."""
-    import seaborn as sns
 
     palette = dict(zip(CRITERIA, sns.color_palette("colorblind", len(CRITERIA))))
     if log:  # fraction 0 has no movement at all: nothing to draw on a log scale
@@ -57,7 +58,6 @@ def curves_figure(sweep, metrics, *, panels: str | None = None, group: str = "al
                   log_metrics=("js_alpha", "mean_kl"), width: float = 4.2, height: float = 3.4):
     """A grid of :func:`plot_curves`: one row per metric, one column per value of ``panels`` (e.g. ``"corpus"``
     or ``"group"``); rows of ``sweep`` are first restricted to ``group`` unless ``panels == "group"``."""
-    import matplotlib.pyplot as plt
 
     thresholds = THRESHOLDS if thresholds is None else thresholds
     data = sweep if panels == "group" else sweep[sweep.group == group]
@@ -81,7 +81,6 @@ def curves_figure(sweep, metrics, *, panels: str | None = None, group: str = "al
 
 def generation_figure(generation, mauve_threshold: float | None = None):
     """MAUVE (left) and diversity / repetition (right) per condition of :func:`generation_study`, one row each."""
-    import matplotlib.pyplot as plt
 
     conditions = list(generation.condition)
     y = np.arange(len(conditions))
@@ -113,7 +112,6 @@ def criteria_figure(scores, overlap: dict[str, float], share: float):
         overlap: {criterion: shared share} (from :func:`utils.pruning.criteria.deletion_overlap`).
         share: the deleted share of d; also the overlap two unrelated orders have on average.
     """
-    import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
     rank_by_A = np.argsort(np.argsort(scores["abs_A"].to_numpy()))
@@ -142,8 +140,6 @@ def basis_curves_figure(table, metrics=("js_alpha", "top1_agreement"), *, thresh
             metrics); random bases are drawn as the mean over seeds with a min-max band.
         thresholds: {metric: (direction, value)} drawn as dotted lines where given.
     """
-    import matplotlib.pyplot as plt
-    import seaborn as sns
 
     thresholds = {} if thresholds is None else thresholds
     palette = dict(zip(BASIS_LABELS, sns.color_palette("colorblind", len(BASIS_LABELS))))

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import seaborn as sns
 
 
 def plot_indicators(ax: Any, distance: np.ndarray, predicted: np.ndarray, reference: np.ndarray,
@@ -28,7 +29,6 @@ def plot_indicators(ax: Any, distance: np.ndarray, predicted: np.ndarray, refere
 
 def plot_agreement(ax: Any, correlations: Any) -> None:
     """Heatmap of the rank correlations between indicators (a square DataFrame), annotated."""
-    import seaborn as sns
 
     sns.heatmap(correlations, ax=ax, vmin=-1, vmax=1, cmap="vlag", annot=True, fmt=".2f", cbar=True, square=True,
                 cbar_kws={"label": "Spearman rank correlation"})

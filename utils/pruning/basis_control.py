@@ -12,9 +12,21 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
+from ..basis import principal_basis, random_orthogonal
 from ..compare import js_divergence_rows
+from ..uncertainty import (
+    NOT_REPRODUCED,
+    REPRODUCED,
+    Check,
+    combine,
+    percentile_interval,
+    resample_counts,
+    resampling_groups,
+)
 from ..validation import check_float, check_int, check_positive_int
 from .criteria import as_float_tensor, n_deleted
 from .sweep import check_fractions, check_order, deletion_steps, reference_chunks, subsample_positions
@@ -69,7 +81,6 @@ def basis_conditions(E, A, *, random_seeds=(0, 1, 2), principal: bool = True) ->
     Args:
         E: (V, d) output embedding; A: (d,) encoding coefficients in the model's coordinates.
     """
-    from ..basis import principal_basis, random_orthogonal
 
     E = as_float_tensor("E", E, 2)
     d = E.shape[1]
@@ -122,7 +133,6 @@ class BasisDeletion:
     def table(self):
         """One row per (condition, fraction) over all positions: kind, seed, fraction, n_deleted, js_alpha,
         mean_kl, top1_agreement (a DataFrame)."""
-        import pandas as pd
 
         n = self.count.sum()
         alpha_full = torch.from_numpy(self.full.sum(axis=0) / n)
@@ -165,7 +175,6 @@ def basis_deletion(
         conditions: :class:`BasisCondition` s (from :func:`basis_conditions`).
         fractions: deletion fractions in [0, 1), each deleting at least one direction.
     """
-    from tqdm.auto import tqdm
 
     chunk_size = check_positive_int("chunk_size", chunk_size)
     E = head.E.to(torch.float32)
@@ -235,7 +244,6 @@ def basis_control_positions(acts, n_positions: int | None, seed: int = 0) -> tup
     """The sweep's seeded sample of positions of ``acts`` (:func:`subsample_positions` with the same arguments, so
     a smaller ``n_positions`` takes the first ones of the same draw) and the document group of each: (hidden (n, d),
     groups (n,) int64 in 0..G-1)."""
-    from ..uncertainty import resampling_groups
 
     n_windows, window_length = acts.token_ids.shape
     index = subsample_positions(n_windows, window_length, n_positions, seed)
@@ -266,7 +274,6 @@ def basis_checks(
     Returns:
         ([top-1 check, JS check], spectral check or None) as :class:`utils.uncertainty.Check` s.
     """
-    from ..uncertainty import Check, percentile_interval, resample_counts
 
     fraction = check_float("fraction", fraction, low=0.0, high=1.0, high_inclusive=False)
     if fraction not in deletion.fractions:
@@ -330,7 +337,6 @@ def basis_verdict(checks) -> str:
     """The verdict on the model's basis from the checks of :func:`basis_checks` (combined with
     :func:`utils.uncertainty.combine`): "privileged", "not privileged", "inconclusive" or
     "privileged by one measure only"."""
-    from ..uncertainty import combine
 
     return BASIS_VERDICTS[combine([check.verdict for check in checks])]
 
@@ -339,7 +345,6 @@ def basis_verdict(checks) -> str:
 def spectral_comparison_text(check) -> str:
     """A clause on the model's coordinates (by |A|) against the spectral filter, from the spectral check of
     :func:`basis_checks` (top-1 difference against 0)."""
-    from ..uncertainty import NOT_REPRODUCED, REPRODUCED
 
     if check is None:
         return "the principal directions were not measured"

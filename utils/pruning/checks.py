@@ -12,6 +12,15 @@ import numpy as np
 import torch
 
 from ..compare import js_divergence
+from ..encoding import fit_encoding
+from ..uncertainty import (
+    Check,
+    group_log_sums,
+    percentile_interval,
+    resample_counts,
+    resampled_log_means,
+    resampling_groups,
+)
 from ..validation import check_float, check_positive_int
 from .criteria import keep_columns, rank_dimensions
 from .sweep import subsample_positions
@@ -137,13 +146,6 @@ def bootstrap_window_sums(
     Returns:
         (js_interval, agreement_interval, js_samples (n_boot,), agreement_samples (n_boot,)).
     """
-    from ..uncertainty import (
-        group_log_sums,
-        percentile_interval,
-        resample_counts,
-        resampled_log_means,
-        resampling_groups,
-    )
 
     groups = resampling_groups(sums.document, unit)
     V = sums.full_log.shape[1]
@@ -205,8 +207,6 @@ def headline_checks(
     Returns:
         [JS check, top-1 check]; deterministic given the seeds.
     """
-    from ..encoding import fit_encoding
-    from ..uncertainty import Check
 
     fraction = check_float("fraction", fraction, low=0.0, high=1.0, high_inclusive=False)
     check_float("js_threshold", js_threshold, low=0.0, low_inclusive=False)

@@ -7,9 +7,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import mauve
 import numpy as np
+import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
+from .. import cache
+from ..head import final_hidden_states, output_head, with_output_head
 from ..thresholds import reach
 from ..validation import check_choice, check_float, check_int, check_positive_int
 from .heads import pruned_output_head
@@ -41,7 +46,6 @@ def torch_threads(num_threads: int | None) -> Iterator[None]:
 
 
 def _generation_key(loaded, keep: torch.Tensor | None, prompt_ids: torch.Tensor, settings: dict) -> str:
-    from .. import cache
 
     return cache.key_of({"model": loaded.identity, "revision": loaded.revision, "version": GENERATION_VERSION,
                          "prompts": cache.fingerprint(prompt_ids.to(torch.int64)),
@@ -82,10 +86,7 @@ def sample_continuations(
     Returns:
         (B, max_new_tokens) int64 sampled token ids.
     """
-    from tqdm.auto import tqdm
 
-    from .. import cache
-    from ..head import output_head, with_output_head
 
     max_new_tokens = check_positive_int("max_new_tokens", max_new_tokens)
     seed = check_int("seed", seed, minimum=0)
@@ -150,7 +151,6 @@ def continuation_features(
     Returns:
         (B, d) float32 array.
     """
-    from ..head import final_hidden_states
 
     check_choice("pooling", pooling, ("mean", "last"))
     batch_size = check_positive_int("batch_size", batch_size)
@@ -191,7 +191,6 @@ def text_statistics(continuations: torch.Tensor, *, n_values=(1, 2, 3), repetiti
 
 def mauve_score(p_features: np.ndarray, q_features: np.ndarray, *, seed: int = 0, num_buckets="auto") -> float:
     """MAUVE (Pillutla et al.) between two sets of feature vectors (n, d), quantised by k-means (``mauve-text``)."""
-    import mauve
 
     if len(p_features) < 2 or len(q_features) < 2:
         raise ValueError("MAUVE needs at least 2 samples on each side")
@@ -232,7 +231,6 @@ def generation_study(
         (table, continuations): a DataFrame with one row per condition plus ``"reference"`` (criterion, fraction,
         mauve, mauve_spread, distinct-n, rep-4) and {label: (B, T) token ids}.
     """
-    import pandas as pd
 
     if not conditions:
         raise ValueError("conditions must hold at least one condition")
@@ -268,7 +266,6 @@ def example_texts(tokenizer, prompt_ids: torch.Tensor, continuations: dict, labe
         A DataFrame with columns ``head`` ("prompt" or a label) and ``text`` (special tokens kept, newlines shown as
         spaces), ``1 + len(labels)`` rows per prompt.
     """
-    import pandas as pd
 
     n_examples = check_int("n_examples", n_examples, minimum=0, maximum=len(prompt_ids))
     labels = [check_choice("labels", label, continuations) for label in labels]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from ..head import OutputHead
+
 
 def mean_compensated_head(head, keep: torch.Tensor, mean_hidden: torch.Tensor):
     """A pruned head that replaces each deleted coordinate of h by its mean instead of zero: (V, k) with bias
@@ -12,7 +14,6 @@ def mean_compensated_head(head, keep: torch.Tensor, mean_hidden: torch.Tensor):
     Args:
         head: the full :class:`~utils.head.OutputHead`; keep: (k,) kept dimensions; mean_hidden: (d,) mean of h.
     """
-    from ..head import OutputHead
 
     keep = torch.as_tensor(keep, dtype=torch.int64)
     if tuple(mean_hidden.shape) != (head.d,):
@@ -32,7 +33,6 @@ def pruned_output_head(head, keep: torch.Tensor):
         head: :class:`~utils.head.OutputHead` with E (V, d).
         keep: (k,) kept dimension indices.
     """
-    from ..head import OutputHead
 
     keep = torch.as_tensor(keep, dtype=torch.int64)
     if keep.ndim != 1 or keep.numel() == 0 or int(keep.min()) < 0 or int(keep.max()) >= head.d:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
-from ..compare import js_divergence, js_divergence_rows
+from ..activations import mean_softmax
+from ..compare import js_divergence, js_divergence_rows, next_token_targets
 from ..thresholds import reach
 from ..validation import check_choice, check_float, check_int, check_positive_int
 from .criteria import n_deleted
@@ -144,8 +147,6 @@ def deletion_sweep(
         ``js_alpha`` (JS divergence of the averaged distributions, nats), ``mean_kl`` (mean per-position
         KL(p_full || p_pruned), nats), ``top1_agreement``, ``nll_*`` (mean next-token loss, nats) and perplexities.
     """
-    import pandas as pd
-    from tqdm.auto import tqdm
 
     chunk_size = check_positive_int("chunk_size", chunk_size)
     E = head.E.to(torch.float32)
@@ -318,7 +319,6 @@ def sweep_activations(
 
     Returns the sweep DataFrame with a ``corpus`` column (from ``acts.meta``).
     """
-    from ..compare import next_token_targets
 
     n_windows, window_length = acts.token_ids.shape
     index = subsample_positions(n_windows, window_length, n_positions, seed)
@@ -356,7 +356,6 @@ def largest_safe_fraction(sweep, thresholds: dict[str, tuple[str, float]] | None
     Returns:
         A long DataFrame: corpus, group, criterion, metric, threshold (text), largest_fraction.
     """
-    import pandas as pd
 
     thresholds = THRESHOLDS if thresholds is None else thresholds
     rows = []
@@ -480,7 +479,6 @@ def js_between_halves(acts, *, n_positions: int | None = None, seed: int = 0, ch
     lengths in both halves, so the number says how far alpha moves between two texts of the size the sweep reads.
     ``n_positions=None`` compares the two halves whole.
     """
-    from ..activations import mean_softmax
 
     first, second = halves_positions(*acts.token_ids.shape, n_positions, seed)
     hidden = acts.hidden_flat

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..activations import Activations
+from ..activations import Activations, log_mean_softmax
 from ..encoding import EncodingRefitter
 from ..head import OutputHead
 from ..validation import check_int, check_positive_int
@@ -29,7 +29,6 @@ def prefix_log_alphas(
     Returns:
         {n: (V,) float64 log alpha over those n windows' positions}.
     """
-    from ..activations import log_mean_softmax
 
     n_windows = hidden.shape[0]
     sizes = sorted({check_int("sizes", n, minimum=1, maximum=n_windows) for n in sizes})

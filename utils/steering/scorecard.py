@@ -16,6 +16,14 @@ import torch
 
 from ..activations import Activations
 from ..encoding import EncodingRefitter
+from ..uncertainty import (
+    Check,
+    group_log_sums,
+    percentile_interval,
+    resample_counts,
+    resampled_log_means,
+    resampling_groups,
+)
 from ..validation import check_float, check_int, check_positive_int, check_token_ids
 from .edits import Edit, check_ratio, make_edit
 from .measure import (
@@ -208,14 +216,6 @@ def headline_checks(
     Returns:
         four checks: training r_headline, training 1/r_headline, held-out r_headline, held-out 1/r_headline.
     """
-    from ..uncertainty import (
-        Check,
-        group_log_sums,
-        percentile_interval,
-        resample_counts,
-        resampled_log_means,
-        resampling_groups,
-    )
 
     r_headline = check_float("r_headline", r_headline, low=1.0, low_inclusive=False)
     band = check_float("band", band, low=1.0, low_inclusive=False)
