@@ -20,3 +20,12 @@ def synthetic_text(n_words: int = 6000, seed: int = 0) -> str:
 
 def final_weights(run) -> dict[str, torch.Tensor]:
     return load_file(run.checkpoints[run.final_step] / "model.safetensors")
+
+
+def assert_same_run(straight, resumed) -> None:
+    """Every checkpoint of ``straight`` is bit-identical in ``resumed``, and so are the training losses."""
+    for step in straight.checkpoints:
+        expected = load_file(straight.checkpoints[step] / "model.safetensors")
+        got = load_file(resumed.checkpoints[step] / "model.safetensors")
+        assert all(torch.equal(expected[k], got[k]) for k in expected), step
+    assert np.array_equal(straight.train_loss, resumed.train_loss)

@@ -7,8 +7,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from dynamics_helpers import TINY, final_weights, synthetic_text
-from safetensors.torch import load_file
+from dynamics_helpers import TINY, assert_same_run, final_weights, synthetic_text
 
 from utils.compute import Compute, resolve_compute
 from utils.dynamics.checkpoints import PYTHIA_STEPS, try_load_checkpoint
@@ -179,11 +178,7 @@ def test_resume_after_interruption_is_bit_identical(tokenizer, tmp_path):
     (partial.directory / ".step4.tmpxyz").mkdir()
     resumed = train_run(config, text, tokenizer, root=tmp_path / "resumed", progress=False)
     assert resumed.complete and not (resumed.directory / ".step4.tmpxyz").exists()
-    for step in straight.checkpoints:
-        expected = load_file(straight.checkpoints[step] / "model.safetensors")
-        got = load_file(resumed.checkpoints[step] / "model.safetensors")
-        assert all(torch.equal(expected[k], got[k]) for k in expected), step
-    assert np.array_equal(straight.train_loss, resumed.train_loss)
+    assert_same_run(straight, resumed)
 
 
 def test_a_corrupt_resume_file_restarts_and_still_matches(tokenizer, tmp_path):
@@ -291,11 +286,7 @@ def test_bf16_training_resumes_to_the_weights_of_an_uninterrupted_run(tokenizer,
     assert sorted(partial.checkpoints) == [0, 1, 2] and not partial.complete
     resumed = train_run(config, text, tokenizer, compute=forced_bf16, root=tmp_path / "resumed", progress=False)
     assert resumed.complete and resumed.directory.name == straight.directory.name
-    for step in straight.checkpoints:
-        expected = load_file(straight.checkpoints[step] / "model.safetensors")
-        got = load_file(resumed.checkpoints[step] / "model.safetensors")
-        assert all(torch.equal(expected[k], got[k]) for k in expected), step
-    assert np.array_equal(straight.train_loss, resumed.train_loss)
+    assert_same_run(straight, resumed)
 
 
 def test_bf16_gets_its_own_run_key_and_float32_keeps_its_key(monkeypatch, forced_bf16):
