@@ -54,7 +54,7 @@
 model = "smollm2-135m"  # offline name, Hugging Face id or local folder
 revision = None  # hub revision, e.g. "step1000" for Pythia
 device = "cpu"  # where the model runs: "cpu", "cuda" or "auto"
-precision = "float32"  # the model body's precision: "float32" or "bfloat16" (used only where measured to pay)
+precision = "float32"  # the body's precision: "float32", "bfloat16" (as asked) or "auto" (bf16 if faster here)
 fit_corpus = "wikipedia"  # A_D is fitted on its train split; the hidden-state criteria read it too
 corpora = ["wikipedia", "shakespeare", "bible"]  # test splits measured; the first is in-distribution
 window_length = 128  # tokens per input window (shared with chapter 1)

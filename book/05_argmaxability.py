@@ -46,7 +46,7 @@
 model = "smollm2-135m"  # offline name, Hugging Face id or local folder
 revision = None  # hub revision
 device = "cpu"  # where the model and the argmax tests' float32 products run: "cpu", "cuda" or "auto"
-precision = "float32"  # the model body's precision: "float32" or "bfloat16" (used only where measured to pay)
+precision = "float32"  # the body's precision: "float32", "bfloat16" (as asked) or "auto" (bf16 if faster here)
 max_tokens = None  # tokens tested on the real head: None for the whole vocabulary, else a random sample
 seed = 0  # token samples, random heads, random pruning order
 box = 100.0  # the search box [-box, box]^d of the tests

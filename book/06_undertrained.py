@@ -38,7 +38,7 @@
 model = "smollm2-135m"  # offline name, Hugging Face id or local folder
 revision = None  # hub revision
 device = "cpu"  # where the model runs: "cpu", "cuda" or "auto"
-precision = "float32"  # the model body's precision: "float32" or "bfloat16"
+precision = "float32"  # the body's precision: "float32", "bfloat16" (as asked) or "auto" (bf16 if faster here)
 n_candidates = 32  # top tokens of each indicator verified by prompting (at most V)
 n_control = 48  # random tokens verified by prompting: the base rate (at most V)
 threshold = 0.01  # under-trained: probability at the answer position below this, in (0, 1)

@@ -32,7 +32,7 @@ def test_bad_parameter_stops_chapter_one_early(parameters, message, tmp_path, ti
     ("parameters", "message"),
     [
         ({"device": "cuda"} if not torch.cuda.is_available() else {"device": "tpu"}, "device="),
-        ({"precision": "fp8"}, "precision='fp8' is not allowed; choose one of ['float32', 'bfloat16']"),
+        ({"precision": "fp8"}, "precision='fp8' is not allowed; choose one of ['float32', 'bfloat16', 'auto']"),
     ],
 )
 def test_bad_device_or_precision_stops_chapter_five_early(parameters, message, tmp_path, tiny_model_dir):

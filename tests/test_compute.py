@@ -24,13 +24,36 @@ def test_cuda_without_a_gpu_is_an_error_and_auto_takes_the_cpu():
     assert resolve_device("auto") == torch.device("cpu")
 
 
-def test_bf16_is_used_only_where_its_measured_speedup_pays(capsys):
-    slow = resolve_compute("cpu", "bfloat16", speedup=lambda device: 0.2)
-    assert (slow.precision, slow.requested) == ("float32", "bfloat16")
-    assert "0.20x" in slow.reason and "float32 instead" in capsys.readouterr().out  # said, not silent
-    fast = resolve_compute("cpu", "bfloat16", speedup=lambda device: MIN_BF16_SPEEDUP + 1)
+def test_auto_takes_bf16_only_where_its_measured_speedup_pays(capsys):
+    slow = resolve_compute("cpu", "auto", speedup=lambda device: 0.2)
+    assert (slow.precision, slow.requested) == ("float32", "auto")
+    assert "0.20x" in slow.reason and "auto chose float32" in capsys.readouterr().out  # said, not silent
+    fast = resolve_compute("cpu", "auto", speedup=lambda device: MIN_BF16_SPEEDUP + 1)
     assert fast.precision == "bfloat16"
     assert resolve_compute("cpu", "float32", speedup=lambda device: 1 / 0).precision == "float32"  # nothing measured
+
+
+def test_bf16_is_used_as_asked_and_a_slow_rate_is_printed(capsys):
+    slow = resolve_compute("cpu", "bfloat16", speedup=lambda device: 0.2)
+    assert (slow.precision, slow.requested) == ("bfloat16", "bfloat16")
+    assert "0.20x" in slow.reason and "slower than in float32" in capsys.readouterr().out
+    fast = resolve_compute("cpu", "bfloat16", speedup=lambda device: 3.0)
+    assert fast.precision == "bfloat16" and capsys.readouterr().out == ""  # nothing to warn of
+
+
+def test_no_default_of_the_book_depends_on_a_measurement():
+    """Every chapter's and page's precision parameter defaults to float32, and resolving float32 measures nothing."""
+    import papermill
+
+    from utils.book import BOOK_DIR, notebooks
+
+    for name in notebooks():
+        spec = papermill.inspect_notebook(str(BOOK_DIR / f"{name}.ipynb"))
+        for parameter in ("precision", "precisions"):
+            if parameter in spec:
+                default = spec[parameter]["default"]
+                assert default in ('"float32"', '["float32"]'), f"{name}: {parameter} = {default}"
+    assert resolve_compute("cpu", "float32", speedup=lambda device: 1 / 0).reason == "float32 as asked"
 
 
 def test_bf16_body_runs_under_autocast_and_stays_close(tiny_models):

@@ -18,6 +18,7 @@ from utils.robustness import (
     models_table,
     models_to_compare,
     precision_statement,
+    precision_statements,
     precision_table,
     spread_table,
 )
@@ -52,8 +53,8 @@ def test_precision_table_pairs_runs_of_the_same_sampling_and_judges_the_differen
 
 
 def test_precision_statement_says_when_the_machine_falls_back():
-    sentence = precision_statement("float32", "bf16 matmul ran only 0.16x", None)
-    assert "this machine runs float32, because bf16 matmul ran only 0.16x" in sentence
+    sentence = precision_statement("float32", "auto chose float32: bf16 matmul ran only 0.16x", None, "auto")
+    assert "Asked for auto, this machine ran float32 (auto chose float32: bf16 matmul ran only 0.16x)" in sentence
     with pytest.raises(ValueError, match="comparison"):
         precision_statement("bfloat16", "measured 3x", None)
     with pytest.raises(ValueError, match="precision='bfloat16'"):
@@ -161,3 +162,18 @@ def test_models_grid_caps_windows_and_samples_only_where_asked():
     assert grid[1]["window_length"] == 64 and grid[1]["argmax_max_tokens"] == 2048
     with pytest.raises(ValueError, match="trained_argmax_max_tokens"):
         models_grid(named, {}, {}, window_length=8, argmax_max_tokens=None, trained_argmax_max_tokens=0)
+
+
+def test_precision_statements_of_the_page_default_and_of_a_bf16_run():
+    float32_only = [run(0, 128, 0.850), run(1, 128, 0.700)]
+    sentence, comparison = precision_statements(checks_table(float32_only), float32_only, [])
+    assert comparison is None and "float32, on every machine" in sentence
+    bf16 = run(0, 128, 0.855, "bfloat16")
+    bf16["_run"]["model"]["precision_reason"] = "bfloat16 as asked (its matmul ran 2.20x the float32 rate)"
+    runs = [*float32_only, bf16]
+    sentence, comparison = precision_statements(checks_table(runs), runs, ["bfloat16"])
+    assert len(comparison) == 1 and "every difference lies within" in sentence and "2.20x" in sentence
+    fell_back = run(0, 128, 0.850, "auto", used="float32")
+    runs = [*float32_only, fell_back]
+    sentence, comparison = precision_statements(checks_table(runs), runs, ["auto"])
+    assert comparison is None and "Asked for auto, this machine ran float32" in sentence

@@ -3,11 +3,13 @@
 
 - ``device``: ``"cpu"``, ``"cuda"`` or ``"auto"`` (cuda where a GPU is visible, else cpu). Asking for cuda where none
   is visible is an error, never a silent fallback.
-- ``precision``: ``"float32"`` or ``"bfloat16"``. bfloat16 runs the model *body* under ``torch.autocast``; the output
-  head's product, the log-softmax and the accumulators of alpha stay float32/float64 whatever the precision. bf16 is
-  used only where it pays: on the CPU the bf16 and fp32 matrix-multiply rates are measured at start (many CPUs have
-  no bf16 matrix units, and there bf16 runs *slower* than fp32), and where bf16 is not at least
-  ``MIN_BF16_SPEEDUP`` times faster the run falls back to float32 and prints why. On cuda, bf16 is used as asked.
+- ``precision``: ``"float32"`` (every default of the book, so that every machine builds the same book),
+  ``"bfloat16"`` or ``"auto"``. bfloat16 runs the model *body* under ``torch.autocast``; the output head's product, the
+  log-softmax and the accumulators of alpha stay float32/float64 whatever the precision. ``"bfloat16"`` is used as
+  asked; on a CPU its matrix-multiply rate is measured against fp32's and printed where it is slower (many CPUs have
+  no bf16 matrix units, and there bf16 runs many times *slower* than fp32). ``"auto"`` is the one setting that
+  decides by measurement: bf16 on a GPU, and on a CPU only where bf16 is at least ``MIN_BF16_SPEEDUP`` times faster,
+  else float32 (saying why). No default of the book is ``"auto"``: a default never depends on a timing.
 - ``device_map`` (of :func:`utils.models.load_model` only): for a model larger than one device, accelerate places
   its layers (``"auto"``: over every visible GPU, then the CPU; or an explicit ``{module name: device}``), with
   ``device="auto"``; see :func:`check_device_map`. Without a GPU, ``"auto"`` places the whole model on the CPU
@@ -26,8 +28,8 @@ import torch
 from .validation import check_choice
 
 DEVICES = ("cpu", "cuda", "auto")
-PRECISIONS = ("float32", "bfloat16")
-MIN_BF16_SPEEDUP = 1.5  # bf16 must multiply matrices at least this many times faster than fp32 to be worth it
+PRECISIONS = ("float32", "bfloat16", "auto")
+MIN_BF16_SPEEDUP = 1.5  # under "auto", bf16 must multiply matrices at least this many times faster than fp32
 
 
 @dataclass(frozen=True)
@@ -123,11 +125,15 @@ def bf16_speedup(device: torch.device) -> float:
 def resolve_compute(
     device: str = "cpu", precision: str = "float32", *, speedup: Callable[[torch.device], float] = bf16_speedup
 ) -> Compute:
-    """Resolve the ``device`` and ``precision`` parameters; prints the reason when bf16 falls back to float32.
+    """Resolve the ``device`` and ``precision`` parameters.
+
+    ``"float32"`` measures nothing. ``"bfloat16"`` is used as asked; on a CPU bf16's matmul speed-up is measured and
+    a warning printed where it is below 1 (no bf16 units: the run will be slow). ``"auto"`` measures and takes bf16
+    only on a GPU or where the speed-up is at least ``MIN_BF16_SPEEDUP``, else float32, printing why.
 
     Args:
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
-        precision: ``"float32"`` or ``"bfloat16"``.
+        precision: ``"float32"``, ``"bfloat16"`` or ``"auto"``.
         speedup: measures bf16's matmul speed-up on a device (replaceable in tests).
     Raises:
         ValueError: a device or precision not in the allowed lists, or cuda where no GPU is visible.
@@ -137,12 +143,20 @@ def resolve_compute(
     if precision == "float32":
         return Compute(resolved)
     if resolved.type == "cuda":
-        return Compute(resolved, "bfloat16", precision, "bfloat16 as asked, on a GPU")
+        how = "as asked" if precision == "bfloat16" else "chosen by auto"
+        return Compute(resolved, "bfloat16", precision, f"bfloat16 {how}, on a GPU")
     ratio = speedup(resolved)
+    if precision == "bfloat16":
+        if ratio < 1:
+            print(f"[compute] bfloat16 as asked, but its matmul ran only {ratio:.2f}x the float32 rate on this CPU "
+                  "(no fast bf16 units): this run will be slower than in float32")
+        return Compute(resolved, "bfloat16", precision,
+                       f"bfloat16 as asked (its matmul ran {ratio:.2f}x the float32 rate on this CPU)")
     if ratio >= MIN_BF16_SPEEDUP:
         return Compute(resolved, "bfloat16", precision,
-                       f"bfloat16: its matmul ran {ratio:.1f}x the float32 rate on this CPU (measured at start)")
-    reason = (f"bf16 matmul ran only {ratio:.2f}x the float32 rate on this CPU (measured at start; at least "
-              f"{MIN_BF16_SPEEDUP}x is needed), so it has no fast bf16 units")
-    print(f"[compute] float32 instead of the bfloat16 asked for: {reason}")
+                       f"bfloat16 chosen by auto: its matmul ran {ratio:.1f}x the float32 rate on this CPU "
+                       "(measured at start)")
+    reason = (f"auto chose float32: bf16 matmul ran only {ratio:.2f}x the float32 rate on this CPU (measured at "
+              f"start; at least {MIN_BF16_SPEEDUP}x is needed)")
+    print(f"[compute] {reason}")
     return Compute(resolved, "float32", precision, reason)

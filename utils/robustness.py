@@ -93,14 +93,16 @@ def models_grid(named: Mapping[str, str], contexts: Mapping[str, int], common: M
 
 
 def headline_passes(loaded: Any, corpus: str, *, window_length: int, sample_seed: int, n_tokens: int,
-                    n_tokens_test: int, batch_size: int) -> dict[str, Any]:
-    """The training and held-out passes of the headlines template (:func:`utils.activations.compute_activations`,
-    cached): ``{"train": Activations, "test": Activations}``. ``window_length`` must fit the model's context."""
+                    n_tokens_test: int, batch_size: int, store: bool = True) -> dict[str, Any]:
+    """The training and held-out passes of the headlines template (:func:`utils.activations.compute_activations`):
+    ``{"train": Activations, "test": Activations}``. ``window_length`` must fit the model's context. A pass already
+    in the cache (the chapters' own, at their seed and window) is read from it; a new one is written to it only with
+    ``store`` (the rerun pages keep each run's numbers in its results file, not its passes)."""
 
     check_int("window_length", window_length, minimum=2, maximum=loaded.n_ctx)
     return {split: compute_activations(loaded, corpus, split, window_length=window_length, sample_seed=sample_seed,
                                        n_tokens=n_tokens if split == "train" else n_tokens_test,
-                                       batch_size=batch_size)
+                                       batch_size=batch_size, store=store)
             for split in ("train", "test")}
 
 
@@ -229,10 +231,9 @@ def precision_statement(precision_used: str, reason: str, comparison: pd.DataFra
     """The page's sentence on precision: what a run asking for ``other`` uses on this machine and why, and, when it
     ran in ``other``, how far its numbers moved against the float32 intervals (``comparison``: :func:`precision_table`;
     None when no such run was made because the machine falls back to float32)."""
-    if precision_used != other:
-        return (f"Asked for {other}, this machine runs float32, because {reason}. A {other} run would repeat the "
-                f"float32 numbers, so none is made, and the book's numbers are float32. On a machine with fast {other} "
-                f"units this section sets each headline number beside its {other} value.")
+    if precision_used == "float32":
+        return (f"Asked for {other}, this machine ran float32 ({reason}), so that run repeats the float32 numbers. "
+                f"On a machine with fast bf16 units this section sets each headline number beside its bf16 value.")
     if comparison is None or comparison.empty:
         raise ValueError(f"a run in {other} needs its comparison table")
     n_within, n_checks = int(comparison["within the interval"].sum()), len(comparison)
@@ -241,6 +242,27 @@ def precision_statement(precision_used: str, reason: str, comparison: pd.DataFra
                else f"only {n_within} of {n_checks} differences lie within their float32 intervals over texts")
     return (f"The {other} run used {other} ({reason}); {verdict} (the largest difference is {largest:.2f} "
             f"interval half-widths).")
+
+
+def precision_statements(table: pd.DataFrame, runs: list[dict[str, Any]],
+                         others: list[str]) -> tuple[str, pd.DataFrame | None]:
+    """The robustness page's precision section: one sentence per precision in ``others`` (the runs that asked for a
+    precision other than float32; ``table``: :func:`checks_table` of every run, ``runs``: their results files), and
+    the comparison tables of those that ran in bf16 stacked (None when none did). With no ``others``, a sentence
+    saying that the book is float32 and how to ask for the comparison."""
+    if not others:
+        return ("The book's numbers are float32, on every machine; no bfloat16 run was asked for (set precisions to "
+                "include \"bfloat16\" or \"auto\" to repeat one run with the body in bf16).", None)
+    sentences, shown = [], []
+    for other in others:
+        comparison = precision_table(table, other)
+        used = str(comparison["precision used"].iloc[0])
+        run = next(r for r in runs if r["_run"]["parameters"].get("precision") == other)
+        reason = run["_run"].get("model", {}).get("precision_reason", "")
+        sentences.append(precision_statement(used, reason, comparison if used != "float32" else None, other))
+        if used != "float32":
+            shown.append(comparison)
+    return " ".join(sentences), pd.concat(shown) if shown else None
 
 
 def _shared_name(names: list[str]) -> str:
