@@ -1,14 +1,15 @@
 # The two commands of the README:
 #   make book   builds the whole book on the offline default model (creates .venv and installs what it needs)
 #   make test   runs the test suite in the same environment
-# Other targets: make env (environment only), make lab (JupyterLab with the jupytext pairs), make bench, make clean.
+# Other targets: make env (environment only), make lab (JupyterLab with the jupytext pairs), make bench (the rates
+# behind the build's budget, a few minutes), make bench-all (every benchmark), make clean.
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: book test env lab bench browser clean
+.PHONY: book test env lab bench bench-all browser clean
 
 book: $(STAMP)
 	$(BIN)/python -m utils.book build
@@ -37,7 +38,11 @@ browser:
 lab: $(STAMP)
 	$(BIN)/jupyter lab book/
 
+# make bench: the rates behind the build's budget (a few minutes); make bench-all: every benchmark script (longer)
 bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_budget.py
+
+bench-all: $(STAMP)
 	for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:

@@ -11,7 +11,7 @@ Prints, for the same windows of the Wikipedia corpus:
   counts (it grows with positions × d for the kept hidden states, never with positions × vocabulary).
 Each measurement runs in its own process so that peak memory is its own, and is printed as soon as it is made. The
 bf16 pass is skipped, saying why, where :func:`utils.compute.resolve_compute` measures that bf16 does not pay on this
-CPU (no bf16 matrix units: bf16 then runs slower than fp32).
+CPU (no bf16 matrix units: bf16 then runs slower than fp32), as ``precision="auto"`` decides.
 
     python benchmarks/bench_activations.py [--n-tokens 4096] [--window-length 128] [--batch-size 8]
 """
@@ -44,14 +44,9 @@ def matmul_rates(when: str) -> dict[str, float]:
     return rates
 
 
-def forward_flops_per_token(model) -> float:
-    """2 × the weights of every linear map applied per token (attention score products excluded)."""
-    linear = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
-    return 2.0 * linear
-
-
 def measure(method: str, n_tokens: int, window_length: int, batch_size: int) -> dict:
     from utils.activations import run_pass
+    from utils.budget import forward_flops_per_token
     from utils.compute import Compute
     from utils.corpora import read_corpus, sample_windows
     from utils.models import load_model
@@ -105,7 +100,7 @@ def main() -> None:
     from utils.compute import resolve_compute
 
     rate = matmul_rates("before")
-    bf16 = resolve_compute("cpu", "bfloat16")  # the book's own measurement of whether bf16 pays on this CPU
+    bf16 = resolve_compute("cpu", "auto")  # the book's own measurement of whether bf16 pays on this CPU
     results = {}
     for method, n_tokens in (("streamed", args.n_tokens), ("streamed-bf16", args.n_tokens), ("naive", args.n_tokens),
                              ("larger", 2 * args.n_tokens)):

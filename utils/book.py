@@ -6,7 +6,10 @@
 
 Executed notebooks go to ``_build/runs/`` (never over the paired ``.ipynb``). A chapter is re-executed only when its
 source, the ``utils`` package, the data, the requirements or its parameters changed (a stamp beside the run), so a
-second build with nothing changed only rebuilds the HTML. Per-chapter times are printed at the end.
+second build with nothing changed only rebuilds the HTML. At the end the build prints its budget (and writes it to
+``_build/runs/budget.json``): each page's seconds, the total, the cache's size, and the compute floor, the FLOPs of the
+model passes and trainings the chapters ran (:mod:`utils.budget`) over this machine's fp32 matrix-multiply rate,
+measured in the same build.
 """
 from __future__ import annotations
 
@@ -23,10 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import papermill
+import torch
 import yaml
 
-from . import cache
-from .paths import BUILD_DIR, REPO_ROOT, RESULTS_DIR, RUNS_DIR
+from . import budget, cache
+from .compute import matmul_rate
+from .paths import BUILD_DIR, REPO_ROOT, RESULTS_DIR, RUNS_DIR, cache_dir
 
 BOOK_DIR = REPO_ROOT / "book"
 SOURCE_DIR = BUILD_DIR / "source"  # staged book: config, pages and executed chapters
@@ -250,22 +255,65 @@ def build(
     unknown = sorted(set(selected or []) - set(names))
     if unknown:
         raise ValueError(f"chapters={unknown} are not chapters of the book; choose from {names}")
+    ledger = Path(runs_dir) / "budget-ledger.jsonl"  # the chapters' kernels append their charges to it
+    ledger.unlink(missing_ok=True)
+    previous = os.environ.get(budget.BUDGET_ENV)
+    os.environ[budget.BUDGET_ENV] = str(ledger)
+    rates = [fp32_rate()]
     runs = []
-    for chapter in selected or names:
-        print(f"[book] executing {chapter} ...", flush=True)
-        run = execute_chapter(chapter, load_parameters(params_dir, chapter, substitutions or {}), runs_dir, force=force,
-                              results_dir=results_dir)
-        print(f"[book] {chapter}: {'cached' if run.cached else f'{run.seconds:.0f} s'}", flush=True)
-        runs.append(run)
+    try:
+        for chapter in selected or names:
+            print(f"[book] executing {chapter} ...", flush=True)
+            run = execute_chapter(chapter, load_parameters(params_dir, chapter, substitutions or {}), runs_dir,
+                                  force=force, results_dir=results_dir)
+            print(f"[book] {chapter}: {'cached' if run.cached else f'{run.seconds:.0f} s'}", flush=True)
+            runs.append(run)
+    finally:
+        if previous is None:
+            os.environ.pop(budget.BUDGET_ENV, None)
+        else:
+            os.environ[budget.BUDGET_ENV] = previous
+    rates.append(fp32_rate())
     if html:
         html_start = time.perf_counter()
         build_html(stage(runs_dir, BUILD_DIR / "source"), html_dir)
         print(f"[book] html: {time.perf_counter() - html_start:.0f} s -> {html_dir / 'index.html'}")
-    print("[book] time per chapter:")
-    for run in runs:
-        print(f"    {run.chapter:24s} {'cached' if run.cached else f'{run.seconds:7.1f} s'}")
-    print(f"[book] total {time.perf_counter() - started:.0f} s")
+    report = budget_report(runs, budget.read_ledger(ledger), max(rates))
+    (Path(runs_dir) / "budget.json").write_text(json.dumps(report, indent=1))
+    print(format_budget(report))
+    print(f"[book] total {time.perf_counter() - started:.0f} s (with syncing, the rate measurements and the HTML)")
     return runs
+
+
+def fp32_rate() -> float:
+    """This machine's fp32 matrix-multiply rate now (GFLOP/s): the best of 1024- and 2048-sized products."""
+    return max(matmul_rate(torch.float32, torch.device("cpu"), size=size) for size in (1024, 2048))
+
+
+def budget_report(runs: list[ChapterRun], charges: list[dict[str, Any]], fp32_gflops: float) -> dict[str, Any]:
+    """The build's budget: each page's seconds (None where its run was reused), the cache's bytes, and
+    :func:`utils.budget.summarize` of the ledger's charges at ``fp32_gflops``."""
+    executed = sum(run.seconds for run in runs if not run.cached)
+    return {"pages": {run.chapter: None if run.cached else round(run.seconds, 1) for run in runs},
+            "cache_bytes": budget.folder_bytes(cache_dir()),
+            **budget.summarize(charges, executed, fp32_gflops)}
+
+
+def format_budget(report: dict[str, Any]) -> str:
+    """The budget as the build prints it."""
+    lines = ["[book] budget of this build:", f"    {'page':24s} {'seconds':>9s}"]
+    for page, seconds in report["pages"].items():
+        lines.append(f"    {page:24s} {'reused' if seconds is None else f'{seconds:9.1f}':>9s}")
+    lines.append(f"    {'chapter time':24s} {report['chapter_seconds']:9.1f}")
+    for kind in budget.KINDS:
+        if kind in report["flops"]:
+            lines.append(f"    {kind + ' FLOPs':24s} {report['flops'][kind] / 1e12:9.1f} TFLOP "
+                         f"({report['tokens'][kind]:,} tokens)")
+    lines += [f"    {'fp32 matmul rate':24s} {report['fp32_gflops']:9.1f} GFLOP/s (best of start and end)",
+              f"    {'compute floor':24s} {report['floor_seconds']:9.1f} s",
+              f"    {'chapter time / floor':24s} {report['ratio']:9.2f}x",
+              f"    {'cache':24s} {report['cache_bytes'] / 1e9:9.2f} GB ({cache_dir().name}/)"]
+    return "\n".join(lines)
 
 
 SWEEPS_DIR = BUILD_DIR / "sweeps"

@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .. import cache
+from .. import budget, cache
 from ..head import final_hidden_states, output_head, with_output_head
 from ..thresholds import reach
 from ..validation import check_choice, check_float, check_int, check_positive_int
@@ -123,6 +123,9 @@ def sample_continuations(
             )
             pieces.append(output[:, batch.shape[1] :].to(torch.int64))
     tokens = torch.cat(pieces)
+    n_run = tokens.shape[0] * (prompt_ids.shape[1] + max_new_tokens)  # with the KV cache, each token runs once
+    budget.charge("generation", budget.forward_flops_per_token(model) * n_run, tokens=n_run,
+                  detail=f"{loaded.name} sampling")
     if model is not loaded.model:
         del model
     cache.write(path, cache.save_torch({"key": key, "tokens": tokens}))

@@ -1,0 +1,83 @@
+"""The build's compute budget: FLOPs counted as a real forward pass counts them, charges reach the ledger of a
+build (and nothing outside one), and the floor is the ledger's FLOPs over the rate."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from utils import budget
+from utils.activations import run_pass
+from utils.book import budget_report, format_budget
+from utils.dynamics.training import TrainingConfig, build_model
+from utils.head import final_hidden_states, output_head
+from utils.models import load_model
+
+
+def dense_flops(run) -> int:
+    """FLOPs of the dense products (mm, addmm) that ``run()`` executes, counted by torch's own flop counter."""
+    with FlopCounterMode(display=False) as counter:
+        run()
+    counts = counter.get_flop_counts()["Global"]
+    return sum(flops for op, flops in counts.items() if str(op).split(".")[1] in ("mm", "addmm"))
+
+
+@pytest.mark.parametrize("name", ["llama-tied", "gpt2-tied", "gpt_neox-untied", "gptj-bias"])
+def test_forward_flops_per_token_equal_the_products_of_a_real_pass(tiny_models, name):
+    loaded = load_model(str(tiny_models[name]))
+    ids = torch.randint(0, output_head(loaded.model).V, (2, 9))
+    head = output_head(loaded.model)
+    counted = dense_flops(lambda: head.logits(final_hidden_states(loaded.model, ids).reshape(-1, head.d)))
+    assert counted == pytest.approx(budget.forward_flops_per_token(loaded.model) * ids.numel(), rel=1e-9)
+
+
+def test_training_flops_per_step_equal_the_products_of_a_real_step():
+    """The oracle is the model's own loss (its head over every position; the streamed loss of the chapter, tested
+    equal to it, takes the same products over the positions that predict a next token)."""
+    config = TrainingConfig(size="tiny", batch_size=3)
+    model = build_model(config, 50257, 50256)
+    batch = torch.randint(0, 50257, (3, config.shape.n_ctx))
+    counted = dense_flops(lambda: model(input_ids=batch, labels=batch).loss.backward())
+    assert counted == pytest.approx(budget.training_flops_per_step(model, batch.numel(), batch.numel()), rel=1e-9)
+
+
+def test_a_pass_charges_the_ledger_of_a_build_and_nothing_outside_one(tiny_models, tmp_path, monkeypatch):
+    loaded = load_model(str(tiny_models["llama-tied"]))
+    ids = torch.randint(0, output_head(loaded.model).V, (3, 8))
+    monkeypatch.delenv(budget.BUDGET_ENV, raising=False)
+    run_pass(loaded, ids, batch_size=2)  # outside a build: no ledger is written anywhere
+    ledger = tmp_path / "ledger.jsonl"
+    monkeypatch.setenv(budget.BUDGET_ENV, str(ledger))
+    run_pass(loaded, ids, batch_size=2)
+    run_pass(loaded, ids[:1], batch_size=2)
+    charges = budget.read_ledger(ledger)
+    assert [c["tokens"] for c in charges] == [24, 8] and {c["kind"] for c in charges} == {"pass"}
+    assert charges[0]["flops"] == pytest.approx(24 * budget.forward_flops_per_token(loaded.model))
+    with pytest.raises(ValueError, match="kind='lunch'"):
+        budget.charge("lunch", 1.0)
+    with pytest.raises(ValueError, match="flops=-1"):
+        budget.charge("pass", -1)
+
+
+def test_the_floor_is_the_ledgers_flops_over_the_rate_and_the_build_prints_it(tmp_path):
+    charges = [{"kind": "pass", "flops": 3e12, "tokens": 100, "detail": ""},
+               {"kind": "training", "flops": 1e12, "tokens": 50, "detail": ""},
+               {"kind": "pass", "flops": 1e12, "tokens": 20, "detail": ""}]
+    summary = budget.summarize(charges, chapter_seconds=75.0, fp32_gflops=100.0)
+    assert summary["floor_seconds"] == pytest.approx(50.0) and summary["ratio"] == pytest.approx(1.5)
+    assert summary["flops"] == {"pass": 4e12, "training": 1e12} and summary["tokens"]["pass"] == 120
+    with pytest.raises(ValueError, match="fp32_gflops=0"):
+        budget.summarize(charges, 1.0, 0)
+
+    class Run:  # a ChapterRun's fields
+        def __init__(self, chapter, seconds, cached):
+            self.chapter, self.seconds, self.cached = chapter, seconds, cached
+
+    report = budget_report([Run("01_a", 50.0, False), Run("02_b", 25.0, False), Run("03_c", 0.0, True)], charges,
+                           100.0)
+    assert report["chapter_seconds"] == 75.0 and report["pages"]["03_c"] is None
+    printed = format_budget(report)
+    assert "compute floor" in printed and "1.50x" in printed and "reused" in printed
+    json.dumps(report)  # written to the build's budget.json as is
