@@ -229,13 +229,13 @@ class _FixedVocabulary:
 
 
 def test_the_run_key_of_a_fixed_configuration_is_unchanged(monkeypatch):
-    # the key names the folder of the cached checkpoints (minutes of training per size): these values were computed
-    # before utils.dynamics was split into modules; a change here retrains every cached run
+    # the key names the folder of the cached checkpoints (minutes of training per size): a change here retrains
+    # every cached run (pinned again when TRAINING_VERSION became 3: the loss takes a whole batch per chunk)
     import utils.dynamics.training as training
 
     monkeypatch.setattr(training.torch, "__version__", "2.4.0+cpu")  # the key includes torch's version
-    assert training.TRAINING_VERSION == "2"
-    assert run_key(TrainingConfig(), "0123456789abcdef", "fedcba9876543210") == "gpt_neox-d64-45825b5813eb5fcb"
+    assert training.TRAINING_VERSION == "3"
+    assert run_key(TrainingConfig(), "0123456789abcdef", "fedcba9876543210") == "gpt_neox-d64-e49289ae89bfe324"
     assert tokenizer_fingerprint(_FixedVocabulary()) == "d3b2fcb08480f519"
     assert run_key(TrainingConfig(seed=1), "0123456789abcdef", "fedcba9876543210") != run_key(
         TrainingConfig(), "0123456789abcdef", "fedcba9876543210")
@@ -266,9 +266,15 @@ def test_bf16_training_is_deterministic_differs_from_float32_and_keeps_float32_s
     assert a.compute == forced_bf16 and a.meta["precision"] == "bfloat16" and fp32.meta["precision"] == "float32"
     # the checkpoints (master weights) stay float32, and the optimizer state too
     assert {w.dtype for w in weights_a.values()} == {torch.float32}
-    state = torch.load(a.directory / "resume.pt", weights_only=True)
+    partial = train_run(config, text, tokenizer, compute=forced_bf16, root=tmp_path / "partial", stop_after=2,
+                        progress=False)
+    state = torch.load(partial.directory / "resume.pt", weights_only=True)
     assert {t.dtype for s in state["optimizer"]["state"].values() for t in s.values() if t.ndim > 0} == {
         torch.float32}
+    # a finished run never resumes: its resume file keeps the losses, not the optimizer state (twice the weights)
+    finished = torch.load(a.directory / "resume.pt", weights_only=True)
+    assert "optimizer" not in finished and finished["step"] == config.steps
+    assert np.array_equal(finished["train_loss"], a.train_loss)
     # autocast took effect: the body ran in bf16, so the weights are not float32's, but training still learns
     assert a.directory != fp32.directory
     assert not torch.equal(weights_a["gpt_neox.layers.0.attention.query_key_value.weight"],
@@ -294,8 +300,8 @@ def test_bf16_gets_its_own_run_key_and_float32_keeps_its_key(monkeypatch, forced
 
     monkeypatch.setattr(training.torch, "__version__", "2.4.0+cpu")
     shas = ("0123456789abcdef", "fedcba9876543210")
-    float32_key = "gpt_neox-d64-45825b5813eb5fcb"  # the pinned key of the test above
-    fell_back = resolve_compute("cpu", "bfloat16", speedup=lambda device: 0.5)  # asked bf16, measured slow
+    float32_key = "gpt_neox-d64-e49289ae89bfe324"  # the pinned key of the test above
+    fell_back = resolve_compute("cpu", "auto", speedup=lambda device: 0.5)  # auto, bf16 measured slow
     assert fell_back.precision == "float32" and "0.50x" in fell_back.reason
     assert run_key(TrainingConfig(), *shas) == float32_key
     assert run_key(TrainingConfig(), *shas, resolve_compute("cpu", "float32")) == float32_key
@@ -344,7 +350,7 @@ def test_chapter_parameters_build_the_runs_and_reject_bad_values():
         ("r2_threshold", 1.5, r"r2_threshold=1.5"),
         ("n_boot_tokens", 0, r"n_boot_tokens=0 must be >= 1"),
         ("pythia_model", "EleutherAI/pythia-70m", None),
-        ("precision", "fp8", r"precision='fp8' is not allowed; choose one of \['float32', 'bfloat16'\]"),
+        ("precision", "fp8", r"precision='fp8' is not allowed; choose one of \['float32', 'bfloat16', 'auto'\]"),
         ("precision", "bf16", r"precision='bf16' is not allowed"),
         ("device", "tpu", r"device='tpu' is not allowed; choose one of \['cpu', 'cuda', 'auto'\]"),
     ]:

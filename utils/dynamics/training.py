@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
-from .. import cache
+from .. import budget, cache
 from ..compute import CPU_FLOAT32, Compute
 from ..encoding import token_counts
 from ..paths import cache_dir
@@ -43,7 +43,7 @@ from .checkpoints import CheckpointRef
 
 # bump whenever training changes in a way that changes results, so old caches are not reused (it is part of
 # run_key and of the seen-count cache key of utils.dynamics.control)
-TRAINING_VERSION = "2"  # 2: the streamed loss takes one exp per logit
+TRAINING_VERSION = "3"  # 2: the streamed loss takes one exp per logit; 3: it takes a whole batch per chunk
 
 ARCHITECTURES: tuple[str, ...] = ("gpt_neox",)
 LOG_GRID_END = 512  # checkpoints at 0, 1, 2, 4, ..., 512 (as Pythia), then evenly spaced
@@ -219,13 +219,16 @@ class _LinearCrossEntropy(torch.autograd.Function):
 
 
 def linear_cross_entropy(
-    h: torch.Tensor, W: torch.Tensor, targets: torch.Tensor, chunk_size: int = 64
+    h: torch.Tensor, W: torch.Tensor, targets: torch.Tensor, chunk_size: int = 512
 ) -> torch.Tensor:
     """Mean next-token loss of logits ``h @ W.T``: h (N, d), W (V, d), targets (N,) int64 -> scalar, all on one device.
 
     Equal to ``cross_entropy(h @ W.T, targets)`` (and so to the model's own loss), with the same gradients, but
     streamed over chunks of ``chunk_size`` positions, which is faster on a CPU for V = 50,257
-    (``benchmarks/bench_dynamics.py`` measures both).
+    (``benchmarks/bench_dynamics.py`` measures both). The default of 512 takes the chapter's whole batch (8 windows
+    of 63 predicted positions) in one chunk, a (504, V) float32 block of 101 MB: about twice as fast on a 2-core CPU as
+    chunks of 64 positions, whose skinny products waste the matrix units. The chunking changes only the order of
+    the float32 sums of ``grad_W``, hence the last bits of the weights, so it is part of ``TRAINING_VERSION``.
     """
     return _LinearCrossEntropy.apply(h, W, targets, check_positive_int("chunk_size", chunk_size))
 
@@ -434,7 +437,7 @@ def train_run(
     compute: Compute = CPU_FLOAT32,
     root: Path | None = None,
     stop_after: int | None = None,
-    loss_chunk_size: int = 64,
+    loss_chunk_size: int = 512,
     progress: bool = True,
 ) -> TrainingRun:
     """Train (or reuse, or resume) the run determined by ``config``, ``text`` and ``tokenizer``.
@@ -448,7 +451,8 @@ def train_run(
         compute: the device and precision to train in (``utils.compute.resolve_compute(device, precision)``);
             bfloat16 runs the model body's forward pass under autocast, everything else stays float32.
         stop_after: stop once the checkpoint of this grid step is saved (simulates an interruption; for tests).
-        loss_chunk_size: positions per chunk of the streamed output-layer loss (speed only).
+        loss_chunk_size: positions per chunk of the streamed output-layer loss (speed, and the last bits of the
+            weights: the summation order of its gradient).
     """
     if stop_after is not None:
         check_choice("stop_after", stop_after, config.grid)
@@ -513,16 +517,25 @@ def train_run(
         bar.set_postfix(loss=f"{losses[-1]:.3f}", refresh=False)
         if step + 1 in grid:
             _save_checkpoint(run_dir, step + 1, model, tokenizer)
-            state = _write_resume(run_dir, step + 1, optimizer, losses, seconds + time.perf_counter() - began)
+            state = _write_resume(run_dir, step + 1, None if step + 1 == config.steps else optimizer, losses,
+                                  seconds + time.perf_counter() - began)
     bar.close()
+    shape = config.shape
+    budget.charge("training", (last - start) * budget.training_flops_per_step(
+        model, config.batch_size * shape.n_ctx, config.batch_size * (shape.n_ctx - 1)),
+        tokens=(last - start) * config.batch_size * shape.n_ctx, detail=f"{config.size} steps {start}-{last}")
     model.eval()
     return _collect(run_dir, config, counts, schedule, state, meta, compute)
 
 
-def _write_resume(run_dir: Path, step: int, optimizer: torch.optim.Optimizer, losses: list[float],
+def _write_resume(run_dir: Path, step: int, optimizer: torch.optim.Optimizer | None, losses: list[float],
                   seconds: float) -> dict[str, Any]:
-    state = {"step": step, "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
-             "train_loss": list(losses), "train_seconds": seconds}
+    """Write ``resume.pt``: the step reached, the losses and seconds so far, and, unless ``optimizer`` is None (a
+    finished run, which never resumes: its optimizer state would only take twice the weights' room on disk), the
+    optimizer and RNG states to resume from."""
+    state = {"step": step, "train_loss": list(losses), "train_seconds": seconds}
+    if optimizer is not None:
+        state |= {"optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state()}
     cache.write(run_dir / "resume.pt", cache.save_torch(state))
     return state
 
