@@ -94,6 +94,31 @@ def test_corrupt_or_partial_cache_is_rebuilt(tiny, damage):
     assert act._read_cache(path, fresh.meta["key"]) is not None
 
 
+@pytest.mark.parametrize("damage", ["missing", "truncate"])
+def test_passes_of_one_model_share_one_head_file_and_a_damaged_one_rebuilds_the_pass(tiny, damage):
+    first = act.compute_activations(tiny, "wikipedia", "test", window_length=8, n_tokens=56)
+    second = act.compute_activations(tiny, "wikipedia", "test", window_length=8, n_tokens=64)
+    saved = [torch.load(act._activations_path(a.meta["key"]), weights_only=True) for a in (first, second)]
+    assert "E" not in saved[0] and saved[0]["head"] == saved[1]["head"]  # one file, named by the head's fingerprint
+    head_file = act._head_path(saved[0]["head"])
+    assert torch.equal(act._load_head(head_file).E, output_head(tiny.model).E)
+    if damage == "missing":
+        head_file.unlink()
+    else:
+        head_file.write_bytes(head_file.read_bytes()[:100])
+    rebuilt = act.compute_activations(tiny, "wikipedia", "test", window_length=8, n_tokens=56)
+    assert torch.equal(rebuilt.hidden, first.hidden) and torch.equal(rebuilt.head.E, first.head.E)
+    assert head_file.exists() and act._read_cache(act._activations_path(first.meta["key"]), first.meta["key"])
+
+
+def test_a_pass_not_stored_leaves_no_file_and_equals_a_stored_one(tiny):
+    kept = act.compute_activations(tiny, "wikipedia", "test", window_length=8, n_tokens=72)
+    act._activations_path(kept.meta["key"]).unlink()
+    unkept = act.compute_activations(tiny, "wikipedia", "test", window_length=8, n_tokens=72, store=False)
+    assert not act._activations_path(kept.meta["key"]).exists()
+    assert torch.equal(unkept.hidden, kept.hidden) and torch.equal(unkept.log_alpha, kept.log_alpha)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "parameter"),
     [

@@ -10,7 +10,9 @@ float64 (``log alpha_w = logsumexp_n log p_n(w) - log N``), so rare tokens never
 any head's output distribution without running the model again.
 
 Results are cached on disk under a key of everything that determines them and written atomically; a cache file
-that does not load, or whose contents do not match its key, is rebuilt.
+that does not load, or whose contents do not match its key, is rebuilt. The output head (113 MB for the default
+model) is stored once per head, under its fingerprint, and shared by every pass of that model; a pass whose head
+file is missing or unreadable is rebuilt.
 """
 from __future__ import annotations
 
@@ -23,14 +25,14 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from . import cache
+from . import budget, cache
 from .corpora import corpus_fingerprint, read_corpus, sample_windows
 from .head import OutputHead, final_hidden_states, iter_logits, output_head
 from .models import LoadedModel
 from .validation import check_int, check_positive_int
 
 # bump whenever the computation below changes, so that old caches are not read back
-CODE_VERSION = "2"  # 2: windows sampled over every document; per-window sums kept
+CODE_VERSION = "3"  # 2: windows sampled over every document; per-window sums kept; 3: the head stored once
 
 
 @dataclass
@@ -143,7 +145,27 @@ def _activations_path(key: str) -> Path:
     return cache.path_of("activations", key, ".pt")
 
 
+def _head_path(fingerprint: str) -> Path:
+    return cache.path_of("heads", fingerprint, ".pt")
+
+
+def _write_head(head: OutputHead) -> str:
+    """Store ``head`` once under its fingerprint (every pass of one model shares the file); returns the fingerprint."""
+    fingerprint = cache.fingerprint(head.E) + ("" if head.b is None else cache.fingerprint(head.b))
+    path = _head_path(fingerprint)
+    if cache.read(path, _load_head) is None:
+        payload = {"E": head.E} if head.b is None else {"E": head.E, "b": head.b}
+        cache.write(path, cache.save_torch(payload))
+    return fingerprint
+
+
+def _load_head(path: Path) -> OutputHead:
+    saved = cache.load_torch(path)
+    return OutputHead(saved["E"], saved.get("b"))
+
+
 def _load(path: Path) -> Activations:
+    """A cached pass; its head is read from the shared head file (a missing one raises: the pass is rebuilt)."""
     saved = cache.load_torch(path)
     return Activations(
         token_ids=saved["token_ids"],
@@ -151,7 +173,7 @@ def _load(path: Path) -> Activations:
         log_alpha=saved["log_alpha"],
         window_log_sums=saved["window_log_sums"],
         document=saved["document"],
-        head=OutputHead(saved["E"], saved.get("b")),
+        head=_load_head(_head_path(saved["head"])),
         meta=json.loads(saved["meta"]),
     )
 
@@ -182,11 +204,9 @@ def _write_cache(path: Path, activations: Activations) -> None:
         "log_alpha": activations.log_alpha,
         "window_log_sums": activations.window_log_sums,
         "document": activations.document,
-        "E": activations.head.E,
+        "head": _write_head(activations.head),
         "meta": json.dumps(activations.meta),
     }
-    if activations.head.b is not None:
-        payload["b"] = activations.head.b
     cache.write(path, cache.save_torch(payload))
 
 
@@ -235,6 +255,8 @@ def run_pass(
             sums[start : start + batch_hidden.shape[0]] = window_log_sums(batch_hidden, head, chunk_size).cpu()
             progress.update(batch_hidden.shape[0] * window_length)
     log_alpha = torch.logsumexp(sums, dim=0) - math.log(n_windows * window_length)
+    budget.charge("pass", budget.forward_flops_per_token(loaded.model) * n_windows * window_length,
+                  tokens=n_windows * window_length, detail=f"{loaded.name} {desc}")
     return hidden, log_alpha, sums.to(torch.float32)
 
 
@@ -248,6 +270,7 @@ def compute_activations(
     sample_seed: int = 0,
     batch_size: int = 8,
     use_cache: bool = True,
+    store: bool = True,
 ) -> Activations:
     """The pass of ``loaded`` over ``n_tokens // window_length`` windows drawn across every document of a corpus split.
 
@@ -255,6 +278,8 @@ def compute_activations(
     identity, revision, corpus, split, corpus bytes, window_length, n_tokens, sample_seed, code version);
     ``batch_size`` only changes speed. ``n_tokens`` has no default: the chapters share caches only when
     they ask for the same size (32,768 train tokens, 8,192 per test split), so every call states it.
+    ``use_cache=False`` ignores a cached pass; ``store=False`` does not write the pass to the cache (for small passes
+    whose results are cached elsewhere: chapter 4's per-checkpoint probes).
 
     Raises:
         ValueError: a size is not positive, the window is longer than the model's context, the seed is not a
@@ -292,7 +317,8 @@ def compute_activations(
     }
     activations = Activations(sample.token_ids, hidden, log_alpha, sums, sample.document, output_head(loaded.model),
                               meta)
-    _write_cache(path, activations)
+    if store:
+        _write_cache(path, activations)
     return activations
 
 

@@ -235,7 +235,8 @@ def probe_checkpoint(loaded: Any, counts: np.ndarray, settings: ProbeSettings) -
     all_probe = frequency_probe(E, counts, include_unseen=True, unseen_count=settings.unseen_count,
                                 test_fraction=settings.test_fraction, seed=settings.seed)
     activations = compute_activations(loaded, settings.eval_corpus, "test", window_length=settings.window_length,
-                                      n_tokens=settings.n_tokens, sample_seed=settings.sample_seed)
+                                      n_tokens=settings.n_tokens, sample_seed=settings.sample_seed,
+                                      store=False)  # the probe's numbers are cached (probe_checkpoints), not the pass
     encoding = fit_encoding(E.numpy(), activations.alpha.numpy(), test_fraction=settings.test_fraction,
                             seed=settings.seed)
     E_np = E.numpy().astype(np.float64)
