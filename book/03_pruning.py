@@ -261,9 +261,10 @@ safe_main.round(2)
 record_many(CHAPTER, records.paper_fraction_records(nearest, paper_js, paper_top1, at_paper, js_threshold,
                                                     top1_threshold))
 
-# %% **Where the two kinds of movement disagree.** With the paper's criterion, the averaged distribution [markdown]
-# stays within JS < {glue:text}`03_pruning.js_threshold` nats up to {glue:text}`03_pruning.abs_A_js_fraction` of the
-# dimensions deleted, and the per-position predictions keep top-1 agreement above {glue:text}`03_pruning.top1_threshold`
+# %% [markdown]
+# **Where the two kinds of movement disagree.** With the paper's criterion, the averaged distribution stays within
+# JS < {glue:text}`03_pruning.js_threshold` nats up to {glue:text}`03_pruning.abs_A_js_fraction` of the dimensions
+# deleted, and the per-position predictions keep top-1 agreement above {glue:text}`03_pruning.top1_threshold`
 # up to {glue:text}`03_pruning.abs_A_top1_fraction`: {glue:text}`03_pruning.measure_gap`. At the paper's
 # {glue:text}`03_pruning.paper_fraction`, JS of $\alpha$ is {glue:text}`03_pruning.abs_A_js_at_paper` nats, the mean
 # per-position KL is {glue:text}`03_pruning.abs_A_kl_at_paper` nats, and the most probable token is unchanged at

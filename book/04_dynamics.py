@@ -90,7 +90,7 @@ from utils.dynamics.wording import (encoding_evidence_wording, encoding_fit_word
 CHAPTER = "04_dynamics"
 parameters = DynamicsParameters.from_namespace(globals())  # every knob checked before any work
 configs, settings, pythia = parameters.configs, parameters.settings, parameters.pythia
-compute = parameters.compute()  # measures whether bf16 pays on this machine; prints why when it falls back
+compute = parameters.compute()  # float32 unless asked; "auto" measures whether bf16 pays here
 main, small = parameters.main_size, parameters.small_size  # the largest size carries the headline numbers
 start_run(CHAPTER, globals(), None)
 set_theme()

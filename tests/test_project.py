@@ -114,3 +114,14 @@ def test_no_noqa_for_names_and_no_sys_path_edits():
         text = path.read_text()
         assert not re.search(r"noqa: ?N8", text), f"{path.name}: a noqa for a name (configure ruff instead)"
         assert path_edit not in text, f"{path.name} edits sys.path"
+
+
+@pytest.mark.parametrize("notebook", notebooks())
+def test_no_cell_header_carries_text(notebook):
+    """A ``# %%`` line holds the cell type and tags only: jupytext takes any other text as the cell's title, and the
+    rendered paragraph would lose it."""
+    header = re.compile(r'^# %%( \[markdown\])?( tags=\[[^\]]*\])?$')
+    lines = (BOOK_DIR / f"{notebook}.py").read_text(encoding="utf-8").splitlines()
+    bad = [f"{number}: {line}" for number, line in enumerate(lines, 1) if line.startswith("# %%")
+           and not header.match(line)]
+    assert not bad, f"book/{notebook}.py: cell headers with text: {bad}"
