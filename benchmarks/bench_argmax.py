@@ -6,7 +6,7 @@ Measures, on the default model's head (or any model given with --model):
 2. the Chebyshev-centre LP per token with cutting planes (forced on tokens braid already cleared, so the LP has
    real work) and, for one token, the LP with all V - 1 constraints at once;
 3. the same LP timings with numpy's BLAS on all its threads instead of one (why the tests run their small numpy
-   products single-threaded: utils.argmax.prepared.single_threaded_blas);
+   products single-threaded: utils.compute.single_threaded_blas);
 4. with --full, the full-vocabulary verdicts (uncached), the figure the book relies on.
 
 Usage: .venv/bin/python benchmarks/bench_argmax.py [--model smollm2-135m] [--sample 256] [--lp-tokens 10] [--full]

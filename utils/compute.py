@@ -17,6 +17,7 @@
 """
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from threadpoolctl import threadpool_limits
 
 from .validation import check_choice
 
@@ -160,3 +162,22 @@ def resolve_compute(
               f"start; at least {MIN_BF16_SPEEDUP}x is needed)")
     print(f"[compute] {reason}")
     return Compute(resolved, "float32", precision, reason)
+
+
+def single_threaded_blas(function: Callable) -> Callable:
+    """Run ``function`` with numpy's BLAS on one thread.
+
+    For numpy work made of many small products and solves (the LP and braid tests, refits on (d, d) systems, their
+    bootstraps): multi-threaded OpenBLAS makes each small call wait for its second thread, and a busy second core
+    (a torch thread still spinning, another process) turns a 0.2 ms solve into 150 ms (measured on a 2-core
+    machine: the encoding's headline checks 48 s with two BLAS threads, 7-11 s with one; ``benchmarks/bench_argmax.py``
+    measures the argmax tests). The large products run in torch, whose threads this does not touch; results change
+    at most in the last bits (the summation order of a threaded product).
+    """
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with threadpool_limits(limits=1, user_api="blas"):
+            return function(*args, **kwargs)
+
+    return wrapper

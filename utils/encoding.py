@@ -17,6 +17,7 @@ from sklearn.linear_model import lasso_path
 from sklearn.metrics import r2_score
 
 from .activations import mean_softmax, position_entropy
+from .compute import single_threaded_blas
 from .uncertainty import Check, percentile_interval, resampled_log_alphas
 from .validation import check_float, check_int, check_positive_int
 
@@ -112,6 +113,7 @@ class LeastSquares:
         self.full_rank = self._factor is not None
         self._pseudo_inverse = None if self.full_rank else np.linalg.pinv(gram, hermitian=True)
 
+    @single_threaded_blas
     def solve(self, y) -> tuple[np.ndarray, float]:
         """Coefficients (d,) and intercept minimising ``|X @ coefficients + intercept - y|²`` for y (n,)."""
         y = np.asarray(y, dtype=np.float64)
@@ -463,6 +465,7 @@ class SubsetRefitter:
         self._factor = linalg.cho_factor(self._gram, lower=True)
         self._test = E[self.test_tokens]
 
+    @single_threaded_blas
     def r2(self, log_alpha: np.ndarray, top_k: int | None = None) -> np.ndarray:
         """Held-out R² of fits of ``-log alpha``: log_alpha (n, V) -> (n,) R² with every dimension, or with
         ``top_k`` given, (n, 2): R² on all dimensions and R² of a refit on the ``top_k`` dimensions of each

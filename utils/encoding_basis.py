@@ -15,6 +15,7 @@ from scipy import linalg
 from sklearn.metrics import r2_score
 
 from .basis import principal_basis, random_orthogonal
+from .compute import single_threaded_blas
 from .encoding import dimensions_by_weight, split_tokens
 from .validation import check_int
 
@@ -70,6 +71,7 @@ def basis_sparsity(E, log_alpha, bases: dict, ks, *, test_fraction: float = 0.2,
     return pd.DataFrame(rows)
 
 
+@single_threaded_blas
 def _subset_r2(fit: _Fit, Q: np.ndarray, gram: np.ndarray, rhs: np.ndarray, keep: np.ndarray) -> float:
     coefficients = linalg.solve(gram[np.ix_(keep, keep)], rhs[keep], assume_a="pos")
     direction = Q[:, keep] @ coefficients  # (d,) the refit's direction in the model's coordinates

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..compute import resolve_device
+from ..compute import resolve_device, single_threaded_blas
 from ..validation import check_choice, check_int, check_positive_int, check_token_ids
 from .prepared import (
     DEFAULT_BOX,
@@ -31,7 +31,6 @@ from .prepared import (
     check_head,
     find_twins,
     reduce_head,
-    single_threaded_blas,
 )
 
 

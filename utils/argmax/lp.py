@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linprog
 
+from ..compute import single_threaded_blas
 from ..validation import check_float, check_int, check_positive_int
 from .prepared import (
     DEFAULT_BOX,
@@ -30,7 +31,6 @@ from .prepared import (
     check_head,
     find_twins,
     reduce_head,
-    single_threaded_blas,
 )
 
 _LP_STATUS = {0: "optimal", 1: "iteration or time limit", 2: "infeasible", 3: "unbounded", 4: "numerical difficulties"}

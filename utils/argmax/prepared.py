@@ -15,7 +15,6 @@ float32 (TF32 switched off around them), so the rounding bound holds there too.
 """
 from __future__ import annotations
 
-import functools
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from threadpoolctl import threadpool_limits
 
 from ..validation import check_float
 
@@ -36,22 +34,6 @@ STARTS = ("row", "centred")
 #: chunk products with at most this many multiply-adds run in numpy on one thread (less overhead, no thread
 #: contention), larger ones in torch (multi-threaded)
 SMALL_PRODUCT = 1 << 27
-
-
-def single_threaded_blas(function):
-    """Run ``function`` with numpy's BLAS on one thread.
-
-    The numpy products of these tests are small (matrix-vector products of the LP, small blocks), and multi-threaded
-    OpenBLAS makes them much slower on a busy machine (``benchmarks/bench_argmax.py`` measures it).  The large
-    products run in torch, whose threads this does not touch.
-    """
-
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        with threadpool_limits(limits=1, user_api="blas"):
-            return function(*args, **kwargs)
-
-    return wrapper
 
 
 # ----------------------------------------------------------------------------------------------------------------

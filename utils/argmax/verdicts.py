@@ -19,7 +19,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .. import cache as store  # find_unargmaxable's argument `cache` is the on/off switch
-from ..compute import resolve_device
+from ..compute import resolve_device, single_threaded_blas
 from ..validation import check_choice, check_float, check_int, check_positive_int, check_token_ids
 from .braid import braid_batch
 from .lp import chebyshev_on_head
@@ -34,7 +34,6 @@ from .prepared import (
     find_twins,
     prepare_head,
     reduce_head,
-    single_threaded_blas,
 )
 
 #: bump when a change to this package could change a verdict (part of the cache key)
