@@ -20,9 +20,10 @@
 # window length. Its interval over texts (documents resampled) says how the number moves with the documents of that
 # sample; this page asks how it moves with the *sampling* itself. The scorecard's checks of chapters 1 to 3 are
 # recomputed at several sampling seeds and window lengths (and, when asked, once with the model body in bfloat16),
-# each with its own interval and verdict, by the book's own rerun machinery: a parameterized notebook (`book/headlines.py`) executed with papermill through `utils.book`, each
-# run keeping its own results file beside its output (never the published book's). The same `utils` functions compute
-# the numbers here and in the chapters, so the run at the chapters' seed and window length reproduces their
+# each with its own interval and verdict, by the book's own rerun machinery: a parameterized notebook
+# (`book/headlines.py`) executed with papermill through `utils.book`, each run keeping its own results file beside
+# its output (never the published book's). The same `utils` functions compute the numbers here and in the chapters,
+# so the run at the chapters' seed and window length reproduces their
 # scorecard.
 
 # %% tags=["parameters"]

@@ -9,6 +9,7 @@ import pytest
 import torch
 from dynamics_helpers import TINY, assert_same_run, final_weights, synthetic_text
 
+from utils.book import BOOK_DIR
 from utils.compute import Compute, resolve_compute
 from utils.dynamics.checkpoints import PYTHIA_STEPS, try_load_checkpoint
 from utils.dynamics.parameters import DynamicsParameters
@@ -28,6 +29,7 @@ from utils.dynamics.training import (
 )
 from utils.encoding import token_counts
 from utils.head import output_head
+from utils.results import chapter_parameter_names
 from utils.tokenizers import gpt2_tokenizer
 
 
@@ -330,7 +332,7 @@ CHAPTER_DEFAULTS = dict(architecture="gpt_neox", model_sizes=["d64", "d128"], st
                         train_corpora=["wikipedia", "shakespeare", "bible"], eval_corpus="wikipedia",
                         probe_window_length=64, probe_n_tokens=2048, probe_seed=0, sample_seed=0, r2_threshold=0.5,
                         final_fraction=0.9, e_left_threshold=0.5, n_boot_tokens=200, pythia_model=None,
-                        pythia_revisions=["step0", "step1000"], device="cpu", precision="bfloat16")
+                        pythia_revisions=["step0", "step1000"], device="cpu", precision="float32")
 
 
 def test_chapter_parameters_build_the_runs_and_reject_bad_values():
@@ -368,3 +370,33 @@ def test_chapter_parameters_build_the_runs_and_reject_bad_values():
     assert (float32.device.type, float32.precision, float32.reason) == ("cpu", "float32", "float32 as asked")
     with pytest.raises(ValueError, match=r"lack \['seed'\]"):
         DynamicsParameters.from_namespace({k: v for k, v in CHAPTER_DEFAULTS.items() if k != "seed"})
+
+
+def chapter_defaults() -> dict:
+    """The parameters cell of ``book/04_dynamics.py``, executed: the chapter's real defaults."""
+    source = (BOOK_DIR / "04_dynamics.py").read_text(encoding="utf-8")
+    cell = source.split('# %% tags=["parameters"]', 1)[1].split("\n# %%", 1)[0]
+    namespace: dict = {}
+    exec(cell, namespace)  # noqa: S102 - the chapter's own assignments of literals
+    return {name: namespace[name] for name in chapter_parameter_names("04_dynamics")}
+
+
+@pytest.mark.parametrize("bf16_speedup", [10.0, 0.01])
+def test_the_defaults_and_a_tiny_run_do_not_depend_on_whether_bf16_pays(bf16_speedup, monkeypatch, tokenizer,
+                                                                        tmp_path):
+    """Forced 'bf16 pays' and 'bf16 does not pay' give the same defaults (float32, nothing measured) and the same
+    numbers of a tiny run."""
+    import utils.dynamics.parameters as dynamics_parameters
+
+    def measured(device, precision):
+        return resolve_compute(device, precision, speedup=lambda d: bf16_speedup)
+
+    monkeypatch.setattr(dynamics_parameters, "resolve_compute", measured)
+    compute = DynamicsParameters.from_namespace(chapter_defaults()).compute()
+    assert (compute.precision, compute.requested, compute.reason) == ("float32", "float32", "float32 as asked")
+    run = train_run(TrainingConfig(**TINY), synthetic_text(), tokenizer, compute=compute, root=tmp_path,
+                    progress=False)
+    reference = train_run(TrainingConfig(**TINY), synthetic_text(), tokenizer, root=tmp_path / "reference",
+                          progress=False)
+    assert np.array_equal(run.train_loss, reference.train_loss)
+    assert all(torch.equal(a, b) for a, b in zip(final_weights(run).values(), final_weights(reference).values()))
