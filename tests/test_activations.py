@@ -119,6 +119,20 @@ def test_a_pass_not_stored_leaves_no_file_and_equals_a_stored_one(tiny):
     assert torch.equal(unkept.hidden, kept.hidden) and torch.equal(unkept.log_alpha, kept.log_alpha)
 
 
+@pytest.mark.parametrize("bias", [False, True])
+def test_window_log_sums_equal_log_softmax_then_logsumexp_bit_for_bit(bias):
+    """The in-place streamed block gives exactly what torch.log_softmax and torch.logsumexp give on fresh tensors,
+    over groups of windows that do not divide the pass evenly."""
+    generator = torch.Generator().manual_seed(0)
+    V, d, T = 300, 12, 8
+    head = OutputHead(torch.randn(V, d, generator=generator) * 3,
+                      torch.randn(V, generator=generator) if bias else None)
+    hidden = torch.randn(7, T, d, generator=generator)
+    reference = torch.logsumexp(torch.log_softmax(head.logits(hidden), dim=-1), dim=1).to(torch.float64)
+    for chunk_size in (T, 3 * T, 100):
+        assert torch.equal(act.window_log_sums(hidden, head, chunk_size), reference)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "parameter"),
     [

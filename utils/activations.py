@@ -213,17 +213,27 @@ def _write_cache(path: Path, activations: Activations) -> None:
 def window_log_sums(hidden: torch.Tensor, head: OutputHead, chunk_size: int = 1024) -> torch.Tensor:
     """log of each window's sum over its positions of softmax(h @ E.T + b): hidden (n, T, d) -> (n, V) float64.
 
-    Windows are streamed in groups of about ``chunk_size`` positions, so no (positions × V) array is held whole.
+    Windows are streamed in groups of about ``chunk_size`` positions, so no (positions × V) array is held whole. One
+    (group positions, V) block is written and reused in place for the logits, their log-softmax and the per-window
+    log-sum-exp (the same operations as ``torch.log_softmax`` and ``torch.logsumexp``, bit for bit, tested): fresh
+    blocks of 200 MB per group would make the operating system map and zero new pages several times a group.
     """
     n_windows, window_length, _ = hidden.shape
     per_chunk = max(1, chunk_size // window_length)
     sums = torch.empty((n_windows, head.V), dtype=torch.float64, device=hidden.device)
+    E_T = head.E.to(hidden.device).T
+    block = torch.empty((per_chunk * window_length, head.V), dtype=torch.float32, device=hidden.device)
     for start in range(0, n_windows, per_chunk):
-        group = hidden[start : start + per_chunk]
-        for offset, logits in iter_logits(group.reshape(-1, head.d), head, per_chunk * window_length):
-            log_probs = torch.log_softmax(logits, dim=-1).reshape(-1, window_length, head.V)
-            first = start + offset // window_length
-            sums[first : first + log_probs.shape[0]] = torch.logsumexp(log_probs, dim=1).to(torch.float64)
+        group = hidden[start : start + per_chunk].reshape(-1, head.d).to(torch.float32)
+        logits = torch.mm(group, E_T, out=block[: group.shape[0]])  # (positions, V)
+        if head.b is not None:
+            logits.add_(head.b.to(hidden.device))
+        torch.log_softmax(logits, dim=-1, out=logits)
+        log_probs = logits.view(-1, window_length, head.V)  # (windows, T, V)
+        peaks = log_probs.amax(dim=1, keepdim=True)  # as torch.logsumexp: an infinite peak counts as 0
+        peaks.masked_fill_(peaks.abs() == math.inf, 0.0)
+        window_sums = log_probs.sub_(peaks).exp_().sum(dim=1).log_().add_(peaks.squeeze(1))
+        sums[start : start + log_probs.shape[0]] = window_sums.to(torch.float64)
     return sums
 
 
