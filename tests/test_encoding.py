@@ -130,6 +130,8 @@ def test_one_refitter_serves_many_alphas_like_an_svd_fit_each():
     assert len(test) == 750 and np.intersect1d(train, test).size == 0
     for alpha in (g.dirichlet(np.ones(V)), np.exp(-(E @ g.normal(size=d))) / 50.0):
         refit = refitter.fit(alpha)
+        coefficients, intercept = refitter.coefficients(alpha)  # the bootstraps' shortcut: the same numbers
+        assert np.array_equal(coefficients, refit.A) and intercept == refit.B
         A, B = svd_least_squares(E[train], -np.log(alpha[train]))
         np.testing.assert_allclose(refit.A, A, rtol=1e-9, atol=1e-12)
         assert refit.B == pytest.approx(B, rel=1e-9)

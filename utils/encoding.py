@@ -146,6 +146,11 @@ class EncodingRefitter:
         self.train_tokens, self.test_tokens = split_tokens(self.E.shape[0], test_fraction, seed)
         self._solver = LeastSquares(self.E[self.train_tokens])
 
+    def coefficients(self, alpha) -> tuple[np.ndarray, float]:
+        """``(A, B)`` of :meth:`fit`, without the predictions and scores (for bootstraps that need only A)."""
+        alpha = _as_alpha(alpha, self.E.shape[0])
+        return self._solver.solve(-np.log(alpha)[self.train_tokens])
+
     def fit(self, alpha) -> EncodingFit:
         """OLS of ``-log alpha`` (alpha (V,), positive) on the training tokens, scored on the held-out tokens."""
         alpha = _as_alpha(alpha, self.E.shape[0])

@@ -264,7 +264,7 @@ def headline_checks(
     sizes = np.bincount(train_groups).astype(np.float64) * train_acts.token_ids.shape[1]
     samples = np.empty((n_boot, len(values)))
     for b, log_alpha in enumerate(resampled_log_means(sums, sizes, train_counts)):
-        edit = make_edit(refitter.fit(np.exp(log_alpha)).A, "mask", best.k)
+        edit = make_edit(refitter.coefficients(np.exp(log_alpha))[0], "mask", best.k)
         samples[b] = errors(edit, train_counts[b], held_out_counts[b])
 
     threshold = math.log(band)
