@@ -26,6 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import budget, cache
+from .compute import scratch_block
 from .corpora import corpus_fingerprint, read_corpus, sample_windows
 from .head import OutputHead, final_hidden_states, iter_logits, output_head
 from .models import LoadedModel
@@ -215,14 +216,15 @@ def window_log_sums(hidden: torch.Tensor, head: OutputHead, chunk_size: int = 10
 
     Windows are streamed in groups of about ``chunk_size`` positions, so no (positions × V) array is held whole. One
     (group positions, V) block is written and reused in place for the logits, their log-softmax and the per-window
-    log-sum-exp (the same operations as ``torch.log_softmax`` and ``torch.logsumexp``, bit for bit, tested): fresh
-    blocks of 200 MB per group would make the operating system map and zero new pages several times a group.
+    log-sum-exp (the same operations as ``torch.log_softmax`` and ``torch.logsumexp``, bit for bit, tested), and
+    kept for the next call (:func:`utils.compute.scratch_block`): fresh blocks of 200 MB per group would make the
+    operating system map and zero new pages several times a group.
     """
     n_windows, window_length, _ = hidden.shape
     per_chunk = max(1, chunk_size // window_length)
     sums = torch.empty((n_windows, head.V), dtype=torch.float64, device=hidden.device)
     E_T = head.E.to(hidden.device).T
-    block = torch.empty((per_chunk * window_length, head.V), dtype=torch.float32, device=hidden.device)
+    block = scratch_block("pass log-softmax", per_chunk * window_length, head.V, torch.float32, hidden.device)
     for start in range(0, n_windows, per_chunk):
         group = hidden[start : start + per_chunk].reshape(-1, head.d).to(torch.float32)
         logits = torch.mm(group, E_T, out=block[: group.shape[0]])  # (positions, V)

@@ -181,3 +181,22 @@ def single_threaded_blas(function: Callable) -> Callable:
             return function(*args, **kwargs)
 
     return wrapper
+
+
+_SCRATCH: dict[str, torch.Tensor] = {}  # name -> the last block handed out under that name
+
+
+def scratch_block(name: str, rows: int, columns: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A (rows, columns) work tensor, reused from the previous call under ``name`` when its shape, dtype and device
+    match (its contents are then whatever the last user left).
+
+    For the large blocks written again and again on a hot path (the training loss's (504, V) logits, the activation
+    pass's (positions, V) log-softmax): allocating 100-200 MB afresh each time makes the operating system map and zero
+    new pages, which took a third of the logits product's time on a 2-core CPU. One block is kept per name, so a
+    process holds at most one of each; a caller must be done with its block before the next call under its name.
+    """
+    block = _SCRATCH.get(name)
+    if block is None or block.shape != (rows, columns) or block.dtype != dtype or block.device != device:
+        block = torch.empty((rows, columns), dtype=dtype, device=device)
+        _SCRATCH[name] = block
+    return block

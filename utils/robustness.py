@@ -230,7 +230,7 @@ def precision_statement(precision_used: str, reason: str, comparison: pd.DataFra
                         other: str = "bfloat16") -> str:
     """The page's sentence on precision: what a run asking for ``other`` uses on this machine and why, and, when it
     ran in ``other``, how far its numbers moved against the float32 intervals (``comparison``: :func:`precision_table`;
-    None when no such run was made because the machine falls back to float32)."""
+    None when the run asked for ``other`` ran in float32, as ``"auto"`` does where bf16 does not pay)."""
     if precision_used == "float32":
         return (f"Asked for {other}, this machine ran float32 ({reason}), so that run repeats the float32 numbers. "
                 f"On a machine with fast bf16 units this section sets each headline number beside its bf16 value.")

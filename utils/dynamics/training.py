@@ -35,7 +35,7 @@ from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, PreTrainedTokenizerB
 from transformers.utils import logging as hf_logging
 
 from .. import budget, cache
-from ..compute import CPU_FLOAT32, Compute
+from ..compute import CPU_FLOAT32, Compute, scratch_block
 from ..encoding import token_counts
 from ..paths import cache_dir
 from ..validation import check_choice, check_float, check_int, check_positive_int
@@ -178,23 +178,6 @@ def build_model(config: TrainingConfig, vocab_size: int, eos_token_id: int) -> G
     return GPTNeoXForCausalLM(neox_config)
 
 
-_SCRATCH: dict[str, torch.Tensor] = {}  # the last (chunk, V) logits block, kept between training steps
-
-
-def _scratch_block(rows: int, columns: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """A (rows, columns) tensor reused from the previous call when its shape, dtype and device match.
-
-    The streamed loss writes a (504, 50,257) float32 block (101 MB) every step; allocating it afresh makes the
-    operating system map and zero 101 MB of new pages each time, which took a third of the logits product's time on
-    a 2-core CPU. Only the last block is kept, so a process holds at most one.
-    """
-    block = _SCRATCH.get("logits")
-    if block is None or block.shape != (rows, columns) or block.dtype != dtype or block.device != device:
-        block = torch.empty((rows, columns), dtype=dtype, device=device)
-        _SCRATCH["logits"] = block
-    return block
-
-
 class _LinearCrossEntropy(torch.autograd.Function):
     """Mean cross-entropy of ``h @ W.T`` against targets, streamed over chunks of positions.
 
@@ -208,7 +191,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
         grad_h = torch.empty_like(h)
         grad_W = torch.zeros_like(W)
         total = torch.zeros((), dtype=torch.float64, device=h.device)
-        buffer = _scratch_block(min(chunk_size, n), W.shape[0], h.dtype, h.device)  # one (chunk, V) block
+        buffer = scratch_block("loss logits", min(chunk_size, n), W.shape[0], h.dtype, h.device)  # (chunk, V)
         for start in range(0, n, chunk_size):
             h_chunk = h[start : start + chunk_size]
             t_chunk = targets[start : start + chunk_size]
