@@ -247,6 +247,26 @@ def test_cache_is_reused_and_rebuilt_when_corrupt(monkeypatch):
     assert Verdicts.load(path).meta["key"] == first.meta["key"]
 
 
+def test_saved_witnesses_read_back_bit_identical_in_half_the_room(tmp_path):
+    E, b = random_head(60, 5, "normal", bias=True, seed=3)
+    verdicts = find_unargmaxable(E, b, cache=False, progress=False)
+    rng = np.random.default_rng(0)
+    witness = rng.standard_normal((len(verdicts.tokens), 5)).astype(np.float32).astype(np.float64)  # braid-like
+    witness[3] = rng.standard_normal(5)  # an LP-like float64 row float32 cannot hold
+    witness[7] = np.nan  # no witness
+    witness[9, 2] = 1 / 3  # one inexact coordinate in a row
+    verdicts.witness = witness
+    path = tmp_path / "verdicts.npz"
+    verdicts.save(path)
+    back = Verdicts.load(path)
+    assert back.witness.dtype == np.float64
+    np.testing.assert_array_equal(back.witness, witness)  # NaN rows included
+    assert np.array_equal(back.witness.view(np.int64), witness.view(np.int64))  # every bit
+    with np.load(path) as data:
+        assert sorted(data["witness_rows"].tolist()) == [3, 9]
+        assert data["witness32"].dtype == np.float32
+
+
 def test_tokens_subset_matches_full_run():
     E, _ = random_head(150, 3, "normal", bias=False, seed=7)
     full = find_unargmaxable(E, cache=False, progress=False)

@@ -36,8 +36,8 @@ from .prepared import (
     reduce_head,
 )
 
-#: bump when a change to this package could change a verdict (part of the cache key)
-CODE_VERSION = "1"
+#: bump when a change to this package could change a verdict or its file (part of the cache key)
+CODE_VERSION = "2"  # 2: witnesses stored as float32 plus the rows float32 does not hold
 STATUSES = ("argmaxable", "unargmaxable", "duplicate")
 METHODS = ("braid", "lp", "twin")
 
@@ -121,10 +121,20 @@ class Verdicts:
     )
 
     def save(self, path: Path) -> None:
-        """Write to ``path`` (.npz) atomically (:func:`utils.cache.write`)."""
+        """Write to ``path`` (.npz) atomically (:func:`utils.cache.write`).
+
+        The witnesses are stored losslessly in half the room: as float32, with the float64 rows of those that float32
+        does not hold exactly (the braid's witnesses are float32 points, the LP's are not) stored beside them.
+        """
+        arrays = {k: getattr(self, k) for k in self._ARRAYS if k != "witness"}
+        witness32 = self.witness.astype(np.float32)
+        same = (witness32.astype(np.float64) == self.witness) | (np.isnan(witness32) & np.isnan(self.witness))
+        inexact = np.flatnonzero(~same.all(axis=1))
+
         def save(target: Path) -> None:
             with open(target, "wb") as handle:
-                np.savez(handle, meta=np.array(json.dumps(self.meta)), **{k: getattr(self, k) for k in self._ARRAYS})
+                np.savez(handle, meta=np.array(json.dumps(self.meta)), witness32=witness32, witness_rows=inexact,
+                         witness64=self.witness[inexact], **arrays)
 
         store.write(Path(path), save)
 
@@ -132,7 +142,10 @@ class Verdicts:
     def load(cls, path: Path) -> Verdicts:
         """Read a file written by :meth:`save` (raises on a corrupt or partial file)."""
         with np.load(Path(path), allow_pickle=False) as data:
-            arrays = {k: data[k] for k in cls._ARRAYS}
+            arrays = {k: data[k] for k in cls._ARRAYS if k != "witness"}
+            witness = data["witness32"].astype(np.float64)
+            witness[data["witness_rows"]] = data["witness64"]
+            arrays["witness"] = witness
             meta = json.loads(str(data["meta"]))
         n = len(arrays["tokens"])
         for name, array in arrays.items():
