@@ -78,13 +78,13 @@ from utils.wording import ordering_wording, value_text
 
 # %% tags=["hide-input"]
 from utils.dynamics.checkpoints import checkpoint_embeddings, load_checkpoint
-from utils.dynamics.control import run_seen_count_control, seen_control_at
+from utils.dynamics.control import exposure_control, run_seen_count_control, seen_control_at
 from utils.dynamics.parameters import DynamicsParameters
 from utils.dynamics.probes import predictions_by_count, probe_checkpoints, probe_pythia
 from utils.dynamics.scorecard import headline_checks, summarize_dynamics
 from utils.dynamics.training import train_run
-from utils.dynamics.wording import (encoding_evidence_wording, encoding_fit_wording, initial_probe_wording,
-                                    seen_control_wording, unseen_cloud_wording)
+from utils.dynamics.wording import (encoding_evidence_wording, encoding_fit_wording, grid_steps_text,
+                                    initial_probe_wording, seen_control_wording, unseen_cloud_wording)
 
 # %% tags=["remove-input"]
 CHAPTER = "04_dynamics"
@@ -307,12 +307,19 @@ record_many(CHAPTER, {
 # checkpoint has seen can be regenerated without training (the same `WindowSchedule` the training loop draws from;
 # a test checks the regenerated batches against the ones a run draws). On the probe's own token split we fit
 # $\log$ frequency on $\log(c_w + 1)$, with $c_w$ token $w$'s count in the batches seen so far, and on $E_w$ and
-# $\log(c_w + 1)$ together, and score all three fits on the same held-out tokens. These are point values over the
-# held-out tokens, without intervals.
+# $\log(c_w + 1)$ together, and score all three fits on the same held-out tokens.
+#
+# Those counts, though, are a sample of the very frequencies the probe predicts: over enough batches they *are* the
+# target, so no learner is expected to beat them, and a probe that falls short of them says nothing about what $E$
+# has learned. They are shown as a ceiling, not a control. The control the argument above calls for knows only what
+# training did to each row: whether its token has been a target at all, and how many updates pulled the row towards a
+# hidden state (steps whose batch had the token as a target, however often). We fit $\log$ frequency on that exposure
+# record, on $E_w$, and on both, and give what $E$ adds an interval over the held-out tokens (the same resampling as
+# the scorecard's).
 
 # %%
 embeddings = checkpoint_embeddings(main_frame, runs[main].refs())  # (V, d) per distinct checkpoint
-control = run_seen_count_control(runs[main], main_frame, embeddings, train_text, tokenizer, settings)
+control, seen, updates = run_seen_count_control(runs[main], main_frame, embeddings, train_text, tokenizer, settings)
 glue_figure("fig-dyn-seen", figures.plot_seen_control(control, main, headline["first_step"]))
 control.round(3)
 
@@ -323,27 +330,45 @@ formats = {"step": ",", "probe_r2": ".2f", "seen_r2": ".2f", "gain": "+.3f", "se
 record_many(CHAPTER, {f"control_{key}": (round(at[key], 3) + 0.0 if fmt == "+.3f" else at[key], fmt,
                                          f"{main}, seen-count control at step {at['step']}: {key}")
                       for key, fmt in formats.items()})
-record(CHAPTER, "control_reading", seen_control_wording(at["probe_r2"], at["seen_r2"], at["joint_r2"]),
-       description=f"{main}: the early signal against the seen-count control")
+at_index = control["step"].tolist().index(at["step"])
+exposure = exposure_control(embeddings[at_index], counts, seen[at_index], updates[at_index],
+                            test_fraction=settings.test_fraction, seed=settings.seed, n_boot=n_boot_tokens,
+                            boot_seed=seed)
+record_many(CHAPTER, {
+    "control_exposure_r2": (exposure["exposure_r2"], ".2f", f"{main}: R² of the exposure record at step {at['step']}"),
+    "control_exposure_gain": (exposure["gain"].value + 0.0, "+.3f", f"{main}: what E adds to the exposure record"),
+    "control_exposure_gain_ci": (exposure["gain"].interval.text("+.3f"), None,
+                                 "95% interval over held-out tokens of what E adds to the exposure record"),
+    "control_probe_minus_exposure": (exposure["probe_minus_exposure"].value + 0.0, "+.3f",
+                                     f"{main}: E alone minus the exposure record, held-out R²"),
+    "control_probe_minus_exposure_ci": (exposure["probe_minus_exposure"].interval.text("+.3f"), None,
+                                        "95% interval over held-out tokens of E alone minus the exposure record"),
+})
+record(CHAPTER, "control_reading", seen_control_wording(at["probe_r2"], at["seen_r2"], exposure["gain"]),
+       description=f"{main}: the early signal against the exposure control")
 
 # %% [markdown]
 # ```{glue:figure} fig-dyn-seen
 # :name: fig-dyn-seen
-# For each checkpoint of the {glue:text}`04_dynamics.main_size` model, the held-out $R^2$ (over tokens) of three
+# For each checkpoint of the {glue:text}`04_dynamics.main_size` model, the held-out $R^2$ (over tokens) of
 # least-squares predictors of $\log$ corpus frequency: the output embedding (the frequency probe), the log count of
-# each token in the batches seen so far, and both together; grey: the share of held-out tokens those batches
-# contained. The dotted vertical line marks the probe's first milestone (section 4.3).
+# each token in the batches seen so far (a ceiling: an estimate of the target itself), both together, the exposure
+# record (seen at all, and how many updates pulled the row), and $E$ with the exposure record; grey: the share of
+# held-out tokens those batches contained. The dotted vertical line marks the probe's first milestone (section 4.3).
 # ```
 #
 # At step {glue:text}`04_dynamics.control_step` the probe of $E$ scores $R^2$ =
 # {glue:text}`04_dynamics.control_probe_r2` and the counts of the batches seen so far
 # {glue:text}`04_dynamics.control_seen_r2`, with
 # {glue:text}`04_dynamics.control_seen_share` of the held-out tokens seen at least once; adding $E$ to the counts
-# changes their $R^2$ by {glue:text}`04_dynamics.control_gain`. In words: {glue:text}`04_dynamics.control_reading`.
-# The counts predict at least as well as the probe at {glue:text}`04_dynamics.control_n_seen_at_least` of the
-# {glue:text}`04_dynamics.control_n_after_init` checkpoints after initialisation, and $E$ never adds more than
-# {glue:text}`04_dynamics.control_max_gain` to their $R^2$. A rising frequency $R^2$ in these runs is therefore to
-# be read against this curve, not against zero.
+# changes their $R^2$ by {glue:text}`04_dynamics.control_gain`. The exposure record alone scores
+# {glue:text}`04_dynamics.control_exposure_r2`; $E$ alone minus it is
+# {glue:text}`04_dynamics.control_probe_minus_exposure` {glue:text}`04_dynamics.control_probe_minus_exposure_ci`,
+# and $E$ added to it gains {glue:text}`04_dynamics.control_exposure_gain`
+# {glue:text}`04_dynamics.control_exposure_gain_ci` (intervals over held-out tokens). In words:
+# {glue:text}`04_dynamics.control_reading`. The counts predict at least as well as the probe at
+# {glue:text}`04_dynamics.control_n_seen_at_least` of the {glue:text}`04_dynamics.control_n_after_init`
+# checkpoints after initialisation, as a ceiling should.
 
 # %% [markdown]
 # ## 4.5 Tokens never seen in training
@@ -455,16 +480,22 @@ pythia_frame[columns].round(3) if pythia_frame is not None else pythia_status
 # model learned from ({glue:text}`04_dynamics.n_train_documents` documents), so no sample of text stands behind it, and
 # recounting a resampled corpus against a model trained on the original one measures their mismatch rather than an
 # uncertainty (a document bootstrap we tried put its whole interval below the measured value). The second check's
-# interval comes from the same draws: each resampled $R^2$ curve has its own first step, and the distance of $E$ at
-# that checkpoint is the sample's value. What these intervals cannot cover is the variation between training runs
+# interval has two sources. The same draws give each resampled $R^2$ curve its own first step; and the checkpoint grid
+# only says that the curve crossed somewhere between that checkpoint and the one before, where $E$ was further from
+# its end. The interval runs from the low end of the distances at the first checkpoints to the high end of those at
+# the checkpoints before them: on its own the token bootstrap gives {glue:text}`04_dynamics.e_left_token_ci`, the grid
+# around the measured curve's crossing {glue:text}`04_dynamics.e_left_grid_bracket`
+# (steps {glue:text}`04_dynamics.e_left_grid_steps`). A grid too coarse to place the crossing on the right side of
+# the threshold leaves the check inconclusive. What these intervals cannot cover is the variation between training runs
 # (other seeds or other training texts): one run per size is trained. A check is *reproduced* when its whole interval
 # clears the threshold, *not reproduced* when the whole interval falls short, and *inconclusive* when the interval
 # contains the threshold.
 
 # %%
+early_parts = {}  # the early interval's two sources, each alone
 checks = headline_checks(main_frame, embeddings, counts, settings=settings, r2_threshold=r2_threshold,
                          final_fraction=final_fraction, e_left_threshold=e_left_threshold, n_boot=n_boot_tokens,
-                         boot_seed=seed)
+                         boot_seed=seed, details=early_parts)
 record_scorecard(
     CHAPTER,
     f"frequency R² {checks[0].value:.2f} {checks[0].interval.text('.2f')} at the end; {final_fraction:.0%} of it "
@@ -478,7 +509,14 @@ record_many(CHAPTER, {
     "e_left_threshold": (e_left_threshold, ".0%", "threshold of the 'early' check"),
     "n_boot_tokens": (n_boot_tokens, None, "resamples of the probe's held-out tokens behind the intervals"),
     "final_freq_r2_ci": (checks[0].interval.text(".2f"), None, "95% interval over held-out tokens of the final R²"),
-    "e_left_ci": (checks[1].interval.text(".0%"), None, "95% interval over held-out tokens of the 'early' distance"),
+    "e_left_ci": (checks[1].interval.text(".0%"), None,
+                  "95% interval of the 'early' distance over held-out tokens and the checkpoint grid"),
+    "e_left_token_ci": (early_parts["e_left_token_interval"].text(".0%"), None,
+                        "the 'early' distance's interval over held-out tokens alone (at each sample's first step)"),
+    "e_left_grid_bracket": ("[{:.0%}, {:.0%}]".format(*early_parts["e_left_grid_bracket"]), None,
+                            "the 'early' distance at the checkpoints around the measured crossing"),
+    "e_left_grid_steps": (grid_steps_text(main_frame, headline["first_step_fraction"]), None,
+                          "the checkpoints around the measured crossing"),
 })
 
 # %% [markdown]

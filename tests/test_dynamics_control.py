@@ -12,6 +12,9 @@ from dynamics_helpers import TINY, synthetic_text
 
 import utils.dynamics.control as control_module
 from utils.dynamics.control import (
+    exposure_control,
+    exposure_features,
+    row_update_counts,
     run_seen_token_counts,
     seen_control_at,
     seen_count_control,
@@ -19,7 +22,13 @@ from utils.dynamics.control import (
     seen_token_counts,
 )
 from utils.dynamics.probes import centred_distance, frequency_probe, probe_split
-from utils.dynamics.scorecard import first_step_reaching, headline_checks, probe_r2_bootstrap, summarize_dynamics
+from utils.dynamics.scorecard import (
+    crossing_bracket,
+    first_step_reaching,
+    headline_checks,
+    probe_r2_bootstrap,
+    summarize_dynamics,
+)
 from utils.dynamics.training import (
     TrainingConfig,
     TrainingRun,
@@ -90,6 +99,51 @@ def test_probe_bootstrap_is_paired_and_matches_a_brute_force_resample():
         (probe.target[tokens] - probe.target[tokens].mean()) ** 2)
     assert samples.shape == (5, len(embeddings))
     assert samples[3, -1] == pytest.approx(expected, rel=1e-10)
+
+
+def test_crossing_bracket_is_the_pair_of_checkpoints_around_the_crossing():
+    steps = [0, 1, 2, 4, 8, 16]
+    distance = {0: 1.0, 1: 0.9, 2: 0.7, 4: 0.5, 8: 0.2, 16: 0.0}
+    # the curve reaches 90% of its final value for good at step 8: the crossing lies between steps 4 and 8
+    assert crossing_bracket(steps, [0.0, 0.1, 0.2, 0.5, 0.95, 1.0], distance, 0.9) == (0.2, 0.5)
+    assert crossing_bracket(steps, [0.95, 0.96, 0.97, 0.98, 0.99, 1.0], distance, 0.9) == (1.0, 1.0)  # at step 0
+    assert crossing_bracket(steps, [0.0, 0.1, 0.2, 0.5, 0.8, -0.1], distance, 0.9) == (0.0, 0.0)  # never positive
+
+
+def test_the_early_interval_covers_the_checkpoint_grid_and_shrinks_with_a_finer_grid():
+    frame, embeddings, counts = planted_run(n=6)
+    checks = headline_checks(frame, embeddings, counts, final_fraction=0.9, n_boot=100)
+    summary = summarize_dynamics(frame, 0.5, 0.9)
+    steps = frame["step"].tolist()
+    first = steps.index(summary["first_step_fraction"])
+    assert first > 0
+    before, at = frame["e_centred_distance"].iloc[first - 1], frame["e_centred_distance"].iloc[first]
+    early = checks[1]
+    # the whole bracket of the point estimate lies inside the interval: a coarse grid cannot give a zero-width one
+    assert early.interval.low - 1e-12 <= at < before <= early.interval.high + 1e-12
+    # a grid with every checkpoint of the coarse one and more in between gives a narrower interval
+    import pandas as pd
+
+    weights = np.linspace(0.0, 1.0, 6) ** 0.5
+    start = embeddings[0] - 5.0  # the planted run's start (at step 0 its weight is 0 and its drift 1)
+    final = embeddings[-1]
+    dense = []
+    for i in range(5):
+        for t in (0.0, 0.25, 0.5, 0.75):
+            w = weights[i] + t * (weights[i + 1] - weights[i])
+            drift = (1 - (i + t) / 5) ** 3
+            dense.append((1 - w) * start + w * final + 5.0 * drift)
+    dense.append(final)
+    centred = [centred_distance(torch.from_numpy(e), torch.from_numpy(final))
+               / centred_distance(torch.from_numpy(dense[0]), torch.from_numpy(final)) for e in dense]
+    fine = pd.DataFrame({"step": list(range(len(dense))), "label": [f"s{i}" for i in range(len(dense))],
+                         "duplicate_of": "", "e_distance": centred, "e_centred_distance": centred})
+    fine["freq_r2"] = [frequency_probe(e, counts).r2 for e in dense]
+    for column in ("freq_spearman", "freq_r2_all_tokens", "encoding_r2", "heldout_loss", "shared_unseen",
+                   "shared_once", "param_distance"):
+        fine[column] = 0.0
+    fine_early = headline_checks(fine, dense, counts, final_fraction=0.9, n_boot=100)[1]
+    assert fine_early.interval.high - fine_early.interval.low < early.interval.high - early.interval.low
 
 
 def test_headline_checks_of_a_planted_run():
@@ -207,6 +261,47 @@ def test_seen_count_control_separates_seen_counts_from_a_learned_direction():
         seen_control_at(control, 7)
 
 
+def test_row_update_counts_count_steps_whose_targets_held_the_token(tokenizer):
+    config = TrainingConfig(**TINY)
+    token_ids = encode_text(tokenizer, synthetic_text())
+    schedule = training_schedule(config, token_ids)
+    vocab_size = len(tokenizer)
+    steps = [0, 2, config.steps]
+    updates = row_update_counts(config, token_ids, vocab_size, steps)
+    seen = seen_token_counts(config, token_ids, vocab_size, steps)
+    for row, step in enumerate(steps):  # brute force over the regenerated batches
+        expected = np.zeros(vocab_size, dtype=np.int64)
+        for s in range(step):
+            for token in set(schedule.batch(s)[:, 1:].reshape(-1).tolist()):
+                expected[token] += 1
+        assert np.array_equal(updates[row], expected)
+    assert np.all(updates <= seen) and updates[-1].max() <= config.steps  # at most once a step
+
+
+def test_exposure_control_finds_what_E_knows_beyond_the_exposure_record():
+    rng = np.random.default_rng(0)
+    V, d = 4000, 8
+    counts = rng.zipf(1.5, size=V).clip(max=10**6)
+    target = np.log(counts / counts.sum())
+    updates = rng.poisson(3, size=V)  # an exposure record unrelated to the target
+    seen = updates * 2
+    knows = rng.normal(size=(V, d))
+    knows[:, 0] = target + rng.normal(0, 0.3, size=V)  # E holds the frequency itself
+    result = exposure_control(knows, counts, seen, updates, n_boot=100)
+    assert result["gain"].verdict == "reproduced" and result["gain"].value > 0.5
+    # E that is only a noisy copy of the exposure record adds nothing beyond it
+    record = np.log1p(updates)[:, None] * np.ones((1, d)) + rng.normal(0, 1e-3, size=(V, d))
+    copy = exposure_control(record, counts, seen, updates, n_boot=100)
+    assert copy["gain"].verdict != "reproduced" and abs(copy["gain"].value) < 0.01
+    # the point values are three least-squares fits scored on the probe's held-out tokens
+    train, test = probe_split(counts, d)
+    design = np.hstack([np.ones((V, 1)), exposure_features(seen, updates)])
+    coefficients = np.linalg.lstsq(design[train], target[train], rcond=None)[0]
+    residual = target[test] - design[test] @ coefficients
+    assert result["exposure_r2"] == pytest.approx(
+        1 - residual @ residual / np.sum((target[test] - target[test].mean()) ** 2), abs=1e-9)
+
+
 def test_wording_follows_the_numbers():
     assert encoding_fit_wording(0.995) == "almost perfectly"
     assert encoding_fit_wording(0.95) == "closely"
@@ -227,17 +322,19 @@ def test_wording_follows_the_numbers():
     assert ordering_wording(1.01, 1.0, 0.05) == "about the same"
     with pytest.raises(ValueError, match="tolerance"):
         ordering_wording(1.0, 1.0, -1.0)
-    assert seen_control_wording(0.56, 0.62, 0.62) == (
-        "the output embedding predicts log frequency less well than the counts of the batches seen so far, and adds "
-        "little to them: so the early signal is no more than a record of which tokens those batches contained, and how "
-        "often")
-    assert "beyond a record" in seen_control_wording(0.9, 0.5, 0.95)
-    assert "already in those counts" in seen_control_wording(0.7, 0.5, 0.51)
-    assert "adds nothing to them:" in seen_control_wording(0.56, 0.62, 0.55)
-    assert seen_control_wording(0.56, 0.62, 0.62).startswith("the output embedding predicts log frequency less well")
-    assert seen_control_wording(0.9, 0.5, 0.95).startswith("the output embedding predicts log frequency better")
-    assert "adds to them:" in seen_control_wording(0.9, 0.5, 0.95)
-    assert "adds little to them:" in seen_control_wording(0.5, 0.5, 0.5)
+    from utils.uncertainty import Check, Interval
+
+    def gain(value, low, high):
+        return Check("gain", value, Interval(low, high, 0.95, 200, "token"), 0.0, "above", "+.3f")
+
+    adds = seen_control_wording(0.9, 0.5, gain(0.2, 0.15, 0.25))
+    assert adds.startswith("the output embedding predicts log frequency better than the counts of the batches seen")
+    assert "ceiling rather than a control" in adds and "more than that record" in adds
+    assert "+0.200 [+0.150, +0.250]" in adds
+    assert "no more than that record" in seen_control_wording(0.56, 0.62, gain(-0.02, -0.03, -0.01))
+    assert "undetermined" in seen_control_wording(0.56, 0.62, gain(0.001, -0.01, 0.01))
+    assert seen_control_wording(0.5, 0.5, gain(0.001, -0.01, 0.01)).startswith(
+        "the output embedding predicts log frequency about as well as")
 
     assert value_text(None, "d") == "not reached" and value_text(float("nan"), ".2f") == "not reached"
     assert value_text(0.123, ".2f") == "0.12"

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..thresholds import reach
-from ..uncertainty import Check, percentile_interval
+from ..uncertainty import Check, Interval, percentile_interval
 from ..validation import check_float, check_int, check_positive_int
 from .probes import ProbeSettings, frequency_probe
 
@@ -22,6 +22,26 @@ def first_step_reaching(steps: Sequence[int], values: Sequence[float], threshold
         raise ValueError(f"steps ({len(steps)}) and values ({len(values)}) differ in length")
     # walked back from the last checkpoint: the last step of that leading run is the first of the final run
     return reach(steps[::-1], [value >= threshold for value in values[::-1]])
+
+
+def crossing_bracket(steps: Sequence[int], curve: Sequence[float], distance: dict[int, float],
+                     final_fraction: float) -> tuple[float, float]:
+    """Where the distance can lie when one R² curve crosses ``final_fraction`` of its final value for good:
+    ``(low, high)``, the distances at the first checkpoint from which the curve stays at or above it and at the
+    checkpoint before (the crossing lies somewhere between the two; the distance is assumed to move monotonically
+    between neighbouring checkpoints). A curve already there at the first checkpoint gives that checkpoint's distance
+    twice; a curve whose final value is not positive counts as reaching it only at the end, distance 0.
+
+    Args:
+        steps: (n_ckpt,) checkpoint steps in order; curve: (n_ckpt,) R² at each; distance: step -> distance.
+    """
+    steps, curve = list(steps), list(curve)
+    if curve[-1] <= 0:
+        return 0.0, 0.0
+    step = first_step_reaching(steps, curve, final_fraction * curve[-1])
+    index = steps.index(step)
+    ends = (distance[step], distance[steps[max(index - 1, 0)]])
+    return float(min(ends)), float(max(ends))
 
 
 
@@ -99,6 +119,7 @@ def headline_checks(
     e_left_threshold: float = 0.5,
     n_boot: int = 200,
     boot_seed: int = 0,
+    details: dict[str, Any] | None = None,
 ) -> list:
     """The scorecard's checks of "frequency is encoded in the output embedding early", with intervals over tokens.
 
@@ -115,15 +136,20 @@ def headline_checks(
     Intervals resample the probe's held-out tokens (:func:`probe_r2_bootstrap`), not texts. The probe's target is
     the count of each token over the *whole* training text, the text the model learned from: no sample of text is
     involved, and recounting a resampled corpus against a model trained on the original one would measure their
-    mismatch, not uncertainty. The first interval is the percentile interval of the final R²; the second is that of
-    ``e_centred_distance`` at each sample's own first step (the distances are fixed properties of the
-    checkpoints). What
+    mismatch, not uncertainty. The first interval is the percentile interval of the final R². The second covers
+    both the token bootstrap and the checkpoint grid: each resampled R² curve crosses between two checkpoints
+    (:func:`crossing_bracket`), and the interval runs from the 2.5th percentile of the distances at the later one to
+    the 97.5th percentile of those at the earlier one (each centred on the measured curve's, as
+    :func:`~utils.uncertainty.percentile_interval` centres), so a crossing the grid does not resolve widens it. What
     these intervals cannot cover is the variation between training runs (other seeds, other texts).
 
     Args:
         frame: the probes of one run; duplicates (``duplicate_of``) are dropped as in :func:`summarize_dynamics`.
         embeddings: (V, d) output embeddings of the frame's distinct checkpoints, in step order.
         counts: (V,) training-corpus token counts.
+        details: if given, filled with ``e_left_token_interval`` (the token bootstrap alone: the distance at each
+            sample's first checkpoint) and ``e_left_grid_bracket`` (the grid alone: the distances at the two
+            checkpoints around the measured curve's crossing).
     """
 
     check_float("e_left_threshold", e_left_threshold, low=0.0, high=1.0)
@@ -135,18 +161,23 @@ def headline_checks(
                                  n_boot=n_boot, boot_seed=boot_seed)
     steps = distinct["step"].tolist()
     e_distance = dict(zip(steps, distinct["e_centred_distance"].to_numpy(dtype=np.float64)))
-    e_left_samples = []
-    for curve in samples:
-        step = first_step_reaching(steps, curve, final_fraction * curve[-1]) if curve[-1] > 0 else None
-        e_left_samples.append(e_distance[step] if step is not None else 0.0)
     e_left = summary["e_centred_distance_at_first_step_fraction"]
     e_left = 0.0 if math.isnan(e_left) else e_left
+    brackets = np.array([crossing_bracket(steps, curve, e_distance, final_fraction) for curve in samples])
+    measured = crossing_bracket(steps, distinct["freq_r2"].tolist(), e_distance, final_fraction)
+    low_ends = percentile_interval(brackets[:, 0], estimate=measured[0], unit="token")
+    high_ends = percentile_interval(brackets[:, 1], estimate=measured[1], unit="token")
+    e_left_interval = Interval(low_ends.low, high_ends.high, low_ends.level, low_ends.n_boot, "token")
+    if details is not None:  # the two sources of the interval, each alone
+        details["e_left_token_interval"] = low_ends
+        details["e_left_grid_bracket"] = measured
     return [
-        Check("encoded: held-out R² of the frequency probe at the final checkpoint", summary["final_freq_r2"],
+        Check("encoded: held-out R² of the frequency probe at the final checkpoint (interval over held-out tokens)",
+              summary["final_freq_r2"],
               percentile_interval(samples[:, -1], estimate=summary["final_freq_r2"], unit="token"), r2_threshold,
               "above", ".2f"),
         Check(f"early: ||E - E_final||, rows centred (share of its initial value), when the R² first stays at or "
-              f"above {final_fraction:.0%} of its final value", e_left,
-              percentile_interval(e_left_samples, estimate=e_left, unit="token"),
-              e_left_threshold, "above", ".0%"),
+              f"above {final_fraction:.0%} of its final value (interval over held-out tokens and the checkpoint "
+              f"grid)", e_left,
+              e_left_interval, e_left_threshold, "above", ".0%"),
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from ..validation import check_float
 from ..wording import ordering_wording
@@ -59,21 +60,45 @@ def unseen_cloud_wording(spread_initial: float, spread_final: float, shared_fina
     return "do not move as one rigid cloud: their spread changes"
 
 
-def seen_control_wording(probe_r2: float, seen_r2: float, joint_r2: float, tolerance: float = 0.02) -> str:
-    """The early signal against the seen-count control at one checkpoint: does ``E`` predict log frequency better
-    than the counts of the batches seen so far, and does it add to them (beyond ``tolerance`` in R²)?"""
-    check_float("tolerance", tolerance, low=0.0)
-    versus = ordering_wording(probe_r2, seen_r2, tolerance,
-                              higher="the output embedding predicts log frequency better than",
-                              lower="the output embedding predicts log frequency less well than",
-                              same="the output embedding predicts log frequency about as well as")
-    gain = joint_r2 - seen_r2
-    adds = ordering_wording(gain, 0.0, tolerance, higher="adds to them", lower="adds nothing to them",
-                            same="adds little to them")
-    if gain > tolerance:
-        reading = "so the embedding holds frequency information beyond a record of those batches"
-    elif probe_r2 <= seen_r2 + tolerance:
-        reading = "so the early signal is no more than a record of which tokens those batches contained, and how often"
+def seen_control_wording(probe_r2: float, seen_r2: float, gain: Any) -> str:
+    """The early signal against the exposure control at one checkpoint, in words.
+
+    The counts of the batches seen so far are a sample estimate of the target itself, so they are stated as a
+    reference (what those batches could teach at most), never as a control ``E`` must beat. The control is the
+    exposure record (:func:`utils.dynamics.control.exposure_control`): ``gain`` is the
+    :class:`~utils.uncertainty.Check` of what ``E`` adds to it, and its verdict (interval over held-out tokens
+    against 0) decides the reading.
+
+    Args:
+        probe_r2, seen_r2: held-out R² of the probe of ``E`` and of the seen counts; gain: a ``Check``.
+    """
+    reference = ordering_wording(probe_r2, seen_r2, 0.02,
+                                 higher="the output embedding predicts log frequency better than",
+                                 lower="the output embedding predicts log frequency less well than",
+                                 same="the output embedding predicts log frequency about as well as")
+    interval = f"{gain.value:+.3f} {gain.interval.text('+.3f')} in held-out R² over tokens"
+    if gain.verdict == "reproduced":
+        reading = (f"it adds to the record of which tokens were targets and how many updates pulled each row "
+                   f"({interval}), so the early signal is more than that record")
+    elif gain.verdict == "not reproduced":
+        reading = (f"it adds nothing to the record of which tokens were targets and how many updates pulled each row "
+                   f"({interval}), so the early signal is no more than that record")
     else:
-        reading = "so what it adds is already in those counts"
-    return f"{versus} the counts of the batches seen so far, and {adds}: {reading}"
+        reading = (f"whether it adds to the record of which tokens were targets and how many updates pulled each row "
+                   f"is undetermined ({interval})")
+    return (f"{reference} the counts of the batches seen so far (an estimate of the target itself, so a ceiling "
+            f"rather than a control); {reading}")
+
+
+def grid_steps_text(frame: Any, first_step: int | None) -> str:
+    """The checkpoints between which a curve crossed for good: ``"256 and 512"``; the first checkpoint alone when it
+    was already there, and ``"none (never reached)"`` for None.
+
+    Args:
+        frame: the probes of one run (``step`` and ``duplicate_of`` columns); first_step: a step of its distinct rows.
+    """
+    if first_step is None:
+        return "none (never reached)"
+    steps = frame.loc[frame["duplicate_of"] == "", "step"].tolist()
+    index = steps.index(first_step)
+    return f"{first_step}" if index == 0 else f"{steps[index - 1]} and {first_step}"

@@ -147,7 +147,7 @@ def plot_seen_control(control: Any, size: str, first_step: int | None = None):
 
     Args:
         control: :func:`utils.dynamics.control.seen_count_control`'s frame (``step``, ``probe_r2``, ``seen_r2``,
-            ``joint_r2``, ``seen_share``).
+            ``joint_r2``, ``seen_share``; and ``exposure_r2``, ``exposure_joint_r2`` when present).
         size: the run's name, for the title.
         first_step: a step to mark with a dotted vertical line (the probe's first milestone), or None.
     """
@@ -156,6 +156,11 @@ def plot_seen_control(control: Any, size: str, first_step: int | None = None):
     ax.plot(control["step"], control["probe_r2"], "o-", ms=4, label="E (the frequency probe)")
     ax.plot(control["step"], control["seen_r2"], "s--", ms=4, label="log(count in the batches seen so far + 1)")
     ax.plot(control["step"], control["joint_r2"], "x:", ms=5, label="both together")
+    if "exposure_r2" in control:
+        ax.plot(control["step"], control["exposure_r2"], "d-", ms=4, color="C3",
+                label="exposure record (seen at all, log(updates + 1))")
+        ax.plot(control["step"], control["exposure_joint_r2"], "+-.", ms=6, color="C4",
+                label="E with the exposure record")
     ax.plot(control["step"], control["seen_share"], "^-", ms=3, color="0.6", lw=0.8,
             label="share of held-out tokens seen so far")
     if first_step is not None:
@@ -165,5 +170,5 @@ def plot_seen_control(control: Any, size: str, first_step: int | None = None):
     ax.set_ylim(-0.1, 1.0)
     ax.set_ylabel("held-out R² over tokens / share")
     ax.set_title(f"{size}: what predicts log corpus frequency at each checkpoint")
-    ax.legend(loc="upper left", fontsize=8)
+    ax.legend(loc="upper left", fontsize=7)
     return fig
