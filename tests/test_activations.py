@@ -91,24 +91,26 @@ def test_corrupt_or_partial_cache_is_rebuilt(tiny, damage):
     rebuilt = act.compute_activations(tiny, "wikipedia", "test", window_length=8, n_tokens=40)
     assert rebuilt.meta["key"] == fresh.meta["key"]
     assert torch.equal(rebuilt.hidden, fresh.hidden)
-    assert act._read_cache(path, fresh.meta["key"]) is not None
+    assert act._read_cache(path, fresh.meta["key"], output_head(tiny.model)) is not None
 
 
-@pytest.mark.parametrize("damage", ["missing", "truncate"])
-def test_passes_of_one_model_share_one_head_file_and_a_damaged_one_rebuilds_the_pass(tiny, damage):
+def test_a_pass_keeps_only_its_heads_fingerprint_and_is_rebuilt_for_another_head(tiny, monkeypatch):
     first = act.compute_activations(tiny, "wikipedia", "test", window_length=8, n_tokens=56)
-    second = act.compute_activations(tiny, "wikipedia", "test", window_length=8, n_tokens=64)
-    saved = [torch.load(act._activations_path(a.meta["key"]), weights_only=True) for a in (first, second)]
-    assert "E" not in saved[0] and saved[0]["head"] == saved[1]["head"]  # one file, named by the head's fingerprint
-    head_file = act._head_path(saved[0]["head"])
-    assert torch.equal(act._load_head(head_file).E, output_head(tiny.model).E)
-    if damage == "missing":
-        head_file.unlink()
-    else:
-        head_file.write_bytes(head_file.read_bytes()[:100])
-    rebuilt = act.compute_activations(tiny, "wikipedia", "test", window_length=8, n_tokens=56)
-    assert torch.equal(rebuilt.hidden, first.hidden) and torch.equal(rebuilt.head.E, first.head.E)
-    assert head_file.exists() and act._read_cache(act._activations_path(first.meta["key"]), first.meta["key"])
+    path = act._activations_path(first.meta["key"])
+    saved = torch.load(path, weights_only=True)
+    assert "E" not in saved and saved["head"] == act.head_fingerprint(output_head(tiny.model))
+    again = act.compute_activations(tiny, "wikipedia", "test", window_length=8, n_tokens=56)
+    assert torch.equal(again.head.E, output_head(tiny.model).E) and torch.equal(again.hidden, first.hidden)
+    # the same key read against another head (say the weights changed under the same name): rebuilt, not read
+    other = output_head(tiny.model)
+    other = type(other)(other.E + 1.0, other.b)
+    assert act._read_cache(path, first.meta["key"], other) is None
+    calls = []
+    original = act.run_pass
+    monkeypatch.setattr(act, "output_head", lambda model: other)
+    monkeypatch.setattr(act, "run_pass", lambda *args, **kwargs: calls.append(1) or original(*args, **kwargs))
+    act.compute_activations(tiny, "wikipedia", "test", window_length=8, n_tokens=56)
+    assert calls == [1]
 
 
 def test_a_pass_not_stored_leaves_no_file_and_equals_a_stored_one(tiny):

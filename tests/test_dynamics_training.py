@@ -169,6 +169,21 @@ def test_a_finished_run_is_reused_not_retrained(tokenizer, tmp_path):
     assert third.directory != first.directory
 
 
+def test_checkpoints_share_one_copy_of_the_tokenizer_and_each_still_loads(tokenizer, tmp_path):
+    from utils.budget import folder_bytes
+    from utils.dynamics.checkpoints import load_checkpoint
+
+    run = train_run(TrainingConfig(**TINY), synthetic_text(), tokenizer, root=tmp_path, progress=False)
+    files = [folder / "tokenizer.json" for folder in run.checkpoints.values()]
+    assert len({path.stat().st_ino for path in files}) == 1  # one file, linked into every checkpoint
+    size = files[0].stat().st_size
+    weights = sum((folder / "model.safetensors").stat().st_size for folder in run.checkpoints.values())
+    assert folder_bytes(run.directory) < weights + 2 * size + 10**6  # counted once, as du counts it
+    for ref in run.refs():
+        loaded = load_checkpoint(ref)
+        assert loaded.tokenizer("the cat").input_ids == tokenizer("the cat").input_ids
+
+
 def test_resume_after_interruption_is_bit_identical(tokenizer, tmp_path):
     text = synthetic_text()
     config = TrainingConfig(**TINY)

@@ -10,9 +10,9 @@ float64 (``log alpha_w = logsumexp_n log p_n(w) - log N``), so rare tokens never
 any head's output distribution without running the model again.
 
 Results are cached on disk under a key of everything that determines them and written atomically; a cache file
-that does not load, or whose contents do not match its key, is rebuilt. The output head (113 MB for the default
-model) is stored once per head, under its fingerprint, and shared by every pass of that model; a pass whose head
-file is missing or unreadable is rebuilt.
+that does not load, or whose contents do not match its key, is rebuilt. A pass does not store the output head
+(113 MB for the default model): every reader has the model loaded, so the head is taken from it, and the pass keeps
+the head's fingerprint, so that a pass made with another head is rebuilt rather than read.
 """
 from __future__ import annotations
 
@@ -146,42 +146,31 @@ def _activations_path(key: str) -> Path:
     return cache.path_of("activations", key, ".pt")
 
 
-def _head_path(fingerprint: str) -> Path:
-    return cache.path_of("heads", fingerprint, ".pt")
+def head_fingerprint(head: OutputHead) -> str:
+    """The fingerprint of an output head (of ``E`` and ``b``), kept in each cached pass to say which head it saw."""
+    return cache.fingerprint(head.E) + ("" if head.b is None else cache.fingerprint(head.b))
 
 
-def _write_head(head: OutputHead) -> str:
-    """Store ``head`` once under its fingerprint (every pass of one model shares the file); returns the fingerprint."""
-    fingerprint = cache.fingerprint(head.E) + ("" if head.b is None else cache.fingerprint(head.b))
-    path = _head_path(fingerprint)
-    if cache.read(path, _load_head) is None:
-        payload = {"E": head.E} if head.b is None else {"E": head.E, "b": head.b}
-        cache.write(path, cache.save_torch(payload))
-    return fingerprint
-
-
-def _load_head(path: Path) -> OutputHead:
+def _load(path: Path, head: OutputHead) -> Activations:
+    """A cached pass, with ``head`` (the loaded model's own) as its head; a pass saved with another head raises."""
     saved = cache.load_torch(path)
-    return OutputHead(saved["E"], saved.get("b"))
-
-
-def _load(path: Path) -> Activations:
-    """A cached pass; its head is read from the shared head file (a missing one raises: the pass is rebuilt)."""
-    saved = cache.load_torch(path)
+    if saved["head"] != head_fingerprint(head):
+        raise ValueError("the cached pass was made with another output head than the loaded model's")
     return Activations(
         token_ids=saved["token_ids"],
         hidden=saved["hidden"],
         log_alpha=saved["log_alpha"],
         window_log_sums=saved["window_log_sums"],
         document=saved["document"],
-        head=_load_head(_head_path(saved["head"])),
+        head=head,
         meta=json.loads(saved["meta"]),
     )
 
 
-def _read_cache(path: Path, key: str) -> Activations | None:
-    """The cached pass, or None when the file is missing, unreadable or does not match its key."""
-    return cache.read(path, _load, lambda activations: _consistent(activations, key))
+def _read_cache(path: Path, key: str, head: OutputHead) -> Activations | None:
+    """The cached pass, or None when the file is missing, unreadable, made with another head or does not match its
+    key."""
+    return cache.read(path, lambda target: _load(target, head), lambda activations: _consistent(activations, key))
 
 
 def _consistent(activations: Activations, key: str) -> bool:
@@ -205,7 +194,7 @@ def _write_cache(path: Path, activations: Activations) -> None:
         "log_alpha": activations.log_alpha,
         "window_log_sums": activations.window_log_sums,
         "document": activations.document,
-        "head": _write_head(activations.head),
+        "head": head_fingerprint(activations.head),
         "meta": json.dumps(activations.meta),
     }
     cache.write(path, cache.save_torch(payload))
@@ -303,7 +292,7 @@ def compute_activations(
     key = activation_key(loaded, corpus, split, window_length, n_tokens, sample_seed)
     path = _activations_path(key)
     if use_cache:
-        cached = _read_cache(path, key)
+        cached = _read_cache(path, key, output_head(loaded.model))
         if cached is not None:
             return cached
     try:

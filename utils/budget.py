@@ -109,6 +109,14 @@ def summarize(charges: list[dict[str, Any]], chapter_seconds: float, fp32_gflops
 
 
 def folder_bytes(folder: Path) -> int:
-    """Bytes of the files under ``folder`` (0 when it does not exist)."""
+    """Bytes of the files under ``folder`` (0 when it does not exist), a file with several hard links counted once
+    (as ``du`` counts it)."""
     folder = Path(folder)
-    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()) if folder.exists() else 0
+    if not folder.exists():
+        return 0
+    sizes = {}
+    for path in folder.rglob("*"):
+        if path.is_file():
+            stat = path.stat()
+            sizes[(stat.st_dev, stat.st_ino)] = stat.st_size
+    return sum(sizes.values())

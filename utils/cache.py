@@ -13,15 +13,19 @@ What the cache keeps, and why (sizes after a full build of the default book; wit
 
 - ``models/``: the float32 conversion of each offline model (540 MB for the default). Converting the GGUF file takes
   about 40 s, and every chapter and rerun loads the model.
-- ``heads/``: each output head once, under its fingerprint (113 MB for the default), shared by every pass of the
-  model (a pass used to carry its own copy).
 - ``activations/``: the passes of the chapters (hidden states, each window's log-sum of softmax, alpha), minutes of
   model time each and read by every chapter. The rerun pages (robustness, models) and chapter 4's per-checkpoint
   probes do not store their own passes: their numbers are kept in their results files and the probes' cache, and
   the published build re-executes them only when their code changes.
+  A pass keeps its output head's fingerprint, not the head (113 MB for the default): every reader has the model
+  loaded and takes the head from it.
 - ``dynamics/``: chapter 4's checkpoints (minutes of training; every checkpoint is probed and its E reread), each a
-  loadable ``save_pretrained`` folder; a finished run's resume file keeps its losses, not its optimizer state.
-- small results: probes, seen counts, generations, steering normalisers and argmax verdicts (kilobytes to a few MB).
+  loadable ``save_pretrained`` folder whose tokenizer files are hard links to the run's one copy; a finished run's
+  resume file keeps its losses, not its optimizer state.
+- ``argmax/``: chapter 5's verdicts with their witnesses (a point per argmaxable token: 128 MB for the default head),
+  stored as float32 plus the float64 rows float32 does not hold, read back bit for bit; they are minutes of LP and
+  braid work, reused by chapter 5, the robustness page and the models page.
+- small results: probes, seen counts, generations and steering normalisers (kilobytes to a few MB).
 
 A hand-written module rather than joblib's ``Memory``: the payloads are torch tensors loaded with
 ``weights_only=True``, numpy archives loaded without pickle and JSON, each checked against its key and shapes on

@@ -386,15 +386,34 @@ def _is_checkpoint(folder: Path) -> bool:
     return (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
 
 
+def _run_tokenizer(run_dir: Path, tokenizer: PreTrainedTokenizerBase) -> Path:
+    """The run's one saved copy of its tokenizer (``run_dir/tokenizer``), written atomically on first use; the run's
+    key includes the tokenizer's fingerprint, so one copy serves every checkpoint."""
+    shared = run_dir / "tokenizer"
+    if not (shared / "tokenizer_config.json").is_file():
+        staging = Path(tempfile.mkdtemp(dir=run_dir, prefix=".tokenizer."))
+        tokenizer.save_pretrained(staging)
+        if shared.exists():
+            shutil.rmtree(shared)
+        os.replace(staging, shared)
+    return shared
+
+
 def _save_checkpoint(run_dir: Path, step: int, model: GPTNeoXForCausalLM, tokenizer: PreTrainedTokenizerBase) -> Path:
-    """``save_pretrained`` the model and tokenizer into a temporary folder, then move it into place."""
+    """``save_pretrained`` the model into a temporary folder, add the run's tokenizer files as hard links to its one
+    copy (a copy where the file system has no links: 3.5 MB a checkpoint), then move the folder into place. Each
+    checkpoint stays a loadable ``save_pretrained`` folder."""
     target = _step_dir(run_dir, step)
     staging = Path(tempfile.mkdtemp(dir=run_dir, prefix=f".step{step}."))
     bars_were_enabled = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()  # one bar per save would drown the training bar
     try:
         model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
+        for source in _run_tokenizer(run_dir, tokenizer).iterdir():
+            try:
+                os.link(source, staging / source.name)
+            except OSError:
+                shutil.copy2(source, staging / source.name)
     finally:
         if bars_were_enabled:
             hf_logging.enable_progress_bar()
@@ -460,7 +479,7 @@ def train_run(
     text_sha = hashlib.sha256(text.encode()).hexdigest()[:16]
     run_dir = root / run_key(config, text_sha, tokenizer_fingerprint(tokenizer), compute)
     run_dir.mkdir(parents=True, exist_ok=True)
-    for leftover in run_dir.glob(".step*"):  # staging folders of an interrupted save
+    for leftover in [*run_dir.glob(".step*"), *run_dir.glob(".tokenizer*")]:  # staging of an interrupted save
         shutil.rmtree(leftover, ignore_errors=True)
     vocab_size = len(tokenizer)
     token_ids = encode_text(tokenizer, text)
