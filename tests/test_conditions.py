@@ -12,6 +12,7 @@ from utils import encoding_basis
 from utils.activations import log_mean_softmax, position_entropy
 from utils.basis import principal_basis, random_orthogonal
 from utils.head import OutputHead
+from utils.pruning.basis_control import basis_verdict
 
 
 def _head(V=60, d=8, seed=0, bias=False):
@@ -90,17 +91,72 @@ def test_rank_statistics_finds_the_planted_ordering():
     assert ranks.set_index("statistic").loc["logit_dispersion", "all groups"] == pytest.approx(-1.0)
     assert cond.best_dispersion(ranks) == "logit_dispersion"
     sentence = cond.ordering_sentence(ranks, len(table))
-    assert "logit_dispersion" in sentence and "falls" in sentence and "-1.00" in sentence
+    # the declared statistic is reported first; the best candidate only as chosen after looking
+    assert sentence.startswith("Over 12 groups of positions, R² falls as the declared statistic log_prob_dispersion")
+    assert "logit_dispersion orders R² best (-1.00; chosen after looking" in sentence
     with pytest.raises(ValueError, match="lacks"):
         cond.rank_statistics(table.drop(columns="r2"))
 
 
 def test_condition_check_is_three_valued():
     table = _planted_table()
+    table["n_positions"], table["group"] = 100, [str(i) for i in range(12)]
     assert cond.condition_check(table, "logit_dispersion", n_boot=200).verdict == "reproduced"
     table["rising"] = table.r2
     assert cond.condition_check(table, "rising", n_boot=200).verdict == "not reproduced"
     assert cond.condition_check(table, "curvature_share", n_boot=200).verdict == "inconclusive"
+
+
+def test_condition_check_uses_the_declared_statistic_and_controls_for_positions():
+    table = _planted_table()
+    table["group"] = [str(i) for i in range(12)]
+    # positions averaged drive both R² and the planted statistic: the raw correlation is strong, the partial one
+    # (controlling for log n_positions) is not
+    rng = np.random.default_rng(4)
+    n = np.exp(np.linspace(3, 9, 12))
+    table["n_positions"] = n.astype(int)
+    table["r2"] = np.log(n) / 10 + 0.06 * rng.normal(size=12)
+    table["log_prob_dispersion"] = -np.log(n) + 0.5 * rng.normal(size=12)
+    result = cond.condition_check(table, n_boot=300)
+    assert result.statistic == "log_prob_dispersion" and result.raw.value < -0.8
+    assert result.checks[0].verdict == "reproduced" and result.checks[1].verdict != "reproduced"
+    assert "interval over 300 resamples of the groups, not over texts" in result.checks[0].name
+    # the entropy is worded three-valued and the leave-one-grouping-out range is given
+    assert set(result.leave_one_out) == {"a", "b"} and "Leaving one grouping out" in result.describe()
+    assert "R² rises with the mean entropy, the opposite" in cond.condition_check(
+        table.assign(mean_entropy=table.r2), n_boot=200).describe()
+
+
+def test_drop_duplicate_groups_removes_the_repeated_row():
+    table = _planted_table()
+    table["n_positions"], table["group"] = 100, [str(i) for i in range(12)]
+    # the same positions (equal statistics of the positions), another alpha (curvature share and R² differ)
+    table.loc[3, list(cond.POSITION_STATISTICS)] = table.loc[10, list(cond.POSITION_STATISTICS)].to_numpy()
+    assert table.curvature_share[3] != table.curvature_share[10]
+    kept, dropped = cond.drop_duplicate_groups(table)
+    assert len(kept) == 11 and dropped == ["a 3"] and "3" not in set(kept.group)
+    assert cond.condition_check(table, "logit_dispersion", n_boot=50).n_groups == 11
+
+
+def test_bootstrap_rank_counts_undefined_samples():
+    x, y = np.arange(6.0), np.arange(6.0)
+    draws = np.array([[0, 1, 2, 3, 4, 5], [2, 2, 2, 2, 2, 2], [0, 0, 0, 0, 0, 5], [1, 1, 1, 1, 1, 1]])
+    result = cond.bootstrap_rank(x, y, draws)
+    assert result.n_undefined == 2 and result.n_boot == 4  # all-tied draws are counted, not silently dropped
+    assert "2 undefined, left out" in result.interval_text()
+    planted = cond.bootstrap_rank(x, y, np.array([[2] * 6, [3] * 6, [0, 1, 2, 3, 4, 5]]))
+    assert planted.interval is None and planted.word("up", "down", "neither") == "neither"
+    check = cond._rank_check("c", planted)
+    assert check.verdict == "inconclusive" and "2 undefined resamples left out" in check.name
+
+
+def test_partial_spearman_removes_a_planted_confounder():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=200)
+    x, y = z + 0.1 * rng.normal(size=200), z + 0.1 * rng.normal(size=200)
+    assert cond.partial_spearman(x, y) > 0.9
+    assert abs(cond.partial_spearman(x, y, z)) < 0.2
+    assert math.isnan(cond.partial_spearman(x[:3], y[:3], z[:3]))
 
 
 def _planted_encoding(V=400, d=12, seed=0):
@@ -109,6 +165,13 @@ def _planted_encoding(V=400, d=12, seed=0):
     E = rng.standard_normal((V, d))
     target = 3 * E[:, 0] - 2 * E[:, 1] + 0.05 * rng.standard_normal(V)
     return E, -target
+
+
+def _noisy_samples(log_alpha, n=40, block=16):
+    """Blocks of log alpha with small noise, standing in for resamples over texts."""
+    rng = np.random.default_rng(5)
+    samples = log_alpha + 0.05 * rng.standard_normal((n, len(log_alpha)))
+    return [samples[i : i + block] for i in range(0, n, block)]
 
 
 def test_basis_sparsity_model_basis_matches_encoding_and_is_privileged():
@@ -124,15 +187,22 @@ def test_basis_sparsity_model_basis_matches_encoding_and_is_privileged():
     assert np.allclose(table.r2_full, fit.r2)  # the full fit does not depend on the basis
     at_2 = table[table.k == 2]
     random = at_2[at_2.basis.str.startswith("random")]
-    model_row = at_2[at_2.basis == "model"].iloc[0].to_dict()
-    assert encoding_basis.basis_verdict(model_row, random) == "privileged"
-    sentence = encoding_basis.basis_sentence(model_row, random, at_2[at_2.basis == "principal"].iloc[0].to_dict(), 2)
-    assert sentence.startswith("The model's basis is privileged")
-    # the same encoding, hidden in a rotated embedding: the model's coordinates are no longer special
-    rotated = E @ random_orthogonal(d, 99)
-    table = encoding_basis.basis_sparsity(rotated, log_alpha, bases, [2], test_fraction=0.25, seed=1)
-    random = table[table.basis.str.startswith("random")]
-    assert encoding_basis.basis_verdict(table[table.basis == "model"].iloc[0].to_dict(), random) != "privileged"
+    shares = encoding_basis.BasisShares(E, bases, 2, test_fraction=0.25, seed=1).shares(log_alpha)
+    assert np.allclose(shares, at_2.set_index("basis").loc[list(bases), ["abs_share", "kept_share"]].to_numpy())
+    model_row, principal_row = (at_2[at_2.basis == name].iloc[0].to_dict() for name in ("model", "principal"))
+    checks = encoding_basis.basis_checks(E, log_alpha, _noisy_samples(log_alpha), 2, n_random=5, test_fraction=0.25,
+                                         seed=1)
+    assert basis_verdict(checks) == "privileged" and all(check.interval.n_boot == 40 for check in checks)
+    control = encoding_basis.basis_control(E, log_alpha, [2], n_random=5, test_fraction=0.25, seed=1)
+    expected = control[control.kind == "model"].kept_share.iloc[0] - control[control.kind == "random"].kept_share.mean()
+    assert checks[1].value == pytest.approx(expected)  # the same random bases (seeded seed + i) as the table
+    sentence = encoding_basis.basis_sentence(checks, basis_verdict(checks), model_row, random, principal_row, 2)
+    assert sentence.startswith("The model's basis is privileged") and "40 resamples of documents" in sentence
+    # an encoding spread evenly over every coordinate (|A_i| all equal): the model's basis is the least sparse
+    dense = -(E @ np.ones(d)) - 0.01 * np.random.default_rng(2).standard_normal(len(E))
+    dense_checks = encoding_basis.basis_checks(E, dense, _noisy_samples(dense), 2, n_random=5, test_fraction=0.25,
+                                               seed=1)
+    assert basis_verdict(dense_checks) == "not privileged"
     with pytest.raises(ValueError, match="orthogonal"):
         encoding_basis.basis_sparsity(E, log_alpha, {"bad": np.ones((d, d))}, [2])
 
@@ -264,8 +334,15 @@ def test_transfer_table_and_equal_positions_equal_direct_fits():
         cond.equal_positions_r2(refitter, acts.window_log_sums, 7, 8, n_subsets=1, seed=0)
     table["R² (own A)"] = [0.5, 0.9]
     sentence = cond.transfer_sentence(table, np.array([0.6, 0.8]))
-    assert "own fit 0.500, below the main corpus's range" in sentence
-    assert "own fit 0.900, above the main corpus's range" in sentence and sentence.count("On ") == 2
+    assert "own fit reaches 0.500, below the main corpus's range" in sentence
+    assert "own fit reaches 0.900, above the main corpus's range" in sentence and sentence.count("On ") == 2
+    assert "with its intercept and scale refitted on other's training tokens, reaches R²" in sentence
+    # a corpus whose -log alpha is the main prediction stretched and shifted: the direction is exact, the raw
+    # prediction is not
+    planted = np.exp(-(2.5 * (E @ fit.A + fit.B) + 3.0))
+    assert cond.rescaled_transfer_r2(fit, refitter, planted) == pytest.approx(1.0)
+    assert enc.score_encoding(fit, E, planted)["r2"] < 0.5
+    assert itself["R² (main direction, rescaled)"] == pytest.approx(fit.r2, abs=0.05)
 
 
 def test_basis_control_builds_the_bases_and_reads_one_k():
@@ -298,6 +375,15 @@ def test_output_space_fits_every_subset_on_the_same_rows():
     log_alpha = log_mean_softmax(acts.hidden_flat[torch.as_tensor(probed)], head).double().numpy()
     direct = cond.fixed_rows_r2(E, np.arange(80), log_alpha, n_fit=15, n_test=5, seed=3 + 4)
     assert space.table.r2.iloc[4] == pytest.approx(direct, rel=1e-5)
-    planted = cond.OutputSpace(pd.DataFrame({"size": [10, 100, 1000], "r2": [0.1, 0.5, 0.7]}), 30, 8)
-    assert planted.sentence() == ("With 8 fitted rows at every size, held-out R² rises with the output-space size "
-                                  "(rank correlation 1.00 over 3 fits, sizes 10 to 1,000 tokens).")
+    sizes = np.repeat([10, 100, 1000], 3)
+    planted = cond.OutputSpace(pd.DataFrame({"size": sizes, "r2": np.log10(sizes) / 4 + 0.01 * np.tile([-1, 0, 1], 3)}),
+                               30, 8)
+    assert planted.sentence(n_boot=200).startswith("With 8 fitted rows at every size, held-out R² rises with the "
+                                                   "output-space size (rank correlation 0.95 over 9 fits, [")
+    assert "mean R² 0.250 at 10, 0.500 at 100, 0.750 at 1,000 tokens" in planted.sentence(n_boot=200)
+    # no trend: R² drawn independently of the size
+    flat = cond.OutputSpace(pd.DataFrame({"size": np.repeat([10, 100, 1000, 5000], 3),
+                                          "r2": np.random.default_rng(1).normal(0.5, 0.05, 12)}), 30, 8)
+    assert "shows no detectable trend with the output-space size" in flat.sentence(n_boot=300)
+    draws = cond.stratified_draws(sizes, 50, 0)
+    assert all(set(sizes[row]) == {10, 100, 1000} and np.all(sizes[row] == sizes) for row in draws)

@@ -25,7 +25,7 @@ from sklearn.metrics import r2_score
 
 from .encoding import LeastSquares, score_encoding
 from .head import OutputHead, iter_logits
-from .uncertainty import Check, percentile_interval
+from .uncertainty import Check, Interval, combine, percentile_interval
 from .validation import check_float, check_int, check_positive_int
 
 STATISTICS = {
@@ -185,45 +185,217 @@ def _spearman(x, y) -> float:
 
 
 def best_dispersion(ranks: pd.DataFrame) -> str:
-    """The dispersion statistic (not the entropy) whose rank correlation with R² over all groups is largest in size."""
+    """The dispersion statistic (not the entropy) whose rank correlation with R² over all groups is largest in size.
+
+    Descriptive only: a statistic chosen on the groups it is then tested on would make the test optimistic, so the
+    condition check uses :data:`DECLARED_STATISTIC`, fixed before any group is measured.
+    """
     dispersions = ranks[ranks.statistic.isin(DISPERSIONS) & ranks["all groups"].notna()]
     if dispersions.empty:
         raise ValueError("no dispersion statistic has a rank correlation with R² (too few groups?)")
     return str(dispersions.iloc[int(np.argmax(dispersions["all groups"].abs().to_numpy()))].statistic)
 
 
-def condition_check(table: pd.DataFrame, statistic: str, *, target: str = "r2", n_boot: int = 1000,
-                    seed: int = 0) -> Check:
-    """The paper's "concentrated logits" condition, read as: R² falls as the dispersion of the averaged positions
-    rises, i.e. the rank correlation of R² with ``statistic`` over the groups is below 0.
+DECLARED_STATISTIC = "log_prob_dispersion"
+"""The statistic the condition check tests, fixed in advance: the second cumulant of the expansion of
+``log alpha_w`` over positions (``½ var_n log p_n(w)``) is the first term that departs from linear in ``E_w``."""
 
-    The interval resamples the groups (rows of ``table``) with replacement; it is over groups of positions, not
-    over texts.
+
+POSITION_STATISTICS = ("hidden_dispersion", "logit_dispersion", "log_prob_dispersion", "mean_entropy")
+"""The statistics measured from a group's positions alone (the curvature share also reads its alpha)."""
+
+
+def drop_duplicate_groups(table: pd.DataFrame, columns=POSITION_STATISTICS) -> tuple[pd.DataFrame, list[str]]:
+    """Rows whose statistics of the positions (``columns``) equal a later row's to 1e-9 are one set of positions
+    counted twice (the window length equal to the pass's window measures the main pass's own probed positions,
+    like the main corpus's row): keep the last of each.
+
+    Returns:
+        the table without the duplicates (index reset) and the dropped rows' ``"grouping group"`` labels.
     """
-    n_boot = check_positive_int("n_boot", n_boot)
-    x, y = table[statistic].to_numpy(np.float64), table[target].to_numpy(np.float64)
-    value = _spearman(x, y)
+    values = table[list(columns)].to_numpy(np.float64)
+    dropped = [i for i in range(len(table)) if any(
+        np.allclose(values[i], values[j], rtol=1e-9, atol=1e-12, equal_nan=True) for j in range(i + 1, len(table)))]
+    labels = [f"{table.grouping.iloc[i]} {table.group.iloc[i]}" for i in dropped]
+    return table.drop(index=table.index[dropped]).reset_index(drop=True), labels
+
+
+def partial_spearman(x, y, control=None) -> float:
+    """Rank correlation of ``x`` and ``y`` (n,); with ``control`` (n,), the partial rank correlation: the Pearson
+    correlation of the ranks of x and y after each is regressed on the rank of ``control``. NaN when undefined
+    (fewer than 4 finite rows with a control, 3 without, or x or y constant)."""
+    if control is None:
+        return _spearman(x, y)
+    x, y, z = (np.asarray(v, dtype=np.float64) for v in (x, y, control))
+    keep = np.isfinite(x) & np.isfinite(y) & np.isfinite(z)
+    if keep.sum() < 4:
+        return math.nan
+    ranks = [stats.rankdata(v[keep]) for v in (x, y, z)]
+    if min(np.ptp(r) for r in ranks[:2]) == 0:
+        return math.nan
+    # a constant control explains nothing: the partial correlation is then the plain rank correlation
+    design = np.column_stack([np.ones(keep.sum()), ranks[2]]) if np.ptp(ranks[2]) > 0 else np.ones((keep.sum(), 1))
+    rx, ry = (r - design @ np.linalg.lstsq(design, r, rcond=None)[0] for r in ranks[:2])
+    if np.std(rx) < 1e-12 or np.std(ry) < 1e-12:
+        return math.nan
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+@dataclass(frozen=True)
+class RankBootstrap:
+    """A rank correlation with its bootstrap interval, and how many bootstrap samples left it undefined.
+
+    Attributes:
+        value: the measured rank correlation.
+        interval: percentile interval of the defined samples (:func:`utils.uncertainty.percentile_interval`,
+            centred on ``value``), or None when fewer than two samples are defined.
+        n_undefined: samples where the correlation is undefined (all ranks tied), left out of the interval.
+        n_boot: samples drawn.
+        over: what was resampled, in words (e.g. "groups of positions").
+    """
+
+    value: float
+    interval: Interval | None
+    n_undefined: int
+    n_boot: int
+    over: str
+
+    def word(self, positive: str, negative: str, neither: str) -> str:
+        """Three-valued: ``positive`` when the whole interval is above 0, ``negative`` when below, else ``neither``."""
+        if self.interval is None or self.interval.low <= 0 <= self.interval.high:
+            return neither
+        return positive if self.interval.low > 0 else negative
+
+    def interval_text(self) -> str:
+        """``[low, high] (95%, 1000 resamples of groups; 3 undefined, left out)``."""
+        if self.interval is None:
+            return f"(no interval: {self.n_undefined} of {self.n_boot} resamples undefined)"
+        return (f"{self.interval.text('.2f')} ({self.interval.level:.0%}, {self.n_boot} resamples of {self.over}; "
+                f"{self.n_undefined} undefined, left out)")
+
+
+def bootstrap_rank(x, y, draws: np.ndarray, *, control=None, over: str = "groups", unit: str = "group"
+                   ) -> RankBootstrap:
+    """:func:`partial_spearman` of ``x`` and ``y`` (n,) and its percentile interval over ``draws`` (n_boot, n) row
+    indices (with replacement); samples where it is undefined are counted, not silently dropped."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    z = None if control is None else np.asarray(control, dtype=np.float64)
+    value = partial_spearman(x, y, z)
     if math.isnan(value):
-        raise ValueError(f"statistic={statistic!r} has no rank correlation with {target} over {len(table)} groups")
-    rng = np.random.default_rng(seed)
-    samples = [_spearman(x[draw], y[draw]) for draw in rng.integers(0, len(x), size=(n_boot, len(x)))]
-    samples = np.array([s for s in samples if not math.isnan(s)])
-    interval = percentile_interval(samples, estimate=value, unit="group")
-    return Check(f"concentrated logits: rank correlation of R² with {statistic} over groups of positions", value,
-                 interval, 0.0, "below", ".2f")
+        raise ValueError(f"the rank correlation is undefined on the {len(x)} rows given (too few, or tied)")
+    samples = np.array([partial_spearman(x[d], y[d], None if z is None else z[d]) for d in draws])
+    defined = samples[np.isfinite(samples)]
+    interval = percentile_interval(defined, estimate=value, unit=unit) if len(defined) >= 2 else None
+    return RankBootstrap(value, interval, int(len(samples) - len(defined)), len(samples), over)
 
 
-def ordering_sentence(ranks: pd.DataFrame, n_groups: int) -> str:
-    """Which statistic orders R² best over the groups, in words, from :func:`rank_statistics`'s table."""
+def _row_draws(n: int, n_boot: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, n, size=(check_positive_int("n_boot", n_boot), n))
+
+
+@dataclass(frozen=True)
+class ConditionResult:
+    """The concentrated-logits condition judged on the table of groups (:func:`condition_check`).
+
+    Attributes:
+        checks: [raw, controlled] :class:`Check` s: the rank correlation of R² with the declared statistic, then the
+            same controlling for the number of positions averaged (partial rank correlation).
+        raw, controlled, entropy: their :class:`RankBootstrap` s (entropy: mean entropy against R², a correlate).
+        leave_one_out: grouping -> rank correlation over the groups of every other grouping.
+        statistic: the tested statistic; n_groups: rows; dropped: duplicate rows removed before the check.
+    """
+
+    checks: list
+    raw: RankBootstrap
+    controlled: RankBootstrap
+    entropy: RankBootstrap
+    leave_one_out: dict
+    statistic: str
+    n_groups: int
+    dropped: list
+
+    @property
+    def verdict(self) -> str:
+        return combine([check.verdict for check in self.checks])
+
+    def entropy_sentence(self) -> str:
+        """The mean entropy against R², in words: its rank correlation, interval, and direction (three-valued) next
+        to the one concentrated logits would give (R² falling as the entropy rises)."""
+        direction = self.entropy.word(
+            "R² rises with the mean entropy, the opposite of what concentrated logits would give",
+            "R² falls as the mean entropy rises, as concentrated logits would give",
+            "no detectable direction of R² with the mean entropy")
+        stronger = abs(self.entropy.value) > abs(self.raw.value)
+        return (f"The mean entropy orders R² with rank correlation {self.entropy.value:.2f} "
+                f"{self.entropy.interval_text()}: {direction}"
+                f"{', and more strongly than the declared dispersion' if stronger else ''}.")
+
+    def describe(self) -> str:
+        """The checks with their numbers, the leave-one-grouping-out range and the entropy's direction, in words."""
+        values = np.array(list(self.leave_one_out.values()))
+        signs = ("keeps its sign" if np.all(values < 0) or np.all(values > 0) else
+                 "changes sign or is undefined" if np.any(np.isnan(values)) else "changes sign")
+        return (f"{'; '.join(check.describe() for check in self.checks)}; verdict {self.verdict}. Leaving one "
+                f"grouping out at a time, the rank correlation {signs} ({np.nanmin(values):.2f} to "
+                f"{np.nanmax(values):.2f} over {len(values)} groupings). {self.entropy_sentence()}")
+
+
+def _rank_check(name: str, result: RankBootstrap) -> Check:
+    interval = result.interval if result.interval is not None else Interval(-1.0, 1.0, 0.95, result.n_boot, "group")
+    return Check(f"{name} (interval over {result.n_boot} resamples of the groups, not over texts; "
+                 f"{result.n_undefined} undefined resamples left out)", result.value, interval, 0.0, "below", ".2f")
+
+
+def leave_one_grouping_out(table: pd.DataFrame, statistic: str, target: str = "r2") -> dict[str, float]:
+    """grouping -> rank correlation of ``target`` with ``statistic`` over the rows of every other grouping."""
+    return {grouping: _spearman(table.loc[table.grouping != grouping, statistic],
+                                table.loc[table.grouping != grouping, target])
+            for grouping in table.grouping.unique()}
+
+
+def condition_check(table: pd.DataFrame, statistic: str = DECLARED_STATISTIC, *, target: str = "r2",
+                    n_boot: int = 1000, seed: int = 0) -> ConditionResult:
+    """The paper's "concentrated logits" condition, read as: R² falls as the dispersion of the averaged positions
+    rises, i.e. the rank correlation of R² with ``statistic`` over the groups is below 0, both as measured and
+    controlling for the number of positions each group averages (``log n_positions``; partial rank correlation).
+
+    Duplicate rows are dropped first (:func:`drop_duplicate_groups`). Both intervals resample the groups (rows) with
+    replacement, the same draws for both; they are over groups of positions, not over texts. Resamples where a
+    correlation is undefined are counted and reported in the check's name. The verdict combines the two checks
+    (:func:`utils.uncertainty.combine`).
+    """
+    missing = [name for name in (statistic, target, "mean_entropy", "n_positions", "grouping") if name not in table]
+    if missing:
+        raise ValueError(f"table lacks the columns {missing}; it has {list(table.columns)}")
+    table, dropped = drop_duplicate_groups(table)
+    draws = _row_draws(len(table), n_boot, seed)
+    y = table[target].to_numpy(np.float64)
+    raw = bootstrap_rank(table[statistic], y, draws, over="groups")
+    controlled = bootstrap_rank(table[statistic], y, draws, control=np.log(table.n_positions), over="groups")
+    entropy = bootstrap_rank(table.mean_entropy, y, draws, over="groups")
+    checks = [_rank_check(f"concentrated logits: rank correlation of R² with {statistic} over groups of positions",
+                          raw),
+              _rank_check("the same, controlling for the number of positions averaged by a partial rank correlation",
+                          controlled)]
+    return ConditionResult(checks, raw, controlled, entropy, leave_one_grouping_out(table, statistic, target),
+                           statistic, len(table), dropped)
+
+
+def ordering_sentence(ranks: pd.DataFrame, n_groups: int, declared: str = DECLARED_STATISTIC) -> str:
+    """The declared statistic's rank correlation with R² over the groups, and which candidate orders R² best
+    (descriptive: chosen after looking), in words, from :func:`rank_statistics`'s table."""
     best = best_dispersion(ranks)
     rho = dict(zip(ranks.statistic, ranks["all groups"]))
-    direction = "falls" if rho[best] < 0 else "rises"
     entropy = rho.get("mean_entropy", math.nan)
     entropy_text = ("" if math.isnan(entropy) else
                     f"; the mean entropy of the predictions, kept as a correlate, reaches {entropy:.2f}"
-                    + (" and orders R² better" if abs(entropy) > abs(rho[best]) else ""))
-    return (f"Over {n_groups} groups of positions, the dispersion statistic that orders R² best is {best} "
-            f"({STATISTICS[best]}): R² {direction} as it grows, rank correlation {rho[best]:.2f}{entropy_text}.")
+                    + (" and orders R² better" if abs(entropy) > abs(rho[declared]) else ""))
+    best_text = ("it is also the candidate dispersion that orders R² best" if best == declared else
+                 f"of the candidate dispersions, {best} orders R² best ({rho[best]:.2f}; chosen after looking, so "
+                 "not tested)")
+    return (f"Over {n_groups} groups of positions, R² {trend_word(rho[declared])} as the declared statistic "
+            f"{declared} ({STATISTICS[declared]}) grows, rank correlation {rho[declared]:.2f}; {best_text}"
+            f"{entropy_text}.")
 
 
 @torch.no_grad()
@@ -461,6 +633,20 @@ class GroupFitter:
         return rows
 
 
+def rescaled_transfer_r2(fit, refitter, alpha) -> float:
+    """Held-out R² of the main fit's direction on another corpus, its intercept and scale refitted there.
+
+    The main fit's prediction ``s_w = E_w · A + B`` is regressed (OLS, slope and intercept) on the other corpus's
+    ``-log alpha`` over the training tokens of ``refitter``'s split, and scored on its held-out tokens: it measures
+    the direction, not the main corpus's intercept and scale.
+    """
+    target = -np.log(np.asarray(alpha, dtype=np.float64))
+    score = refitter.E @ fit.A + fit.B
+    train, test = refitter.train_tokens, refitter.test_tokens
+    slope, intercept = np.polyfit(score[train], target[train], 1)
+    return r2_score(target[test], slope * score[test] + intercept)
+
+
 def transfer_table(fit, refitter, passes: dict) -> pd.DataFrame:
     """The main corpus's fit carried to other corpora, beside each corpus's own fit (held-out tokens).
 
@@ -469,8 +655,10 @@ def transfer_table(fit, refitter, passes: dict) -> pd.DataFrame:
             :class:`utils.encoding.EncodingRefitter` (same E and split); passes: name -> Activations of each corpus.
 
     Returns:
-        one row per corpus: corpus, positions, "R² (A from main corpus)", "Spearman (A from main corpus)",
-        "R² (own A)", "cosine(A_main, A_own)", text (the pass described).
+        one row per corpus: corpus, positions, "R² (A from main corpus)" (the main fit's prediction as it stands:
+        direction, intercept and scale), "R² (main direction, rescaled)" (:func:`rescaled_transfer_r2`: intercept
+        and scale refitted on the corpus's training tokens), "Spearman (A from main corpus)", "R² (own A)",
+        "cosine(A_main, A_own)", text (the pass described).
     """
 
     rows = []
@@ -480,6 +668,7 @@ def transfer_table(fit, refitter, passes: dict) -> pd.DataFrame:
         moved = score_encoding(fit, refitter.E, alpha)
         cosine = float(fit.A @ own.A / np.linalg.norm(fit.A) / np.linalg.norm(own.A))
         rows.append({"corpus": name, "positions": other.n_positions, "R² (A from main corpus)": moved["r2"],
+                     "R² (main direction, rescaled)": rescaled_transfer_r2(fit, refitter, alpha),
                      "Spearman (A from main corpus)": moved["spearman"], "R² (own A)": own.r2,
                      "cosine(A_main, A_own)": cosine, "text": other.describe()})
     return pd.DataFrame(rows)
@@ -497,14 +686,19 @@ def equal_positions_r2(refitter, window_log_sums, n_windows: int, window_length:
 
 
 def transfer_sentence(transfer: pd.DataFrame, equal_r2: np.ndarray) -> str:
-    """The transfer results in words, one sentence per corpus of :func:`transfer_table`, each own fit placed against
-    the range of the main corpus's equal-position fits (``equal_r2``)."""
+    """The transfer results in words, one sentence per corpus of :func:`transfer_table`: the main direction's rank
+    correlation and its R² once intercept and scale are refitted (what the direction carries), the raw prediction's
+    R² (which also charges the main corpus's intercept and scale), and the own fit placed against the range of the
+    main corpus's equal-position fits (``equal_r2``)."""
     low, high = float(np.min(equal_r2)), float(np.max(equal_r2))
     return " ".join(
-        f"On {row.corpus} ({row.text}), the main corpus's direction reaches R² {row['R² (A from main corpus)']:.3f} "
-        f"and the corpus's own fit {row['R² (own A)']:.3f}, {range_word(row['R² (own A)'], low, high)} the main "
-        f"corpus's range at as many positions; the cosine of the two directions is "
-        f"{row['cosine(A_main, A_own)']:.3f}." for _, row in transfer.iterrows())
+        f"On {row.corpus} ({row.text}), the main corpus's direction orders the held-out tokens with Spearman "
+        f"{row['Spearman (A from main corpus)']:.3f} and, with its intercept and scale refitted on {row.corpus}'s "
+        f"training tokens, reaches R² {row['R² (main direction, rescaled)']:.3f} (taken as it stands, with the main "
+        f"corpus's intercept and scale, {row['R² (A from main corpus)']:.3f}); the corpus's own fit reaches "
+        f"{row['R² (own A)']:.3f}, {range_word(row['R² (own A)'], low, high)} the main corpus's range at as many "
+        f"positions; the cosine of the two directions is {row['cosine(A_main, A_own)']:.3f}."
+        for _, row in transfer.iterrows())
 
 
 @dataclass
@@ -516,12 +710,34 @@ class OutputSpace:
     n_positions: int
     n_fit_rows: int
 
-    def sentence(self) -> str:
-        """The trend of R² with the output-space size in words (rank correlation over the fits)."""
-        rho = self.table["size"].corr(self.table.r2, method="spearman")
-        return (f"With {self.n_fit_rows:,} fitted rows at every size, held-out R² {trend_word(rho)} with the "
-                f"output-space size (rank correlation {rho:.2f} over {len(self.table)} fits, sizes "
-                f"{self.table['size'].min():,} to {self.table['size'].max():,} tokens).")
+    def trend(self, *, n_boot: int = 1000, seed: int = 0) -> RankBootstrap:
+        """Rank correlation of R² with the size over the fits, with its interval over subsets and row draws: each
+        bootstrap sample redraws, within every size, that size's fits with replacement (:func:`stratified_draws`)."""
+        draws = stratified_draws(self.table["size"].to_numpy(), n_boot, seed)
+        return bootstrap_rank(self.table["size"], self.table.r2, draws, over="fits within each size", unit="fit")
+
+    def sentence(self, *, n_boot: int = 1000, seed: int = 0) -> str:
+        """The trend of R² with the output-space size in words, three-valued from :meth:`trend`'s interval."""
+        trend = self.trend(n_boot=n_boot, seed=seed)
+        word = trend.word("rises with the output-space size", "falls with the output-space size",
+                          "shows no detectable trend with the output-space size")
+        means = self.table.groupby("size").r2.mean()
+        return (f"With {self.n_fit_rows:,} fitted rows at every size, held-out R² {word} (rank correlation "
+                f"{trend.value:.2f} over {len(self.table)} fits, {trend.interval_text()}; mean R² "
+                + ", ".join(f"{mean:.3f} at {size:,}" for size, mean in means.items()) + " tokens).")
+
+
+def stratified_draws(strata, n_boot: int, seed: int) -> np.ndarray:
+    """(n_boot, n) row indices: each sample redraws, within every stratum of ``strata`` (n,), as many rows of that
+    stratum as it holds, with replacement (so every stratum keeps its size)."""
+    strata = np.asarray(strata)
+    rng = np.random.default_rng(seed)
+    n_boot = check_positive_int("n_boot", n_boot)
+    draws = np.empty((n_boot, len(strata)), dtype=np.int64)
+    for value in np.unique(strata):
+        rows = np.flatnonzero(strata == value)
+        draws[:, rows] = rows[rng.integers(0, len(rows), size=(n_boot, len(rows)))]
+    return draws
 
 
 def output_space(hidden_flat: torch.Tensor, head: OutputHead, E, sizes, *, n_subsets: int, n_positions: int,
