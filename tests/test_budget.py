@@ -3,6 +3,7 @@ build (and nothing outside one), and the floor is the ledger's FLOPs over the ra
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -81,3 +82,13 @@ def test_the_floor_is_the_ledgers_flops_over_the_rate_and_the_build_prints_it(tm
     printed = format_budget(report)
     assert "compute floor" in printed and "1.50x" in printed and "reused" in printed
     json.dumps(report)  # written to the build's budget.json as is
+    idle = budget_report([Run("04_d", 30.0, False)], [], 100.0)  # pages that ran no model work: no ratio to print
+    assert "nan" not in format_budget(idle) and "n/a" in format_budget(idle)
+
+
+def test_a_file_linked_twice_is_counted_once(tmp_path):
+    (tmp_path / "a").write_bytes(b"x" * 1000)
+    (tmp_path / "sub").mkdir()
+    os.link(tmp_path / "a", tmp_path / "sub" / "b")
+    (tmp_path / "c").write_bytes(b"y" * 10)
+    assert budget.folder_bytes(tmp_path) == 1010 and budget.folder_bytes(tmp_path / "missing") == 0

@@ -311,7 +311,8 @@ def format_budget(report: dict[str, Any]) -> str:
                          f"({report['tokens'][kind]:,} tokens)")
     lines += [f"    {'fp32 matmul rate':24s} {report['fp32_gflops']:9.1f} GFLOP/s (best of start and end)",
               f"    {'compute floor':24s} {report['floor_seconds']:9.1f} s",
-              f"    {'chapter time / floor':24s} {report['ratio']:9.2f}x",
+              f"    {'chapter time / floor':24s} " + (f"{report['ratio']:9.2f}x" if report["floor_seconds"] > 0
+                                                          else f"{'n/a':>9s}  (these pages ran no model work)"),
               f"    {'cache':24s} {report['cache_bytes'] / 1e9:9.2f} GB ({cache_dir().name}/)"]
     return "\n".join(lines)
 
