@@ -21,7 +21,7 @@ import pytest
 
 from utils import book
 from utils.paths import REPO_ROOT
-from utils.results import load_results
+from utils.results import is_lab_only, load_results
 
 PARAMS_DIR = Path(__file__).parent / "params"
 _runs: dict[str, book.ChapterRun | BaseException] = {}
@@ -87,6 +87,11 @@ def test_chapter_runs_on_tiny_parameters(chapter, runs_dir, tiny_model_dir):
     stray = [cell.source.splitlines()[0] for cell in executed.cells
              if ends_in_recording_call(cell) and any(o.output_type == "execute_result" for o in cell.outputs)]
     assert not stray, f"cells ending in a recording call print a stray value on the page: {stray}"
+    # every figure a cell glues is also shown in that cell, as a notebook front end (JupyterLab) displays it
+    blind = [cell.source.splitlines()[0] for cell in executed.cells if cell.cell_type == "code"
+             and "glue_figure(" in cell.source and not any(
+                 "image/png" in output.get("data", {}) and is_lab_only(output) for output in cell.outputs)]
+    assert not blind, f"cells that glue a figure without showing it in the notebook: {blind}"
 
 
 RECORDING_CALLS = {"record", "record_scorecard", "glue_figure"}
@@ -114,6 +119,15 @@ def test_book_builds_from_the_tiny_runs(tiny_book):
         assert "{glue" not in page, f"{chapter}: a glue role was left unrendered"
     assert (tiny_book / "index.html").exists()
     assert (tiny_book / "_static" / "mathjax" / "tex-chtml-full.js").is_file(), "the vendored MathJax is missing"
+    # the book shows each figure once, where its {glue:figure} sits: the front ends' copies are not staged
+    for chapter in book.chapters():
+        staged = nbformat.read(tiny_book.parent / "source" / "book" / f"{chapter}.ipynb", as_version=4)
+        outputs = [output for cell in staged.cells for output in cell.get("outputs", [])]
+        assert not any(is_lab_only(output) for output in outputs), f"{chapter}: a front end's figure was staged"
+        images = sum("image/png" in output.get("data", {}) for output in outputs)
+        directives = (book.BOOK_DIR / f"{chapter}.py").read_text().count("{glue:figure}")
+        page = (tiny_book / "book" / f"{chapter}.html").read_text()
+        assert page.count("<img ") == directives + images, f"{chapter}: a figure is shown twice or not at all"
     assert browser.outside_references(tiny_book) == []
 
 

@@ -32,6 +32,7 @@ import yaml
 from . import budget, cache
 from .compute import matmul_rate
 from .paths import BUILD_DIR, REPO_ROOT, RESULTS_DIR, RUNS_DIR, cache_dir
+from .results import is_lab_only
 
 BOOK_DIR = REPO_ROOT / "book"
 SOURCE_DIR = BUILD_DIR / "source"  # staged book: config, pages and executed chapters
@@ -216,9 +217,24 @@ def stage(runs_dir: Path = RUNS_DIR, source_dir: Path = SOURCE_DIR) -> Path:
         executed = Path(runs_dir) / f"{chapter}.ipynb"
         if not executed.exists():
             raise FileNotFoundError(f"chapter {chapter!r} has not been executed: {executed} is missing")
-        shutil.copy2(executed, source_dir / "book" / executed.name)
+        write_book_notebook(executed, source_dir / "book" / executed.name)
     (source_dir / "book" / "parameters.generated.md").write_text(parameters_page(runs_dir))
     return source_dir
+
+
+def write_book_notebook(executed: Path, target: Path) -> int:
+    """Copy an executed chapter for the book without the outputs shown only to notebook front ends
+    (:func:`utils.results.is_lab_only`: the figures, which the book shows where their ``{glue:figure}`` sits);
+    returns how many were dropped."""
+    notebook = json.loads(Path(executed).read_text(encoding="utf-8"))
+    dropped = 0
+    for cell in notebook["cells"]:
+        if cell.get("cell_type") == "code":
+            kept = [output for output in cell.get("outputs", []) if not is_lab_only(output)]
+            dropped += len(cell.get("outputs", [])) - len(kept)
+            cell["outputs"] = kept
+    Path(target).write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return dropped
 
 
 def build_html(source_dir: Path = SOURCE_DIR, html_dir: Path = HTML_DIR) -> Path:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
+from IPython.display import display
 from myst_nb import glue
 
 from . import cache
@@ -172,11 +173,24 @@ def record_many(chapter: str, values: dict[str, tuple[Any, str | None, str]]) ->
         record(chapter, name, value, fmt=fmt, description=description)
 
 
+#: metadata of the outputs shown only where a notebook is run (JupyterLab, the executed runs); the book's staging
+#: (:func:`utils.book.stage`) drops them, because the book shows each figure where its ``{glue:figure}`` sits
+LAB_ONLY = {"loglinear": {"lab_only": True}}
+
+
 def glue_figure(name: str, figure: Any) -> None:
-    """Glue a matplotlib figure under ``name`` for a captioned ``{glue:figure}`` directive, then close it."""
+    """Glue a matplotlib figure under ``name`` for a captioned ``{glue:figure}`` directive, show it in the cell's
+    output (so that a notebook front end displays it; marked :data:`LAB_ONLY`, so the book shows it once), then
+    close it."""
 
     glue(name, figure, display=False)
+    display(figure, metadata=LAB_ONLY)
     plt.close(figure)
+
+
+def is_lab_only(output: dict[str, Any]) -> bool:
+    """Whether a notebook output (a dict of nbformat's) is one of :func:`glue_figure`'s displays for front ends."""
+    return bool(output.get("metadata", {}).get("loglinear", {}).get("lab_only"))
 
 
 def record_scorecard(chapter: str, figure: str, checks: list[Check]) -> None:
