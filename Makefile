@@ -35,7 +35,11 @@ browser:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+# JupyterLab opens the chapters' .py files as notebooks (jupytext's viewer), a setting kept inside the environment
+LAB_OVERRIDES := $(VENV)/etc/jupyter/labconfig/default_setting_overrides.json
+
 lab: $(STAMP)
+	$(BIN)/jupytext-config --settings-file $(LAB_OVERRIDES) set-default-viewer python
 	$(BIN)/jupyter lab book/
 
 # make bench: the rates behind the build's budget (a few minutes); make bench-all: every benchmark script (longer)

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import jupytext
 import pytest
@@ -125,3 +128,20 @@ def test_no_cell_header_carries_text(notebook):
     bad = [f"{number}: {line}" for number, line in enumerate(lines, 1) if line.startswith("# %%")
            and not header.match(line)]
     assert not bad, f"book/{notebook}.py: cell headers with text: {bad}"
+
+
+def test_make_lab_opens_the_chapters_as_notebooks(tmp_path, monkeypatch):
+    """The lab target's viewer setting, written where it writes it, is what JupyterLab reads as its default."""
+    from jupyter_server.services.config import ConfigManager
+
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    recipe = makefile.split("\nlab: ")[1].split("\n\n")[0].splitlines()[1:]
+    setting = next(line.strip() for line in recipe if "jupytext-config" in line)
+    venv = tmp_path / "venv"
+    command = (setting.replace("$(LAB_OVERRIDES)", str(venv / "etc/jupyter/labconfig/default_setting_overrides.json"))
+               .replace("$(BIN)/", str(Path(sys.executable).parent) + "/"))
+    assert "$(VENV)/etc/jupyter/labconfig/default_setting_overrides.json" in makefile
+    subprocess.run(command, shell=True, check=True, capture_output=True)
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", str(venv / "etc/jupyter"))
+    overrides = ConfigManager(config_dir_name="labconfig").get("default_setting_overrides")
+    assert overrides["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"]["python"] == "Jupytext Notebook"
