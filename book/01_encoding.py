@@ -93,7 +93,7 @@ from utils.models import available_offline_models, describe
 from utils.plotting import set_theme
 from utils.pruning.basis_control import basis_verdict
 from utils.results import glue_figure, record, record_many, record_scorecard, start_run
-from utils.uncertainty import resampled_log_alphas
+from utils.uncertainty import n_resampled, resampled_log_alphas
 
 # %%
 start_run(CHAPTER, globals(), loaded)
@@ -328,8 +328,9 @@ record_many(CHAPTER, {
 # ```{glue:figure} fig-transfer
 # :name: fig-transfer
 # Held-out $R^2$ on out-of-distribution corpora: the main corpus's fit taken as it stands (its direction, intercept
-# and scale) against a direction fitted on the corpus itself. The dashed line is the main corpus's own fit on all its positions; the band
-# spans its own fits on seeded subsets of windows with as many positions as one out-of-distribution pass.
+# and scale) against a direction fitted on the corpus itself. The dashed line is the main corpus's own fit on all its
+# positions; the band spans its own fits on seeded subsets of windows with as many positions as one
+# out-of-distribution pass.
 # ```
 #
 # {glue:text}`01_encoding.transfer_sentence` At {glue:text}`01_encoding.equal_positions` positions the main corpus's
@@ -419,7 +420,7 @@ basis_table = encoding_basis.basis_control(E, acts.log_alpha.numpy(), sorted(set
 model_row, principal_row, random_rows = encoding_basis.basis_rows_at(basis_table, k_check)
 basis_checks = encoding_basis.basis_checks(E, acts.log_alpha.numpy(), resampled_log_alphas(acts, n_boot=n_boot_texts,
                                            seed=seed), k_check, n_random=n_random_bases, test_fraction=test_fraction,
-                                           seed=seed, boot_seed=seed)
+                                           seed=seed, boot_seed=seed, n_documents=n_resampled(acts.document))
 basis_word = basis_verdict(basis_checks)  # chapter 3's rule and words
 glue_figure("fig-basis", figures.basis_figure(basis_table))
 basis_table.groupby(["kind", "k"])[["abs_share", "kept_share"]].agg(["mean", "min", "max"]).round(3)

@@ -18,7 +18,7 @@ from sklearn.metrics import r2_score
 
 from .activations import mean_softmax, position_entropy
 from .compute import single_threaded_blas
-from .uncertainty import Check, percentile_interval, resampled_log_alphas
+from .uncertainty import Check, n_resampled, percentile_interval, resampled_log_alphas
 from .validation import check_float, check_int, check_positive_int
 
 
@@ -528,8 +528,9 @@ def headline_checks(
     r2, top_r2 = refitter.r2(activations.log_alpha.numpy()[None], top_k=k)[0]
     samples = np.concatenate([refitter.r2(block, top_k=k) for block in
                               resampled_log_alphas(activations, n_boot=n_boot, seed=boot_seed)])
-    r2_interval = percentile_interval(samples[:, 0], estimate=r2)
-    kept_interval = percentile_interval(samples[:, 1] / samples[:, 0], estimate=top_r2 / r2)
+    n_documents = n_resampled(activations.document)
+    r2_interval = percentile_interval(samples[:, 0], estimate=r2, n_groups=n_documents)
+    kept_interval = percentile_interval(samples[:, 1] / samples[:, 0], estimate=top_r2 / r2, n_groups=n_documents)
     return [
         Check("accurate: held-out R² of the log-linear fit", float(r2), r2_interval, r2_threshold, "above"),
         Check(f"sparse: share of that R² kept by the top {k} of {E.shape[1]} dimensions of |A|",

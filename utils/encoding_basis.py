@@ -125,13 +125,16 @@ class BasisShares:
 
 
 def basis_checks(E, log_alpha, samples, k: int, *, n_random: int, margin: float = 0.0, test_fraction: float = 0.2,
-                 seed: int = 0, boot_seed: int = 0) -> list[Check]:
+                 seed: int = 0, boot_seed: int = 0, n_documents: int | None = None) -> list[Check]:
     """Is the model's basis privileged for the encoding's sparsity? Chapter 3's rule
     (:func:`utils.pruning.basis_control.basis_checks`): the model's basis minus the mean of ``n_random`` random
     orthogonal bases (basis i seeded ``seed + i``), one check per measure (share of ``sum |A|`` and share of the
     R² kept by the top ``k`` dimensions), each above ``margin``, with an interval that resamples both the texts
     (``samples``: an iterable of (b, V) blocks of resampled ``log alpha``, e.g.
     :func:`utils.uncertainty.resampled_log_alphas`) and the random bases (with replacement, ``boot_seed + 1``).
+
+        n_documents: how many documents ``samples`` resampled (widens the interval for few of them:
+            :func:`utils.uncertainty.few_groups_factor`); None for no widening.
 
     Returns:
         [share of |A| check, share of R² check]; :func:`utils.pruning.basis_control.basis_verdict` words them.
@@ -151,7 +154,7 @@ def basis_checks(E, log_alpha, samples, k: int, *, n_random: int, margin: float 
     names = (f"top {k} of {d} dimensions' share of sum |A|", f"share of the R² kept by the top {k} of {d} dimensions")
     return [Check(f"{name}: model basis minus the mean of {n_random} random orthogonal bases (interval over "
                   f"documents and random bases)", float(estimate[i]),
-                  percentile_interval(boot[:, i], estimate=float(estimate[i])), margin, "above")
+                  percentile_interval(boot[:, i], estimate=float(estimate[i]), n_groups=n_documents), margin, "above")
             for i, name in enumerate(names)]
 
 

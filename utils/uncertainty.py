@@ -42,6 +42,12 @@ def resampling_groups(document: torch.Tensor | np.ndarray, unit: str = "document
     return groups
 
 
+def n_resampled(document: torch.Tensor | np.ndarray, unit: str = "document") -> int:
+    """How many groups a bootstrap over ``unit`` draws from, the documents (or windows) of a pass's ``document``
+    (n_windows,): the ``n_groups`` of :func:`percentile_interval`."""
+    return int(resampling_groups(document, unit).max()) + 1
+
+
 def group_log_sums(window_sums: torch.Tensor | np.ndarray, groups: np.ndarray) -> np.ndarray:
     """Sum rows of log-domain window sums (n_windows, m) within each group: -> (n_groups, m) float64 (logs)."""
     values = torch.as_tensor(np.asarray(window_sums), dtype=torch.float64)

@@ -307,8 +307,8 @@ def basis_checks(
     document_counts = resample_counts(n_groups, n_boot, seed)
     seed_counts = resample_counts(n_random, n_boot, seed + 1) / n_random
     samples = np.array([statistics(w, s) for w, s in zip(document_counts, seed_counts)])
-    intervals = [percentile_interval(samples[:, i], estimate=estimate[i], level=level) if np.all(np.isfinite(
-        samples[:, i])) else None for i in range(3)]
+    intervals = [percentile_interval(samples[:, i], estimate=estimate[i], level=level, n_groups=n_groups)
+                 if np.all(np.isfinite(samples[:, i])) else None for i in range(3)]
     share = percent(fraction)
     checks = [
         Check(f"top-1 agreement at {share} deleted: model coordinates by |A| minus random bases by |QᵀA| "
