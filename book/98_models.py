@@ -41,14 +41,15 @@ trained_argmax_max_tokens = 2048  # the same for chapter 4's models (a seeded sa
 headline_parameters = {}  # further parameters of book/headlines.py, the same for every run
 
 # %%
+import json
 import os
 from pathlib import Path
 
 from utils.book import rerun_grid
 from utils.models import available_offline_models, load_model
 from utils.results import RERUNS_DIR, RESULTS_DIR, glue_figure, record, start_run
-from utils.robustness import (check_model_list, check_run_sizes, models_figure, models_grid, models_table,
-                              models_to_compare)
+from utils.robustness import (check_model_list, check_run_sizes, dynamics_results, models_figure, models_grid,
+                              models_table, models_to_compare, random_init_baselines)
 from utils.validation import check_int
 
 CHAPTER = "98_models"
@@ -75,10 +76,16 @@ record(CHAPTER, "models", ", ".join(named), description="the models side by side
 #
 # Each model's vocabulary and dimension; how many tokens of its head can never be the argmax and how many rows have
 # an identical twin (chapter 5's test, of the tokens tested); then for each check its value, its 95% interval over
-# resampled documents, and its verdict against the chapters' threshold, for {glue:text}`98_models.models`.
+# resampled documents, and its verdict against the chapters' threshold, for {glue:text}`98_models.models`; last, the
+# $k$ that chapter 2's check chose on each model's training windows. Below the encoding's accuracy, the same fit on
+# chapter 4's random initialisation (step 0, on chapter 4's own held-out text, for the size whose step 0 chapter 4
+# records): where an untrained model clears the threshold too, a trained model's "reproduced" is marked
+# uninformative.
 
 # %%
-side_by_side = models_table(runs, list(named))
+trained_results = dynamics_results([results_root, RESULTS_DIR]) if trained_models else None
+baselines = random_init_baselines(json.loads(trained_results.read_text()) if trained_results else None)
+side_by_side = models_table(runs, list(named), {label: b for label, b in baselines.items() if label in named})
 record(CHAPTER, "table", side_by_side.reset_index().to_dict("records"), description="the checks of every model")
 side_by_side
 

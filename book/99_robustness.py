@@ -48,8 +48,8 @@ from utils.book import rerun_grid
 from utils.compute import PRECISIONS
 from utils.plotting import set_theme
 from utils.results import RERUNS_DIR, glue_figure, record, start_run
-from utils.robustness import (check_robustness_grid, check_run_sizes, checks_table, precision_statements,
-                              robustness_figure, spread_table)
+from utils.robustness import (check_robustness_grid, check_run_sizes, checks_table, choice_spread_text,
+                              precision_statements, robustness_figure, spread_table)
 
 CHAPTER = "99_robustness"
 check_robustness_grid(sample_seeds, window_lengths, precisions, PRECISIONS)
@@ -100,11 +100,12 @@ glue_figure("fig-robustness", fig)
 
 # %%
 spread = spread_table(table)
-record(CHAPTER, "stable_checks", int(spread["verdicts agree"].sum()),
-       description="checks whose verdict is the same in every run")
-record(CHAPTER, "n_checks", len(spread), description="checks")
-record(CHAPTER, "unstable", ", ".join(spread.index[~spread["verdicts agree"]]) or "none",
+agree = spread.loc[spread["kind"] == "check", "verdicts agree"].astype(bool)  # the choices' rows have no verdict
+record(CHAPTER, "stable_checks", int(agree.sum()), description="checks whose verdict is the same in every run")
+record(CHAPTER, "n_checks", len(agree), description="checks")
+record(CHAPTER, "unstable", ", ".join(agree.index[~agree]) or "none",
        description="checks whose verdict differs between runs")
+record(CHAPTER, "choices", choice_spread_text(spread), description="the choices the checks rest on, over the runs")
 spread
 
 # %% [markdown]
@@ -112,6 +113,12 @@ spread
 # in every run; those that do not: {glue:text}`99_robustness.unstable`. The runs share the model and the corpora:
 # the spread here is the part of the uncertainty that comes from which windows were drawn and how long they are, not
 # from other corpora or other models (chapter 1, section 1.5, varies the corpus).
+#
+# A check is one row however its runs chose what it rests on; the choices have rows of their own (kind "choice"),
+# with their value in each run (w: window length, s: seed): {glue:text}`99_robustness.choices`. Chapter 2 chooses
+# its $k$ on training windows, and a different sample of windows can choose another: the choice is part of what the
+# sampling moves (chapter 2, section 2.2, measures how often its own choice changes when its training documents are
+# resampled).
 
 # %% [markdown]
 # ## The precision of the model body

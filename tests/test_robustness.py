@@ -13,6 +13,8 @@ from utils.robustness import (
     check_rows,
     check_run_sizes,
     checks_table,
+    choice_rows,
+    choice_spread_text,
     models_figure,
     models_grid,
     models_table,
@@ -20,6 +22,8 @@ from utils.robustness import (
     precision_statement,
     precision_statements,
     precision_table,
+    random_init_baselines,
+    robustness_figure,
     spread_table,
 )
 from utils.uncertainty import Check, Interval
@@ -38,6 +42,40 @@ def test_spread_shows_verdicts_that_change_with_the_sampling():
     table = checks_table([run(0, 128, 0.85), run(1, 128, 0.79, verdict="not reproduced")])
     spread = spread_table(table)
     assert spread.loc["R2", "smallest value"] == 0.79 and not spread.loc["R2", "verdicts agree"]
+
+
+def steering_run(seed, window, k, values, verdict="inconclusive"):
+    """A run of the headlines template with chapter 2's four checks (names free of k) and its chosen k."""
+    run_ = run(seed, window, 0.85)
+    names = [f"{text}: median |log(achieved/target)| at r = {r}, chosen mask"
+             for text in ("training text", "held-out text") for r in ("20", "1/20")]
+    run_["checks"]["value"] += [{"chapter": "02_steering", "check": name, "value": value, "low": value - 0.2,
+                                 "high": value + 0.2, "threshold": 0.693, "direction": "below", "verdict": verdict}
+                                for name, value in zip(names, values)]
+    run_["choices"] = {"value": choice_rows({"02_steering": {"k chosen on training windows": k}})}
+    return run_
+
+
+def test_spread_groups_runs_that_chose_different_k_into_one_row_per_check():
+    """Two runs whose chapter 2 chose k = 4 and k = 32: five checks (one of chapter 1, four of chapter 2), one row
+    each, and the chosen k as a row of its own with each run's value; the held-out error at r = 20 spans both runs."""
+    runs = [steering_run(0, 128, 32, [0.53, 1.14, 0.48, 1.42]),
+            steering_run(1, 128, 4, [0.68, 1.19, 0.66, 1.43], verdict="not reproduced")]
+    table = checks_table(runs)
+    spread = spread_table(table)
+    checks = spread[spread["kind"] == "check"]
+    assert len(checks) == 5 and checks.index.is_unique
+    held_out = checks.loc["held-out text: median |log(achieved/target)| at r = 20, chosen mask"]
+    assert (held_out["smallest value"], held_out["largest value"]) == (0.48, 0.66)
+    assert int(checks["verdicts agree"].astype(bool).sum()) == 1  # chapter 1's; chapter 2's verdicts differ
+    choice = spread.loc["k chosen on training windows"]
+    assert choice["kind"] == "choice" and (choice["smallest value"], choice["largest value"]) == (4, 32)
+    assert choice["by run"] == "w128/s0: 32, w128/s1: 4"
+    assert choice_spread_text(spread) == ("02_steering's k chosen on training windows: from 4 to 32 over the runs "
+                                          "(w128/s0: 32, w128/s1: 4)")
+    fig = robustness_figure(table)
+    assert len([ax for ax in fig.axes if ax.get_visible()]) == 5  # a panel per check, none for the choice
+    assert choice_spread_text(spread_table(checks_table([run(0, 128, 0.85)]))) == "no choice was recorded"
 
 
 def test_precision_table_pairs_runs_of_the_same_sampling_and_judges_the_difference():
@@ -90,6 +128,33 @@ def test_models_table_matches_checks_whose_names_carry_each_models_settings():
     table = models_table([first, second], ["a", "b"])
     assert table.loc["01_encoding: share kept by the top * of * dimensions", "b"].startswith("0.7 ")
 
+
+
+def test_models_table_marks_a_check_an_untrained_model_passes_as_uninformative():
+    """Chapter 4's random initialisation fits the encoding with R² 0.995 (above the 0.8 threshold), so the trained
+    d128's "reproduced" says nothing: its cell is marked and the baseline shown below it; a baseline below the
+    threshold leaves the cell alone; a model without a baseline shows "—"; the chosen k has a row of its own."""
+    runs = [steering_run(0, 128, 32, [0.5] * 4), steering_run(0, 64, 16, [0.6] * 4)]
+    for result, d in zip(runs, (576, 128)):
+        result["model_description"] = {"value": {"vocabulary": 100, "dimension": d}}
+        result["checks"]["value"][0].update(check="accurate: held-out R² of the log-linear fit", direction="above")
+    dynamics = {"main_size": {"value": "d128"}, "initial_encoding_r2": {"value": 0.995}}
+    baselines = random_init_baselines(dynamics)
+    assert baselines == {"chapter 4: d128": {("01_encoding", "accurate"): 0.995}}
+    table = models_table(runs, ["smollm2-135m", "chapter 4: d128"], baselines)
+    row = "01_encoding: accurate: held-out R² of the log-linear fit"
+    assert table.loc[row, "chapter 4: d128"] == ("0.85 [0.84, 0.86] reproduced (uninformative: the random "
+                                                 "initialisation reaches 0.995)")
+    assert table.loc[row, "smollm2-135m"] == "0.85 [0.84, 0.86] reproduced"
+    assert table.loc[f"{row}: random initialisation", "chapter 4: d128"] == "0.995"
+    assert table.loc[f"{row}: random initialisation", "smollm2-135m"] == "—"
+    assert list(table.index).index(f"{row}: random initialisation") == list(table.index).index(row) + 1
+    assert table.loc["02_steering: k chosen on training windows"].tolist() == [32, 16]
+    low = random_init_baselines({"main_size": {"value": "d128"}, "initial_encoding_r2": {"value": 0.3}})
+    assert "uninformative" not in models_table(runs, ["a", "chapter 4: d128"], low).loc[row, "chapter 4: d128"]
+    assert random_init_baselines(None) == {} and random_init_baselines({"main_size": {"value": "d64"}}) == {}
+    with pytest.raises(ValueError, match="baselines names models"):
+        models_table(runs, ["a", "b"], baselines)
 
 
 def test_models_figure_has_a_panel_per_check_and_a_point_per_model():

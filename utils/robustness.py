@@ -58,8 +58,7 @@ def models_to_compare(models: list[str], offline: list[str], trained_models: boo
     ``results_folders`` that holds ``04_dynamics.json`` (labelled "chapter 4: <size>"; left out, saying so, when
     none does)."""
     named = {Path(name).name if Path(name).is_dir() else name: name for name in models or offline}
-    trained_results = next((Path(folder) / "04_dynamics.json" for folder in results_folders
-                            if (Path(folder) / "04_dynamics.json").exists()), None)
+    trained_results = dynamics_results(results_folders)
     if trained_models and trained_results is not None:
         folders = json.loads(trained_results.read_text()).get("final_checkpoints", {}).get("value", {})
         named.update({f"{TRAINED_PREFIX}{size}": folder for size, folder in folders.items()})
@@ -69,6 +68,12 @@ def models_to_compare(models: list[str], offline: list[str], trained_models: boo
 
 
 TRAINED_PREFIX = "chapter 4: "
+
+
+def dynamics_results(results_folders: list[Path]) -> Path | None:
+    """Chapter 4's results file in the first of ``results_folders`` that holds one (None when none does)."""
+    return next((Path(folder) / "04_dynamics.json" for folder in results_folders
+                 if (Path(folder) / "04_dynamics.json").exists()), None)
 
 
 def models_grid(named: Mapping[str, str], contexts: Mapping[str, int], common: Mapping[str, Any], *,
@@ -114,6 +119,14 @@ def check_rows(checks: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
             for chapter, chapter_checks in checks.items() for c in chapter_checks]
 
 
+def choice_rows(choices: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One JSON-able row per choice a chapter's checks rest on (``{chapter: {choice: value}}``, e.g. chapter 2's k
+    chosen on training windows), in order: chapter, choice, value. A choice is kept out of the checks' names, so that
+    runs that choose differently still share their checks; the rerun pages show it as a row of its own."""
+    return [{"chapter": chapter, "choice": name, "value": value}
+            for chapter, chapter_choices in choices.items() for name, value in chapter_choices.items()]
+
+
 def argmax_counts(E: np.ndarray, b: np.ndarray | None, *, max_tokens: int | None, seed: int,
                   **settings: Any) -> dict[str, Any]:
     """How many tokens of the head ``E`` (V, d), ``b`` (V,) or None can never be the strict argmax, by
@@ -138,44 +151,90 @@ def argmax_counts(E: np.ndarray, b: np.ndarray | None, *, max_tokens: int | None
 
 
 def checks_table(runs: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per (run, check) from the results files of ``book/headlines.py`` runs.
+    """One row per (run, check) and per (run, choice) from the results files of ``book/headlines.py`` runs.
 
-    Columns: sample_seed, window_length, precision (asked for), precision_used (after any fallback), chapter, check,
-    value, low, high, threshold, direction, verdict.
+    Columns: sample_seed, window_length, precision (asked for), precision_used (after any fallback), kind ("check",
+    or "choice" for a value the checks rest on, such as chapter 2's chosen k, recorded by :func:`choice_rows`),
+    chapter, check (the check's or the choice's name), value, low, high, threshold, direction, verdict (the last
+    five None for a choice).
     """
     rows = []
     for run in runs:
         parameters = run["_run"]["parameters"]
         asked = parameters.get("precision", "float32")
         used = run["_run"].get("model", {}).get("precision", asked)
+        common = {"sample_seed": parameters["sample_seed"], "window_length": parameters["window_length"],
+                  "precision": asked, "precision_used": used}
         for check in run["checks"]["value"]:
-            rows.append({"sample_seed": parameters["sample_seed"], "window_length": parameters["window_length"],
-                         "precision": asked, "precision_used": used,
+            rows.append({**common, "kind": "check",
                          **{key: check[key] for key in ("chapter", "check", "value", "low", "high", "threshold",
                                                         "direction", "verdict")}})
+        for choice in run.get("choices", {}).get("value", []):
+            rows.append({**common, "kind": "choice", "chapter": choice["chapter"], "check": choice["choice"],
+                         "value": choice["value"], "low": None, "high": None, "threshold": None, "direction": None,
+                         "verdict": None})
     if not rows:
         raise ValueError("the runs recorded no checks")
     return pd.DataFrame(rows)
 
 
+def _checks_only(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of :func:`checks_table` that are checks (a table without a ``kind`` column holds only checks)."""
+    return table if "kind" not in table else table[table["kind"] == "check"]
+
+
 def spread_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Per check: the smallest and largest value over the runs, the widest interval, and the verdicts reached."""
-    grouped = table.groupby(["chapter", "check"], sort=False)
+    """Per check: the smallest and largest value over the runs, the widest interval, and the verdicts reached; then
+    one row per choice the checks rest on (kind "choice", e.g. chapter 2's chosen k): its smallest and largest value
+    and its value in each run ("by run", as window/seed: value), with no interval, threshold or verdict.
+
+    Rows are grouped by chapter and name, so a check whose runs rest on different choices is still one check.
+    """
+    checks = _checks_only(table)
+    grouped = checks.groupby(["chapter", "check"], sort=False)
     spread = pd.DataFrame({
+        "kind": "check",
         "smallest value": grouped["value"].min(),
         "largest value": grouped["value"].max(),
         "lowest interval end": grouped["low"].min(),
         "highest interval end": grouped["high"].max(),
         "threshold": grouped["threshold"].first(),
         "verdicts": grouped["verdict"].agg(lambda v: ", ".join(sorted(set(v)))),
-        "verdicts agree": grouped["verdict"].agg(lambda v: len(set(v)) == 1),
+        "verdicts agree": grouped["verdict"].agg(lambda v: len(set(v)) == 1).astype(object),
+        "by run": "",
     })
+    choices = table[table["kind"] == "choice"] if "kind" in table else table.iloc[:0]
+    rows = []
+    for (chapter, name), part in choices.groupby(["chapter", "check"], sort=False):
+        part = part.sort_values(["window_length", "sample_seed"])
+        rows.append({"chapter": chapter, "check": name, "kind": "choice", "smallest value": part["value"].min(),
+                     "largest value": part["value"].max(), "verdicts": "", "verdicts agree": None,
+                     "by run": ", ".join(f"w{w}/s{s}: {v:g}" for w, s, v in
+                                         zip(part["window_length"], part["sample_seed"], part["value"]))})
+    if rows:
+        spread = pd.concat([spread, pd.DataFrame(rows).set_index(["chapter", "check"])])
     return spread.reset_index(level="chapter")
 
 
-def robustness_figure(table: pd.DataFrame):
-    """One panel per check: each run's value with its interval (x: window length and seed); threshold dashed."""
+def choice_spread_text(spread: pd.DataFrame) -> str:
+    """The choices of :func:`spread_table` in words, e.g. "02_steering's k chosen on training windows: from 4 to 64
+    over the runs (w128/s0: 32, ...)"; "no choice was recorded" when the spread has none."""
+    choices = spread[spread["kind"] == "choice"]
+    if choices.empty:
+        return "no choice was recorded"
+    parts = []
+    for name, row in choices.iterrows():
+        low, high = row["smallest value"], row["largest value"]
+        extent = f"{low:g} in every run" if low == high else f"from {low:g} to {high:g} over the runs"
+        parts.append(f"{row['chapter']}'s {name}: {extent} ({row['by run']})")
+    return "; ".join(parts)
 
+
+def robustness_figure(table: pd.DataFrame):
+    """One panel per check: each run's value with its interval (x: window length and seed); threshold dashed.
+    Choices (:func:`checks_table`'s kind "choice") have no panel: the spread table shows them."""
+
+    table = _checks_only(table)
     checks = list(dict.fromkeys(zip(table["chapter"], table["check"])))
     n_columns = min(2, len(checks))
     n_rows = int(np.ceil(len(checks) / n_columns))
@@ -206,6 +265,7 @@ def precision_table(table: pd.DataFrame, other: str = "bfloat16") -> pd.DataFram
     Columns: chapter, check, float32 value and interval, the other run's value, interval and the precision it used,
     difference (other - float32), the float32 interval's half-width, and whether the difference lies within it.
     """
+    table = _checks_only(table)
     base = table[table["precision"] == "float32"]
     asked = table[table["precision"] == other]
     if asked.empty:
@@ -284,10 +344,38 @@ def _argmax_cells(run: dict[str, Any]) -> dict[str, str]:
             "duplicate rows": f"{counts['duplicate']:,}{of}"}
 
 
-def models_table(runs: list[dict[str, Any]], labels: list[str]) -> pd.DataFrame:
+#: the models table's check whose random-initialisation baseline chapter 4 records (chapter and start of the name)
+ENCODING_ACCURACY = ("01_encoding", "accurate")
+
+
+def random_init_baselines(dynamics: Mapping[str, Any] | None) -> dict[str, dict[tuple[str, str], float]]:
+    """Chapter 4's random-initialisation baselines, as :func:`models_table` takes them: ``{"chapter 4: <size>":
+    {ENCODING_ACCURACY: R² of the encoding fit at step 0}}`` for the size whose step 0 chapter 4 records
+    (``initial_encoding_r2``, of its ``main_size``); ``{}`` when ``dynamics`` (chapter 4's results file, parsed) is
+    None or records none."""
+    if not dynamics or "initial_encoding_r2" not in dynamics or "main_size" not in dynamics:
+        return {}
+    size = dynamics["main_size"]["value"]
+    return {f"{TRAINED_PREFIX}{size}": {ENCODING_ACCURACY: float(dynamics["initial_encoding_r2"]["value"])}}
+
+
+def _passes(value: float, threshold: float, direction: str) -> bool:
+    """Whether ``value`` is on the claim's side of ``threshold`` (direction "above" or "below")."""
+    check_choice("direction", direction, ("above", "below"))
+    return value >= threshold if direction == "above" else value <= threshold
+
+
+def models_table(runs: list[dict[str, Any]], labels: list[str],
+                 baselines: Mapping[str, Mapping[tuple[str, str], float]] | None = None) -> pd.DataFrame:
     """One column per model: its vocabulary, dimension and window, its unargmaxable tokens and duplicate rows (of
-    the tokens tested), and each headline check as value [low, high] verdict. A check is matched across models by
-    its chapter and place; its name shows ``*`` where the models' own settings (k, d) differ.
+    the tokens tested), each headline check as value [low, high] verdict, and the choices the checks rest on (e.g.
+    chapter 2's k chosen on training windows). A check is matched across models by its chapter and place; its name
+    shows ``*`` where the models' own settings (d) differ.
+
+    A check with a random-initialisation baseline (``baselines``: label -> {(chapter, start of the check's name):
+    the baseline's value}, e.g. :func:`random_init_baselines`) gets a row of its own below it, "<check>: random
+    initialisation", with the baseline's value ("—" for a model without one); where the baseline itself clears the
+    check's threshold, the model's cell says "uninformative": an untrained model would pass the check too.
 
     Args:
         runs: results of ``book/headlines.py`` runs, one per model, each with the same checks in the same order.
@@ -295,18 +383,32 @@ def models_table(runs: list[dict[str, Any]], labels: list[str]) -> pd.DataFrame:
     """
     if len(runs) != len(labels):
         raise ValueError(f"labels has {len(labels)} names for {len(runs)} runs")
+    baselines = baselines or {}
+    unknown = sorted(set(baselines) - set(labels))
+    if unknown:
+        raise ValueError(f"baselines names models {unknown} that are not among labels={labels}")
     checks = [run["checks"]["value"] for run in runs]
     if len({tuple(check["chapter"] for check in run_checks) for run_checks in checks}) != 1:
         raise ValueError("the runs do not hold the same checks in the same order")
     names = [_shared_name([run_checks[i]["check"] for run_checks in checks]) for i in range(len(checks[0]))]
+    keys = {key for model in baselines.values() for key in model}
     columns = {}
     for run, run_checks, label in zip(runs, checks, labels):
         model = run["model_description"]["value"]
         column = {"vocabulary V": model["vocabulary"], "dimension d": model["dimension"],
                   "window": run["_run"]["parameters"]["window_length"], **_argmax_cells(run)}
         for name, check in zip(names, run_checks):
-            column[f"{check['chapter']}: {name}"] = (
-                f"{check['value']:.3g} [{check['low']:.3g}, {check['high']:.3g}] {check['verdict']}")
+            row = f"{check['chapter']}: {name}"
+            column[row] = f"{check['value']:.3g} [{check['low']:.3g}, {check['high']:.3g}] {check['verdict']}"
+            key = next((k for k in keys if k[0] == check["chapter"] and name.startswith(k[1])), None)
+            if key is None:
+                continue
+            baseline = baselines.get(label, {}).get(key)
+            column[f"{row}: random initialisation"] = "—" if baseline is None else f"{baseline:.3g}"
+            if baseline is not None and _passes(baseline, check["threshold"], check["direction"]):
+                column[row] += f" (uninformative: the random initialisation reaches {baseline:.3g})"
+        for choice in run.get("choices", {}).get("value", []):
+            column[f"{choice['chapter']}: {choice['choice']}"] = choice["value"]
         columns[label] = column
     return pd.DataFrame(columns)
 
