@@ -99,8 +99,11 @@ from utils.steering.measure import (
     steering_error,
     steering_sweep,
 )
-from utils.steering.nulls import BEATS, PAPER_EDIT, null_comparison, null_edits, null_summary, null_verdicts
-from utils.steering.scorecard import choose_mask, frequency_sample, headline_checks
+from utils.steering.nulls import (EQUAL_NORM, PAPER_EDIT, edit_errors, feasible_share, null_comparison, null_counts,
+                                  null_edits, null_summary, null_verdicts, reference_against_intervals,
+                                  shared_dimensions)
+from utils.steering.scorecard import SteeringText, choice_stability, choose_mask, frequency_sample, headline_checks
+from utils.uncertainty import resampling_groups
 
 # %% tags=["hide-input"]
 CHAPTER = "02_steering"
@@ -329,6 +332,33 @@ glue_figure("fig-steer-k", fig)
 # Two effects separate the edits from the ideal. A mean shift below 1 scales $\log r$ down: the edit steers
 # "$r^{c}$" instead of $r$. A spread of $c_n$ over positions biases the achieved ratio *upward* in both
 # directions ($r^{c}$ is convex in $c$), so upward targets gain and downward targets fall short.
+#
+# **How stable is the choice of $k$?** The criterion that picks $k$ is measured on
+# {glue:text}`02_steering.selection_windows` training windows, a sample of documents. Resampling those documents
+# ({glue:text}`02_steering.n_boot_texts` draws with replacement, $A_D$ and the masks held fixed) and choosing again
+# each time shows how much the choice rests on which documents were drawn.
+
+# %%
+selection_text = SteeringText(selection_base, tokens, window_length,
+                              resampling_groups(acts.document[:selection_windows]))
+k_shares = choice_stability(selection_text, [edits[i] for i in mask_edits], r_grid, r_headline,
+                            n_boot=n_boot_texts, seed=seed)
+k_shares.to_frame().T.round(3)
+
+# %% tags=["remove-input"]
+record(CHAPTER, "k_choice_stability", chapter.choice_stability_text(k_shares, best.k, n_boot_texts),
+       description="how often each k is chosen when the selection windows' documents are resampled")
+record(CHAPTER, "k_choice_share", float(k_shares[best.k]), fmt=".0%",
+       description="share of document resamples of the selection windows that choose the chapter's k")
+record(CHAPTER, "k_chosen_count", int((k_shares > 0).sum()), description="distinct k chosen over the resamples")
+
+# %% [markdown]
+# Over the resampled documents the criterion chooses {glue:text}`02_steering.k_choice_stability`: the chapter's
+# $k$ = {glue:text}`02_steering.best_k` is the choice of {glue:text}`02_steering.k_choice_share` of them, and
+# {glue:text}`02_steering.k_chosen_count` values of $k$ are chosen at least once. The number of masked dimensions is
+# thus a property of the sampled text as much as of the model: another sample of training windows can choose
+# another $k$, and the scorecard's numbers below rest on this one's. The robustness page ({doc}`99_robustness`)
+# reruns the choice on other samplings and shows the $k$ each one chose beside the checks.
 #
 # ## 2.3 Few-shot: how much data does the direction need?
 #
@@ -629,9 +659,11 @@ glue_figure("fig-steer-range", fig)
 # and *inconclusive* otherwise. The steerable ranges of section 2.6 are shown beside the checks, not used by them.
 
 # %%
-checks = headline_checks(acts, held_out, tokens=tokens, r_values=r_grid, k_values=k_values, r_headline=r_headline,
-                         band=band, selection_windows=selection_windows, test_fraction=test_fraction, seed=seed,
-                         n_boot=n_boot_texts, boot_seed=seed)
+checks, scorecard_k = headline_checks(acts, held_out, tokens=tokens, r_values=r_grid, k_values=k_values,
+                                      r_headline=r_headline, band=band, selection_windows=selection_windows,
+                                      test_fraction=test_fraction, seed=seed, n_boot=n_boot_texts, boot_seed=seed)
+if scorecard_k != best.k:  # the same choice, on the same training windows
+    raise AssertionError(f"the scorecard chose k={scorecard_k}, the chapter k={best.k}")
 settings = [(text, r) for text in ("training text", "held-out text") for r in (r_headline, 1 / r_headline)]
 chapter.scorecard_table(checks, settings)
 
@@ -649,38 +681,71 @@ record(CHAPTER, "scorecard_checks", " ".join(f"{c.describe()}." for c in checks)
 #
 # ### Against a null
 #
-# A small error says the edit steers; it does not say that the paper's *direction* is what steers. Two null edits
-# predict exactly the same shift through the encoding ($A_D\cdot\Delta E_w = -\log r$) without any reason to work:
+# A small error says the edit steers; it does not say that the paper's *direction* is what steers. Null edits
+# predict exactly the same shift through the encoding ($A_D\cdot\Delta E_w = -\log r$) without any reason to work.
+# How far an edit moves $\alpha_w$ off target grows with its size (the spread of the shift $c_n$ over positions is
+# $\lVert u\rVert$ times the spread of the hidden states along $u$), so the nulls that test *where* the edit points
+# have the paper's edit's norm:
 #
-# - **Ω over random dimensions**: the same $\Omega A_D^{-1}$ edit with $k$ = {glue:text}`02_steering.best_k`, but
-#   on $k$ dimensions drawn at random among those outside the top $k$ of $|A_D|$;
+# - **random dimensions, same norm**: $k$ = {glue:text}`02_steering.best_k` dimensions drawn at random from all $d$
+#   (with $A_i \ne 0$), with weights drawn at random among those that give $A_D\cdot u = 1$ and the paper's edit's
+#   norm. Such weights exist only on a set $S$ of dimensions with $1/\lVert A_S\rVert$ at most that norm: a drawn
+#   set that cannot carry the shift at that norm is drawn again, so the null is drawn among the sets that can
+#   ({glue:text}`02_steering.null_feasible_share` of uniformly drawn sets of $k$; a seed that finds none in
+#   100,000 draws has no such null: {glue:text}`02_steering.null_dims_drawn` of the
+#   {glue:text}`02_steering.null_seeds` seeds found one, and on average {glue:text}`02_steering.null_shared_dims`
+#   of a drawn set's dimensions are also the mask's);
 # - **random direction, same norm**: a direction drawn uniformly among those with $A_D\cdot u = 1$ and the paper's
 #   edit's norm ($u = A_D/\lVert A_D\rVert^2$ plus a random part orthogonal to $A_D$).
 #
+# A third null shows what a comparison that does not match the norm measures: **Ω over random dimensions, norm not
+# matched**, the paper's $\Omega A_D^{-1}$ on $k$ dimensions drawn among those outside the top $k$ of $|A_D|$. Its
+# weights $1/(kA_i)$ are larger where $|A_i|$ is smaller, so its edit is larger by construction.
+#
 # Each is drawn with {glue:text}`02_steering.null_seeds` seeds and measured on the same two texts at the same two
-# ratios. The minimal-norm edit and the logit bias of section 2.1 are not nulls (one is another encoding edit, the
-# other the ceiling). The paper's edit **beats the nulls** in a setting when its whole interval over texts is below
-# every seed's error, is **no better than the nulls** when its whole interval is at or above the seeds' median, and
-# is *not clearly better* otherwise.
+# ratios. Beside them, the minimal-norm edit along $A_D$ of section 2.1, the smallest edit with the same predicted
+# shift (a reference, not a null). The paper's edit **beats the nulls** in a setting when its whole interval over
+# texts is below every seed's error, is **no better than the nulls** when its whole interval is at or above the
+# seeds' median, and is *not clearly better* otherwise.
 
 # %%
 nulls = null_edits(fit.A, best, range(null_seeds))
-comparison = null_comparison({"training text": selection_base, "held-out text": test_base}, tokens, best, nulls,
-                             r_headline)
+null_texts = {"training text": selection_base, "held-out text": test_base}
+comparison = null_comparison(null_texts, tokens, best, nulls, r_headline)
 verdicts = null_verdicts(comparison, {s: (c.interval.low, c.interval.high) for s, c in zip(settings, checks)})
+min_norm_beside = reference_against_intervals(verdicts, edit_errors(null_texts, tokens, [edits[-2]], r_headline))
 verdicts.round(3)
+
+# %%
+min_norm_beside.round(3)
 
 # %% tags=["remove-input"]
 paper_rows = comparison[comparison.family == PAPER_EDIT]
 if not np.allclose(paper_rows["error"], [c.value for c in checks], atol=1e-6):  # same edit, same text
     raise AssertionError("the paper's edit measured here differs from the scorecard's checks")
+equal_norm = verdicts[verdicts.null.isin(EQUAL_NORM)]
+confounded = verdicts[~verdicts.null.isin(EQUAL_NORM)]
 record(CHAPTER, "null_seeds", null_seeds, description="seeds of each null baseline")
-record(CHAPTER, "null_summary", null_summary(verdicts), description="the paper's edit against each null")
-for key, family in (("dims", METHOD_LABELS["random_dims"]), ("direction", METHOD_LABELS["random_direction"])):
-    row = verdicts[(verdicts.null == family) & (verdicts.text == "held-out text") & (verdicts.r < 1)].iloc[0]
-    for stat in ("null_mean", "null_min", "null_max"):
-        record(CHAPTER, f"{stat}_{key}_held_out_down", row[stat], fmt=".2f",
-               description=f"{stat} over seeds of the held-out error at 1/r, {family}")
+record(CHAPTER, "null_feasible_share", feasible_share(fit.A, best.k, best.norm(), seed=seed), fmt=".1%",
+       description="share of uniformly drawn sets of k dimensions that can carry the shift at the mask's norm")
+record(CHAPTER, "null_shared_dims", shared_dimensions(best, [n for n in nulls if n.method == "random_dims"]),
+       fmt=".0%", description="mean share of an equal-norm random-dimensions null's dimensions that are the mask's")
+record(CHAPTER, "null_summary", null_summary(equal_norm), description="the paper's edit against the equal-norm nulls")
+record(CHAPTER, "null_summary_confounded", null_summary(confounded),
+       description="the paper's edit against Ω over random dimensions (norm not matched)")
+record(CHAPTER, "null_norm_ratio_confounded", float(confounded["norm_ratio"].mean()), fmt=".1f",
+       description="norm of Ω over random dimensions over the mask's (mean over seeds)")
+record(CHAPTER, "min_norm_beside", chapter.reference_text(min_norm_beside, "the minimal-norm edit along A",
+                                                          best.norm(), ("held-out text", 1 / r_headline)),
+       description="the minimal-norm edit against the mask's intervals, in the null comparison's settings")
+record(CHAPTER, "null_dims_drawn", sum(n.method == "random_dims" for n in nulls),
+       description="seeds that found a set of k dimensions able to carry the shift at the mask's norm")
+for key, method in (("dims", "random_dims"), ("direction", "random_direction"), ("omega", "random_dims_omega")):
+    family = METHOD_LABELS[method]
+    rows = verdicts[(verdicts.null == family) & (verdicts.text == "held-out text") & (verdicts.r < 1)]
+    for stat in ("null_mean", "null_min", "null_max"):  # nan where no null of the family could be drawn
+        record(CHAPTER, f"{stat}_{key}_held_out_down", rows[stat].iloc[0] if len(rows) else float("nan"),
+               fmt=".2f", description=f"{stat} over seeds of the held-out error at 1/r, {family}")
 
 # %%
 fig = steering_figures.plot_null_baselines(comparison, verdicts, band)
@@ -691,27 +756,35 @@ glue_figure("fig-steer-null", fig)
 # :name: fig-steer-null
 # The scorecard's four settings (training text, the paper's setting, and held-out text, each at
 # $r$ = {glue:text}`02_steering.r_headline` and 1/{glue:text}`02_steering.r_headline`): the paper's edit (star; right:
-# with its 95% interval over documents) beside the two nulls, one small marker per seed and a hollow marker for
-# their mean. Left: median achieved ratio over the tokens, with the target as a black bar. Right: median
+# with its 95% interval over documents) beside the nulls, one small marker per seed and a hollow marker for
+# their mean. The first two nulls have the paper's edit's norm; the third (Ω over random dimensions) does not.
+# Left: median achieved ratio over the tokens, with the target as a black bar. Right: median
 # $|\log(\text{achieved}/\text{target})|$; the dashed line is the scorecard's band $\log$
 # {glue:text}`02_steering.band`.
 # ```
 #
-# How the paper's edit fares: {glue:text}`02_steering.null_summary`. On held-out text at
-# 1/{glue:text}`02_steering.r_headline` its error is {glue:text}`02_steering.error_down` nats; Ω over random
-# dimensions averages {glue:text}`02_steering.null_mean_dims_held_out_down` (seeds from
-# {glue:text}`02_steering.null_min_dims_held_out_down` to {glue:text}`02_steering.null_max_dims_held_out_down`) and
-# the random direction of the same norm {glue:text}`02_steering.null_mean_direction_held_out_down`
+# At equal norm, {glue:text}`02_steering.null_summary`. On held-out text at 1/{glue:text}`02_steering.r_headline`
+# the paper's edit errs {glue:text}`02_steering.error_down` nats; random dimensions of its norm average
+# {glue:text}`02_steering.null_mean_dims_held_out_down` (seeds from {glue:text}`02_steering.null_min_dims_held_out_down`
+# to {glue:text}`02_steering.null_max_dims_held_out_down`) and a random direction of its norm
+# {glue:text}`02_steering.null_mean_direction_held_out_down`
 # ({glue:text}`02_steering.null_min_direction_held_out_down` to
-# {glue:text}`02_steering.null_max_direction_held_out_down`).
+# {glue:text}`02_steering.null_max_direction_held_out_down`). Beside them, {glue:text}`02_steering.min_norm_beside`
+# (its own interval over texts is not computed here).
+#
+# Without matching the norm the comparison measures the edit's size: Ω over random dimensions is on average
+# {glue:text}`02_steering.null_norm_ratio_confounded` times the mask's norm, and
+# {glue:text}`02_steering.null_summary_confounded` (held-out, 1/{glue:text}`02_steering.r_headline`:
+# {glue:text}`02_steering.null_mean_omega_held_out_down` nats on average).
 
 # %% tags=["remove-input"]
 train_up, train_down = steerable_range(selection, best.label, band)
-beats = verdicts.groupby("null", sort=False)["verdict"].apply(lambda v: int((v == BEATS).sum()))
-record_scorecard(CHAPTER, f"mask k={best.k}, within a factor {band:g}: training text (paper's setting) up to "
-                 f"{train_up:g}× and down to 1/{1 / train_down:g}; held-out text up to {overall_up:g}× and down to "
-                 f"1/{1 / overall_down:g}; beats the nulls in " + ", ".join(
-                     f"{n} of {len(settings)} settings ({family})" for family, n in beats.items()), checks)
+min_norm_text = chapter.reference_text(min_norm_beside, "the minimal-norm edit", best.norm(),
+                                      ("held-out text", 1 / r_headline))
+record_scorecard(CHAPTER, f"mask k={best.k} against edits of its norm with the same predicted shift: "
+                 f"{null_counts(equal_norm)}; {min_norm_text}; within a factor {band:g}: training text (paper's "
+                 f"setting) up to {train_up:g}× and down to 1/{1 / train_down:g}; held-out text up to "
+                 f"{overall_up:g}× and down to 1/{1 / overall_down:g}", checks)
 
 # %% [markdown]
 # Verdict: **{glue:text}`02_steering.verdict`**: {glue:text}`02_steering.verdict_reason`.
@@ -722,9 +795,12 @@ record_scorecard(CHAPTER, f"mask k={best.k}, within a factor {band:g}: training 
 #   checked at $r$ = {glue:text}`02_steering.r_headline` and 1/{glue:text}`02_steering.r_headline` on the text that
 #   fitted $A_D$ (the paper's setting) and on held-out text; the verdict combines the four checks by the front
 #   page's rule (*partly reproduced* when some checks pass and others fail).
-# - Against null edits with the same predicted shift (section "Against a null"):
-#   {glue:text}`02_steering.null_summary`; the intervals cover the paper's edit over texts, the nulls' spread
-#   covers their random draws.
+# - Against null edits with the same predicted shift and the paper's edit's norm (section "Against a null"):
+#   {glue:text}`02_steering.null_summary`; {glue:text}`02_steering.min_norm_beside`. The intervals cover the
+#   paper's edit over texts, the nulls' spread covers their random draws. A null whose norm is not matched (Ω over
+#   random dimensions) is beaten for its size: {glue:text}`02_steering.null_summary_confounded`.
+# - The chosen $k$ rests on the sampled training windows: resampling their documents, the criterion chooses
+#   {glue:text}`02_steering.k_choice_stability` (section 2.2).
 # - The intervals resample documents of both texts and refit $A_D$ in every resample; they do not cover other
 #   corpora (section 2.4), other token samples or other models. The robustness page reruns the same checks at other
 #   sampling seeds and window lengths.

@@ -57,7 +57,7 @@ from utils.head import output_head
 from utils.models import describe, load_model
 from utils.pruning import checks as pruning_checks
 from utils.results import record, start_run
-from utils.robustness import argmax_counts, check_rows, check_run_sizes, headline_passes
+from utils.robustness import argmax_counts, check_rows, check_run_sizes, choice_rows, headline_passes
 from utils.steering import scorecard as steering_scorecard
 
 NOTEBOOK = "headlines"
@@ -76,13 +76,14 @@ record(NOTEBOOK, "model_description", describe(loaded), description="the model")
 # %%
 steering_tokens = steering_scorecard.frequency_sample(passes["train"].log_alpha.numpy(), n_buckets, tokens_per_bucket,
                                                       seed=seed)["token"]
+steering = steering_scorecard.headline_checks(
+    passes["train"], passes["test"], r_values=r_values, k_values=k_values, r_headline=r_headline, band=band,
+    tokens=steering_tokens, selection_windows=selection_windows, test_fraction=test_fraction, seed=seed,
+    n_boot=n_boot_texts, boot_seed=seed)
 checks = {
     "01_encoding": enc.headline_checks(passes["train"], test_fraction=test_fraction, seed=seed, n_boot=n_boot_texts,
                                        boot_seed=seed, **encoding),
-    "02_steering": steering_scorecard.headline_checks(
-        passes["train"], passes["test"], r_values=r_values, k_values=k_values, r_headline=r_headline, band=band,
-        tokens=steering_tokens, selection_windows=selection_windows, test_fraction=test_fraction, seed=seed,
-        n_boot=n_boot_texts, boot_seed=seed),
+    "02_steering": steering.checks,
     "03_pruning": pruning_checks.headline_checks(
         passes["train"], passes["test"], test_fraction=test_fraction, seed=seed, n_positions=n_positions,
         n_boot=n_boot_texts, boot_seed=seed, **pruning),
@@ -91,6 +92,8 @@ checks = {
 # %%
 rows = check_rows(checks)
 record(NOTEBOOK, "checks", rows, description="every headline check of this sampling")
+record(NOTEBOOK, "choices", choice_rows({"02_steering": {"k chosen on training windows": steering.k}}),
+       description="the choices the checks rest on (kept out of the checks' names)")
 pd.DataFrame(rows)
 
 # %% [markdown]

@@ -18,6 +18,7 @@ from utils.steering.edits import Edit, edited_head, make_edit
 from utils.steering.experiments import prefix_log_alphas
 from utils.steering.forward import forward_log_alpha, generate_steered, shortcut_log_alpha
 from utils.steering.measure import (
+    BaseStatistics,
     SteeringSweep,
     base_statistics,
     cached_base_statistics,
@@ -28,18 +29,32 @@ from utils.steering.measure import (
 )
 from utils.steering.nulls import (
     BEATS,
+    EQUAL_NORM,
     NO_BETTER,
     PAPER_EDIT,
     UNDECIDED,
+    NoEqualNormSetError,
+    edit_errors,
+    feasible_share,
     null_comparison,
+    null_counts,
     null_edits,
     null_summary,
     null_verdict,
     null_verdicts,
-    random_dims_direction,
+    omega_random_dims_direction,
+    random_dims_with_norm,
     random_direction_with_norm,
+    reference_against_intervals,
 )
-from utils.steering.scorecard import SteeringText, choose_mask, document_sums, frequency_sample, headline_checks
+from utils.steering.scorecard import (
+    SteeringText,
+    choice_stability,
+    choose_mask,
+    document_sums,
+    frequency_sample,
+    headline_checks,
+)
 
 RATIOS = [1 / 20, 1 / 10, 1 / 5, 1 / 2, 2, 5, 10, 20]
 
@@ -399,10 +414,10 @@ def test_headline_checks_choose_k_on_training_text_only(tiny_passes):
     expected = choose_mask(steering_sweep(cached_base_statistics(train, 4), tokens, options["r_values"],
                                                 masks, progress=False), 20)
     held_out_best = {}
-    for name, checks in results.items():
-        assert len(checks) == 4 and all(f"mask k={expected.k}" in c.name for c in checks)
+    for name, (checks, k) in results.items():
+        assert len(checks) == 4 and k == expected.k and not any("k=" in c.name for c in checks)
         assert [(c.value, c.interval) for c in checks[:2]] == [(c.value, c.interval) for c in
-                                                               results["wikipedia"][:2]]
+                                                               results["wikipedia"].checks[:2]]
         sweep = steering_sweep(cached_base_statistics(held_out[name]), tokens, [20, 1 / 20], masks,
                                   progress=False)
         error = np.median(np.abs(sweep.log_error[sweep.edits.index(expected)]), axis=1)
@@ -412,51 +427,150 @@ def test_headline_checks_choose_k_on_training_text_only(tiny_passes):
     assert held_out_best["planted"] == 1 != expected.k
 
 
+def test_choice_stability_finds_a_choice_that_rests_on_half_the_documents():
+    """Planted: 20 documents, one window each, positions at h = -A except on the two dimensions of largest |A|.
+    Documents 0-9 sit at (-A_0, +A_1) there: the mask on dimension 0 alone (k = 1) shifts their logit by exactly
+    log r, the mask on both (k = 2) by 0. Documents 10-19 sit at (0, -2 A_1): k = 2 is exact, k = 1 shifts by 0.
+    Over all twenty the two masks tie, so which one is chosen depends on which documents a resample draws: both are
+    chosen in a fair share of resamples; a text made of documents 0-9 alone chooses k = 1 every time."""
+    g = torch.Generator().manual_seed(3)
+    V, d, T = 500, 6, 8
+    E = torch.randn(V, d, generator=g)
+    A = np.array([1.5, -0.9, 0.3, 0.2, -0.2, 0.1])
+    h = (-torch.from_numpy(A).float()).expand(20 * T, d).clone()
+    h[: 10 * T, 1] = float(A[1])
+    h[10 * T:, 0], h[10 * T:, 1] = 0.0, -2 * float(A[1])
+    base = base_statistics(h, OutputHead(E), progress=False)
+    tokens = np.argsort(base.log_alpha(np.arange(V)).numpy())[:40]
+    masks = [make_edit(A, "mask", k) for k in (1, 2)]
+    text = SteeringText(base, tokens, T, np.arange(20))
+    shares = choice_stability(text, masks, [0.2, 5], 5, n_boot=300, seed=0)
+    assert list(shares.index) == [1, 2] and shares.sum() == pytest.approx(1.0)
+    assert 0.1 < shares[1] < 0.9
+    first_half = SteeringText(base_statistics(h[: 10 * T], OutputHead(E), progress=False), tokens, T, np.arange(10))
+    assert choice_stability(first_half, masks, [0.2, 5], 5, n_boot=50)[1] == 1.0
+    with pytest.raises(ValueError, match="r_values"):
+        choice_stability(text, masks, [1.0, 50.0], 5)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Null baselines
 # ----------------------------------------------------------------------------------------------------------------
 
 
 def test_null_edits_predict_exactly_the_paper_edits_shift():
-    """Every null has ``A · u = 1`` (the encoding predicts the same shift as the paper's edit); the random direction
-    has the paper's edit's norm; random dimensions avoid the top k of |A| when d - k >= k, take all the others when
-    not, and differ between seeds. On the planted exact head (``h_n = -A`` everywhere) any edit with ``A · u = 1``
-    shifts logit w by exactly ``log r`` at every position, so every null steers exactly like the paper's edit."""
+    """Every null has ``A · u = 1`` (the encoding predicts the same shift as the paper's edit); random dimensions and
+    the random direction have the paper's edit's norm, random dimensions sit on k dimensions drawn from all d (top
+    ones included), Ω over random dimensions avoids the top k of |A| when d - k >= k and takes all the others when
+    not, and every family differs between seeds. On the planted exact head (``h_n = -A`` everywhere) any edit with
+    ``A · u = 1`` shifts logit w by exactly ``log r`` at every position, so every null steers exactly like the
+    paper's edit."""
     head, h, A_true = _planted_constant(V=3000, d=12, N=40)
     A = A_true.numpy().astype(np.float64)
     top = set(dimensions_by_weight(A)[:3].tolist())
     paper = make_edit(A, "mask", 3)
     nulls = null_edits(A, paper, range(6))
-    assert [e.method for e in nulls] == ["random_dims"] * 6 + ["random_direction"] * 6
+    assert [e.method for e in nulls] == ["random_dims"] * 6 + ["random_direction"] * 6 + ["random_dims_omega"] * 6
     for edit in nulls:
         assert float(torch.as_tensor(A) @ edit.direction) == pytest.approx(1.0, abs=1e-12)
-    for edit in nulls[6:]:
+    for edit in nulls[:12]:
         assert edit.norm() == pytest.approx(paper.norm(), rel=1e-12)
-    chosen = [frozenset(np.flatnonzero(e.direction.numpy()).tolist()) for e in nulls[:6]]
-    assert all(len(c) == 3 and not (c & top) for c in chosen)
-    assert len(set(chosen)) > 1
-    assert len({tuple(e.direction.numpy().round(12)) for e in nulls[6:]}) == 6
+    equal_norm_dims = [frozenset(np.flatnonzero(e.direction.numpy()).tolist()) for e in nulls[:6]]
+    assert all(len(c) == 3 for c in equal_norm_dims) and len(set(equal_norm_dims)) > 1
+    omega = [frozenset(np.flatnonzero(e.direction.numpy()).tolist()) for e in nulls[12:]]
+    assert all(len(c) == 3 and not (c & top) for c in omega)
+    assert len(set(omega)) > 1
+    assert len({tuple(e.direction.numpy().round(12)) for e in nulls[6:12]}) == 6
     # k = 8 > d - k = 4: all four outside dimensions are taken, the other four come from the top eight
     outside = set(dimensions_by_weight(A)[8:].tolist())
-    wide = random_dims_direction(A, 8, seed=1).numpy()
+    wide = omega_random_dims_direction(A, 8, seed=1).numpy()
     assert outside <= set(np.flatnonzero(wide).tolist()) and np.count_nonzero(wide) == 8
     base = base_statistics(h, head, progress=False)
     tokens = np.argsort(base.log_alpha(np.arange(head.V)).numpy())[:50]
     comparison = null_comparison({"planted": base}, tokens, paper, nulls, 20.0)
     for _, group in comparison.groupby("r"):
         np.testing.assert_allclose(group["achieved"], group["achieved"].iloc[0], rtol=1e-5)
-    assert list(comparison.family.unique()) == [PAPER_EDIT, "Ω over random dimensions",
-                                                "random direction, same norm"]
+    assert list(comparison.family.unique()) == [PAPER_EDIT, *EQUAL_NORM, "Ω over random dimensions, norm not matched"]
+
+
+def test_random_dimensions_of_a_given_norm_redraw_what_cannot_carry_the_shift():
+    """A k-set S carries ``A · u = 1`` at norm n only when ``1 / ||A_S|| <= n``. Planted: three dimensions with
+    |A| = 4 and thirteen with |A| = 0.1; at n = 0.5 a set of 2 can carry it only if it holds a large one, so every
+    draw does, and :func:`feasible_share` matches the exact share 1 - C(13, 2) / C(16, 2). With k = 1 an edit is
+    fixed (norm 1 / |A_i|): only the large dimensions have norm 0.25. An impossible norm is a clear error."""
+    A = np.array([4.0, -4.0, 4.0] + [0.1, -0.1] * 6 + [0.1])
+    big = {0, 1, 2}
+    for seed in range(20):
+        u = random_dims_with_norm(A, 2, 0.5, seed).numpy()
+        assert set(np.flatnonzero(u).tolist()) & big
+        assert float(A @ u) == pytest.approx(1.0, abs=1e-12) and np.linalg.norm(u) == pytest.approx(0.5, rel=1e-12)
+        assert set(np.flatnonzero(random_dims_with_norm(A, 1, 0.25, seed).numpy()).tolist()) <= big
+    assert feasible_share(A, 2, 0.5, n_draws=4000) == pytest.approx(1 - 78 / 120, abs=0.03)
+    with pytest.raises(NoEqualNormSetError, match="k=2, norm=0.1"):
+        random_dims_with_norm(A, 2, 0.1, seed=0, max_draws=50)  # below 1 / ||A|| restricted to any pair
+    # the mask on the three large dimensions has the smallest norm any 3-set can have: only its own set carries the
+    # shift at that norm, which 20 draws do not find, so the family is left out and the wording says so
+    paper = make_edit(A, "mask", 3)
+    nulls = null_edits(A, paper, range(3), max_draws=20)
+    assert [e.method for e in nulls] == ["random_direction"] * 3 + ["random_dims_omega"] * 3
+    verdicts = pd.DataFrame([{"null": EQUAL_NORM[1], "verdict": NO_BETTER}])
+    assert null_counts(verdicts) == ("beats random dimensions, same norm in none (no such null could be drawn) and "
+                                     "random direction, same norm in 0 of 1 settings (no better in 1)")
+
+
+def _document_interval(base: BaseStatistics, tokens, edit, r: float, window_length: int) -> tuple[float, float]:
+    """95% interval over resampled windows (each its own document) of the edit's median |log(achieved/r)|."""
+    from utils.uncertainty import percentile_interval, resample_counts
+
+    text = SteeringText(base, tokens, window_length, np.arange(base.n_positions // window_length))
+    log_ratio = text.log_ratio(text.after(edit, r), resample_counts(text.n_groups, 200, seed=0))
+    interval = percentile_interval(np.median(np.abs(log_ratio - math.log(r)), axis=-1))
+    return interval.low, interval.high
+
+
+def _null_setting(h: torch.Tensor, E: torch.Tensor, A: np.ndarray, k: int, r: float = 10.0):
+    """The paper's mask (top k of |A|) against its nulls on hidden states h, with document intervals."""
+    base = base_statistics(h, OutputHead(E), progress=False)
+    tokens = np.argsort(base.log_alpha(np.arange(E.shape[0])).numpy())[:100]
+    paper = make_edit(A, "mask", k)
+    comparison = null_comparison({"text": base}, tokens, paper, null_edits(A, paper, range(5)), r)
+    intervals = {("text", ratio): _document_interval(base, tokens, paper, ratio, 40) for ratio in (r, 1 / r)}
+    return comparison, null_verdicts(comparison, intervals)
+
+
+def test_equal_norm_nulls_are_not_fooled_by_a_planted_edit_size_confound():
+    """Construction: h_n = -A + isotropic noise of sd 1, and rows of E so small that p_n(w) barely moves with h_n.
+    Then any edit with ``A · u = 1`` shifts logit w by c_n log r with c_n ~ N(1, ||u||²): the error depends on the
+    edit's norm alone, not on its dimensions. The mask (top 4 of |A|, |A| = 6, 6, 6, 1) is small; Ω over random
+    dimensions (|A| = 0.5) is about four times larger, so it errs far more and the mask "beats" it in every setting, an
+    artefact of size. At equal norm neither null is beaten anywhere: the dimensions do not matter here."""
+    g = torch.Generator().manual_seed(0)
+    V, d, N = 2000, 16, 4000
+    A = np.full(d, 0.5)
+    A[:4] = [6.0, -6.0, 6.0, 1.0]
+    A = A[np.random.default_rng(0).permutation(d)] * np.where(np.arange(d) % 3, 1, -1)
+    h = -torch.from_numpy(A).float() + torch.randn(N, d, generator=g)
+    comparison, verdicts = _null_setting(h, 0.02 * torch.randn(V, d, generator=g), A, 4)
+    by_family = verdicts.groupby("null", sort=False)
+    confounded = by_family.get_group("Ω over random dimensions, norm not matched")
+    assert (confounded.verdict == BEATS).all() and (confounded.norm_ratio > 3).all()
+    for family in EQUAL_NORM:
+        group = by_family.get_group(family)
+        assert (group.verdict != BEATS).all() and np.allclose(group.norm_ratio, 1.0)
+    assert null_counts(verdicts).startswith("beats random dimensions, same norm in 0 of 2 settings")
 
 
 def test_paper_edit_beats_nulls_where_only_its_dimensions_carry_the_shift():
     """Construction: h_n = -A on the K dimensions of largest |A| and random elsewhere. The mask on those K dimensions
-    shifts logit w by exactly log r everywhere; random dimensions and a random direction (same predicted shift) pick
-    up the random coordinates, so their error is larger for every seed and the verdict says the edit beats them."""
+    shifts logit w by exactly log r everywhere; random dimensions and a random direction of the same norm (same
+    predicted shift) pick up the random coordinates, so their error is larger for every seed and the equal-norm
+    comparison says the edit beats them: the chosen dimensions matter, and the comparison detects it. |A| is
+    heavy-tailed (as a fitted A is), so that some random sets of K dimensions can carry the shift at the mask's norm;
+    d = 64 keeps them from being the mask's own dimensions."""
     g = torch.Generator().manual_seed(1)
-    V, d, K, N = 4000, 16, 4, 300
+    V, d, K, N = 4000, 64, 8, 300
     E = torch.randn(V, d, generator=g)
-    A = 0.3 * torch.randn(d, generator=g).double()
+    A = (0.3 * torch.randn(d, generator=g) * torch.exp(torch.randn(d, generator=g))).double()
     top = torch.from_numpy(dimensions_by_weight(A.numpy())[:K].copy())
     h = 2 * torch.randn(N, d, generator=g)
     h[:, top] = -A[top].float()
@@ -467,10 +581,14 @@ def test_paper_edit_beats_nulls_where_only_its_dimensions_carry_the_shift():
     paper_error = comparison.loc[comparison.family == PAPER_EDIT, "error"]
     assert paper_error.max() < 0.01
     verdicts = null_verdicts(comparison, {("text", 10.0): (0.0, 0.01), ("text", 0.1): (0.0, 0.01)})
-    assert (verdicts.verdict == BEATS).all() and len(verdicts) == 4
+    assert (verdicts.verdict == BEATS).all() and len(verdicts) == 6
     assert (verdicts.null_min > 0.01).all()
-    assert null_summary(verdicts) == ("against Ω over random dimensions it beats the nulls in 2 of 2 settings; "
-                                         "against random direction, same norm it beats the nulls in 2 of 2 settings")
+    assert null_counts(verdicts) == ("beats random dimensions, same norm in 2 of 2 settings and random direction, "
+                                     "same norm in 2 of 2 settings")
+    assert null_summary(verdicts).startswith("against random dimensions, same norm it beats the nulls in 2 of 2")
+    min_norm = edit_errors({"text": base}, tokens, [make_edit(A.numpy(), "min_norm")], 10.0)
+    beside = reference_against_intervals(verdicts, min_norm)
+    assert len(beside) == 2 and not beside.below.any() and not beside.least.any()  # it picks up the noise too
 
 
 def test_null_verdict_rule_and_summary_wording():
@@ -499,7 +617,9 @@ def test_bad_null_arguments_are_clear_errors():
     with pytest.raises(ValueError, match="norm=0.1"):
         random_direction_with_norm(A, 0.1, seed=0)  # below 1 / ||A||
     with pytest.raises(ValueError, match="k=4: only 3 coefficients"):
-        random_dims_direction(A, 4, seed=0)
+        omega_random_dims_direction(A, 4, seed=0)
+    with pytest.raises(ValueError, match="k=4: only 3 coefficients"):
+        random_dims_with_norm(A, 4, 1.0, seed=0)
     with pytest.raises(ValueError, match="reference.method='min_norm'"):
         null_edits(A, make_edit(A, "min_norm"), [0])
     with pytest.raises(ValueError, match="seeds is empty"):

@@ -114,3 +114,23 @@ def test_direction_and_spread_text_counts_targets_and_band():
     assert "a factor of 3.0 at r = 20 and 4.0 at r = 1/20" in text
     with pytest.raises(ValueError, match="r_headline=5"):
         direction_and_spread_text(summary, 5.0)
+
+
+def test_choice_stability_and_reference_wording_follow_the_numbers():
+    shares = pd.Series([0.0, 0.2, 0.75, 0.05], index=pd.Index([1, 4, 32, 64], name="k"))
+    assert chapter.choice_stability_text(shares, 32, 200) == ("k = 32 (chosen here) in 75% of the 200 resamples, "
+                                                              "k = 4 in 20% and k = 64 in 5%")
+    single = chapter.choice_stability_text(pd.Series([1.0], index=[8]), 8, 50)
+    assert single == "k = 8 (chosen here) in 100% of the 50 resamples"
+    with pytest.raises(ValueError, match="chosen_k=2"):
+        chapter.choice_stability_text(shares, 2, 200)
+    beside = pd.DataFrame({"text": ["a", "a", "b"], "r": [20.0, 0.05, 20.0], "error": [0.5, 1.4, 0.6],
+                           "low": [0.3, 1.0, 0.55], "high": [0.9, 1.9, 0.7], "reference": [0.4, 0.7, 0.58],
+                           "norm": [0.05] * 3, "lowest null mean": [0.45, 0.8, 0.5], "below": [False, True, False],
+                           "least": [True, True, False]})
+    assert chapter.reference_text(beside, "the minimal-norm edit", 0.1, ("a", 0.05)) == (
+        "the minimal-norm edit (0.50 times the mask's norm) errs less than the mask and than every null's mean over "
+        "seeds in 2 of 3 settings, and below the mask's whole interval over texts in 1 (a, r = 1/20: 0.70 nats "
+        "against 1.40 [1.00, 1.90])")
+    with pytest.raises(ValueError, match="setting"):
+        chapter.reference_text(beside, "x", 0.1, ("c", 20.0))

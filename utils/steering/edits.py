@@ -22,9 +22,12 @@ from ..validation import check_choice, check_float, check_int, check_token_ids
 
 METHODS = ("mask", "min_norm", "logit_bias")
 #: the null edits: the same predicted shift as a reference edit, but no reason to work (:func:`nulls.null_edits`)
-NULL_METHODS = ("random_dims", "random_direction")
+#: the first two have the reference's norm; "random_dims_omega" (Ω over k dimensions outside the top k of |A|) does
+#: not, so its edit is larger by construction and its error confounds the dimensions with the edit's size
+NULL_METHODS = ("random_dims", "random_direction", "random_dims_omega")
 METHOD_LABELS = {"mask": "Ω A⁻¹ mask", "min_norm": "minimal-norm along A", "logit_bias": "logit bias log r",
-                 "random_dims": "Ω over random dimensions", "random_direction": "random direction, same norm"}
+                 "random_dims": "random dimensions, same norm", "random_direction": "random direction, same norm",
+                 "random_dims_omega": "Ω over random dimensions, norm not matched"}
 
 
 def check_ratio(name: str, r: float) -> float:
@@ -52,7 +55,9 @@ class Edit:
         if self.method == "mask":
             return f"mask k={self.k}"
         if self.method == "random_dims":
-            return f"random dims k={self.k}, seed {self.seed}"
+            return f"random dims k={self.k}, same norm, seed {self.seed}"
+        if self.method == "random_dims_omega":
+            return f"Ω over random dims k={self.k}, seed {self.seed}"
         if self.method == "random_direction":
             return f"random direction, seed {self.seed}"
         return METHOD_LABELS[self.method]

@@ -2,13 +2,15 @@
 
 :func:`frequency_sample` draws the steered tokens across frequency, :func:`choose_mask` picks the number of masked
 dimensions on training text, :class:`SteeringText` keeps the steered probability summed per window and per document
-so that a document bootstrap re-averages the achieved ratio, and :func:`headline_checks` returns the four checks of
-the front page (the signature :mod:`book.headlines` calls).
+so that a document bootstrap re-averages the achieved ratio, :func:`headline_checks` returns the four checks of
+the front page with the k they rest on (the signature :mod:`book.headlines` calls), and :func:`choice_stability`
+measures how often the choice of k changes when the documents it was made on are resampled.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -158,6 +160,41 @@ class SteeringText:
         return np.log(counts @ after) - np.log(counts @ self.before)
 
 
+def choice_stability(text: SteeringText, masks: Sequence[Edit], r_values: Sequence[float], r_max: float,
+                     n_boot: int = 200, seed: int = 0) -> pd.Series:
+    """How often each mask of ``masks`` would be chosen (:func:`choose_mask`'s criterion) if the documents of ``text``
+    were resampled: ``n_boot`` document bootstraps of the text (the edits, so A, held fixed), each choosing the mask
+    with the smallest mean over the ratios of ``r_values`` within [1/r_max, r_max] (other than 1) of the median over
+    tokens of ``|log(achieved / r)|`` (ties to the first mask, as :func:`choose_mask`).
+
+    Args:
+        text: the text the choice is made on (e.g. the selection windows), its groups the documents to resample.
+        masks: the candidate "mask" edits, in the order :func:`choose_mask` sees them.
+
+    Returns:
+        share of the resamples that choose each mask, indexed by its k (the masks' order), summing to 1.
+    """
+    if not masks or any(edit.method != "mask" for edit in masks):
+        raise ValueError("masks must be a non-empty list of 'mask' edits")
+    r_max = check_float("r_max", r_max, low=1.0, low_inclusive=False)
+    ratios = [float(r) for r in r_values if 1 / r_max * (1 - 1e-9) <= r <= r_max * (1 + 1e-9) and r != 1]
+    if not ratios:
+        raise ValueError(f"r_values={list(r_values)}: none other than 1 lies within [1/r_max, r_max], r_max={r_max}")
+    counts = resample_counts(text.n_groups, check_positive_int("n_boot", n_boot), seed)  # (n_boot, n_groups)
+    errors = np.stack([np.mean([_median_abs_log_error(text.log_ratio(text.after(edit, r), counts), r)
+                                for r in ratios], axis=0) for edit in masks])  # (n_masks, n_boot)
+    chosen = np.bincount(np.argmin(errors, axis=0), minlength=len(masks)) / counts.shape[0]
+    return pd.Series(chosen, index=pd.Index([edit.k for edit in masks], name="k"), name="share of resamples")
+
+
+class HeadlineChecks(NamedTuple):
+    """:func:`headline_checks`' result: the four checks, and the k of the mask they rest on (chosen on training
+    windows; kept out of the checks' names, so that runs that choose another k still share their checks)."""
+
+    checks: list
+    k: int
+
+
 def _median_abs_log_error(log_ratio: np.ndarray, r: float) -> np.ndarray:
     """Median over tokens (last axis) of ``|log(achieved / r)|``."""
     return np.median(np.abs(log_ratio - math.log(r)), axis=-1)
@@ -178,7 +215,7 @@ def headline_checks(
     n_boot: int = 200,
     boot_seed: int = 0,
     chunk_size: int = 1024,
-) -> list:
+) -> HeadlineChecks:
     """The scorecard's checks of "editing E_w along A multiplies alpha_w by r", each with an interval over texts.
 
     A is fitted on the training pass's alpha (held-out tokens ``test_fraction``, split ``seed``). The number of
@@ -214,7 +251,8 @@ def headline_checks(
         k_values: candidate mask sizes (values above d are dropped; d is always added).
 
     Returns:
-        four checks: training r_headline, training 1/r_headline, held-out r_headline, held-out 1/r_headline.
+        :class:`HeadlineChecks`: four checks (training r_headline, training 1/r_headline, held-out r_headline,
+        held-out 1/r_headline), whose names leave the chosen k out, and that k.
     """
 
     r_headline = check_float("r_headline", r_headline, low=1.0, low_inclusive=False)
@@ -268,8 +306,8 @@ def headline_checks(
         samples[b] = errors(edit, train_counts[b], held_out_counts[b])
 
     threshold = math.log(band)
-    names = [f"{text}: median |log(achieved/target)| at r = {r}, mask k={best.k}"
+    names = [f"{text}: median |log(achieved/target)| at r = {r}, chosen mask"
              for text in ("training text (the paper's setting)", "held-out text")
              for r in (f"{r_headline:g}", f"1/{r_headline:g}")]
-    return [Check(name, float(value), percentile_interval(samples[:, i], estimate=float(value)), threshold, "below")
-            for i, (name, value) in enumerate(zip(names, values))]
+    return HeadlineChecks([Check(name, float(value), percentile_interval(samples[:, i], estimate=float(value)),
+                                 threshold, "below") for i, (name, value) in enumerate(zip(names, values))], best.k)
