@@ -10,6 +10,8 @@ For each HTML page of the site (redirect stubs are checked statically) it checks
   makes to the local server succeeds (network events of the Chrome DevTools protocol);
 - every internal link points to a file of the site, and its ``#fragment`` to an element of the target page;
 - the side navigation lists the same pages on every page;
+- nothing overflows the text column at 1280 px or at 400 px: a table, code block, figure or formula wider than the
+  column sits in a box that scrolls sideways, and the page itself never does;
 
 and saves a full-page screenshot (PNG) of each page for review (very tall pages in parts). A static pass also reads
 the URLs that the HTML and CSS files would fetch (``<script src>``, ``<link href>``, ``<img src>``, CSS ``url()`` and
@@ -403,6 +405,53 @@ FACTS_SCRIPT = r"""
 })()
 """
 
+# Lists what overflows the text column at the current width: an element of the article whose right edge passes the
+# column's, and that no horizontally scrolling box (overflow-x auto or scroll) inside the column holds; and whether
+# the whole document scrolls sideways. A box that clips (overflow hidden) does not count: its content is cut off.
+OVERFLOW_SCRIPT = r"""
+(() => {
+  const column = document.querySelector('article') || document.querySelector('main') || document.body;
+  const edge = column.getBoundingClientRect().right + 1;
+  const scrolled = el => {
+    for (let box = el.parentElement; box && box !== column.parentElement; box = box.parentElement) {
+      const style = getComputedStyle(box).overflowX;
+      if ((style === 'auto' || style === 'scroll') && box.getBoundingClientRect().right <= edge) { return true; }
+    }
+    return false;
+  };
+  const name = el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+      (typeof el.className === 'string' && el.className.trim() ? '.' + el.className.trim().split(/\s+/)[0] : '');
+  const wide = [];
+  for (const el of column.querySelectorAll('table, pre, img, svg, figure, mjx-container, .cell_output, p, li, dl')) {
+    const box = el.getBoundingClientRect();
+    if (box.width > 0 && box.right > edge && !scrolled(el)) {
+      wide.push(`${name(el)} ${Math.round(box.right - edge)} px past the column`);
+    }
+  }
+  const page = document.documentElement;
+  return {wide: [...new Set(wide)].slice(0, 8), sideways: page.scrollWidth > page.clientWidth + 1};
+})()
+"""
+OVERFLOW_WIDTHS = (1280, 400)  # a laptop and a phone
+
+
+def overflow_problems(browser: Chromium) -> list[str]:
+    """What overflows the text column at each of :data:`OVERFLOW_WIDTHS` (the page is laid out again at each)."""
+    problems = []
+    try:
+        for width in OVERFLOW_WIDTHS:
+            browser.call("Emulation.setDeviceMetricsOverride",
+                         {"width": width, "height": VIEWPORT[1], "deviceScaleFactor": 1, "mobile": False})
+            browser.evaluate("new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+            facts = browser.evaluate(OVERFLOW_SCRIPT)
+            problems += [f"overflows its column at {width} px: {item}" for item in facts["wide"]]
+            if facts["sideways"]:
+                problems.append(f"scrolls sideways at {width} px")
+    finally:
+        browser.call("Emulation.setDeviceMetricsOverride",
+                     {"width": VIEWPORT[0], "height": VIEWPORT[1], "deviceScaleFactor": 1, "mobile": False})
+    return problems
+
 
 @dataclass
 class PageCheck:
@@ -473,6 +522,7 @@ def check_page(browser: Chromium, base_url: str, page: str, screenshot: Path | N
         facts = browser.evaluate(FACTS_SCRIPT)
         if screenshot is not None:
             result.screenshots = browser.screenshot(screenshot)
+        overflow = overflow_problems(browser)
     except BrowserError as error:
         result.problems.append(f"could not check the page: {error}")
         return result
@@ -496,7 +546,7 @@ def check_page(browser: Chromium, base_url: str, page: str, screenshot: Path | N
     problems += [f"MathJax error: {text!r}" for text in facts["mathErrors"]]
     problems += [f"raw math delimiters left in the text: {text!r}" for text in facts["raw"]]
     result.n_requests, network = request_problems(browser.events, loader_id)
-    problems += network
+    problems += network + overflow
     result.seconds = time.perf_counter() - started
     return result
 

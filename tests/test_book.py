@@ -164,7 +164,8 @@ GOOD_PAGE = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>Good pag
 <p>Inline <span class="math">\\(x^2 + \\alpha_w\\)</span> and display</p><div class="math">\\[E_w A + B\\]</div>
 <figure><img src="pixel.png" loading="lazy"><figcaption>A captioned pixel.</figcaption></figure>
 <p><a href="bad.html#here">a link</a>, <a href="#good">an anchor</a>, <a href="https://example.org/">elsewhere</a></p>
-</article></body></html>"""
+<div style="overflow-x: auto"><table style="width: 3000px"><tr><td>a wide table in its own scroll box</td></tr></table>
+</div></article></body></html>"""
 BAD_PAGE = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>Bad page — Site</title>{MATHJAX_HEAD}
 <link rel="stylesheet" href="https://fonts.example.org/css?family=Serif"><link rel="stylesheet" href="site.css">
 </head><body><article class="tex2jax_ignore"><h1 id="here">Another heading</h1>
@@ -173,6 +174,7 @@ and raw $$y = 1$$ left in the text.</p>
 <figure><img src="missing.png"><figcaption>Missing.</figcaption></figure>
 <img src="pixel.png">
 <p><a href="missing.html">gone</a> <a href="index.html#nowhere">no such anchor</a></p>
+<table style="width: 3000px"><tr><td>a wide table with no scroll box</td></tr></table>
 </article></body></html>"""
 SITE_CSS = """@font-face { font-family: Far; src: url("https://fonts.example.org/far.woff2"); }"""
 
@@ -203,6 +205,10 @@ def test_browser_check_finds_each_planted_fault(tmp_path):
         "math not typeset: '\\\\(x^{\\\\)'": 1,
         "raw math delimiters left in the text": 1,
         "HTTP 404 for http://127.0.0.1": 1,
+        "overflows its column at 1280 px: table": 1,
+        "overflows its column at 400 px: table": 1,
+        "scrolls sideways at 1280 px": 1,
+        "scrolls sideways at 400 px": 1,
     }
     found = {fault: sum(problem.startswith(fault) for problem in bad.problems) for fault in planted}
     assert found == planted, bad.problems
