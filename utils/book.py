@@ -31,6 +31,7 @@ import yaml
 
 from . import budget, cache
 from .compute import matmul_rate
+from .front_page import write_front_page
 from .paths import BUILD_DIR, REPO_ROOT, RESULTS_DIR, RUNS_DIR, cache_dir
 from .results import is_lab_only
 
@@ -219,6 +220,7 @@ def stage(runs_dir: Path = RUNS_DIR, source_dir: Path = SOURCE_DIR) -> Path:
             raise FileNotFoundError(f"chapter {chapter!r} has not been executed: {executed} is missing")
         write_book_notebook(executed, source_dir / "book" / executed.name)
     (source_dir / "book" / "parameters.generated.md").write_text(parameters_page(runs_dir))
+    write_front_page(chapters(), source_dir / "book")
     return source_dir
 
 

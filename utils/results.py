@@ -202,16 +202,35 @@ def record_scorecard(chapter: str, figure: str, checks: list[Check]) -> None:
             (:class:`utils.uncertainty.Check`).
 
     Records ``scorecard_figure``, ``verdict`` (:func:`utils.uncertainty.combine` of the checks' verdicts, each from
-    :func:`utils.uncertainty.decide`), ``verdict_reason`` (each check with its number, interval, threshold and
-    verdict) and ``checks`` (the same as data). Returns nothing, so a chapter cell ending in it shows no stray value.
+    :func:`utils.uncertainty.decide`), ``verdict_mark`` (the verdict with its sign, for the front page's table),
+    ``scorecard_short`` (each check's short name, number and interval: the front page's row), ``verdict_reason``
+    (each check with its number, interval, threshold and verdict) and ``checks`` (the same as data). Returns nothing,
+    so a chapter cell ending in it shows no stray value.
     """
     if not checks:
         raise ValueError("checks must hold at least one check of the claim")
+    verdict = combine([check.verdict for check in checks])
     record(chapter, "scorecard_figure", figure, description="this book's figure for the chapter's claim")
-    record(chapter, "verdict", combine([check.verdict for check in checks]), description="scorecard verdict")
+    record(chapter, "verdict", verdict, description="scorecard verdict")
+    record(chapter, "verdict_mark", f"{VERDICT_SIGNS[verdict]} {verdict}", description="the verdict with its sign")
+    record(chapter, "scorecard_short", "; ".join(short_check(check) for check in checks),
+           description="each check's short name, number and interval (the front page's row)")
     record(chapter, "verdict_reason", "; ".join(check.describe() for check in checks),
            description="each check: number, interval over texts, threshold, verdict")
     record(chapter, "checks", [{"name": c.name, "value": c.value, "low": c.interval.low, "high": c.interval.high,
                                 "level": c.interval.level, "unit": c.interval.unit, "n_boot": c.interval.n_boot,
-                                "threshold": c.threshold, "direction": c.direction, "verdict": c.verdict}
+                                "threshold": c.threshold, "direction": c.direction, "verdict": c.verdict,
+                                "fmt": c.fmt, "n_groups": c.interval.n_groups}
                                for c in checks], description="the checks behind the verdict")
+
+
+#: a sign per verdict, so that the front page's verdicts differ at a glance and not by colour alone
+VERDICT_SIGNS = {"reproduced": "✔", "partly reproduced": "◐", "inconclusive": "?", "not reproduced": "✘"}
+
+
+def short_check(check: Check) -> str:
+    """``accurate 0.774 [0.763, 0.783] ✘``: the check's short name (its name up to the first colon), number, interval
+    and verdict sign."""
+    label = check.name.split(":")[0].strip()
+    value = "nan" if math.isnan(check.value) else f"{check.value:{check.fmt}}"
+    return f"{label} {value} {check.interval.text(check.fmt)} {VERDICT_SIGNS[check.verdict]}"
