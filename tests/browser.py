@@ -399,6 +399,13 @@ FACTS_SCRIPT = r"""
     links: [...document.querySelectorAll('a[href]')].map(a => a.href),
     navigation: [...new Set([...document.querySelectorAll('nav.bd-docs-nav li.toctree-l1 > a[href]')].map(
         a => a.href.split('#')[0]))],
+    tableRowLines: [...(document.querySelector('article') || document.body).querySelectorAll('table')].map(table =>
+        Math.max(0, ...[...table.rows].map(row => Math.max(0, ...[...row.cells].map(cell => {
+          const style = getComputedStyle(cell);
+          const line = parseFloat(style.lineHeight) || 1.5 * parseFloat(style.fontSize);
+          const inner = cell.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom);
+          return Math.round(inner / line);
+        }))))),
     ids: [...document.querySelectorAll('[id]')].map(e => e.id).concat(
         [...document.querySelectorAll('a[name]')].map(a => a.getAttribute('name'))),
   };
@@ -465,6 +472,7 @@ class PageCheck:
     n_requests: int = 0
     links: list[str] = field(default_factory=list)
     navigation: list[str] = field(default_factory=list)  # the pages the book's side navigation lists (absolute URLs)
+    table_row_lines: list[int] = field(default_factory=list)  # per table of the text: lines of its tallest row
     ids: set[str] = field(default_factory=set)
     screenshots: list[Path] = field(default_factory=list)  # the page's PNG, in parts if it is very tall
     seconds: float = 0.0
@@ -529,6 +537,7 @@ def check_page(browser: Chromium, base_url: str, page: str, screenshot: Path | N
     result.title, result.headings = facts["title"], facts["headings"]
     result.n_images, result.n_math = len(facts["images"]), facts["math"]
     result.links, result.ids, result.navigation = facts["links"], set(facts["ids"]), facts["navigation"]
+    result.table_row_lines = facts["tableRowLines"]
     problems = result.problems
     if facts["url"] != url:
         problems.append(f"opened {facts['url']} instead")
