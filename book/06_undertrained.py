@@ -21,15 +21,17 @@
 # the argmax geometry {cite}`grivas2022lowrank`, some rows can never win. A third line of work finds *under-trained*
 # ("glitch") tokens from the output embedding alone: Land & Bartolo ("Fishing for Magikarp", EMNLP 2024) rank tokens
 # by how close their unembedding row is to the mean of the rows of known-unused tokens, after removing the first
-# principal component, and verify candidates by prompting the model to repeat the token and checking that its
-# probability stays below 0.01. This chapter is a finding of the book, not a claim of either paper: it puts the three
-# views side by side on the same tokens.
+# principal component, and verify candidates by prompting the model to repeat the token in several prompt templates
+# and checking that its largest probability stays below 0.01. This chapter is a finding of the book, not a claim of
+# either paper: it puts the three views side by side on the same tokens.
 #
 # **Method.** (1) Indicators from the head alone: the distance of each row to the mean unused row (first principal
-# component of the centred rows removed; we use the Euclidean distance), the row norm, and the encoding's predicted
-# $-\log\alpha_w = A_D\cdot E_w + B_D$ fitted as in chapter 1. The top tokens of each indicator, and random control
-# tokens, are verified by a few-shot copy prompt built from token ids (the candidate is inserted as an id, never
-# re-encoded): a token is *under-trained* when the model gives it less than the threshold at the answer position.
+# component of the centred rows removed; the book scores the Euclidean distance and compares it with the cosine
+# distance Magikarp ranks by), the row norm, and the encoding's predicted $-\log\alpha_w = A_D\cdot E_w + B_D$
+# fitted as in chapter 1. The top tokens of each indicator, and random control tokens, are verified by copy prompts
+# built from token ids (the candidate is inserted as an id, never re-encoded), in three templates of this book's
+# wording: a token is *under-trained* when the largest probability the model gives it at the answer position, over
+# the templates, is below the threshold.
 # (2) The same tokens in the other views: measured $\alpha_w$, corpus counts, chapter 5's argmax verdicts.
 # (3) Chapter 4's small trained models, whose training text we know, so that "never seen in training" is a fact:
 # argmax verdicts at initialisation, early and at the end.
@@ -75,6 +77,7 @@ from utils.results import RERUNS_DIR, glue_figure, record, record_many, record_s
 
 # %% tags=["hide-input"]
 from utils import undertrained as ut
+from utils import undertrained_records as records
 from utils import undertrained_training as training
 from utils.argmax.verdicts import find_unargmaxable
 from utils.figures import undertrained as figures
@@ -92,29 +95,32 @@ pd.DataFrame([describe(loaded)])
 # %% [markdown]
 # ## 6.1 Under-trained tokens of the default model
 #
-# The reference set must be known to be unused without looking at the model. We take the tokens that encoding text
-# can never produce; which rule applied to this tokenizer:
+# The reference set must be known to be unused without looking at the model. We take the tokens that ordinary text
+# can never produce (a token's text, encoded as plain text, gives other ids, or its bytes include one that no UTF-8
+# text contains), and leave out the chat and end-of-text markers, which an instruction-tuned model is trained to
+# say. The rule as it applied to this tokenizer:
 
 # %%
 E = head.E.numpy().astype(np.float64)
 reference, reference_rule = ut.unused_reference(loaded.tokenizer)
-distance = ut.magikarp_distance(E, reference)
+distance = ut.magikarp_distance(E, reference)  # Euclidean
+cosine = ut.magikarp_distance(E, reference, "cosine")
 acts = compute_activations(loaded, corpus, "train", window_length=window_length, n_tokens=n_tokens,
                            sample_seed=sample_seed, batch_size=batch_size)
 fit = enc.fit_encoding(E, acts.alpha.numpy(), seed=seed)
 counts = enc.token_counts(acts.token_ids.numpy(), head.V)  # (V,) occurrences in the pass's windows
 print(reference_rule)
-ut.token_table(loaded.tokenizer, reference).head(n_table)
 
 # %% [markdown]
-# Three indicators, each oriented so that a larger score is more suspicious: closeness to the unused mean (minus
-# the distance), a small row norm (minus the norm), and the encoding's predicted $-\log\alpha_w$ (the rarer the
-# encoding reads the token, the higher). The reference tokens are left out of every top list. The top
-# {glue:text}`06_undertrained.n_candidates` of each, and {glue:text}`06_undertrained.n_control` random tokens, go to
-# the copy prompt.
+# Four indicators, each oriented so that a larger score is more suspicious: closeness to the unused mean (minus
+# the Euclidean distance, the one the scorecard scores), the same by cosine distance, a small row norm (minus the
+# norm), and the encoding's predicted $-\log\alpha_w$ (the rarer the encoding reads the token, the higher). The
+# reference tokens are left out of every top list. The top {glue:text}`06_undertrained.n_candidates` of each, and
+# {glue:text}`06_undertrained.n_control` random tokens, go to the {glue:text}`06_undertrained.n_templates` copy
+# templates.
 
 # %%
-indicators = ut.head_indicators(E, distance, fit.predicted)  # name -> (V,) score, larger: more suspicious
+indicators = ut.head_indicators(E, distance, fit.predicted, cosine)  # name -> (V,) score, larger: more suspicious
 tops = {name: ut.top_tokens(score, n_candidates, reference) for name, score in indicators.items()}
 control = ut.control_tokens(head.V, n_control, reference, seed)
 prompting = ut.verify_by_prompting(loaded, tops, control, reference, threshold, batch_size=prompt_batch_size)
@@ -123,16 +129,24 @@ precision_table
 
 # %% tags=["remove-input"]
 lift, lift_interval = prompting.lift(seed=seed)  # closeness's top list against the random control
-record_many(CHAPTER, ut.prompting_records(prompting, reference_rule, precision_table, lift, lift_interval))
+record_many(CHAPTER, records.prompting_records(prompting, reference_rule, precision_table, lift, lift_interval))
 
 # %% [markdown]
-# Of the candidates, {glue:text}`06_undertrained.n_verified` are verified as under-trained (probability below
-# {glue:text}`06_undertrained.threshold`); among random tokens the share is {glue:text}`06_undertrained.control_rate`,
-# and among the reference tokens themselves {glue:text}`06_undertrained.reference_rate`. Of the three indicators,
+# The reference tokens, each with its probability in every copy template and the largest of them:
+
+# %%
+ut.token_table(loaded.tokenizer, reference, prompting=prompting, per_template=True)
+
+# %% [markdown]
+# Of the candidates, {glue:text}`06_undertrained.n_verified` are verified as under-trained (largest probability over
+# the templates below {glue:text}`06_undertrained.threshold`); among random tokens the share is
+# {glue:text}`06_undertrained.control_rate`, and among the reference tokens themselves
+# {glue:text}`06_undertrained.reference_rate`. Of the four indicators,
 # {glue:text}`06_undertrained.ranking`. The top of the closeness indicator is
 # {glue:text}`06_undertrained.lift_wording`: its precision exceeds the base rate by {glue:text}`06_undertrained.lift`,
-# {glue:text}`06_undertrained.lift_interval` (an interval over tokens: the prompts do not depend on a text).
-# The closest rows, decoded:
+# {glue:text}`06_undertrained.lift_interval` (an interval over tokens: the prompts do not depend on a text). By
+# cosine distance, as Magikarp ranks, the top list's precision is {glue:text}`06_undertrained.precision_cosine`
+# (Euclidean: {glue:text}`06_undertrained.precision_euclidean`). The closest rows, decoded:
 
 # %%
 per_token = {"distance": distance, "predicted -log alpha": fit.predicted, "corpus count": counts}
@@ -167,8 +181,12 @@ glue_figure("fig-undertrained", fig)
 # %% tags=["remove-input"]
 n_under_unarg, n_under_dup = ut.strict_win_losses(prompting.under, verdicts, head_E, head_b, box=box,
                                                   patience=patience, start=start)
-record_many(CHAPTER, ut.agreement_records(correlations, overlap, len(prompting.under), n_under_unarg, n_under_dup,
-                                          len(verdicts)))
+grid = ut.quantisation_grid(head_E)  # is the head stored on a GGUF Q8_0 grid?
+quantised = grid["on_grid"] == 1.0
+ties = ut.nearest_distinct_steps(head_E, np.intersect1d(prompting.under, ut.duplicate_rows(head_E)))
+record_many(CHAPTER, records.agreement_records(correlations, overlap, len(prompting.under), n_under_unarg,
+                                               n_under_dup, len(verdicts), quantised))
+ties
 
 # %% [markdown]
 # ```{glue:figure} fig-undertrained
@@ -179,6 +197,9 @@ record_many(CHAPTER, ut.agreement_records(correlations, overlap, len(prompting.u
 # The distance is the method of Land & Bartolo as described above; the encoding is {cite}`cho2025understanding`'s.
 # ```
 #
+# The two closeness scores, Euclidean and cosine, have a rank correlation of
+# {glue:text}`06_undertrained.rho_euclidean_cosine` over the vocabulary, and their top
+# {glue:text}`06_undertrained.n_candidates` share {glue:text}`06_undertrained.overlap_euclidean_cosine` tokens.
 # Closeness to the unused mean and the predicted $-\log\alpha$ have a rank correlation of
 # {glue:text}`06_undertrained.rho_closeness_predicted` over the vocabulary, and their top
 # {glue:text}`06_undertrained.n_candidates` share {glue:text}`06_undertrained.overlap_closeness_predicted` tokens; the
@@ -187,7 +208,9 @@ record_many(CHAPTER, ut.agreement_records(correlations, overlap, len(prompting.u
 # {glue:text}`06_undertrained.rho_closeness_margin` (over the {glue:text}`06_undertrained.verdict_tokens` tokens with
 # a verdict). Of the {glue:text}`06_undertrained.n_under` verified under-trained candidates,
 # {glue:text}`06_undertrained.under_unargmaxable` are unargmaxable and {glue:text}`06_undertrained.under_duplicate`
-# have an identical twin row: {glue:text}`06_undertrained.under_geometry`.
+# have an identical twin row: {glue:text}`06_undertrained.under_geometry`. The table above gives, for each
+# duplicated candidate, its twins and the nearest row stored differently, in steps of the quantisation; the caveat
+# in words: {glue:text}`06_undertrained.quant_caveat`.
 #
 # ## 6.3 Reachability through training
 #
@@ -204,14 +227,19 @@ reach, changes, recovery = training.reachability(located, early_step=early_step,
 reach
 
 # %% tags=["remove-input"]
-record_many(CHAPTER, training.reachability_records(reach, changes, recovery))
+float_duplicates = int(recovery.duplicates.max()) if len(recovery) else None  # chapter 4's float32 heads
+record_many(CHAPTER, {**training.reachability_records(reach, changes, recovery),
+                      **records.quantisation_records(grid, ties, float_duplicates),
+                      "dyn_bound_wording": (records.training_bound_wording(changes), None,
+                                            "what the sample says of the whole vocabulary")})
 recovery
 
 # %% [markdown]
 # Sizes tested: {glue:text}`06_undertrained.dyn_sizes`, {glue:text}`06_undertrained.dyn_tested` tokens per
 # checkpoint (a seeded sample: the full vocabulary at three checkpoints of each size would cost minutes). Over every
 # size, stage and group there are {glue:text}`06_undertrained.dyn_unargmaxable` unargmaxable verdicts;
-# {glue:text}`06_undertrained.dyn_wording`. The table's last column gives the mean number of reflections the fast
+# {glue:text}`06_undertrained.dyn_wording`. Over the vocabulary: {glue:text}`06_undertrained.dyn_bound_wording`. The
+# table's last column gives the mean number of reflections the fast
 # test needed, per stage and group.
 #
 # The same models give the head-only indicator a ground truth: a token never seen in training is under-trained by
@@ -223,17 +251,20 @@ recovery
 # ## Scorecard
 #
 # A finding of the book, not a claim of the papers: "under-trained tokens can be found from the output embedding
-# alone, and they remain argmaxable". Three checks: the precision of the closeness indicator's top list minus the
-# base rate of random tokens, above 0 (interval over tokens); the verified under-trained tokens of the default model
-# that cannot win strictly (unargmaxable, or a row shared exactly with another token), at most 0 (exact: a property
-# of the head); the tokens that training made unargmaxable in
-# chapter 4's models, at most 0 (exact for the tested sample).
+# alone, and they remain argmaxable". Three checks, each saying what its interval is over: the precision of the
+# closeness indicator's top list minus the base rate of random tokens, above 0 (interval over tokens: the top list
+# and the random controls resampled); the verified under-trained tokens of the default model that cannot win
+# strictly (unargmaxable, or a row shared exactly with another token), at most 0 (a property of the head, exact for
+# a float head; for a head de-quantised from Q8_0 its interval runs from none to all of the duplicates being
+# rounding ties); the share of sampled tokens that training made unargmaxable in chapter 4's models, at most 0
+# (interval: the exact binomial bound over the sampled tokens, so that a sample with none found stays
+# inconclusive).
 
 # %% tags=["remove-input"]
-created = sum(change["created"] for change in changes.values()) if changes else None  # None: no chapter 4
-checks = ut.scorecard_checks(lift, lift_interval, n_under_unarg + n_under_dup, created)
+checks = records.scorecard_checks(lift, lift_interval, n_under_unarg, n_under_dup, quantised=quantised,
+                                  changes=changes)
 record(CHAPTER, "scorecard_kind", "a finding of the book (not a claim of the papers)", description="what is scored")
-record_scorecard(CHAPTER, ut.scorecard_figure(model, prompting, n_under_unarg, n_under_dup), checks)
+record_scorecard(CHAPTER, records.scorecard_figure(model, prompting, n_under_unarg, n_under_dup), checks)
 
 # %% [markdown]
 # Verdict (a finding of the book): **{glue:text}`06_undertrained.verdict`**:
@@ -243,10 +274,13 @@ record_scorecard(CHAPTER, ut.scorecard_figure(model, prompting, n_under_unarg, n
 #
 # - The reference set is computed from the tokenizer ({glue:text}`06_undertrained.reference_rule`); a tokenizer with
 #   few such tokens gives a noisy mean.
-# - Prompting verifies *failure to repeat* in one few-shot template; a token the model cannot repeat in this
-#   template may still be said elsewhere, and a threshold of {glue:text}`06_undertrained.threshold` on one prompt is
-#   a convention. Random tokens fail at the base rate {glue:text}`06_undertrained.control_rate`, which is what the
+# - Prompting verifies *failure to repeat* in {glue:text}`06_undertrained.n_templates` templates, at the answer
+#   position only; a token the model cannot repeat in these templates may still be said elsewhere, and a threshold
+#   of {glue:text}`06_undertrained.threshold` on the largest of the probabilities is a convention. Random tokens
+#   fail at the base rate {glue:text}`06_undertrained.control_rate`, which is what the
 #   precision is compared with.
 # - Argmaxable means some input reaches the token; under-trained means the model's actual inputs do not. The two
 #   answer different questions, which is what the section on agreement measures.
-# - Chapter 4's models are small and briefly trained; their verdicts come from a seeded sample of tokens.
+# - Chapter 4's models are small and briefly trained; their verdicts come from a seeded sample of tokens, which bounds
+#   the share of the vocabulary but cannot show that no token became unargmaxable.
+# - The default head is the GGUF file's, de-quantised: {glue:text}`06_undertrained.quant_caveat`.

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from utils import undertrained as ut
+from utils import undertrained_records as records
 from utils import undertrained_training as training
 from utils.argmax.hull import hull_argmaxable
 from utils.argmax.sweeps import random_head
@@ -53,23 +54,69 @@ def test_impossible_utf8_bytes_and_gpt2_reference():
     tokenizer = gpt2_tokenizer()
     reference, rule = ut.unused_reference(tokenizer)
     assert len(reference) == len(impossible) and "UTF-8" in rule
+    assert 50256 not in reference and "'<|endoftext|>'" in rule  # unreachable as plain text, but a marker
     for token in reference:  # each is the single byte itself
         assert ut.token_bytes(tokenizer)[token][0] in impossible
     # GPT-2's byte table round-trips every byte
     assert sorted(ut._byte_decoder().values()) == list(range(256))
 
 
-def test_repetition_probability_equals_a_direct_forward_pass(tiny_model_dir):
+@pytest.mark.parametrize("template", ut.TEMPLATES, ids=[t.name for t in ut.TEMPLATES])
+def test_repetition_probability_equals_a_direct_forward_pass(tiny_model_dir, template):
     loaded = load_model(str(tiny_model_dir))
     tokens = np.array([5, 17, 300, 1234, 50256])
-    probabilities = ut.repetition_probabilities(loaded, tokens, batch_size=2)
-    prefix, suffix = ut.repetition_template(loaded.tokenizer)
-    prompts = ut.repetition_prompts(tokens, prefix, suffix)
+    probabilities = ut.repetition_probabilities(loaded, tokens, template, batch_size=2)
+    prefix, pieces = ut.template_ids(loaded.tokenizer, template)
+    prompts = ut.copy_prompts(tokens, prefix, pieces)
+    slots = template.tail.count("{token}")
     for token, prompt, p in zip(tokens, prompts, probabilities):
         with torch.no_grad():
             logits = loaded.model(prompt[None]).logits[0, -1].double()
-        assert prompt[len(prefix)] == token
+        assert prompt[len(prefix) + len(pieces[0])] == token and int((prompt == token).sum()) >= slots
         assert p == pytest.approx(float(torch.softmax(logits, -1)[token]), rel=1e-4, abs=1e-9)
+
+
+class PlantedTokenizer:
+    """A GPT-2 tokenizer with two added tokens: a planted chat marker (named in a chat template) and a planted token
+    whose text, encoded as plain text, gives other ids (byte-level pieces)."""
+
+    def __init__(self):
+        from transformers import AddedToken
+        self.inner = gpt2_tokenizer()
+        self.inner.add_tokens([AddedToken("<|turn|>", special=True), AddedToken("<planted>", special=True)])
+        self.marker, self.planted = self.inner.convert_tokens_to_ids(["<|turn|>", "<planted>"])
+        self.inner.chat_template = "{% for m in messages %}<|turn|>{{ m['content'] }}{% endfor %}"
+
+
+def test_reference_excludes_a_planted_chat_marker_and_includes_a_planted_unreachable_token():
+    planted = PlantedTokenizer()
+    assert planted.inner("<planted>", add_special_tokens=False, split_special_tokens=True)["input_ids"] != [
+        planted.planted]  # its text, as plain text, gives other ids
+    unreachable = ut.plain_text_unreachable(planted.inner)
+    assert {planted.marker, planted.planted, 50256} <= set(unreachable.tolist())
+    assert set(ut.marker_tokens(planted.inner).tolist()) == {50256, planted.marker}
+    reference, rule = ut.unused_reference(planted.inner)
+    assert planted.planted in reference and planted.marker not in reference and 50256 not in reference
+    assert len(reference) == 13 + 1 and "less 2 chat and end-of-text markers" in rule
+    # every other byte-level token re-encodes to itself: the oracle is the tokenizer itself, token by token
+    sample = np.random.default_rng(0).choice(50256, 300, replace=False)
+    for token in sample:
+        text = ut.token_texts(planted.inner).get(int(token))
+        if text is not None:
+            assert (planted.inner(text, add_special_tokens=False)["input_ids"] == [token]) == (
+                token not in unreachable)
+
+
+def test_cosine_distance_against_a_direct_computation():
+    E, reference, planted = planted_head()
+    X = ut.remove_first_component(E)
+    mean = X[reference].mean(0)
+    direct = [1 - X[i] @ mean / (np.linalg.norm(X[i]) * np.linalg.norm(mean)) for i in range(len(E))]
+    np.testing.assert_allclose(ut.magikarp_distance(E, reference, "cosine"), direct, rtol=1e-10, atol=1e-12)
+    found = ut.top_tokens(-ut.magikarp_distance(E, reference, "cosine"), len(planted), exclude=reference)
+    assert set(found.tolist()) == set(planted.tolist())
+    with pytest.raises(ValueError, match="metric='manhattan' is not allowed"):
+        ut.magikarp_distance(E, reference, "manhattan")
 
 
 def test_precision_table_and_overlap():
@@ -77,7 +124,9 @@ def test_precision_table_and_overlap():
     verified = {0: True, 1: False, 3: True, 4: True}
     table = ut.precision_table(scores, verified, 2)
     assert table.verified.tolist() == [1, 2] and table.precision.tolist() == [0.5, 1.0]
-    assert "the b ranks best" in ut.ranking_wording(table)
+    assert "the b ranks best, with 100% of its top 2" in ut.ranking_wording(table)
+    tied = ut.precision_table({"a": scores["a"], "c": scores["a"]}, verified, 2)
+    assert ut.ranking_wording(tied) == "the a and the c tie, with 50% of each top 2 verified"
     overlap = ut.top_overlap(scores, 2)
     assert overlap.loc["a", "b"] == 0 and overlap.loc["a", "a"] == 2
     assert ut.rank_agreement(scores).loc["a", "b"] == pytest.approx(-1.0)
@@ -108,7 +157,8 @@ def test_reachability_verdicts_agree_with_the_hull_oracle():
             assert row.tested == int(mask.sum())
     change = training.created_removed(verdicts["initialisation"], verdicts["end"])
     before, after = ~hull_argmaxable(heads["initialisation"]), ~hull_argmaxable(heads["end"])
-    assert change == {"created": int((after & ~before).sum()), "removed": int((before & ~after).sum()), "tested": 60}
+    assert change == {"created": int((after & ~before).sum()), "removed": int((before & ~after).sum()), "tested": 60,
+                      "V": 60}
 
 
 def test_sampling_stages_and_wording():
@@ -231,15 +281,15 @@ def test_prompting_records_are_the_direct_numbers():
         indicators[name][top] = 1.0 + np.arange(len(top))[::-1]
     table = ut.precision_table(indicators, prompting.verified, 4)
     lift, interval = prompting.lift(seed=0)
-    records = ut.prompting_records(prompting, "rule", table, lift, interval)
-    values = {name: value for name, (value, _, _) in records.items()}
+    prompting_records = records.prompting_records(prompting, "rule", table, lift, interval)
+    values = {name: value for name, (value, _, _) in prompting_records.items()}
     assert values["n_reference"] == 2 and values["n_candidates"] == 4 and values["n_control"] == 5
     assert values["n_prompted"] == 14 and values["n_verified"] == 3
     assert values["control_rate"] == pytest.approx(0.2) and values["reference_rate"] == 1.0
     assert values["ranking"].startswith(f"the {ut.CLOSENESS} ranks best, with 75%")
     assert values["lift_wording"] == ut.lift_wording(lift, interval)
-    assert ut.scorecard_figure("m", prompting, 0, 1) == ("3 of 7 candidates of m under-trained (random tokens: 20%); "
-                                                         "of those, 0 unargmaxable, 1 duplicate rows")
+    assert records.scorecard_figure("m", prompting, 0, 1) == (
+        "3 of 7 candidates of m under-trained (random tokens: 20%); of those, 0 unargmaxable, 1 duplicate rows")
 
 
 def test_verify_by_prompting_asks_the_model_once_per_token(tiny_model_dir):
@@ -247,9 +297,14 @@ def test_verify_by_prompting_asks_the_model_once_per_token(tiny_model_dir):
     tops, control, reference = {ut.CLOSENESS: np.array([9, 3])}, np.array([3, 40]), np.array([500])
     prompting = ut.verify_by_prompting(loaded, tops, control, reference, 0.5, batch_size=2)
     np.testing.assert_array_equal(prompting.prompted, [3, 9, 40, 500])
-    direct = ut.repetition_probabilities(loaded, prompting.prompted, batch_size=4)
-    np.testing.assert_allclose([prompting.probability[t] for t in (3, 9, 40, 500)], direct, rtol=1e-6)
-    assert prompting.verified == {t: p < 0.5 for t, p in zip((3, 9, 40, 500), direct)}
+    direct = np.stack([ut.repetition_probabilities(loaded, prompting.prompted, t, batch_size=4)
+                       for t in ut.TEMPLATES], axis=1)  # (4 tokens, 3 templates)
+    got = np.array([prompting.probability[t] for t in (3, 9, 40, 500)])
+    np.testing.assert_allclose(got, direct.max(axis=1), rtol=1e-6)
+    assert (got[:, None] >= direct * (1 - 1e-6)).all()  # the largest over templates is at least each template's
+    assert not np.allclose(direct[:, 0], direct[:, 1])  # the templates differ, so the max is not one template's
+    assert prompting.templates == tuple(t.name for t in ut.TEMPLATES)
+    assert prompting.verified == {t: p < 0.5 for t, p in zip((3, 9, 40, 500), got)}
 
 
 def test_token_table_reads_each_column_at_the_token():
@@ -292,18 +347,68 @@ def test_agreement_records_and_scorecard_checks():
     names = [ut.CLOSENESS, "predicted -log alpha", "measured -log alpha", "thin argmax margin"]
     correlations = pd.DataFrame(np.arange(16.0).reshape(4, 4), index=names, columns=names)
     overlap = pd.DataFrame(np.arange(16).reshape(4, 4), index=names, columns=names)
-    records = ut.agreement_records(correlations, overlap, 9, 0, 2, 1000)
-    values = {name: value for name, (value, _, _) in records.items()}
+    agreement = records.agreement_records(correlations, overlap, 9, 0, 2, 1000)
+    values = {name: value for name, (value, _, _) in agreement.items()}
     assert (values["rho_closeness_predicted"], values["rho_predicted_measured"]) == (1.0, 6.0)
     assert (values["rho_closeness_margin"], values["overlap_closeness_predicted"]) == (3.0, 1)
     assert values["under_geometry"] == ut.geometry_wording(0, 2) and values["verdict_tokens"] == 1000
     lift, interval = ut.precision_lift_interval(np.ones(20), np.zeros(20))
-    checks = ut.scorecard_checks(lift, interval, 2)
+    checks = records.scorecard_checks(lift, interval, 0, 2)
     assert [c.verdict for c in checks] == ["reproduced", "not reproduced"]  # 2 tokens cannot win: above 0
-    assert len(ut.scorecard_checks(lift, interval, 0, created=0)) == 3
-    assert all(c.verdict == "reproduced" for c in ut.scorecard_checks(lift, interval, 0, created=0))
-    with pytest.raises(ValueError, match="created=-1"):
-        ut.scorecard_checks(lift, interval, 0, created=-1)
+    assert "exact: a property of the head" in checks[1].name and "interval over tokens" in checks[0].name
+    quantised = records.scorecard_checks(lift, interval, 0, 2, quantised=True)[1]  # the duplicates may be ties
+    assert (quantised.interval.low, quantised.interval.high, quantised.verdict) == (0.0, 2.0, "inconclusive")
+    assert records.scorecard_checks(lift, interval, 1, 2, quantised=True)[1].verdict == "not reproduced"
+    changes = {"d64": {"created": 0, "removed": 0, "tested": 1024, "V": 50257},
+               "d128": {"created": 0, "removed": 0, "tested": 1024, "V": 50257}}
+    training_check = records.scorecard_checks(lift, interval, 0, 0, changes=changes)[2]
+    assert training_check.value == 0.0 and training_check.verdict == "inconclusive"  # a sample cannot show none
+    assert training_check.interval.high == pytest.approx(1 - 0.05 ** (1 / 1024))
+    assert "1,024 sampled of 50,257" in training_check.name
+    with pytest.raises(ValueError, match="n_duplicate=-1"):
+        records.scorecard_checks(lift, interval, 0, -1)
+
+
+def test_share_bound_is_the_exact_binomial_bound_and_the_rule_of_three():
+    from scipy import stats
+
+    for n in (10, 1024, 50257):
+        bound = records.share_bound(0, n)
+        assert stats.binom.cdf(0, n, bound.high) == pytest.approx(0.05, rel=1e-9)  # P(no hit | p = bound) = 5%
+        assert bound.low == 0.0 and bound.unit == "sampled token"
+        assert records.rule_of_three(n) == pytest.approx(bound.high, rel=0.01 if n >= 1024 else 0.2)  # 3/n: large n
+    bound = records.share_bound(7, 200)  # with hits: each end is the one-sided 95% exact bound
+    assert stats.binom.sf(6, 200, bound.low) == pytest.approx(0.05, rel=1e-6)  # P(X >= 7 | p = low) = 5%
+    assert stats.binom.cdf(7, 200, bound.high) == pytest.approx(0.05, rel=1e-6)  # P(X <= 7 | p = high) = 5%
+    assert bound.low < 7 / 200 < bound.high
+    with pytest.raises(ValueError, match="k=5 must be <= 4"):
+        records.share_bound(5, 4)
+    changes = {"a": {"created": 0, "tested": 1024, "V": 50257}, "b": {"created": 2, "tested": 1024, "V": 50257}}
+    assert records.worst_training_change(changes) == (2, 1024, 50257)
+    assert records.training_bound_wording({"a": changes["a"]}).startswith("none of the 1,024 sampled tokens")
+    assert "0.29%" in records.training_bound_wording({"a": changes["a"]})
+
+
+def test_quantisation_grid_and_ties_on_a_planted_q8_0_head():
+    rng = np.random.default_rng(0)
+    floats = rng.normal(size=(40, 64))
+    floats[5] = floats[4] + 1e-7  # two float rows closer than a step: rounding merges them
+    steps = (np.abs(floats.reshape(40, 2, 32)).max(axis=2) / 127).astype(np.float16).astype(np.float64)  # as GGUF
+    ints = np.clip(np.round(floats.reshape(40, 2, 32) / steps[..., None]), -127, 127)
+    stored = (ints * steps[..., None]).reshape(40, 64)
+    grid = ut.quantisation_grid(stored)
+    assert grid["on_grid"] == 1.0 and grid["median_step"] == pytest.approx(np.median(steps))
+    assert ut.quantisation_grid(floats)["on_grid"] < 0.05  # a float head is off the grid
+    np.testing.assert_array_equal(ut.duplicate_rows(stored), [4, 5])
+    assert len(ut.duplicate_rows(floats)) == 0
+    stored[6] = stored[4]
+    stored[6, 3] += steps[4, 0]  # one step away in one value: the nearest row stored differently
+    ties = ut.nearest_distinct_steps(stored, [4])
+    assert ties.iloc[0].to_dict() == {"token": 4, "twins": 1, "nearest": 6, "max_steps": pytest.approx(1.0),
+                                      "n_differ": 1}
+    assert "may be rounding ties" in records.quantisation_wording({**grid, "d": 64}, ties, 0)
+    with pytest.raises(ValueError, match="block=32 must divide the head's dimension d=40"):
+        ut.quantisation_steps(np.ones((3, 40)))
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -341,7 +446,8 @@ def test_size_reachability_finds_rows_that_training_shrank_into_the_hull(tmp_pat
     assert at["initialisation", "unseen"].tested == 10 and at["end", "seen"].tested == 10
     assert sum(at["end", group].unargmaxable for group in ("seen", "unseen")) == 3
     assert sum(at["early", group].unargmaxable for group in ("seen", "unseen")) == 0  # step 2, before the change
-    assert change == {"created": 3, "removed": 0, "tested": 20}
+    assert change == {"created": 3, "removed": 0, "tested": 20, "V": 50257}
+    assert recovery["duplicates"] == 0  # float32 rows of a random head: none identical
     assert recovery["k"] == 5 and recovery["base_rate"] == pytest.approx(90 / (50257 - 10))
     values = {name: value for name, (value, _, _) in training.reachability_records(
         frame.assign(size="tiny"), {"tiny": change}, pd.DataFrame([recovery])).items()}

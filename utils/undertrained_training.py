@@ -28,7 +28,7 @@ from .encoding import token_counts
 from .head import output_head
 from .paths import REPO_ROOT, cache_dir
 from .tokenizers import gpt2_tokenizer
-from .undertrained import magikarp_distance, unused_reference
+from .undertrained import duplicate_rows, magikarp_distance, unused_reference
 from .validation import check_int, check_positive_int
 
 STAGES = ("initialisation", "early", "end")
@@ -163,13 +163,13 @@ def reachability_frame(verdicts_by_stage: dict[str, Any], counts: np.ndarray):
 
 def created_removed(first: Any, last: Any) -> dict[str, int]:
     """Tokens tested in both: how many became unargmaxable (or duplicate) between ``first`` and ``last`` verdicts
-    ("created") and how many stopped being so ("removed")."""
+    ("created"), how many stopped being so ("removed"), how many were tested, and the head's vocabulary ("V")."""
     if not np.array_equal(first.tokens, last.tokens):
         raise ValueError("first and last must be verdicts of the same tokens")
     lost_before = first.status != "argmaxable"
     lost_after = last.status != "argmaxable"
     return {"created": int((lost_after & ~lost_before).sum()), "removed": int((lost_before & ~lost_after).sum()),
-            "tested": len(first.tokens)}
+            "tested": len(first.tokens), "V": int(last.meta["V"])}
 
 
 def unseen_recovery(distance: np.ndarray, counts: np.ndarray, reference: np.ndarray, k: int) -> dict[str, float]:
@@ -220,7 +220,8 @@ def size_reachability(checkpoints: dict[int, Path], counts: np.ndarray, referenc
 
     Returns:
         (:func:`reachability_frame` of the three stages, :func:`created_removed` from initialisation to the end,
-        :func:`unseen_recovery` of the last checkpoint's head).
+        :func:`unseen_recovery` of the last checkpoint's head with "duplicates", the tokens whose row in that float32
+        head is identical to another's).
     """
 
     stages = pick_stages(list(checkpoints), early_step)
@@ -229,8 +230,10 @@ def size_reachability(checkpoints: dict[int, Path], counts: np.ndarray, referenc
     verdicts = {stage: find_unargmaxable(*checkpoint_head(checkpoints[step]), tokens=sample, box=box,
                                          patience=patience, start=start, progress=False)
                 for stage, step in stages.items()}
+    recovery = {**unseen_recovery(magikarp_distance(E_end, reference), counts, reference, k),
+                "duplicates": len(duplicate_rows(E_end))}
     return (reachability_frame(verdicts, counts), created_removed(verdicts["initialisation"], verdicts["end"]),
-            unseen_recovery(magikarp_distance(E_end, reference), counts, reference, k))
+            recovery)
 
 
 def reachability(located: tuple[dict[str, Path], list[str], str] | None, *, early_step: int, n_tokens: int,
