@@ -85,7 +85,7 @@ from utils.figures import steering as steering_figures
 from utils.models import describe, load_model
 from utils.plotting import set_theme
 from utils.results import glue_figure, record, record_scorecard, start_run
-from utils.uncertainty import combine
+from utils.uncertainty import combine, few_groups_factor
 
 # %% tags=["hide-input"]
 from utils.steering import chapter
@@ -654,8 +654,13 @@ glue_figure("fig-steer-range", fig)
 # among those that hold the selection windows and the rest, so that the measured training text never vanishes),
 # re-averages $\alpha$ from the training pass's per-window sums, refits $A_D$, and rebuilds the mask with the same
 # $k$ from the refitted $A_D$; it then re-averages the achieved ratio over the same training documents and over a
-# draw of the held-out documents, from per-window sums of the steered probability (no new model pass). A check is
-# *reproduced* when its whole interval is within the band, *not reproduced* when the whole interval is outside it,
+# draw of the held-out documents, from per-window sums of the steered probability (no new model pass). So few
+# documents stand behind each text ({glue:text}`02_steering.n_documents_training` for the training text,
+# {glue:text}`02_steering.n_documents_held_out` for the held-out one) that a plain percentile interval over them
+# covers less than 95%; each interval is widened for its number of documents, by
+# {glue:text}`02_steering.widening_held_out` on held-out text (the $t$ quantile on $G - 1$ degrees of freedom and the
+# bootstrap's $(G-1)/G$ variance, `utils.uncertainty.few_groups_factor`). A check is *reproduced* when its whole
+# interval is within the band, *not reproduced* when the whole interval is outside it,
 # and *inconclusive* otherwise. The steerable ranges of section 2.6 are shown beside the checks, not used by them.
 
 # %%
@@ -672,6 +677,11 @@ for text, pair in (("training", checks[:2]), ("held_out", checks[2:])):
     record(CHAPTER, f"verdict_{text}", combine([c.verdict for c in pair]),
            description=f"the two checks on {text.replace('_', '-')} text combined")
 record(CHAPTER, "n_boot_texts", n_boot_texts, description="document resamples behind the intervals over texts")
+for text, check in (("training", checks[0]), ("held_out", checks[2])):
+    record(CHAPTER, f"n_documents_{text}", check.interval.n_groups,
+           description=f"documents the {text.replace('_', '-')} text's intervals resample")
+record(CHAPTER, "widening_held_out", f"{few_groups_factor(checks[2].interval.n_groups):.2f}×",
+       description="how much wider the held-out intervals are for their few documents")
 record(CHAPTER, "scorecard_checks", " ".join(f"{c.describe()}." for c in checks),
        description="each check with its number, interval over documents, threshold and verdict")
 

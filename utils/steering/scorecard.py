@@ -309,5 +309,9 @@ def headline_checks(
     names = [f"{text}: median |log(achieved/target)| at r = {r}, chosen mask"
              for text in ("training text (the paper's setting)", "held-out text")
              for r in (f"{r_headline:g}", f"1/{r_headline:g}")]
-    return HeadlineChecks([Check(name, float(value), percentile_interval(samples[:, i], estimate=float(value)),
+    # each text's documents, for the widening of intervals over few of them: the training text is the documents
+    # that hold the selection windows, the held-out text its split's documents
+    n_documents = [int(selected.sum())] * 2 + [int(held_out_groups.max()) + 1] * 2
+    return HeadlineChecks([Check(name, float(value), percentile_interval(samples[:, i], estimate=float(value),
+                                                                         n_groups=n_documents[i]),
                                  threshold, "below") for i, (name, value) in enumerate(zip(names, values))], best.k)
