@@ -17,14 +17,17 @@
 # # 5. Which tokens can never be predicted?
 #
 # **Claim** {cite}`grivas2022lowrank`. An output layer with embedding $E$ ($V\times d$, row $e_c$ for token $c$) and
-# bias $b$ scores token $c$ with $e_c\cdot x + b_c$ (the paper writes the layer $W$ and its rows $w_c$). When
+# bias $b$ scores token $c$ with $e_c\cdot x + b_c$ (written $W$ and $w_c$ elsewhere). When
 # $V > d + 1$ some tokens can be *unargmaxable*: no input $x$ makes them the argmax, so greedy decoding never emits
 # them, whatever the context. Without a bias, token $c$ is argmaxable exactly when its row $e_c$ is a vertex of the
-# convex hull of all rows. The paper finds that this happens easily in random low-dimensional heads, but rarely in
-# trained models (13 of 150 public models, and then for few, odd tokens), and that a bias
-# $b_c = -\tfrac12\|e_c\|^2$ or unit-norm rows prevents it.
+# convex hull of all rows. The paper's abstract says that in theory some words may be impossible to predict via
+# argmax, that there is evidence of it in small language models, and that 13 of 150 public models have such tokens,
+# very infrequent and unlikely to impact model quality. The rest of the setting is this book's: random heads in low
+# dimension as the case "in theory", and, as remedies, the bias $b_c = -\tfrac12\|e_c\|^2$ or unit-norm rows (each
+# with its reason in section 5.6).
 #
-# **Method.** Two tests from the paper, implemented in the `utils.argmax` package for any $E$ and $b$:
+# **Method.** The abstract says the paper develops algorithms to detect unargmaxable tokens; the two tests here, and
+# their settings, are this book's implementation in the `utils.argmax` package, for any $E$ and $b$:
 #
 # - *braid reflect* (fast, one-sided): start at a point $x$ and, while the argmax is another token $j$, reflect $x$
 #   across the hyperplane where $c$ and $j$ tie,
@@ -33,7 +36,7 @@
 #   the vocabulary;
 # - the *Chebyshev-centre linear program* (exact), for every token the fast test does not clear: maximise $r$ subject
 #   to $(e_j-e_c)\cdot x + \|e_j-e_c\|\,r \le b_c-b_j$ for all $j\ne c$, with $x$ in a box $[-B, B]^d$ ($B = 100$
-#   by default, as in the paper). The token
+#   by default, this book's choice). The token
 #   is argmaxable iff $r>0$; $r$ is the radius of the largest ball inside its region. Solved with HiGHS by cutting
 #   planes: a few hundred competitors at a time, adding violated constraints until the solution satisfies all $V-1$.
 #
@@ -51,7 +54,7 @@ max_tokens = None  # tokens tested on the real head: None for the whole vocabula
 seed = 0  # token samples, random heads, random pruning order
 box = 100.0  # the search box [-box, box]^d of the tests
 patience = 50  # reflections of the fast test before the LP takes over
-start = "centred"  # braid start: "row" (the row e_c, as the paper) or "centred" (e_c minus the mean row)
+start = "centred"  # braid start: "row" (x = e_c) or "centred" (e_c minus the mean row)
 n_closest = 5  # argmaxable tokens with the thinnest margins whose LP radius is measured
 n_hull_instances = 200  # random 2-6-d instances compared with the convex-hull brute force
 random_dims = [2, 3, 4, 6, 8, 10, 15, 20, 30, 50]  # dimensions of the random heads
@@ -89,6 +92,8 @@ from utils.argmax.parameters import ArgmaxParameters
 from utils.argmax.prevention import prevention_bias, unit_norm_rows
 from utils.argmax.verdicts import closest_calls, find_unargmaxable, verdict_table
 from utils.figures import argmax as figures
+from utils.undertrained import nearest_distinct_steps, quantisation_grid
+from utils.undertrained_records import quantisation_wording
 
 CHAPTER = "05_argmaxability"
 parameters = ArgmaxParameters.from_namespace(globals())
@@ -104,8 +109,8 @@ pd.DataFrame([describe(loaded)])
 # Five tokens in $d = 2$. Colour each point $x$ of the plane by the token with the largest logit: every argmaxable
 # token owns a region. Without a bias the regions are cones from the origin, and token 4, whose row lies inside the
 # quadrilateral of the others, owns none. A bias shifts the boundaries: a large enough $b_4$ gives token 4 a bounded
-# region around the origin, and the paper's bias $b_c=-\tfrac12\|e_c\|^2$ turns the picture into the Voronoi diagram of
-# the rows, where every row owns the cell around itself.
+# region around the origin, and the bias $b_c=-\tfrac12\|e_c\|^2$ (one of this book's remedies, section 5.6) turns
+# the picture into the Voronoi diagram of the rows, where every row owns the cell around itself.
 
 # %%
 E_toy = np.array([[2.0, 0.3], [0.2, 2.0], [-2.0, 0.4], [0.1, -2.0], [0.4, 0.5]])  # token 4 inside the others' hull
@@ -124,7 +129,7 @@ pd.DataFrame({panel: v.status for panel, v in zip(["no bias", "bias b_4", "preve
 # Argmax regions of a five-token head in two dimensions (each colour is the token with the largest logit; dots are
 # the rows $e_c$, a cross marks an unargmaxable token). Left: no bias, token 4 lies inside the hull of the others
 # and owns no region. Middle: a bias on token 4 gives it a bounded region. Right: the preventive bias
-# $-\tfrac12\|e\|^2$ makes the regions the Voronoi cells of the rows. After the geometric figures of
+# $-\tfrac12\|e\|^2$ makes the regions the Voronoi cells of the rows. This book's illustration of the geometry behind
 # {cite}`grivas2022lowrank`.
 # ```
 #
@@ -161,7 +166,8 @@ record(CHAPTER, "hull_undecided", agreement["undecided"], fmt=",",
 # ## 5.3 Random heads: unargmaxable tokens in theory
 #
 # Random heads with {glue:text}`05_argmaxability.random_classes` classes, rows (and biases) drawn from $U(-1,1)$ or
-# $\mathcal N(0,1)$ as in the paper's random-model experiment.
+# $\mathcal N(0,1)$: this book's choice of distributions for the abstract's case "in theory", one head per
+# dimension, distribution and bias, drawn from the chapter's seed.
 
 # %%
 random_sweep = sweeps.random_model_sweep(random_dims, random_classes, seed=seed, box=box, patience=patience)
@@ -189,8 +195,8 @@ record(CHAPTER, "random_seconds", float(random_sweep.seconds.sum()), fmt=".0f",
 # :name: fig-random
 # Share of unargmaxable classes of random heads with {glue:text}`05_argmaxability.random_classes` classes against
 # the dimension, for uniform and normal rows, with and without a bias (box half-width
-# {glue:text}`05_argmaxability.box`). Mirrors the random-model
-# experiment of {cite}`grivas2022lowrank`.
+# {glue:text}`05_argmaxability.box`). This book's random heads, for the case "in theory" of
+# {cite}`grivas2022lowrank`'s abstract.
 # ```
 #
 # In {glue:text}`05_argmaxability.random_low_dim` dimensions at least {glue:text}`05_argmaxability.random_low_share`
@@ -218,6 +224,9 @@ record(CHAPTER, "n_duplicate", counts["duplicate"], fmt=",", description="tokens
 record(CHAPTER, "n_decided_by_lp", counts["decided_by_lp"], fmt=",", description="tokens the fast test left to the LP")
 record(CHAPTER, "verify_seconds", verdicts.meta["seconds"], fmt=".0f",
        description="seconds for the verdicts of the real head (when computed; cached afterwards)")
+record(CHAPTER, "quant_caveat", quantisation_wording(quantisation_grid(E), nearest_distinct_steps(
+    E, verdicts.tokens_with("duplicate")), None, what="the duplicate rows"),
+       description="whether the head is de-quantised and its duplicates may be rounding ties, in words")
 
 # %% [markdown]
 # Of the {glue:text}`05_argmaxability.n_tokens_tested` tokens tested ($V$ = {glue:text}`05_argmaxability.model_V`,
@@ -254,7 +263,7 @@ record(CHAPTER, "smallest_cone_angle", float(closest.cone_half_angle_deg.min()),
 # ```{glue:figure} fig-steps
 # :name: fig-steps
 # How many reflections the fast test needed per token of the real head (tokens at the patience limit went on to the
-# LP). The test of {cite}`grivas2022lowrank`, batched over the vocabulary.
+# LP). This book's fast test, batched over the vocabulary.
 # ```
 #
 # The thinnest region among the closest calls still has a Chebyshev radius of
@@ -345,9 +354,10 @@ record(CHAPTER, "prune_chapter3_sentence", sweeps.paper_range_sentence(first),
 #
 # ## 5.6 Prevention
 #
-# The paper's two remedies on a random head in {glue:text}`05_argmaxability.prevention_dim` dimensions, where most
-# tokens are unargmaxable: the bias $b_c = -\tfrac12\|e_c\|^2$ (then the argmax is the nearest row, so every distinct
-# row wins at its own position), or rows scaled to unit norm (points on a sphere are all hull vertices).
+# Two remedies, this book's choice (the paper's abstract names none), on a random head in
+# {glue:text}`05_argmaxability.prevention_dim` dimensions, where most tokens are unargmaxable: the bias
+# $b_c = -\tfrac12\|e_c\|^2$ (then the argmax is the nearest row, so every distinct row wins at its own position),
+# or rows scaled to unit norm (points on a sphere are all hull vertices).
 
 # %%
 E_rand, _ = sweeps.random_head(random_classes, prevention_dim, "normal", bias=False, seed=seed)
@@ -375,15 +385,16 @@ record(CHAPTER, "prevention_after", int(max(prevention_table.unargmaxable.iloc[1
 # ## Scorecard
 #
 # The front page's verdict on the claim "unargmaxable tokens exist in theory, rarely in practice, and can be
-# prevented" comes from three checks, each a number against a threshold: the smallest share of unargmaxable classes
-# among the random heads of the smallest dimension, at least {glue:text}`05_argmaxability.theory_share`; the
-# unargmaxable tokens among those tested on the real head, at most 0; and the unargmaxable classes left after the
-# worse of the two remedies, at most 0. A check is *reproduced* when its number is on the claim's side of the
-# threshold (the threshold itself counts for the claim) and *not reproduced* otherwise. Other chapters give every
-# number an interval over texts and call a check *inconclusive* when the interval contains the threshold; here no
-# number depends on a text. Argmaxability is a property of the head alone (its rows, its bias and the box), so the
-# intervals are exact, and none of these checks can be inconclusive. What the numbers do depend on is stated with
-# them: the seed of the random heads and, when `max_tokens` is set, the sample of tokens tested.
+# prevented" (the abstract's first two parts; prevention is this book's addition) comes from three checks, each a
+# number against a threshold: the smallest share of unargmaxable classes among the random heads of the smallest
+# dimension, at least {glue:text}`05_argmaxability.theory_share`; the unargmaxable tokens among those tested on the
+# real head, at most 0; and the unargmaxable classes left after the worse of the two remedies, at most 0. No number
+# depends on a text: argmaxability is a property of the head alone (its rows, its bias and the box). Each check says
+# what its interval is over: the random heads' checks are exact for the one head drawn per setting from the seed
+# (no interval over other draws), and the real head's check is exact when every token is tested (with `max_tokens`
+# set, it holds for the sample only). A check is *reproduced* when its number is on the claim's side of the
+# threshold (the threshold itself counts for the claim) and *not reproduced* otherwise; an exact number cannot be
+# *inconclusive*.
 
 # %% tags=["remove-input"]
 checks = sweeps.headline_checks(random_sweep, verdicts, prevention, theory_share=theory_share)
@@ -405,8 +416,8 @@ record_scorecard(
 #   reproduced* otherwise; their numbers are exact properties of heads, so no check is left *inconclusive*.
 # - The real head has {glue:text}`05_argmaxability.n_unargmaxable` unargmaxable tokens among
 #   {glue:text}`05_argmaxability.n_tokens_tested` tested, and {glue:text}`05_argmaxability.n_duplicate` tokens whose
-#   rows are exact copies of another, which can never win strictly either (after the GGUF quantisation of the offline
-#   model, identical rows can come from the quantisation as well as from training).
+#   rows are exact copies of another, which can never win strictly either. Identical rows may come from the
+#   quantisation as well as from training: {glue:text}`05_argmaxability.quant_caveat`.
 # - "Argmaxable" is a statement about the head alone: some $x$ in the box makes the token win. The final hidden states
 #   a model actually produces (after its last norm) fill only part of that space, so an argmaxable token may still
 #   never be predicted in practice; the converse holds: an unargmaxable token never is.

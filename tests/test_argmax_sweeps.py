@@ -71,6 +71,12 @@ def test_headline_checks_on_a_planted_unargmaxable_row():
     assert [c.value for c in checks] == [0.12, 1.0, 0.0]
     assert all(c.interval.unit == "none" and c.interval.low == c.interval.high == c.value for c in checks)
     assert INCONCLUSIVE not in [c.verdict for c in checks]
+    # each check says what it is exact for: all tokens of the head, or only a tested sample
+    assert "all 5 tokens of the real head (exact: a property of the head)" in checks[1].name
+    sample = find_unargmaxable(E, tokens=np.array([0, 4]), cache=False, progress=False)
+    assert "the 2 tested of the real head's 5 (exact for that sample only)" in headline_checks(
+        sweep, sample, prevention)[1].name
+    assert "one head drawn per setting" in checks[0].name
     # without the planted row the real-head check passes; a higher theory threshold fails on the smaller share
     assert headline_checks(sweep, clean, prevention)[1].verdict == REPRODUCED
     assert headline_checks(sweep, clean, prevention, theory_share=0.2)[0].verdict == NOT_REPRODUCED

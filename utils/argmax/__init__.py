@@ -15,7 +15,7 @@ Modules, by job (import each function from its module; this file re-exports noth
   :class:`~utils.argmax.verdicts.Verdicts` and their on-disk cache, reading them (token tables, closest calls);
 - :mod:`utils.argmax.hull`: the convex-hull brute force in low dimension, the oracle the chapter and the tests
   compare every verdict with;
-- :mod:`utils.argmax.prevention`: the paper's two remedies (a bias, unit-norm rows);
+- :mod:`utils.argmax.prevention`: two remedies, this book's choice (a bias, unit-norm rows);
 - :mod:`utils.argmax.sweeps`: random heads, pruned heads, and the scorecard's checks;
 - :mod:`utils.argmax.parameters`: the checked parameters of chapter 5.
 

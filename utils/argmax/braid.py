@@ -1,10 +1,13 @@
-"""Braid reflect: the fast, one-sided argmaxability test (Grivas et al., 2022), batched over many tokens.
+"""Braid reflect: the fast, one-sided argmaxability test, this book's implementation, batched over many tokens.
+
+Grivas et al. (2022) develop algorithms to detect unargmaxable tokens; the details below (the start, the
+reflection, the patience) are this book's, not taken from the paper's text.
 
 Start at a point ``x`` (token c's row ``e_c``, or that row minus the mean row), and while the argmax of
 ``E @ x + b`` is some other token ``j``, reflect ``x`` across the hyperplane where ``c`` and ``j`` tie,
 ``x <- x - 2 ((e_c - e_j)·x + b_c - b_j) / ||e_c - e_j||² (e_c - e_j)``, for at most ``patience`` reflections.
 The signed distance of ``x`` to the tie hyperplane is negative while ``j`` beats ``c``, so the reflection moves
-``x`` to the side where ``c`` beats ``j``.  (The paper writes the rows ``w_c``.)  Batched here over many tokens at
+``x`` to the side where ``c`` beats ``j``.  (Grivas et al. write the rows ``w_c``.)  Batched here over many tokens at
 once as matrix products; the argmax is taken chunk by chunk over the vocabulary, so no V×V matrix is ever held.
 
 A token is cleared only with a witness inside the box whose strict argmax is certified

@@ -1,7 +1,8 @@
-"""The exact argmaxability test: the Chebyshev-centre linear program (Grivas et al., 2022), by cutting planes.
+"""The exact argmaxability test: a Chebyshev-centre linear program, this book's implementation, by cutting planes.
 
 Maximise ``r`` over ``(x, r)`` subject to ``(e_j - e_c)·x + ||e_j - e_c|| r <= b_c - b_j`` for every ``j != c``,
-``x`` in the box ``[-box, box]^d`` and ``r >= 0`` (the paper writes the rows ``w_j``).  No upper bound on r is
+``x`` in the box ``[-box, box]^d`` and ``r >= 0`` (Grivas et al. write the rows ``w_j``; the program, the box and its
+default half-width 100 are this book's choices).  No upper bound on r is
 needed: every competitor row differs from ``e_c`` and x is bounded, so r is; a cap such as ``r <= box`` would be
 reached by most tokens of a head without bias, whose regions are cones, and hide how thin a region is.  Token ``c``
 is argmaxable iff the optimum has ``r > 0``; the optimal ``x`` (the centre of the largest ball inside c's region) is

@@ -28,7 +28,7 @@ from ..validation import check_float
 DEFAULT_BOX = 100.0
 DEFAULT_PATIENCE = 50
 DEFAULT_RADIUS_TOL = 1e-8
-#: braid starts: "row" (x = e_c, the paper's) or "centred" (x = e_c minus the mean row)
+#: braid starts: "row" (x = e_c) or "centred" (x = e_c minus the mean row); both this book's choices
 STARTS = ("row", "centred")
 
 #: chunk products with at most this many multiply-adds run in numpy on one thread (less overhead, no thread

@@ -1,6 +1,6 @@
-"""The paper's two remedies against unargmaxable tokens (Grivas et al., 2022, appendix D).
+"""Two remedies against unargmaxable tokens, this book's choice (the abstract of Grivas et al., 2022 names none).
 
-Both act on the output layer ``E`` (V×d; the paper's ``W``): a bias that makes the argmax the nearest row, or rows
+Both act on the output layer ``E`` (V×d; Grivas et al.'s ``W``): a bias that makes the argmax the nearest row, or rows
 scaled to unit norm.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from .prepared import check_head
 
 def prevention_bias(E: Any) -> np.ndarray:
     """The bias ``b_j = -½||e_j||²`` (V,): then ``e_j·x + b_j = ½||x||² - ½||x - e_j||²``, so the argmax is the
-    row nearest to x and every distinct row wins at x = e_j (paper, appendix D)."""
+    row nearest to x and every distinct row wins at x = e_j."""
     E64, _ = check_head(E)
     return -0.5 * np.einsum("ij,ij->i", E64, E64)
 

@@ -24,13 +24,13 @@ INITS = ("uniform", "normal")
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# random heads (paper, section 5: how often does a random low-rank softmax have unargmaxable classes?)
+# random heads (this book's case "in theory": how often does a random low-rank softmax have unargmaxable classes?)
 # ----------------------------------------------------------------------------------------------------------------
 
 
 def random_head(V: int, d: int, init: str, bias: bool, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
     """A random output layer: E (V, d) and b (V,) (or None) drawn i.i.d. from U(-1, 1) ("uniform") or N(0, 1)
-    ("normal"), as in the paper's random-model experiment."""
+    ("normal"), this book's choice of distributions."""
     V = check_int("V", V, minimum=2)
     d = check_positive_int("d", d)
     check_choice("init", init, INITS)
@@ -168,7 +168,9 @@ def headline_checks(
     """The scorecard's checks of "unargmaxable in theory, rarely in practice, and preventable".
 
     Every number here is a property of a head (random heads drawn from a seed, the real model's output layer), not
-    of any text, so each check's interval is :func:`utils.uncertainty.exact`: there are no texts to resample.
+    of any text, so each check's interval is :func:`utils.uncertainty.exact`: there are no texts to resample. Each
+    check's name says what it is exact for: the one random head drawn per setting, and all the real head's tokens
+    or only the tested sample.
 
     Checks (:class:`utils.uncertainty.Check`):
 
@@ -198,11 +200,15 @@ def headline_checks(
     n_unargmaxable = verdicts.count("unargmaxable")
     remedies = list(prevention)[1:]
     after = max(prevention[name].count("unargmaxable") for name in remedies)
+    V = int(verdicts.meta.get("V", len(verdicts)))
+    tested = (f"all {V:,} tokens of the real head (exact: a property of the head)" if len(verdicts) >= V else
+              f"the {len(verdicts):,} tested of the real head's {V:,} (exact for that sample only)")
     return [
-        Check(f"in theory: smallest share of unargmaxable classes of the random heads in d={low_dim}", low_share,
+        Check(f"in theory: smallest share of unargmaxable classes of the random heads in d={low_dim} (exact for the "
+              f"one head drawn per setting from the seed; no interval over other draws)", low_share,
               exact(low_share), theory_share, "above", ".1%"),
-        Check(f"rarely in practice: unargmaxable tokens among the {len(verdicts):,} tested of the real head",
-              float(n_unargmaxable), exact(n_unargmaxable), 0.0, "below", ".0f"),
-        Check(f"prevention: unargmaxable classes after the worse of {', '.join(remedies)}", float(after),
-              exact(after), 0.0, "below", ".0f"),
+        Check(f"rarely in practice: unargmaxable tokens among {tested}", float(n_unargmaxable),
+              exact(n_unargmaxable), 0.0, "below", ".0f"),
+        Check(f"prevention: unargmaxable classes after the worse of {', '.join(remedies)} (exact for the one random "
+              f"head drawn from the seed)", float(after), exact(after), 0.0, "below", ".0f"),
     ]

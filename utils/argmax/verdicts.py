@@ -184,7 +184,7 @@ def find_unargmaxable(
     """Verdicts for the tokens ``tokens`` (default: all) of the output layer E (V, d), b (V,) or None.
 
     Duplicates first (identical rows), then braid reflect on every other tested token (``patience`` reflections
-    from ``start``: "row" is the paper's x = w_c, here e_c; "centred" is x = e_c - mean row, which clears more
+    from ``start``: "row" is x = e_c; "centred" is x = e_c - mean row, which clears more
     tokens at the first step), then the Chebyshev LP on every token braid did not clear (skipped with
     ``use_lp=False``: those tokens are then reported "unargmaxable" with lp_status "not run", an upper bound on the
     count).  Results are cached under ``cache_dir()/argmax`` keyed by E, b, tokens and every setting.
