@@ -364,18 +364,6 @@ def test_sampling_is_seeded_cached_and_uses_the_pruned_head(tiny_loaded):
         sample_continuations(loaded, prompts, None, top_p=0.0)
 
 
-def test_largest_tested_fraction():
-    import pandas as pd
-
-    from utils.pruning.generation import largest_tested_fraction
-
-    results = pd.DataFrame({"criterion": ["a", "a", "a", "b", "b", "c"], "fraction": [0.5, 0.3, 0.7, 0.3, 0.5, 0.3],
-                            "mauve": [0.95, 0.97, 0.5, 0.95, 0.99, 0.2]})
-    assert largest_tested_fraction(results, "mauve", "above", 0.9) == {"a": "50%", "b": "50%", "c": "< 30%"}
-    with pytest.raises(ValueError, match="direction"):
-        largest_tested_fraction(results, "mauve", "over", 0.9)
-
-
 def test_example_texts_interleave_prompts_and_continuations_on_one_line():
     from utils.pruning.generation import example_texts
 
@@ -790,6 +778,8 @@ def test_chapter_parameters_are_checked_with_the_parameter_named():
     exec(cell, namespace)  # the chapter's defaults
     grids = check_parameters(namespace)
     assert grids["fractions"] == sorted(set(namespace["fractions"]))
+    # MAUVE is exploratory: no knob of the chapter makes it a threshold (the saturation knob only reads MAUVE itself)
+    assert [k for k in namespace if "mauve" in k and "threshold" in k] == []
     tiny = yaml.safe_load((Path(__file__).parent / "params" / "03_pruning.yaml").read_text())
     check_parameters({**namespace, **{k: v for k, v in tiny.items() if k != "model"}})
     for name, value, match in (("fractions", [0.1, 1.0], "fractions"), ("basis_fractions", [0.0, 0.5],

@@ -15,10 +15,8 @@ from tqdm.auto import tqdm
 
 from .. import budget, cache
 from ..head import final_hidden_states, output_head, with_output_head
-from ..thresholds import reach
 from ..validation import check_choice, check_float, check_int, check_positive_int
 from .heads import pruned_output_head
-from .wording import percent
 
 #: bump when generation or its cache format changes
 GENERATION_VERSION = "1"
@@ -323,23 +321,3 @@ def mauve_saturation_text(scores: dict, n_texts: int, saturation: float = 0.95) 
     return (f"not saturated: the scores range from {low:.3f} ({low_label}) to {high:.3f}, below {saturation:g} for "
             f"at least one head; with {n_texts} texts per side ({buckets} k-means clusters) and no interval over "
             "texts, the differences are still exploratory")
-
-
-
-def largest_tested_fraction(results, metric: str, direction: str, value: float) -> dict[str, str]:
-    """For measurements taken at a few fractions only (e.g. MAUVE of generated text): per criterion, the largest
-    tested fraction at which ``metric`` meets the threshold there and at every smaller tested fraction, as text
-    (``"< f"`` when it fails at the smallest tested fraction f).
-
-    Args:
-        results: a DataFrame with columns ``criterion``, ``fraction`` and ``metric``.
-    """
-    check_choice("direction", direction, ("below", "above"))
-    verdicts = {}
-    for criterion, rows in results.groupby("criterion", sort=True):
-        rows = rows.sort_values("fraction")
-        ok = (rows[metric] < value) if direction == "below" else (rows[metric] > value)
-        passed = reach(rows.fraction.to_numpy(), ok.to_numpy())
-        verdicts[criterion] = f"< {percent(rows.fraction.iloc[0])}" if passed is None else percent(passed)
-    return verdicts
-

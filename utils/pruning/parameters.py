@@ -55,7 +55,7 @@ def check_parameters(p: Mapping[str, Any]) -> dict[str, list[float]]:
     check_float("basis_js_ratio", p["basis_js_ratio"], low=0.0, low_inclusive=False)
     for name in ("js_threshold", "perplexity_threshold"):
         check_float(name, p[name], low=0.0, low_inclusive=False)
-    for name in ("top1_threshold", "mauve_threshold", "mauve_saturation", "paper_fraction"):
+    for name in ("top1_threshold", "mauve_saturation", "paper_fraction"):
         check_float(name, p[name], low=0.0, high=1.0)
     check_choice("mauve_pooling", p["mauve_pooling"], ("mean", "last"))
     check_int("n_examples", p["n_examples"], minimum=0, maximum=p["n_prompts"])
