@@ -6,7 +6,7 @@ import json
 import pytest
 
 from utils import front_page
-from utils.results import short_check
+from utils.results import short_check, short_checks
 from utils.uncertainty import Check, Interval
 
 
@@ -47,4 +47,11 @@ def test_the_front_page_shows_every_recorded_check_once(tmp_path):
 
 def test_the_short_row_names_each_check_with_its_number_interval_and_sign():
     made = Check("accurate: held-out R² of the log-linear fit", 0.7736, Interval(0.763, 0.783), 0.8, "above")
-    assert short_check(made) == "accurate 0.774 [0.763, 0.783] ✘"
+    assert short_check(made) == "0.774 [0.763, 0.783] ✘"
+    sparse = Check("sparse: share kept", 0.949, Interval(0.943, 0.955), 0.95, "above")
+    assert short_checks([made, sparse]) == "accurate 0.774 [0.763, 0.783] ✘; sparse 0.949 [0.943, 0.955] ?"
+    steering = [Check(f"{text}: median error at r = {r}, chosen mask", v, Interval(v - 0.1, v + 0.1), 0.69, "below",
+                      ".2f") for text in ("training text (the paper's setting)", "held-out text")
+                for r, v in (("20", 0.5), ("1/20", 1.4))]
+    assert short_checks(steering) == ("training text: r = 20 0.50 [0.40, 0.60] ✔, r = 1/20 1.40 [1.30, 1.50] ✘; "
+                                      "held-out text: r = 20 0.50 [0.40, 0.60] ✔, r = 1/20 1.40 [1.30, 1.50] ✘")
