@@ -409,6 +409,8 @@ def test_quantisation_grid_and_ties_on_a_planted_q8_0_head():
     assert "may be rounding ties" in records.quantisation_wording({**grid, "d": 64}, ties, 0)
     with pytest.raises(ValueError, match="block=32 must divide the head's dimension d=40"):
         ut.quantisation_steps(np.ones((3, 40)))
+    assert ut.nearest_distinct_steps(np.ones((3, 40)), [0]).empty and ut.nearest_distinct_steps(stored, []).empty
+    assert ut.quantisation_grid(np.ones((3, 40)))["on_grid"] == 0.0
 
 
 # ------------------------------------------------------------------------------------------------------------------

@@ -566,11 +566,15 @@ def nearest_distinct_steps(E: np.ndarray, tokens: Any, block: int = Q8_0_BLOCK,
     the token's own Q8_0 steps: a DataFrame with token, twins (other rows identical to it), nearest (that row),
     max_steps (the largest difference over the values, in steps) and n_differ (values that differ). A duplicate
     whose nearest distinct row is one step away in a few values is a rounding tie candidate: the float rows behind
-    two such stored rows could have been as close as the stored twins."""
+    two such stored rows could have been as close as the stored twins. Empty when ``tokens`` is, or when ``d`` is not
+    a multiple of ``block`` (no Q8_0 steps to measure in)."""
     E = np.asarray(E, dtype=np.float64)
+    tokens = np.asarray(tokens, dtype=np.int64).reshape(-1)
+    if tokens.size == 0 or E.shape[1] % block:
+        return pd.DataFrame(columns=["token", "twins", "nearest", "max_steps", "n_differ"])
     step_per_value = np.repeat(quantisation_steps(E, block, levels), block, axis=1)  # (V, d)
     rows = []
-    for token in np.asarray(tokens, dtype=np.int64):
+    for token in tokens:
         diff = np.abs(E - E[token]) / np.where(step_per_value[token] > 0, step_per_value[token], 1.0)  # (V, d)
         worst = diff.max(axis=1)
         identical = worst == 0
