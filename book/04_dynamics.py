@@ -182,6 +182,8 @@ initial_encoding_r2 = main_frame["encoding_r2"].iloc[0]
 record_many(CHAPTER, {
     "initial_encoding_r2": (initial_encoding_r2, ".3f",
                             f"{main}: held-out R² of the log-linear encoding at initialisation"),
+    "initial_encoding_r2_by_size": ({size: float(frame["encoding_r2"].iloc[0]) for size, frame in frames.items()}, None,
+                                    "each size: held-out R² of the log-linear encoding at initialisation"),
     "min_encoding_r2": (float(lowest["encoding_r2"]), ".3f", f"{main}: lowest encoding R² over checkpoints"),
     "min_encoding_step": (int(lowest["step"]), ",", f"{main}: the checkpoint of that lowest R²"),
     "encoding_fit": (encoding_fit_wording(lowest["encoding_r2"]), None, "how well it fits at every checkpoint"),

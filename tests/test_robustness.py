@@ -153,6 +153,10 @@ def test_models_table_marks_a_check_an_untrained_model_passes_as_uninformative()
     low = random_init_baselines({"main_size": {"value": "d128"}, "initial_encoding_r2": {"value": 0.3}})
     assert "uninformative" not in models_table(runs, ["a", "chapter 4: d128"], low).loc[row, "chapter 4: d128"]
     assert random_init_baselines(None) == {} and random_init_baselines({"main_size": {"value": "d64"}}) == {}
+    every_size = random_init_baselines({"main_size": {"value": "d128"}, "initial_encoding_r2": {"value": 0.99},
+                                        "initial_encoding_r2_by_size": {"value": {"d64": 0.98, "d128": 0.99}}})
+    assert sorted(every_size) == ["chapter 4: d128", "chapter 4: d64"]
+    assert list(every_size["chapter 4: d64"].values()) == [0.98]
     with pytest.raises(ValueError, match="baselines names models"):
         models_table(runs, ["a", "b"], baselines)
 

@@ -351,8 +351,11 @@ ENCODING_ACCURACY = ("01_encoding", "accurate")
 def random_init_baselines(dynamics: Mapping[str, Any] | None) -> dict[str, dict[tuple[str, str], float]]:
     """Chapter 4's random-initialisation baselines, as :func:`models_table` takes them: ``{"chapter 4: <size>":
     {ENCODING_ACCURACY: R² of the encoding fit at step 0}}`` for the size whose step 0 chapter 4 records
-    (``initial_encoding_r2``, of its ``main_size``); ``{}`` when ``dynamics`` (chapter 4's results file, parsed) is
-    None or records none."""
+    (``initial_encoding_r2_by_size``: every size; in older results ``initial_encoding_r2``, of its ``main_size``);
+    ``{}`` when ``dynamics`` (chapter 4's results file, parsed) is None or records none."""
+    if dynamics and "initial_encoding_r2_by_size" in dynamics:
+        return {f"{TRAINED_PREFIX}{size}": {ENCODING_ACCURACY: float(value)}
+                for size, value in dynamics["initial_encoding_r2_by_size"]["value"].items()}
     if not dynamics or "initial_encoding_r2" not in dynamics or "main_size" not in dynamics:
         return {}
     size = dynamics["main_size"]["value"]
