@@ -356,6 +356,9 @@ def test_agreement_records_and_scorecard_checks():
     checks = records.scorecard_checks(lift, interval, 0, 2)
     assert [c.verdict for c in checks] == ["reproduced", "not reproduced"]  # 2 tokens cannot win: above 0
     assert "exact: a property of the head" in checks[1].name and "interval over tokens" in checks[0].name
+    from utils.results import short_checks  # the front page shows each check under its name up to the first colon
+    assert short_checks(checks).startswith("closeness to the unused mean ") and "cannot win strictly " in short_checks(
+        checks)
     quantised = records.scorecard_checks(lift, interval, 0, 2, quantised=True)[1]  # the duplicates may be ties
     assert (quantised.interval.low, quantised.interval.high, quantised.verdict) == (0.0, 2.0, "inconclusive")
     assert records.scorecard_checks(lift, interval, 1, 2, quantised=True)[1].verdict == "not reproduced"

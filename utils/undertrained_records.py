@@ -153,12 +153,13 @@ def scorecard_checks(lift: float, lift_interval: Any, n_unargmaxable: int, n_dup
     n_duplicate = check_int("n_duplicate", n_duplicate, minimum=0)
     n_cannot_win = n_unargmaxable + n_duplicate
     if quantised and n_duplicate:
-        cannot_win = ("verified under-trained tokens that cannot win strictly in the de-quantised head (unargmaxable "
-                      "or duplicate rows; interval: from none to all of the duplicates being Q8_0 rounding ties)")
+        cannot_win = ("cannot win strictly: verified under-trained tokens of the de-quantised head that are "
+                      "unargmaxable or have a duplicate row (interval: from none to all of the duplicates being Q8_0 "
+                      "rounding ties)")
         interval = Interval(float(n_unargmaxable), float(n_cannot_win), 1.0, 0, "rounding")
     else:
-        cannot_win = ("verified under-trained tokens that cannot win strictly (unargmaxable or duplicate rows; "
-                      "exact: a property of the head)")
+        cannot_win = ("cannot win strictly: verified under-trained tokens that are unargmaxable or have a duplicate "
+                      "row (exact: a property of the head)")
         interval = exact(n_cannot_win)
     checks = [
         Check("closeness to the unused mean: precision of its top list minus the random base rate (interval over "
@@ -168,8 +169,8 @@ def scorecard_checks(lift: float, lift_interval: Any, n_unargmaxable: int, n_dup
     if changes:
         created, tested, V = worst_training_change(changes)
         checks.append(Check(
-            f"share of tokens made unargmaxable by training in chapter 4's models ({tested:,} sampled of {V:,}; "
-            f"interval: exact binomial bounds over the sampled tokens, 95% one-sided, the rule of three when none)",
+            f"made unargmaxable by training: share of chapter 4's tokens ({tested:,} sampled of {V:,}; interval: "
+            f"exact binomial bounds over the sampled tokens, 95% one-sided, the rule of three when none)",
             created / tested, share_bound(created, tested), 0.0, "below", ".2%"))
     return checks
 
