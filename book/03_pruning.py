@@ -125,6 +125,7 @@ from utils.pruning.parameters import check_model_parameters, check_parameters
 from utils.pruning.sweep import choose_criterion, js_between_halves, largest_safe_fraction, subsample_positions
 from utils.pruning.sweep import sweep_activations
 from utils.pruning.wording import compare_criteria_text, compensation_text, percent
+from utils.uncertainty import few_groups_factor
 
 # %% tags=["remove-input"]
 CHAPTER = "03_pruning"
@@ -602,11 +603,13 @@ glue_figure("fig-prune-basis", figures.basis_curves_figure(basis_table, ["js_alp
 # {glue:text}`03_pruning.checks_seconds` s). JS is a divergence: resampling documents adds noise that tends to pull
 # the two averaged distributions apart, so the resampled values drift upwards; the interval is centred on the
 # measured value (the drift removed, as for every interval of the book), so that it says where JS would fall for
-# another held-out text of the same size. A check is *reproduced* when its whole interval
-# clears the threshold, *not reproduced* when the whole interval falls on the other side, and *inconclusive* when it
-# contains the threshold. The two-halves yardstick of section 3.2 and MAUVE (section 3.4) stay beside the checks as
-# labelled references: the first is a scale for the threshold, not a claim of the paper, and the second rests on
-# {glue:text}`03_pruning.n_prompts` generations per head with no interval over texts.
+# another held-out text of the same size. With so few documents a plain percentile interval covers less than 95%,
+# so each interval is widened for their number, by {glue:text}`03_pruning.check_widening`
+# (`utils.uncertainty.few_groups_factor`; the basis intervals above likewise). A check is *reproduced* when its
+# whole interval clears the threshold, *not reproduced* when the whole interval falls on the other side, and
+# *inconclusive* when it contains the threshold. The two-halves yardstick of section 3.2 and MAUVE (section 3.4) stay
+# beside the checks as labelled references: the first is a scale for the threshold, not a claim of the paper, and the
+# second rests on {glue:text}`03_pruning.n_prompts` generations per head with no interval over texts.
 
 # %%
 started = time.perf_counter()
@@ -628,6 +631,8 @@ record_many(CHAPTER, {
                         "held-out positions behind the scorecard's checks"),
     "check_documents": (int(main_acts.document[check_windows].unique().numel()), None,
                         "held-out documents resampled for the scorecard's intervals"),
+    "check_widening": (f"{few_groups_factor(int(main_acts.document[check_windows].unique().numel())):.2f}×", None,
+                       "how much wider the scorecard's intervals are for their few documents"),
     "n_boot_texts": (n_boot_texts, None, "document resamples behind the intervals over texts"),
     "js_at_paper_ci": (checks[0].interval.text(".2g"), None, "95% interval over texts of JS(alpha)"),
     "top1_at_paper_ci": (checks[1].interval.text(".1%"), None,

@@ -158,9 +158,10 @@ def bootstrap_window_sums(
         full, pruned = torch.from_numpy(log_means[:V]), torch.from_numpy(log_means[V:])
         js_samples[i] = js_divergence((full - full.max()).exp(), (pruned - pruned.max()).exp())
     agreement_samples = (counts @ agree) / (counts @ sizes)
-    return (percentile_interval(js_samples, estimate=sums.js(), level=level, unit=unit),
-            percentile_interval(agreement_samples, estimate=sums.agreement(), level=level, unit=unit), js_samples,
-            agreement_samples)
+    n_groups = len(sizes)  # few documents (13 held-out ones): the intervals are widened for their number
+    return (percentile_interval(js_samples, estimate=sums.js(), level=level, unit=unit, n_groups=n_groups),
+            percentile_interval(agreement_samples, estimate=sums.agreement(), level=level, unit=unit,
+                                n_groups=n_groups), js_samples, agreement_samples)
 
 
 
