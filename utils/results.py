@@ -217,7 +217,7 @@ def record_scorecard(chapter: str, figure: str, checks: list[Check]) -> None:
     record(chapter, "scorecard_short", short_checks(checks),
            description="each check's short name, number and interval (the front page's row)")
     record(chapter, "verdict_reason", "; ".join(check.describe() for check in checks),
-           description="each check: number, interval over texts, threshold, verdict")
+           description="each check: number, interval (its name says over what), threshold, verdict")
     record(chapter, "checks", [{"name": c.name, "value": c.value, "low": c.interval.low, "high": c.interval.high,
                                 "level": c.interval.level, "unit": c.interval.unit, "n_boot": c.interval.n_boot,
                                 "threshold": c.threshold, "direction": c.direction, "verdict": c.verdict,
@@ -232,7 +232,8 @@ VERDICT_SIGNS = {"reproduced": "✔", "partly reproduced": "◐", "inconclusive"
 def short_check(check: Check) -> str:
     """``0.774 [0.763, 0.783] ✘``: the check's number, interval and verdict sign."""
     value = "nan" if math.isnan(check.value) else f"{check.value:{check.fmt}}"
-    return f"{value} {check.interval.text(check.fmt)} {VERDICT_SIGNS[check.verdict]}"
+    interval = "exact" if check.interval.unit == "none" else check.interval.text(check.fmt)
+    return f"{value} {interval} {VERDICT_SIGNS[check.verdict]}"
 
 
 def short_checks(checks: list[Check]) -> str:

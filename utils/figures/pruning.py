@@ -79,7 +79,7 @@ def curves_figure(sweep, metrics, *, panels: str | None = None, group: str = "al
 
 
 
-def generation_figure(generation, mauve_threshold: float | None = None):
+def generation_figure(generation):
     """MAUVE (left) and diversity / repetition (right) per condition of :func:`generation_study`, one row each."""
 
     conditions = list(generation.condition)
@@ -89,8 +89,6 @@ def generation_figure(generation, mauve_threshold: float | None = None):
     shown = ~np.isnan(mauve)
     axes[0].barh(y[shown], mauve[shown], xerr=generation.mauve_spread.to_numpy()[shown] / 2, color="tab:blue",
                  height=0.6)
-    if mauve_threshold is not None:
-        axes[0].axvline(mauve_threshold, color="black", ls=":", lw=0.8)
     axes[0].set(xlabel="MAUVE against the reference texts", xlim=(0, 1.05), yticks=y, yticklabels=conditions)
     statistics = [c for c in ("distinct-1", "distinct-2", "rep-4") if c in generation.columns]
     height = 0.8 / len(statistics)
