@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import html
 import json
 import os
 import shutil
@@ -129,6 +130,13 @@ def test_book_builds_from_the_tiny_runs(tiny_book):
         page = (tiny_book / "book" / f"{chapter}.html").read_text()
         assert page.count("<img ") == directives + images, f"{chapter}: a figure is shown twice or not at all"
     assert browser.outside_references(tiny_book) == []
+    # the front page reads each chapter's own verdict (and the chapter's own short row of its checks)
+    front = (tiny_book / "book" / "intro.html").read_text()
+    for chapter in book.chapters():
+        results = load_results(chapter)
+        if "verdict_mark" in results:
+            assert results["verdict_mark"]["value"] in front, f"{chapter}'s verdict is not the front page's"
+            assert html.escape(results["scorecard_short"]["value"], quote=False) in front, chapter
 
 
 @pytest.mark.slow
@@ -145,6 +153,8 @@ def test_every_page_of_the_book_in_a_browser(tiny_book, capsys):
         assert page.headings[0] == title or page.headings[0].endswith(f" {title}"), (page.headings, title)
         assert page.n_images > 0, f"{chapter} shows no figure"
     assert sum(page.n_math for page in report.pages) > 0, "no page has math: the math check checked nothing"
+    scorecard = checked["book/intro.html"].table_row_lines
+    assert scorecard and scorecard[0] <= 4, f"the front page's scorecard has a row of {scorecard} lines at 1280 px"
     for page in report.pages:
         assert page.screenshots and all(shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for shot in page.screenshots)
 
