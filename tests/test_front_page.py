@@ -53,5 +53,7 @@ def test_the_short_row_names_each_check_with_its_number_interval_and_sign():
     steering = [Check(f"{text}: median error at r = {r}, chosen mask", v, Interval(v - 0.1, v + 0.1), 0.69, "below",
                       ".2f") for text in ("training text (the paper's setting)", "held-out text")
                 for r, v in (("20", 0.5), ("1/20", 1.4))]
-    assert short_checks(steering) == ("training text: r = 20 0.50 [0.40, 0.60] ✔, r = 1/20 1.40 [1.30, 1.50] ✘; "
-                                      "held-out text: r = 20 0.50 [0.40, 0.60] ✔, r = 1/20 1.40 [1.30, 1.50] ✘")
+    assert short_checks(steering) == ("training text: r = 20 0.5 [0.4, 0.6] ✔, r = 1/20 1.4 [1.3, 1.5] ✘; "
+                                      "held-out text: r = 20 0.5 [0.4, 0.6] ✔, r = 1/20 1.4 [1.3, 1.5] ✘")
+    share = Check("early: distance", 0.218, Interval(0.218, 0.587), 0.5, "above", ".0%")
+    assert short_check(share) == "22% [22%, 59%] ?"  # a percentage keeps its format

@@ -230,9 +230,11 @@ VERDICT_SIGNS = {"reproduced": "✔", "partly reproduced": "◐", "inconclusive"
 
 
 def short_check(check: Check) -> str:
-    """``0.774 [0.763, 0.783] ✘``: the check's number, interval and verdict sign."""
-    value = "nan" if math.isnan(check.value) else f"{check.value:{check.fmt}}"
-    interval = "exact" if check.interval.unit == "none" else check.interval.text(check.fmt)
+    """``0.774 [0.763, 0.783] ✘``: the check's number, interval and verdict sign, in its own format where that is a
+    percentage or an integer, else to three significant digits."""
+    fmt = check.fmt if check.fmt.endswith(("%", "d")) or check.fmt in (",", ",.0f", ".0f") else ".3g"
+    value = "nan" if math.isnan(check.value) else f"{check.value:{fmt}}"
+    interval = "exact" if check.interval.unit == "none" else check.interval.text(fmt)
     return f"{value} {interval} {VERDICT_SIGNS[check.verdict]}"
 
 
