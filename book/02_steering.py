@@ -92,13 +92,8 @@ from utils.steering import chapter
 from utils.steering.edits import METHOD_LABELS, edited_head, make_edit
 from utils.steering.experiments import few_shot_errors, side_effects
 from utils.steering.forward import forward_check, generate_steered
-from utils.steering.measure import (
-    cached_base_statistics,
-    ratio_summary,
-    steerable_range,
-    steering_error,
-    steering_sweep,
-)
+from utils.steering.measure import cached_base_statistics, ratio_summary, steerable_range
+from utils.steering.measure import steering_error, steering_sweep
 from utils.steering.nulls import (EQUAL_NORM, PAPER_EDIT, edit_errors, feasible_share, null_comparison, null_counts,
                                   null_edits, null_summary, null_verdicts, reference_against_intervals,
                                   shared_dimensions)
@@ -740,6 +735,8 @@ record(CHAPTER, "null_feasible_share", feasible_share(fit.A, best.k, best.norm()
        description="share of uniformly drawn sets of k dimensions that can carry the shift at the mask's norm")
 record(CHAPTER, "null_shared_dims", shared_dimensions(best, [n for n in nulls if n.method == "random_dims"]),
        fmt=".0%", description="mean share of an equal-norm random-dimensions null's dimensions that are the mask's")
+
+# %% tags=["remove-input"]
 record(CHAPTER, "null_summary", null_summary(equal_norm), description="the paper's edit against the equal-norm nulls")
 record(CHAPTER, "null_summary_confounded", null_summary(confounded),
        description="the paper's edit against Ω over random dimensions (norm not matched)")
@@ -750,6 +747,8 @@ record(CHAPTER, "min_norm_beside", chapter.reference_text(min_norm_beside, "the 
        description="the minimal-norm edit against the mask's intervals, in the null comparison's settings")
 record(CHAPTER, "null_dims_drawn", sum(n.method == "random_dims" for n in nulls),
        description="seeds that found a set of k dimensions able to carry the shift at the mask's norm")
+
+# %% tags=["remove-input"]
 for key, method in (("dims", "random_dims"), ("direction", "random_direction"), ("omega", "random_dims_omega")):
     family = METHOD_LABELS[method]
     rows = verdicts[(verdicts.null == family) & (verdicts.text == "held-out text") & (verdicts.r < 1)]

@@ -631,13 +631,15 @@ record_many(CHAPTER, {
                         "held-out positions behind the scorecard's checks"),
     "check_documents": (int(main_acts.document[check_windows].unique().numel()), None,
                         "held-out documents resampled for the scorecard's intervals"),
-    "check_widening": (f"{few_groups_factor(int(main_acts.document[check_windows].unique().numel())):.2f}×", None,
-                       "how much wider the scorecard's intervals are for their few documents"),
     "n_boot_texts": (n_boot_texts, None, "document resamples behind the intervals over texts"),
     "js_at_paper_ci": (checks[0].interval.text(".2g"), None, "95% interval over texts of JS(alpha)"),
     "top1_at_paper_ci": (checks[1].interval.text(".1%"), None,
                          "95% interval over texts of top-1 agreement at the paper's fraction"),
 })
+
+# %% tags=["remove-input"]
+record(CHAPTER, "check_widening", f"{few_groups_factor(int(main_acts.document[check_windows].unique().numel())):.2f}×",
+       description="how much wider the scorecard's intervals are for their few documents")
 
 # %% tags=["remove-input"]
 mauve_at_paper = float(mauve_by_condition[f"abs_A {percent(mauve_fraction)}"])

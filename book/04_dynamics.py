@@ -332,10 +332,16 @@ formats = {"step": ",", "probe_r2": ".2f", "seen_r2": ".2f", "gain": "+.3f", "se
 record_many(CHAPTER, {f"control_{key}": (round(at[key], 3) + 0.0 if fmt == "+.3f" else at[key], fmt,
                                          f"{main}, seen-count control at step {at['step']}: {key}")
                       for key, fmt in formats.items()})
+
+# %% tags=["remove-input"]
 at_index = control["step"].tolist().index(at["step"])
 exposure = exposure_control(embeddings[at_index], counts, seen[at_index], updates[at_index],
                             test_fraction=settings.test_fraction, seed=settings.seed, n_boot=n_boot_tokens,
                             boot_seed=seed)
+record(CHAPTER, "control_reading", seen_control_wording(at["probe_r2"], at["seen_r2"], exposure["gain"]),
+       description=f"{main}: the early signal against the exposure control")
+
+# %% tags=["remove-input"]
 record_many(CHAPTER, {
     "control_exposure_r2": (exposure["exposure_r2"], ".2f", f"{main}: R² of the exposure record at step {at['step']}"),
     "control_exposure_gain": (exposure["gain"].value + 0.0, "+.3f", f"{main}: what E adds to the exposure record"),
@@ -346,8 +352,6 @@ record_many(CHAPTER, {
     "control_probe_minus_exposure_ci": (exposure["probe_minus_exposure"].interval.text("+.3f"), None,
                                         "95% interval over held-out tokens of E alone minus the exposure record"),
 })
-record(CHAPTER, "control_reading", seen_control_wording(at["probe_r2"], at["seen_r2"], exposure["gain"]),
-       description=f"{main}: the early signal against the exposure control")
 
 # %% [markdown]
 # ```{glue:figure} fig-dyn-seen
