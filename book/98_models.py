@@ -40,7 +40,7 @@ argmax_max_tokens = None  # tokens of each head tested for argmaxability: None f
 trained_argmax_max_tokens = 2048  # the same for chapter 4's models (a seeded sample; None for all: minutes each)
 headline_parameters = {}  # further parameters of book/headlines.py, the same for every run
 
-# %%
+# %% tags=["hide-input"]
 import json
 import os
 from pathlib import Path
@@ -59,7 +59,7 @@ check_int("window_length", window_length, minimum=2)
 start_run(CHAPTER, globals())
 results_root = Path(os.environ.get("LOGLINEAR_RESULTS", RERUNS_DIR))
 
-# %%
+# %% tags=["hide-input", "hide-output"]
 # chapter 4's results of this build, else of the published book (a sweep runs into a folder of its own)
 named = models_to_compare(models, available_offline_models(), trained_models, [results_root, RESULTS_DIR])
 contexts = {label: load_model(source, device=device, verify=False).n_ctx for label, source in named.items()}
@@ -82,14 +82,14 @@ record(CHAPTER, "models", ", ".join(named), description="the models side by side
 # records): where an untrained model clears the threshold too, a trained model's "reproduced" is marked
 # uninformative.
 
-# %%
+# %% tags=["hide-input"]
 trained_results = dynamics_results([results_root, RESULTS_DIR]) if trained_models else None
 baselines = random_init_baselines(json.loads(trained_results.read_text()) if trained_results else None)
 side_by_side = models_table(runs, list(named), {label: b for label, b in baselines.items() if label in named})
 record(CHAPTER, "table", side_by_side.reset_index().to_dict("records"), description="the checks of every model")
 side_by_side
 
-# %%
+# %% tags=["remove-input"]
 glue_figure("fig-models", models_figure(runs, list(named)))
 
 # %% [markdown]

@@ -39,7 +39,7 @@ batch_size = 8  # windows per forward pass (speed only)
 n_boot_texts = 200  # document resamples behind each interval
 headline_parameters = {}  # further parameters of book/headlines.py, the same for every run (e.g. chapter settings)
 
-# %%
+# %% tags=["hide-input"]
 import os
 from pathlib import Path
 
@@ -61,9 +61,10 @@ set_theme()
 # ## The runs
 #
 # One run per sampling seed and window length; each draws its own windows (the same number of tokens) from the
-# training and held-out splits and recomputes every check with its interval over texts.
+# training and held-out splits and recomputes every check with its interval over texts. The runs' log and their
+# table of every check of every run are folded below; the figure and the spread table read them.
 
-# %%
+# %% tags=["hide-input", "hide-output"]
 common = {"model": model, "revision": revision, "device": device, "n_tokens": n_tokens,
           "n_tokens_test": n_tokens_test, "batch_size": batch_size, "n_boot_texts": n_boot_texts, **headline_parameters}
 grid = [{**common, "precision": "float32", "sample_seed": s, "window_length": w}
@@ -80,7 +81,7 @@ record(CHAPTER, "seeds", ", ".join(map(str, sample_seeds)), description="samplin
 record(CHAPTER, "window_lengths", ", ".join(map(str, window_lengths)), description="window lengths")
 table.round(4)
 
-# %%
+# %% tags=["remove-input"]
 fig = robustness_figure(table)
 glue_figure("fig-robustness", fig)
 
@@ -98,7 +99,7 @@ glue_figure("fig-robustness", fig)
 # {glue:text}`99_robustness.seeds`, window lengths {glue:text}`99_robustness.window_lengths`), and the verdicts the
 # runs reach.
 
-# %%
+# %% tags=["hide-input"]
 spread = spread_table(table)
 agree = spread.loc[spread["kind"] == "check", "verdicts agree"].astype(bool)  # the choices' rows have no verdict
 record(CHAPTER, "stable_checks", int(agree.sum()), description="checks whose verdict is the same in every run")
