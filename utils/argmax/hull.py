@@ -1,8 +1,8 @@
 """The brute-force oracle in low dimension: convex hulls (Qhull), against which every verdict is compared.
 
-Without a bias, token c is the strict argmax somewhere iff its row ``e_c`` (the paper's ``w_c``) is a vertex of the
-convex hull of the rows; with a bias, iff the lifted point ``(e_c, b_c)`` is a vertex of an upper facet of the
-lifted hull.  Chapter 5 shows the comparison (:func:`hull_agreement`, section 5.2) and the tests use the oracle
+Without a bias, token c is the strict argmax somewhere iff its row ``e_c`` (its weight row in the softmax layer) is a
+vertex of the convex hull of the rows; with a bias, iff the lifted point ``(e_c, b_c)`` is a vertex of an upper facet
+of the lifted hull.  Chapter 5 shows the comparison (:func:`hull_agreement`, section 5.2) and the tests use the oracle
 directly.  Practical for d from 2 to about 6.
 """
 from __future__ import annotations
