@@ -93,6 +93,12 @@ def test_chapter_runs_on_tiny_parameters(chapter, runs_dir, tiny_model_dir):
              and "glue_figure(" in cell.source and not any(
                  "image/png" in output.get("data", {}) and is_lab_only(output) for output in cell.outputs)]
     assert not blind, f"cells that glue a figure without showing it in the notebook: {blind}"
+    # and every number the prose cites is shown beside the code that computed it (the prose's glue roles are not
+    # rendered by a notebook front end)
+    shown = "\n".join(output.get("data", {}).get("text/plain", "") for cell in executed.cells
+                      for output in cell.get("outputs", []) if is_lab_only(output))
+    unseen = [name for name in results if name != "_run" and f"{chapter}.{name} = " not in shown]
+    assert not unseen, f"recorded values not shown in the executed notebook: {unseen}"
 
 
 RECORDING_CALLS = {"record", "record_scorecard", "glue_figure"}

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
+from IPython import get_ipython
 from IPython.display import display
 from myst_nb import glue
 
@@ -160,6 +161,8 @@ def record(
     """
     text = format_value(value, fmt)
     glue(f"{chapter}.{name}", text, display=display)
+    if not display:
+        show_in_notebook(f"{chapter}.{name}", text, description)
     if name == RUN_KEY:
         raise ValueError(f"name={name!r} is reserved for the run's provenance")
     path = results_path(chapter, results_dir)
@@ -177,6 +180,16 @@ def record_many(chapter: str, values: dict[str, tuple[Any, str | None, str]]) ->
 #: metadata of the outputs shown only where a notebook is run (JupyterLab, the executed runs); the book's staging
 #: (:func:`utils.book.stage`) drops them, because the book shows each figure where its ``{glue:figure}`` sits
 LAB_ONLY = {"loglinear": {"lab_only": True}}
+
+
+def show_in_notebook(key: str, text: str, description: str = "") -> None:
+    """Show a recorded value in its cell's output where a notebook runs in a kernel (JupyterLab, the executed runs),
+    marked :data:`LAB_ONLY`: the prose cites it as ``{glue:text}`` role, which a notebook front end does not render,
+    so the number is shown beside the code that computed it; the book drops these outputs (it has the prose)."""
+    if get_ipython() is None:  # a plain Python process: no notebook to show it in
+        return
+    line = f"{key} = {text}" + (f"  ({description})" if description else "")
+    display({"text/plain": line}, raw=True, metadata=LAB_ONLY)
 
 
 def glue_figure(name: str, figure: Any) -> None:
