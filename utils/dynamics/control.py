@@ -43,20 +43,10 @@ def seen_token_counts(config: TrainingConfig, token_ids: np.ndarray, vocab_size:
         token_ids: (n_tokens,) the encoded training text (see :func:`~utils.dynamics.training.training_schedule`).
         steps: checkpoint steps in increasing order, each in ``[0, config.steps]``.
     """
-    vocab_size = check_positive_int("vocab_size", vocab_size)
-    steps = [check_int("steps", step, minimum=0) for step in steps]
-    if steps != sorted(steps) or (steps and steps[-1] > config.steps):
-        raise ValueError(f"steps={steps} must be increasing and within [0, {config.steps}] (the run's steps)")
-    schedule = training_schedule(config, token_ids)
-    running = np.zeros(vocab_size, dtype=np.int64)
-    rows, done = [], 0
-    for step in steps:
-        if step > done:
-            windows = np.concatenate([schedule.window_indices(s) for s in range(done, step)])
-            running += token_counts(schedule.windows[torch.from_numpy(windows)].numpy(), vocab_size)
-            done = step
-        rows.append(running.copy())
-    return np.stack(rows) if rows else np.zeros((0, vocab_size), dtype=np.int64)
+    def add(batch: torch.Tensor, running: np.ndarray) -> None:
+        running += token_counts(batch.numpy(), vocab_size)
+
+    return _running_counts(config, token_ids, vocab_size, steps, add)
 
 
 def row_update_counts(config: TrainingConfig, token_ids: np.ndarray, vocab_size: int,
@@ -71,6 +61,16 @@ def row_update_counts(config: TrainingConfig, token_ids: np.ndarray, vocab_size:
     Args:
         token_ids: (n_tokens,) the encoded training text; steps: increasing checkpoint steps in ``[0, config.steps]``.
     """
+    def add(batch: torch.Tensor, running: np.ndarray) -> None:
+        running[np.unique(batch[:, 1:].numpy())] += 1
+
+    return _running_counts(config, token_ids, vocab_size, steps, add)
+
+
+def _running_counts(config: TrainingConfig, token_ids: np.ndarray, vocab_size: int, steps: Sequence[int],
+                    add: Any) -> np.ndarray:
+    """Per checkpoint step, a (V,) int64 tally that ``add(batch (batch_size, n_ctx), tally)`` updates in place for
+    each training step before it: -> (len(steps), V). The steps are checked (increasing, within the run)."""
     vocab_size = check_positive_int("vocab_size", vocab_size)
     steps = [check_int("steps", step, minimum=0) for step in steps]
     if steps != sorted(steps) or (steps and steps[-1] > config.steps):
@@ -80,7 +80,7 @@ def row_update_counts(config: TrainingConfig, token_ids: np.ndarray, vocab_size:
     rows, done = [], 0
     for step in steps:
         for s in range(done, step):
-            running[np.unique(schedule.batch(s)[:, 1:].numpy())] += 1
+            add(schedule.batch(s), running)
         done = max(done, step)
         rows.append(running.copy())
     return np.stack(rows) if rows else np.zeros((0, vocab_size), dtype=np.int64)
