@@ -13,7 +13,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from .results import VERDICT_SIGNS, load_results
+from .results import VERDICT_SIGNS, load_results, setting_of
 
 #: colour of each verdict in the figure (the signs of :data:`utils.results.VERDICT_SIGNS` go with them)
 VERDICT_COLOURS = {"reproduced": "#1a7f37", "inconclusive": "#7d7d7d", "not reproduced": "#cf222e"}
@@ -74,8 +74,8 @@ def check_labels(checks: list[dict[str, Any]], width: int = 56) -> list[str]:
     labels = []
     for (chapter, short), check in zip(shorts, checks):
         if shorts.count((chapter, short)) > 1:
-            tail = check["name"].rsplit(" at ", 1)
-            short += f", at {tail[1].split(',')[0]}" if len(tail) == 2 else f" ({len(labels) + 1})"
+            setting = setting_of(check["name"])
+            short += f", at {setting}" if setting else f" ({len(labels) + 1})"
         label = f"ch. {chapter[:2].lstrip('0')}  {short}"
         labels.append(label if len(label) <= width else label[: width - 1] + "…")
     return labels
@@ -86,9 +86,9 @@ def checks_table(checks: list[dict[str, Any]]) -> str:
     lines = ["| chapter | check | number | interval | threshold | verdict |", "|---|---|---|---|---|---|"]
     for check in checks:
         fmt = _fmt(check)
-        over = ("exact" if check.get("unit") == "none" else
-                f"{check.get('level', 0.95):.0%}, over {check.get('n_groups') or ''} {check.get('unit', '')}s".replace(
-                    "over  ", "over "))
+        groups = f"{check['n_groups']} " if check.get("n_groups") else ""
+        over = ("exact" if check.get("unit") == "none"
+                else f"{check.get('level', 0.95):.0%}, over {groups}{check.get('unit', '')}s")
         side = ">=" if check["direction"] == "above" else "<="
         name = check["name"].replace("|", "\\|")  # a bar inside a cell, escaped for the table
         lines.append(

@@ -251,6 +251,13 @@ def short_check(check: Check) -> str:
     return f"{value} {interval} {VERDICT_SIGNS[check.verdict]}"
 
 
+def setting_of(name: str) -> str | None:
+    """What tells apart checks that share a short name: the end of ``name`` after its last " at ", up to a comma
+    (``"r = 20"`` of "...: median error at r = 20, chosen mask"); None when the name has no " at "."""
+    tail = name.rsplit(" at ", 1)
+    return tail[1].split(",")[0].strip() if len(tail) == 2 else None
+
+
 def short_checks(checks: list[Check]) -> str:
     """The front page's row of a claim: each check under its short name (its name up to the first colon, without a
     parenthesis), checks that share one told apart by the end of their names after " at ":
@@ -267,8 +274,7 @@ def short_checks(checks: list[Check]) -> str:
             continue
         items = []
         for number, check in enumerate(members, start=1):
-            tail = check.name.rsplit(" at ", 1)
-            tag = tail[1].split(",")[0].strip() if len(tail) == 2 else f"({number})"
+            tag = setting_of(check.name) or f"({number})"
             items.append(f"{tag} {short_check(check)}")
         parts.append(f"{label}: " + ", ".join(items))
     return "; ".join(parts)
