@@ -5,8 +5,9 @@
     python -m utils.book build --params-dir DIR --set tiny_model=PATH --runs-dir DIR --html-dir DIR
 
 Executed notebooks go to ``_build/runs/`` (never over the paired ``.ipynb``). A chapter is re-executed only when its
-source, the ``utils`` package, the data, the requirements or its parameters changed (a stamp beside the run), so a
-second build with nothing changed only rebuilds the HTML. At the end the build prints its budget (and writes it to
+source, a ``utils`` module it imports (directly or not), the data, the requirements, its parameters or the results of
+a chapter it reads changed (a stamp beside the run), so a second build with nothing changed only rebuilds the HTML.
+At the end the build prints its budget (and writes it to
 ``_build/runs/budget.json``): each page's seconds, the total, the cache's size, and the compute floor, the FLOPs of the
 model passes and trainings the chapters ran (:mod:`utils.budget`) over this machine's fp32 matrix-multiply rate,
 measured in the same build.
@@ -14,6 +15,7 @@ measured in the same build.
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import json
 import os
@@ -75,17 +77,83 @@ def load_parameters(params_dir: Path | None, chapter: str, substitutions: dict[s
     return yaml.safe_load(text) or {}
 
 
-def _stamp(chapter: str, parameters: dict[str, Any]) -> str:
-    """Hash of everything an executed chapter depends on."""
+def _module_file(module: str) -> Path | None:
+    """The file of a ``utils`` module named ``module`` (``utils.a.b``): ``a/b.py`` or ``a/b/__init__.py``; else None."""
+    parts = module.split(".")
+    if parts[0] != "utils":
+        return None
+    base = REPO_ROOT.joinpath(*parts)
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _imported_modules(path: Path, package: str | None) -> set[str]:
+    """Module names that the source ``path`` imports anywhere in its code (also inside functions), resolved.
+
+    ``package`` is the package a relative import starts from (``utils.dynamics`` for a file of that package), None
+    for a file outside ``utils``. ``from m import x`` yields ``m`` and ``m.x`` (``x`` may be a submodule)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                if package is None:
+                    continue
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join(anchor + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+def imported_utils_files(sources: list[Path]) -> list[Path]:
+    """Every file of ``utils`` that ``sources`` import, directly or through other ``utils`` modules, sorted.
+
+    Importing ``utils.a.b`` runs ``utils/__init__.py`` and ``utils/a/__init__.py`` too, so those count. An import
+    inside a function counts as well (it may run), so the set errs on the side of re-executing a chapter."""
+    found: set[Path] = set()
+    pending = [(source, None) for source in sources]
+    while pending:
+        path, package = pending.pop()
+        for module in _imported_modules(path, package):
+            parts = module.split(".")
+            for depth in range(1, len(parts) + 1):
+                prefix = ".".join(parts[:depth])
+                file = _module_file(prefix)
+                if file is None or file in found:
+                    continue
+                found.add(file)
+                is_package = file.name == "__init__.py"
+                pending.append((file, prefix if is_package else prefix.rpartition(".")[0]))
+    return sorted(found)
+
+
+# chapters that read another chapter's published results (chapter 4's trained runs), so re-execute after it
+READS_RESULTS_OF = {"06_undertrained": ("04_dynamics",), "98_models": ("04_dynamics",)}
+
+
+def _stamp(chapter: str, parameters: dict[str, Any], results_dir: Path | None = None) -> str:
+    """Hash of everything an executed chapter depends on: its parameters and source, the templates it reruns, the
+    ``utils`` modules these import (directly or not; :func:`imported_utils_files`), the data, the requirements, and
+    the results of the chapters it reads (:data:`READS_RESULTS_OF`, in ``results_dir`` and the published folder).
+    Editing a module that a chapter never imports leaves its run valid."""
     digest = hashlib.sha256(json.dumps(parameters, sort_keys=True, default=str).encode())
     source = BOOK_DIR / f"{chapter}.py"
-    inputs = [source, REPO_ROOT / "requirements.txt"]
     text = source.read_text(encoding="utf-8") if source.exists() else ""
-    inputs += [BOOK_DIR / f"{name}.py" for name in TEMPLATES if name != chapter and f'"{name}"' in text]
-    inputs += sorted((REPO_ROOT / "utils").rglob("*.py")) + sorted((REPO_ROOT / "data").glob("*.txt"))
+    sources = [source] + [BOOK_DIR / f"{name}.py" for name in TEMPLATES if name != chapter and f'"{name}"' in text]
+    sources = [path for path in sources if path.exists()]
+    inputs = sources + [REPO_ROOT / "requirements.txt"]
+    inputs += imported_utils_files(sources) + sorted((REPO_ROOT / "data").glob("*.txt"))
+    folders = dict.fromkeys(folder for folder in (results_dir, RESULTS_DIR) if folder is not None)
+    inputs += [Path(folder) / f"{read}.json" for read in READS_RESULTS_OF.get(chapter, ()) for folder in folders]
     for path in inputs:
         if path.exists():
-            digest.update(str(path.relative_to(REPO_ROOT)).encode())
+            digest.update(str(path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path).encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -123,7 +191,7 @@ def execute_chapter(
     runs_dir.mkdir(parents=True, exist_ok=True)
     output = runs_dir / f"{chapter}.ipynb"
     stamp_path = runs_dir / f"{chapter}.stamp"
-    stamp = _stamp(chapter, parameters)
+    stamp = _stamp(chapter, parameters, results_dir)
     if not force and output.exists() and stamp_path.exists() and stamp_path.read_text() == stamp:
         return ChapterRun(chapter, 0.0, True, output)
     stamp_path.unlink(missing_ok=True)
