@@ -14,8 +14,10 @@ STAMP := $(VENV)/.installed
 book: $(STAMP)
 	$(BIN)/python -m utils.book build
 
+# The tests run in one worker per core (pytest-xdist), a test file's tests together: test_book.py, which executes
+# every chapter on tiny parameters, is the longest file, and the other files run beside it.
 test: $(STAMP) browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 env: $(STAMP)
 
