@@ -92,13 +92,13 @@ from utils.activations import compute_activations
 from utils.models import available_offline_models, describe
 from utils.plotting import set_theme
 from utils.pruning.basis_control import basis_verdict
-from utils.results import glue_figure, record, record_many, record_scorecard, start_run
+from utils.results import glue_figure, start_run
 from utils.uncertainty import n_resampled, resampled_log_alphas
 
 # %%
-start_run(CHAPTER, globals(), loaded)
+rec = start_run(CHAPTER, globals(), loaded)
 set_theme()
-record(CHAPTER, "model_name", loaded.name, description="the model this run analyses")
+rec("model_name", loaded.name, description="the model this run analyses")
 pd.DataFrame([describe(loaded)])
 
 # %% [markdown]
@@ -110,14 +110,12 @@ acts = compute_activations(loaded, corpus, "train", window_length=window_length,
 E = acts.head.E.numpy().astype(np.float64)
 alpha = acts.alpha.numpy()
 counts = enc.token_counts(acts.token_ids, acts.head.V)
-record_many(CHAPTER, {
-    "n_positions": (acts.n_positions, ",", "positions averaged into alpha"),
-    "train_text": (acts.describe(), None, "the text D of the main pass"),
-    "vocabulary": (acts.head.V, ",", "output vocabulary size"),
-    "dimension": (acts.head.d, None, "output embedding dimension"),
-    "unseen_share": (float(np.mean(counts == 0)), ".0%",
-                     "share of the vocabulary that never occurs in the corpus sample"),
-})
+rec("n_positions", acts.n_positions, ",", "positions averaged into alpha")
+rec("train_text", acts.describe(), description="the text D of the main pass")
+rec("vocabulary", acts.head.V, ",", "output vocabulary size")
+rec("dimension", acts.head.d, description="output embedding dimension")
+rec("unseen_share", float(np.mean(counts == 0)), ".0%",
+    "share of the vocabulary that never occurs in the corpus sample")
 
 # %% [markdown]
 # The text $D$: {glue:text}`01_encoding.train_text`.
@@ -160,13 +158,11 @@ accuracy.round(4)
 
 # %% tags=["hide-input"]
 for metric, point, low, high in accuracy.itertuples(index=False):
-    record(CHAPTER, metric, point, fmt=".3f", description=f"held-out {metric} of the log-linear fit")
-    record(CHAPTER, f"{metric}_ci", f"[{low:.3f}, {high:.3f}]", description=f"95% bootstrap interval of {metric}")
-record_many(CHAPTER, {
-    "n_test_tokens": (len(fit.test_tokens), ",", "held-out tokens"),
-    "r2_text_ci": (checks[0].interval.text(), None, "95% interval of R² over resampled documents"),
-    "n_boot_texts": (n_boot_texts, None, "document resamples behind the intervals over texts"),
-})
+    rec(metric, point, fmt=".3f", description=f"held-out {metric} of the log-linear fit")
+    rec(f"{metric}_ci", f"[{low:.3f}, {high:.3f}]", description=f"95% bootstrap interval of {metric}")
+rec("n_test_tokens", len(fit.test_tokens), ",", "held-out tokens")
+rec("r2_text_ci", checks[0].interval.text(), description="95% interval of R² over resampled documents")
+rec("n_boot_texts", n_boot_texts, description="document resamples behind the intervals over texts")
 
 # %%
 glue_figure("fig-fit", figures.fit_figure(fit.target[fit.test_tokens], fit.predicted[fit.test_tokens]))
@@ -198,18 +194,17 @@ sparsity.round(3)
 
 # %% tags=["hide-input"]
 k_small = top_k[len(top_k) // 2]
-record_many(CHAPTER, {
-    "top_k": (k_small, None, "k used in the sparsity headline"),
-    "top_k_mass": (enc.top_k_mass(fit.A, k_small), ".0%", "share of |A| in top k dims"),
-    "top_k_r2": (enc.subset_r2(fit, E, k_small), ".3f", "held-out R² using top k dims"),
-    "lasso_dims_95": (lasso_dims if lasso_dims is not None else f"more than {lasso.n_nonzero.max()}", None,
-                      "fewest Lasso dimensions keeping 95% of the OLS R²"),
-    "lasso_grid_below": (lasso_grid_below, None,
-                         "dimensions of the largest grid point below 95% of the R² (the grid's resolution)"),
-    "n_lasso_penalties": (len(lasso_fractions), None, "penalties on the Lasso grid"),
-    "topk_crossing_95": (f"{crossing:.0f}" if np.isfinite(crossing) else "not reached", None, "dimensions at which "
-                         "the OLS top-k curve reaches 95% of the R², interpolated in log k between grid points"),
-})
+rec("top_k", k_small, description="k used in the sparsity headline")
+rec("top_k_mass", enc.top_k_mass(fit.A, k_small), ".0%", "share of |A| in top k dims")
+rec("top_k_r2", enc.subset_r2(fit, E, k_small), ".3f", "held-out R² using top k dims")
+rec("lasso_dims_95", lasso_dims if lasso_dims is not None else f"more than {lasso.n_nonzero.max()}",
+    description="fewest Lasso dimensions keeping 95% of the OLS R²")
+rec("lasso_grid_below", lasso_grid_below,
+    description="dimensions of the largest grid point below 95% of the R² (the grid's resolution)")
+rec("n_lasso_penalties", len(lasso_fractions), description="penalties on the Lasso grid")
+rec("topk_crossing_95", f"{crossing:.0f}" if np.isfinite(crossing) else "not reached",
+    description="dimensions at which the OLS top-k curve reaches 95% of the R², interpolated in log k between grid "
+    "points")
 
 # %% [markdown]
 # ```{glue:figure} fig-sparsity
@@ -261,16 +256,14 @@ entropy_fits = pd.DataFrame(entropy_rows)
 entropy_fits[["group", "n_positions", "mean_entropy", "r2"]].round(3)
 
 # %% tags=["hide-input"]
-record_many(CHAPTER, {
-    "entropy_r2_spearman": (entropy_fits.mean_entropy.corr(entropy_fits.r2, method="spearman"), ".2f",
-                            "rank correlation of a bin's mean entropy and its R²"),
-    "r2_low_entropy": (entropy_fits.r2.iloc[0], ".3f", "R² in the lowest-entropy bin"),
-    "r2_high_entropy": (entropy_fits.r2.iloc[-1], ".3f", "R² in the highest-entropy bin"),
-    "r2_shortest_context": (length_fits.r2.iloc[0], ".3f", "R² at context length 1"),
-    "r2_random_positions": (length_fits.r2.iloc[-1], ".3f",
-                            "R² for as many random positions as one context-length group"),
-    "r2_longest_context": (length_fits.r2.iloc[len(lengths) - 1], ".3f", "R² at the window length"),
-})
+rec("entropy_r2_spearman", entropy_fits.mean_entropy.corr(entropy_fits.r2, method="spearman"), ".2f",
+    "rank correlation of a bin's mean entropy and its R²")
+rec("r2_low_entropy", entropy_fits.r2.iloc[0], ".3f", "R² in the lowest-entropy bin")
+rec("r2_high_entropy", entropy_fits.r2.iloc[-1], ".3f", "R² in the highest-entropy bin")
+rec("r2_shortest_context", length_fits.r2.iloc[0], ".3f", "R² at context length 1")
+rec("r2_random_positions", length_fits.r2.iloc[-1], ".3f",
+    "R² for as many random positions as one context-length group")
+rec("r2_longest_context", length_fits.r2.iloc[len(lengths) - 1], ".3f", "R² at the window length")
 
 # %%
 glue_figure("fig-conditions", figures.conditions_figure(length_fits, entropy_fits))
@@ -313,16 +306,13 @@ glue_figure("fig-transfer", figures.transfer_figure(transfer, fit.r2, equal_r2, 
 transfer.drop(columns="text").round(3)
 
 # %% tags=["hide-input"]
-record_many(CHAPTER, {
-    "corpus_name": (corpus, None, "the main corpus"),
-    "equal_positions": (n_ood_windows * window_length, ",",
-                        "positions of the main-corpus subsets matched to a transfer pass"),
-    "equal_r2_range": (f"{equal_r2.mean():.3f} (range {equal_r2.min():.3f} to {equal_r2.max():.3f} over "
-                       f"{n_transfer_subsets} seeded subsets of windows)", None,
-                       "own-fit R² of the main corpus, equal positions"),
-    "transfer_sentence": (cond.transfer_sentence(transfer, equal_r2), None,
-                          "the transfer results in words, from the table"),
-})
+rec("corpus_name", corpus, description="the main corpus")
+rec("equal_positions", n_ood_windows * window_length, ",",
+    "positions of the main-corpus subsets matched to a transfer pass")
+rec("equal_r2_range", f"{equal_r2.mean():.3f} (range {equal_r2.min():.3f} to {equal_r2.max():.3f} over "
+    f"{n_transfer_subsets} seeded subsets of windows)", description="own-fit R² of the main corpus, equal positions")
+rec("transfer_sentence", cond.transfer_sentence(transfer, equal_r2),
+    description="the transfer results in words, from the table")
 
 # %% [markdown]
 # ```{glue:figure} fig-transfer
@@ -369,16 +359,14 @@ condition = cond.condition_check(groups, cond.DECLARED_STATISTIC, n_boot=n_boot,
 ranks.round(2)
 
 # %% tags=["hide-input"]
-record_many(CHAPTER, {
-    "n_probe_ood": (min(n_probe_ood, min(o.n_positions for o in ood_passes.values())), ",",
-                    "positions probed per out-of-distribution pass"),
-    "duplicate_groups": (", ".join(duplicates) or "none", None, "groups dropped as duplicates of another row"),
-    "ordering_sentence": (cond.ordering_sentence(ranks, len(groups)), None,
-                          "the declared statistic's rank correlation with R², and the best candidate (descriptive)"),
-    "condition_reason": (condition.describe(), None, "the concentrated-logits condition, judged"),
-    "condition_verdict": (condition.verdict, None, "verdict on the concentrated-logits condition"),
-    "condition_entropy": (condition.entropy_sentence(), None, "the mean entropy against R², with its direction"),
-})
+rec("n_probe_ood", min(n_probe_ood, min(o.n_positions for o in ood_passes.values())), ",",
+    "positions probed per out-of-distribution pass")
+rec("duplicate_groups", ", ".join(duplicates) or "none", description="groups dropped as duplicates of another row")
+rec("ordering_sentence", cond.ordering_sentence(ranks, len(groups)),
+    description="the declared statistic's rank correlation with R², and the best candidate (descriptive)")
+rec("condition_reason", condition.describe(), description="the concentrated-logits condition, judged")
+rec("condition_verdict", condition.verdict, description="verdict on the concentrated-logits condition")
+rec("condition_entropy", condition.entropy_sentence(), description="the mean entropy against R², with its direction")
 
 # %%
 glue_figure("fig-dispersion", figures.dispersion_figure(groups, cond.DECLARED_STATISTIC))
@@ -426,14 +414,12 @@ glue_figure("fig-basis", figures.basis_figure(basis_table))
 basis_table.groupby(["kind", "k"])[["abs_share", "kept_share"]].agg(["mean", "min", "max"]).round(3)
 
 # %% tags=["hide-input"]
-record_many(CHAPTER, {
-    "basis_verdict": (basis_word, None, "is the basis privileged (model minus random bases, interval over "
-                      "documents and random bases)"),
-    "basis_sentence": (encoding_basis.basis_sentence(basis_checks, basis_word, model_row, random_rows, principal_row,
-                                                     k_check), None, "the basis control in words, with its numbers"),
-    "basis_reason": ("; ".join(check.describe() for check in basis_checks), None, "the basis checks, judged"),
-    "n_random_bases": (n_random_bases, None, "random orthogonal bases of the basis control"),
-})
+rec("basis_verdict", basis_word, description="is the basis privileged (model minus random bases, interval over "
+    "documents and random bases)")
+rec("basis_sentence", encoding_basis.basis_sentence(basis_checks, basis_word, model_row, random_rows, principal_row,
+    k_check), description="the basis control in words, with its numbers")
+rec("basis_reason", "; ".join(check.describe() for check in basis_checks), description="the basis checks, judged")
+rec("n_random_bases", n_random_bases, description="random orthogonal bases of the basis control")
 
 # %% [markdown]
 # ```{glue:figure} fig-basis
@@ -463,12 +449,10 @@ glue_figure("fig-output-space", figures.output_space_figure(space.table))
 space.table.groupby("size").r2.agg(["mean", "min", "max"]).round(3)
 
 # %% tags=["hide-input"]
-record_many(CHAPTER, {
-    "n_vocab_positions": (space.n_positions, ",", "positions behind the output-space analysis"),
-    "n_fit_rows": (space.n_fit_rows, ",", "fitted rows per output-space size"),
-    "space_sentence": (space.sentence(n_boot=n_boot, seed=seed), None, "the output-space trend in words, with its "
-                       "interval over subsets and row draws"),
-})
+rec("n_vocab_positions", space.n_positions, ",", "positions behind the output-space analysis")
+rec("n_fit_rows", space.n_fit_rows, ",", "fitted rows per output-space size")
+rec("space_sentence", space.sentence(n_boot=n_boot, seed=seed), description="the output-space trend in words, with its "
+    "interval over subsets and row draws")
 
 # %% [markdown]
 # ```{glue:figure} fig-output-space
@@ -493,17 +477,15 @@ all_profile = enc.describe_tokens(fit.test_tokens, loaded.tokenizer, counts)
 errors.round(2)
 
 # %% tags=["hide-input"]
-record_many(CHAPTER, {
-    "worst_unseen_share": (worst_profile["unseen"], ".0%", "unseen share of worst 100"),
-    "all_unseen_share": (all_profile["unseen"], ".0%", "unseen share of held-out tokens"),
-    "worst_non_ascii_share": (worst_profile["non_ascii"], ".0%", "non-ASCII share of worst 100"),
-    "all_non_ascii_share": (all_profile["non_ascii"], ".0%", "non-ASCII share, held-out"),
-    "worst_word_internal_share": (worst_profile["word_internal"], ".0%", "word-internal share of worst 100"),
-    "all_word_internal_share": (all_profile["word_internal"], ".0%", "word-internal share, held-out"),
-    "worst_more_probable_share": (float(np.mean(fit.residual[worst] > 0)), ".0%", "share of the worst 100 that "
-                                  "the model finds more probable than the encoding predicts"),
-    "n_error_tokens_shown": (len(errors), None, "rows of the error table"),
-})
+rec("worst_unseen_share", worst_profile["unseen"], ".0%", "unseen share of worst 100")
+rec("all_unseen_share", all_profile["unseen"], ".0%", "unseen share of held-out tokens")
+rec("worst_non_ascii_share", worst_profile["non_ascii"], ".0%", "non-ASCII share of worst 100")
+rec("all_non_ascii_share", all_profile["non_ascii"], ".0%", "non-ASCII share, held-out")
+rec("worst_word_internal_share", worst_profile["word_internal"], ".0%", "word-internal share of worst 100")
+rec("all_word_internal_share", all_profile["word_internal"], ".0%", "word-internal share, held-out")
+rec("worst_more_probable_share", float(np.mean(fit.residual[worst] > 0)), ".0%", "share of the worst 100 that "
+    "the model finds more probable than the encoding predicts")
+rec("n_error_tokens_shown", len(errors), description="rows of the error table")
 
 # %% [markdown]
 # Among the 100 held-out tokens with the largest errors, {glue:text}`01_encoding.worst_more_probable_share` are
@@ -536,9 +518,9 @@ if installed:  # both models on the same smaller number of tokens
     comparison = pd.DataFrame([{"model": name, "vocabulary": small[name].head.V, "tokens": second_model_tokens,
                                 "R²": small_fit.r2, "Spearman": small_fit.spearman}
                                for name, small_fit in small_fits.items()])
-    record(CHAPTER, "second_model_r2", small_fits[second_model].r2, fmt=".3f", description=f"R² of {second_model}")
-record(CHAPTER, "second_model_status", enc.second_model_status(second_model, model, installed),
-       description="second model")
+    rec("second_model_r2", small_fits[second_model].r2, fmt=".3f", description=f"R² of {second_model}")
+rec("second_model_status", enc.second_model_status(second_model, model, installed),
+    description="second model")
 comparison.round(3)
 
 # %% [markdown]
@@ -561,13 +543,11 @@ comparison.round(3)
 
 # %% tags=["hide-input"]
 needed = "no Lasso fit tried" if lasso_dims is None else f"{lasso_dims} of {acts.head.d} dims"
-record_many(CHAPTER, {
-    "r2_threshold": (r2_threshold, "g", "threshold of the accuracy check"),
-    "sparse_share": (sparse_share, ".0%", "share of dimensions in the sparsity check"),
-    "kept_share": (kept_share, ".0%", "share of R² the sparse refit must keep"),
-})
-record_scorecard(CHAPTER, f"held-out R² {checks[0].value:.3f} {checks[0].interval.text()}; top "
-                 f"{sparse_share:.0%} of dims keep {checks[1].value:.1%} of it; Lasso keeps 95% with {needed}", checks)
+rec("r2_threshold", r2_threshold, "g", "threshold of the accuracy check")
+rec("sparse_share", sparse_share, ".0%", "share of dimensions in the sparsity check")
+rec("kept_share", kept_share, ".0%", "share of R² the sparse refit must keep")
+rec.scorecard(f"held-out R² {checks[0].value:.3f} {checks[0].interval.text()}; top "
+              f"{sparse_share:.0%} of dims keep {checks[1].value:.1%} of it; Lasso keeps 95% with {needed}", checks)
 
 # %% [markdown]
 # Verdict: **{glue:text}`01_encoding.verdict`**: {glue:text}`01_encoding.verdict_reason`.

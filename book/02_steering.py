@@ -84,7 +84,7 @@ from utils.encoding import EncodingRefitter, fit_encoding
 from utils.figures import steering as steering_figures
 from utils.models import describe, load_model
 from utils.plotting import set_theme
-from utils.results import glue_figure, record, record_scorecard, start_run
+from utils.results import glue_figure, start_run
 from utils.uncertainty import combine, few_groups_factor
 
 # %% tags=["hide-input"]
@@ -104,7 +104,7 @@ from utils.uncertainty import resampling_groups
 CHAPTER = "02_steering"
 r_grid, side_r_grid = chapter.check_parameters(globals())
 loaded = load_model(model, revision, device=device, precision=precision)
-start_run(CHAPTER, globals(), loaded)
+rec = start_run(CHAPTER, globals(), loaded)
 steer_token = chapter.check_model_parameters(globals(), loaded)
 set_theme()
 pd.DataFrame([describe(loaded)])
@@ -129,12 +129,12 @@ tokens = sample["token"].to_numpy()
 sample.groupby(["bucket", "bucket_label"]).size().rename("tokens").reset_index()
 
 # %% tags=["remove-input"]
-record(CHAPTER, "train_text", acts.describe(), description="the training text D: fits A, chooses k")
-record(CHAPTER, "held_out_text", held_out.describe(), description="the held-out text steering is measured on")
-record(CHAPTER, "fit_r2", fit.r2, fmt=".3f", description="held-out R² of the fit of A (train split)")
-record(CHAPTER, "n_buckets", n_buckets, description="frequency buckets")
-record(CHAPTER, "n_tokens_steered", len(tokens), fmt=",", description="tokens in the steering sample")
-record(CHAPTER, "n_positions_test", held_out.n_positions, fmt=",", description="held-out positions")
+rec("train_text", acts.describe(), description="the training text D: fits A, chooses k")
+rec("held_out_text", held_out.describe(), description="the held-out text steering is measured on")
+rec("fit_r2", fit.r2, fmt=".3f", description="held-out R² of the fit of A (train split)")
+rec("n_buckets", n_buckets, description="frequency buckets")
+rec("n_tokens_steered", len(tokens), fmt=",", description="tokens in the steering sample")
+rec("n_positions_test", held_out.n_positions, fmt=",", description="held-out positions")
 
 # %% [markdown]
 # The training text $D$, which fits $A_D$ and on whose first windows $k$ is chosen:
@@ -163,9 +163,9 @@ selection_error = steering_error(selection, r_headline)
 best = choose_mask(selection, r_headline)  # chosen on training windows only
 
 # %% tags=["remove-input"]
-record(CHAPTER, "r_headline", r_headline, fmt="g", description="headline ratio")
-record(CHAPTER, "selection_windows", selection_windows, description="training windows used to choose k")
-record(CHAPTER, "best_k", best.k, description="number of masked dimensions with the smallest training error")
+rec("r_headline", r_headline, fmt="g", description="headline ratio")
+rec("selection_windows", selection_windows, description="training windows used to choose k")
+rec("best_k", best.k, description="number of masked dimensions with the smallest training error")
 
 # %% [markdown]
 # ## Does the cache shortcut equal the edited model?
@@ -181,8 +181,8 @@ rare = int(sample.loc[sample.log_alpha.idxmin(), "token"])
 cases = [(token, r, best) for token in (frequent, rare) for r in (r_headline, 1 / r_headline)]
 check = forward_check(loaded, held_out.token_ids[:check_windows], held_out.hidden[:check_windows],
                          held_out.head, cases)
-record(CHAPTER, "forward_check_max_diff", check["|difference| (nats)"].max(), fmt=".1e",
-       description="largest |log alpha| difference between the cache shortcut and the edited model's own pass")
+rec("forward_check_max_diff", check["|difference| (nats)"].max(), fmt=".1e",
+    description="largest |log alpha| difference between the cache shortcut and the edited model's own pass")
 check.round(5)
 
 # %% [markdown]
@@ -203,14 +203,14 @@ for text, by_edit in summaries.items():
     for label, table in by_edit.items():
         for direction, r in (("up", r_headline), ("down", 1 / r_headline)):
             name = f"{'mask' if label == best.label else 'min_norm'}_{text.replace('-', '_')}_{direction}"
-            record(CHAPTER, name, table["median"].iloc[sweep.r_index(r)], fmt=".3g",
-                   description=f"median achieved ratio at r={r:g}, {label}, measured on {text} text")
+            rec(name, table["median"].iloc[sweep.r_index(r)], fmt=".3g",
+                description=f"median achieved ratio at r={r:g}, {label}, measured on {text} text")
 for direction, r in (("up", r_headline), ("down", 1 / r_headline)):
-    record(CHAPTER, f"error_{direction}", summaries["held-out"][best.label]["median_abs_log_error"].iloc[
+    rec(f"error_{direction}", summaries["held-out"][best.label]["median_abs_log_error"].iloc[
         sweep.r_index(r)], fmt=".2f", description=f"median |log(achieved/target)| at r={r:g}, best mask, held-out")
-record(CHAPTER, "held_out_direction_spread", chapter.direction_and_spread_text(summaries["held-out"][best.label],
-                                                                            r_headline),
-       description="the best mask on held-out text: direction of the medians and width of the interquartile band")
+rec("held_out_direction_spread", chapter.direction_and_spread_text(summaries["held-out"][best.label],
+                                                                         r_headline),
+    description="the best mask on held-out text: direction of the medians and width of the interquartile band")
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), sharey=True)
@@ -264,28 +264,28 @@ held_out_best = table.loc[[edits[i].label for i in mask_edits], "held-out error"
 mechanics.round(3)
 
 # %% tags=["remove-input"]
-record(CHAPTER, "best_k_held_out", int(table.loc[held_out_best, "k"]),
-       description="diagnostic only, never used for a headline: the k that would be best on held-out text")
-record(CHAPTER, "error_best_k_held_out", table.loc[held_out_best, "held-out error"], fmt=".2f",
-       description="diagnostic only: held-out error of the k that would be best on held-out text")
-record(CHAPTER, "error_all_d", table.loc[f"mask k={acts.head.d}", "held-out error"], fmt=".2f",
-       description="held-out error with k = d")
-record(CHAPTER, "norm_all_d", table.loc[f"mask k={acts.head.d}", "‖ΔE_w‖ per unit log r"] / row_norm, fmt=".3g",
-       description="edit norm per unit log r relative to the median row norm, k = d")
+rec("best_k_held_out", int(table.loc[held_out_best, "k"]),
+    description="diagnostic only, never used for a headline: the k that would be best on held-out text")
+rec("error_best_k_held_out", table.loc[held_out_best, "held-out error"], fmt=".2f",
+    description="diagnostic only: held-out error of the k that would be best on held-out text")
+rec("error_all_d", table.loc[f"mask k={acts.head.d}", "held-out error"], fmt=".2f",
+    description="held-out error with k = d")
+rec("norm_all_d", table.loc[f"mask k={acts.head.d}", "‖ΔE_w‖ per unit log r"] / row_norm, fmt=".3g",
+    description="edit norm per unit log r relative to the median row norm, k = d")
 for name, label in (("best_k", best.label), ("min_norm", "minimal-norm along A"), ("bias", "logit bias log r")):
-    record(CHAPTER, f"error_{name}", table.loc[label, "held-out error"], fmt=".2f",
-           description=f"held-out error (mean over r of median |log error|), {label}")
-    record(CHAPTER, f"train_error_{name}", table.loc[label, "training error"], fmt=".2f",
-           description=f"training-window error, {label}")
+    rec(f"error_{name}", table.loc[label, "held-out error"], fmt=".2f",
+        description=f"held-out error (mean over r of median |log error|), {label}")
+    rec(f"train_error_{name}", table.loc[label, "training error"], fmt=".2f",
+        description=f"training-window error, {label}")
 
 # %% tags=["remove-input"]
 for name, label in (("best", best.label), ("min_norm", "minimal-norm along A")):
     for text in ("held-out", "training"):
-        record(CHAPTER, f"shift_{name}_{text.replace('-', '_')}", table.loc[label, f"mean shift ({text})"], fmt=".2f",
-               description=f"mean logit shift per unit log r over {text} positions, {label}")
-    record(CHAPTER, f"shift_std_{name}", table.loc[label, "std of shift (held-out)"], fmt=".2f",
-           description=f"std over held-out positions of the shift per unit log r, {label}")
-record(CHAPTER, "shift_best_compare", ordering_wording(
+        rec(f"shift_{name}_{text.replace('-', '_')}", table.loc[label, f"mean shift ({text})"], fmt=".2f",
+            description=f"mean logit shift per unit log r over {text} positions, {label}")
+    rec(f"shift_std_{name}", table.loc[label, "std of shift (held-out)"], fmt=".2f",
+        description=f"std over held-out positions of the shift per unit log r, {label}")
+rec("shift_best_compare", ordering_wording(
     round(table.loc[best.label, "mean shift (held-out)"], 2), round(table.loc[best.label, "mean shift (training)"], 2),
     0.02, higher="more", lower="less", same="about as much"), description="held-out mean shift against training")
 
@@ -341,11 +341,11 @@ k_shares = choice_stability(selection_text, [edits[i] for i in mask_edits], r_gr
 k_shares.to_frame().T.round(3)
 
 # %% tags=["remove-input"]
-record(CHAPTER, "k_choice_stability", chapter.choice_stability_text(k_shares, best.k, n_boot_texts),
-       description="how often each k is chosen when the selection windows' documents are resampled")
-record(CHAPTER, "k_choice_share", float(k_shares[best.k]), fmt=".0%",
-       description="share of document resamples of the selection windows that choose the chapter's k")
-record(CHAPTER, "k_chosen_count", int((k_shares > 0).sum()), description="distinct k chosen over the resamples")
+rec("k_choice_stability", chapter.choice_stability_text(k_shares, best.k, n_boot_texts),
+    description="how often each k is chosen when the selection windows' documents are resampled")
+rec("k_choice_share", float(k_shares[best.k]), fmt=".0%",
+    description="share of document resamples of the selection windows that choose the chapter's k")
+rec("k_chosen_count", int((k_shares > 0).sum()), description="distinct k chosen over the resamples")
 
 # %% [markdown]
 # Over the resampled documents the criterion chooses {glue:text}`02_steering.k_choice_stability`: the chapter's
@@ -371,22 +371,22 @@ mean_errors = few_shot.groupby(["edit", "windows"])["error"].mean()
 few_shot.groupby(["edit", "windows"])[["error", "fit_r2"]].mean().round(3)
 
 # %% tags=["remove-input"]
-record(CHAPTER, "window_length", window_length, description="tokens per window")
-record(CHAPTER, "full_windows", acts.token_ids.shape[0], description="windows of the full training pass")
-record(CHAPTER, "few_shot_tolerance", few_shot_tolerance, fmt=".2f", description="tolerance, nats")
-record(CHAPTER, "few_shot_fewest", min(few_shot_windows), description="fewest windows tried")
-record(CHAPTER, "few_shot_most", max(few_shot_windows), description="most windows tried in the few-shot test")
+rec("window_length", window_length, description="tokens per window")
+rec("full_windows", acts.token_ids.shape[0], description="windows of the full training pass")
+rec("few_shot_tolerance", few_shot_tolerance, fmt=".2f", description="tolerance, nats")
+rec("few_shot_fewest", min(few_shot_windows), description="fewest windows tried")
+rec("few_shot_most", max(few_shot_windows), description="most windows tried in the few-shot test")
 
 # %% tags=["remove-input"]
 for name, label in (("mask", "mask (top-k of this A)"), ("min_norm", "minimal-norm along A")):
     good = mean_errors[label] <= full[label] + few_shot_tolerance
-    record(CHAPTER, f"few_shot_windows_needed_{name}", int(good[good].index.min()) if good.any() else None,
-           description=f"fewest windows whose A steers within the tolerance of the full fit, {label}")
-    record(CHAPTER, f"few_shot_error_fewest_{name}", mean_errors[label].iloc[0], fmt=".2f",
-           description=f"held-out error with A from the fewest windows, {label}")
-    record(CHAPTER, f"few_shot_error_most_{name}", mean_errors[label].iloc[-1], fmt=".2f",
-           description=f"held-out error with A from the most windows of the few-shot test, {label}")
-    record(CHAPTER, f"few_shot_trend_{name}", ordering_wording(
+    rec(f"few_shot_windows_needed_{name}", int(good[good].index.min()) if good.any() else None,
+        description=f"fewest windows whose A steers within the tolerance of the full fit, {label}")
+    rec(f"few_shot_error_fewest_{name}", mean_errors[label].iloc[0], fmt=".2f",
+        description=f"held-out error with A from the fewest windows, {label}")
+    rec(f"few_shot_error_most_{name}", mean_errors[label].iloc[-1], fmt=".2f",
+        description=f"held-out error with A from the most windows of the few-shot test, {label}")
+    rec(f"few_shot_trend_{name}", ordering_wording(
         mean_errors[label].iloc[-1], mean_errors[label].iloc[0], few_shot_tolerance, higher="rises", lower="falls",
         same="stays about the same"), description=f"error with the most windows against the fewest, {label}")
 
@@ -440,7 +440,7 @@ for name in ood_corpora:
     other = compute_activations(loaded, name, "test", window_length=window_length, n_tokens=n_tokens_test,
                                 sample_seed=sample_seed, batch_size=batch_size)
     ood[name] = (cached_base_statistics(other), refitter.fit(other.alpha.numpy()))
-    record(CHAPTER, f"text_{name}", other.describe(), description=f"the {name} held-out text")
+    rec(f"text_{name}", other.describe(), description=f"the {name} held-out text")
 ood_sweeps, ood_table = chapter.out_of_distribution(ood, best, edits[-2], edits[-1], tokens, r_grid, r_headline,
                                                   corpus)
 ood_table.round(3)
@@ -449,15 +449,15 @@ ood_table.round(3)
 for name in ood:
     for key, label in (("wiki_a", f"mask k={best.k}, A from {corpus}"), ("own_a", f"mask k={best.k}, A from this text"),
                        ("min_norm", f"minimal-norm, A from {corpus}")):
-        record(CHAPTER, f"ood_{key}_{name}", ood_table.loc[label, name], fmt=".2f",
-               description=f"steering error on {name} test, {label}")
+        rec(f"ood_{key}_{name}", ood_table.loc[label, name], fmt=".2f",
+            description=f"steering error on {name} test, {label}")
 wiki_a, own_a = ood_table.loc[f"mask k={best.k}, A from {corpus}"], ood_table.loc[f"mask k={best.k}, A from this text"]
-record(CHAPTER, "corpus", corpus, description="corpus that A is fitted on")
-record(CHAPTER, "ood_lowest", wiki_a.idxmin(), description="measured text with the lowest error, A from the corpus")
-record(CHAPTER, "ood_highest", wiki_a.idxmax(), description="measured text with the highest error, A from the corpus")
-record(CHAPTER, "ood_own_vs_wiki", ", ".join(
+rec("corpus", corpus, description="corpus that A is fitted on")
+rec("ood_lowest", wiki_a.idxmin(), description="measured text with the lowest error, A from the corpus")
+rec("ood_highest", wiki_a.idxmax(), description="measured text with the highest error, A from the corpus")
+rec("ood_own_vs_wiki", ", ".join(
     f"{ordering_wording(own_a[name], wiki_a[name], few_shot_tolerance)} on {name}" for name in ood),
-       description="error with A from the measured text against A from the corpus")
+    description="error with A from the measured text against A from the corpus")
 
 # %%
 fig, axes = plt.subplots(1, len(ood), figsize=(4.3 * len(ood), 4.2), sharey=True, squeeze=False)
@@ -506,18 +506,18 @@ by_bucket.round(6)
 # %% tags=["remove-input"]
 top_bucket = effects[effects.bucket == effects.bucket.max()]
 at_up = top_bucket[np.isclose(top_bucket.r, side_r_grid.max())]
-record(CHAPTER, "js_others_top_bucket", at_up["js_others"].median(), fmt=".2e",
-       description="median JS (nats) of the others' averaged distribution, most frequent bucket, largest r")
-record(CHAPTER, "top1_changed_top_bucket", at_up["top1_changed"].median(), fmt=".2%",
-       description="median share of positions whose top-1 changes, most frequent bucket, largest r")
-record(CHAPTER, "js_others_max", effects["js_others"].max(), fmt=".2e", description="largest JS over all cases")
+rec("js_others_top_bucket", at_up["js_others"].median(), fmt=".2e",
+    description="median JS (nats) of the others' averaged distribution, most frequent bucket, largest r")
+rec("top1_changed_top_bucket", at_up["top1_changed"].median(), fmt=".2%",
+    description="median share of positions whose top-1 changes, most frequent bucket, largest r")
+rec("js_others_max", effects["js_others"].max(), fmt=".2e", description="largest JS over all cases")
 rare_at_up = effects[(effects.bucket == effects.bucket.min()) & np.isclose(effects.r, side_r_grid.max())]
-record(CHAPTER, "js_others_rare_bucket", rare_at_up["js_others"].median(), fmt=".2e",
-       description="median JS (nats) of the others' averaged distribution, rarest bucket, largest r")
-record(CHAPTER, "rare_vs_top", ordering_wording(rare_at_up["js_others"].median(), at_up["js_others"].median(),
-                                                higher="more", lower="less", same="as much"),
-       description="the rarest bucket moves the others more or less than the most frequent")
-record(CHAPTER, "side_r_max", float(side_r_grid.max()), fmt="g", description="largest ratio in the side-effect test")
+rec("js_others_rare_bucket", rare_at_up["js_others"].median(), fmt=".2e",
+    description="median JS (nats) of the others' averaged distribution, rarest bucket, largest r")
+rec("rare_vs_top", ordering_wording(rare_at_up["js_others"].median(), at_up["js_others"].median(),
+                                             higher="more", lower="less", same="as much"),
+    description="the rarest bucket moves the others more or less than the most frequent")
+rec("side_r_max", float(side_r_grid.max()), fmt="g", description="largest ratio in the side-effect test")
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), layout="constrained")
@@ -561,14 +561,14 @@ pd.set_option("display.max_colwidth", None)
 generations[["prompt", "head", "n_steered", "continuation"]]
 
 # %% tags=["remove-input"]
-record(CHAPTER, "steer_word", steer_word.strip() or repr(steer_word), description="word steered in the generations")
-record(CHAPTER, "r_generation", r_headline, fmt="g", description="ratio used in the generations")
+rec("steer_word", steer_word.strip() or repr(steer_word), description="word steered in the generations")
+rec("r_generation", r_headline, fmt="g", description="ratio used in the generations")
 for label, count in generations.groupby("head", sort=False)["n_steered"].sum().items():
     name = {"unedited": "unedited", f"× {r_headline:g}": "up", f"× 1/{r_headline:g}": "down"}[label]
-    record(CHAPTER, f"generated_count_{name}", int(count),
-           description=f"times the steered token was generated, {label}")
-record(CHAPTER, "generated_tokens", int(generations.groupby("head")["n_generated"].sum().iloc[0]),
-       description="tokens generated per head")
+    rec(f"generated_count_{name}", int(count),
+        description=f"times the steered token was generated, {label}")
+rec("generated_tokens", int(generations.groupby("head")["n_generated"].sum().iloc[0]),
+    description="tokens generated per head")
 
 # %% [markdown]
 # In the greedy continuations above ({glue:text}`02_steering.generated_tokens` tokens per head), the steered token
@@ -589,14 +589,14 @@ min_norm_up, min_norm_down = steerable_range(sweep, "minimal-norm along A", band
 ranges.pivot(index=["bucket", "bucket_label"], columns="edit", values=["r up", "r down"])
 
 # %% tags=["remove-input"]
-record(CHAPTER, "band", band, fmt="g", description="error band (factor)")
-record(CHAPTER, "range_up", overall_up, fmt="g", description="largest r up within the band, all tokens, best k")
-record(CHAPTER, "range_down", 1 / overall_down, fmt="g", description="largest factor down within the band, best k")
+rec("band", band, fmt="g", description="error band (factor)")
+rec("range_up", overall_up, fmt="g", description="largest r up within the band, all tokens, best k")
+rec("range_down", 1 / overall_down, fmt="g", description="largest factor down within the band, best k")
 best_ranges = ranges[ranges.edit == best.label].set_index("bucket")
-record(CHAPTER, "range_up_rarest", best_ranges["r up"].iloc[0], fmt="g", description="range up, rarest bucket")
-record(CHAPTER, "range_up_frequent", best_ranges["r up"].iloc[-1], fmt="g", description="range up, most frequent")
-record(CHAPTER, "range_up_min_norm", min_norm_up, fmt="g", description="largest r up within the band, minimal norm")
-record(CHAPTER, "range_down_min_norm", 1 / min_norm_down, fmt="g", description="largest factor down, minimal norm")
+rec("range_up_rarest", best_ranges["r up"].iloc[0], fmt="g", description="range up, rarest bucket")
+rec("range_up_frequent", best_ranges["r up"].iloc[-1], fmt="g", description="range up, most frequent")
+rec("range_up_min_norm", min_norm_up, fmt="g", description="largest r up within the band, minimal norm")
+rec("range_down_min_norm", 1 / min_norm_down, fmt="g", description="largest factor down, minimal norm")
 
 # %%
 labels = [best.label, edits[-2].label, edits[-1].label]
@@ -669,16 +669,16 @@ chapter.scorecard_table(checks, settings)
 
 # %% tags=["remove-input"]
 for text, pair in (("training", checks[:2]), ("held_out", checks[2:])):
-    record(CHAPTER, f"verdict_{text}", combine([c.verdict for c in pair]),
-           description=f"the two checks on {text.replace('_', '-')} text combined")
-record(CHAPTER, "n_boot_texts", n_boot_texts, description="document resamples behind the intervals over texts")
+    rec(f"verdict_{text}", combine([c.verdict for c in pair]),
+        description=f"the two checks on {text.replace('_', '-')} text combined")
+rec("n_boot_texts", n_boot_texts, description="document resamples behind the intervals over texts")
 for text, check in (("training", checks[0]), ("held_out", checks[2])):
-    record(CHAPTER, f"n_documents_{text}", check.interval.n_groups,
-           description=f"documents the {text.replace('_', '-')} text's intervals resample")
-record(CHAPTER, "widening_held_out", f"{few_groups_factor(checks[2].interval.n_groups):.2f}×",
-       description="how much wider the held-out intervals are for their few documents")
-record(CHAPTER, "scorecard_checks", " ".join(f"{c.describe()}." for c in checks),
-       description="each check with its number, interval over documents, threshold and verdict")
+    rec(f"n_documents_{text}", check.interval.n_groups,
+        description=f"documents the {text.replace('_', '-')} text's intervals resample")
+rec("widening_held_out", f"{few_groups_factor(checks[2].interval.n_groups):.2f}×",
+    description="how much wider the held-out intervals are for their few documents")
+rec("scorecard_checks", " ".join(f"{c.describe()}." for c in checks),
+    description="each check with its number, interval over documents, threshold and verdict")
 
 # %% [markdown]
 # On the training text (the paper's setting) the two checks combine to
@@ -730,31 +730,31 @@ if not np.allclose(paper_rows["error"], [c.value for c in checks], atol=1e-6):  
     raise AssertionError("the paper's edit measured here differs from the scorecard's checks")
 equal_norm = verdicts[verdicts.null.isin(EQUAL_NORM)]
 confounded = verdicts[~verdicts.null.isin(EQUAL_NORM)]
-record(CHAPTER, "null_seeds", null_seeds, description="seeds of each null baseline")
-record(CHAPTER, "null_feasible_share", feasible_share(fit.A, best.k, best.norm(), seed=seed), fmt=".1%",
-       description="share of uniformly drawn sets of k dimensions that can carry the shift at the mask's norm")
-record(CHAPTER, "null_shared_dims", shared_dimensions(best, [n for n in nulls if n.method == "random_dims"]),
-       fmt=".0%", description="mean share of an equal-norm random-dimensions null's dimensions that are the mask's")
+rec("null_seeds", null_seeds, description="seeds of each null baseline")
+rec("null_feasible_share", feasible_share(fit.A, best.k, best.norm(), seed=seed), fmt=".1%",
+    description="share of uniformly drawn sets of k dimensions that can carry the shift at the mask's norm")
+rec("null_shared_dims", shared_dimensions(best, [n for n in nulls if n.method == "random_dims"]),
+    fmt=".0%", description="mean share of an equal-norm random-dimensions null's dimensions that are the mask's")
 
 # %% tags=["remove-input"]
-record(CHAPTER, "null_summary", null_summary(equal_norm), description="the paper's edit against the equal-norm nulls")
-record(CHAPTER, "null_summary_confounded", null_summary(confounded),
-       description="the paper's edit against Ω over random dimensions (norm not matched)")
-record(CHAPTER, "null_norm_ratio_confounded", float(confounded["norm_ratio"].mean()), fmt=".1f",
-       description="norm of Ω over random dimensions over the mask's (mean over seeds)")
-record(CHAPTER, "min_norm_beside", chapter.reference_text(min_norm_beside, "the minimal-norm edit along A",
-                                                          best.norm(), ("held-out text", 1 / r_headline)),
-       description="the minimal-norm edit against the mask's intervals, in the null comparison's settings")
-record(CHAPTER, "null_dims_drawn", sum(n.method == "random_dims" for n in nulls),
-       description="seeds that found a set of k dimensions able to carry the shift at the mask's norm")
+rec("null_summary", null_summary(equal_norm), description="the paper's edit against the equal-norm nulls")
+rec("null_summary_confounded", null_summary(confounded),
+    description="the paper's edit against Ω over random dimensions (norm not matched)")
+rec("null_norm_ratio_confounded", float(confounded["norm_ratio"].mean()), fmt=".1f",
+    description="norm of Ω over random dimensions over the mask's (mean over seeds)")
+rec("min_norm_beside", chapter.reference_text(min_norm_beside, "the minimal-norm edit along A",
+                                                       best.norm(), ("held-out text", 1 / r_headline)),
+    description="the minimal-norm edit against the mask's intervals, in the null comparison's settings")
+rec("null_dims_drawn", sum(n.method == "random_dims" for n in nulls),
+    description="seeds that found a set of k dimensions able to carry the shift at the mask's norm")
 
 # %% tags=["remove-input"]
 for key, method in (("dims", "random_dims"), ("direction", "random_direction"), ("omega", "random_dims_omega")):
     family = METHOD_LABELS[method]
     rows = verdicts[(verdicts.null == family) & (verdicts.text == "held-out text") & (verdicts.r < 1)]
     for stat in ("null_mean", "null_min", "null_max"):  # nan where no null of the family could be drawn
-        record(CHAPTER, f"{stat}_{key}_held_out_down", rows[stat].iloc[0] if len(rows) else float("nan"),
-               fmt=".2f", description=f"{stat} over seeds of the held-out error at 1/r, {family}")
+        rec(f"{stat}_{key}_held_out_down", rows[stat].iloc[0] if len(rows) else float("nan"),
+            fmt=".2f", description=f"{stat} over seeds of the held-out error at 1/r, {family}")
 
 # %%
 fig = steering_figures.plot_null_baselines(comparison, verdicts, band)
@@ -790,10 +790,10 @@ glue_figure("fig-steer-null", fig)
 train_up, train_down = steerable_range(selection, best.label, band)
 min_norm_text = chapter.reference_text(min_norm_beside, "the minimal-norm edit", best.norm(),
                                       ("held-out text", 1 / r_headline))
-record_scorecard(CHAPTER, f"mask k={best.k} against edits of its norm with the same predicted shift: "
-                 f"{null_counts(equal_norm)}; {min_norm_text}; within a factor {band:g}: training text (paper's "
-                 f"setting) up to {train_up:g}× and down to 1/{1 / train_down:g}; held-out text up to "
-                 f"{overall_up:g}× and down to 1/{1 / overall_down:g}", checks)
+rec.scorecard(f"mask k={best.k} against edits of its norm with the same predicted shift: "
+              f"{null_counts(equal_norm)}; {min_norm_text}; within a factor {band:g}: training text (paper's "
+              f"setting) up to {train_up:g}× and down to 1/{1 / train_down:g}; held-out text up to "
+              f"{overall_up:g}× and down to 1/{1 / overall_down:g}", checks)
 
 # %% [markdown]
 # Verdict: **{glue:text}`02_steering.verdict`**: {glue:text}`02_steering.verdict_reason`.

@@ -111,7 +111,7 @@ from utils.figures import pruning as figures
 from utils.head import OutputHead
 from utils.models import describe, load_model
 from utils.plotting import set_theme
-from utils.results import glue_figure, record, record_many, record_scorecard, start_run
+from utils.results import glue_figure, start_run
 
 # %% tags=["hide-input"]
 from utils.pruning import basis_control, records
@@ -133,7 +133,7 @@ grids = check_parameters(globals())  # every knob that needs no model, checked b
 fractions, generation_fractions, basis_fractions = (grids[name] for name in grids)
 loaded = load_model(model, revision, device=device, precision=precision)
 check_model_parameters(globals(), loaded)
-start_run(CHAPTER, globals(), loaded)
+rec = start_run(CHAPTER, globals(), loaded)
 THRESHOLDS = {"js_alpha": ("below", js_threshold), "top1_agreement": ("above", top1_threshold),
               "perplexity_ratio": ("below", perplexity_threshold)}
 set_theme()
@@ -160,11 +160,9 @@ orders = criterion_orders(criteria, head.E, random_seeds=random_seeds, scores=di
 scores.rank().corr().round(2).rename_axis("Spearman correlation of scores")
 
 # %% tags=["remove-input"]
-record_many(CHAPTER, {
-    "train_text": (train.describe(), None, "the training pass (fit of A, hidden-state criteria)"),
-    "fit_r2": (fit.r2, ".3f", "held-out R² of the fit of A used for deletion"),
-    "d": (head.d, None, "output embedding dimension"),
-})
+rec("train_text", train.describe(), description="the training pass (fit of A, hidden-state criteria)")
+rec("fit_r2", fit.r2, ".3f", "held-out R² of the fit of A used for deletion")
+rec("d", head.d, description="output embedding dimension")
 
 # %%
 share = paper_fraction
@@ -192,10 +190,10 @@ glue_figure("fig-criteria", fig)
 # %%
 best, selection = choose_criterion(train, orders, fractions, n_positions=n_positions, seed=seed,
                                    exclude=saliency_index, chunk_size=chunk_size)
-record(CHAPTER, "best_criterion", CRITERION_LABELS[best],
-       description="criterion with the highest mean top-1 agreement over the grid, chosen on training text")
-record(CHAPTER, "selection_positions", int(selection.n_positions.iloc[0]), fmt=",",
-       description="training positions the best criterion is chosen on")
+rec("best_criterion", CRITERION_LABELS[best],
+    description="criterion with the highest mean top-1 agreement over the grid, chosen on training text")
+rec("selection_positions", int(selection.n_positions.iloc[0]), fmt=",",
+    description="training positions the best criterion is chosen on")
 selection.rename(index=CRITERION_LABELS).rename_axis("chosen on training text").round(4)
 
 # %% [markdown]
@@ -226,8 +224,8 @@ main.pivot_table(index="fraction", columns="criterion", values=["js_alpha", "top
 
 # %% tags=["remove-input"]
 n_sweep_positions = int(sweep[(sweep.group == "all")].n_positions.iloc[0])
-record_many(CHAPTER, records.sweep_records(tests, n_sweep_positions, fractions, len(orders), js_halves, halves_safe,
-                                           js_corpora))
+rec.many(records.sweep_records(tests, n_sweep_positions, fractions, len(orders), js_halves, halves_safe,
+                               js_corpora))
 
 # %%
 fig = figures.curves_figure(main, ["js_alpha", "mean_kl", "top1_agreement"], thresholds=THRESHOLDS, width=7, height=3)
@@ -258,8 +256,8 @@ nearest = min(fractions, key=lambda f: abs(f - paper_fraction))
 safe_main.round(2)
 
 # %% tags=["remove-input"]
-record_many(CHAPTER, records.paper_fraction_records(nearest, paper_js, paper_top1, at_paper, js_threshold,
-                                                    top1_threshold))
+rec.many(records.paper_fraction_records(nearest, paper_js, paper_top1, at_paper, js_threshold,
+                                        top1_threshold))
 
 # %% [markdown]
 # **Where the two kinds of movement disagree.** With the paper's criterion, the averaged distribution stays within
@@ -302,10 +300,10 @@ compensation.round(4)
 
 # %% tags=["remove-input"]
 zeroed_top1, compensated_top1 = (float(v) for v in compensation["top-1 agreement"].iloc[:2])
-record(CHAPTER, "abs_A_top1_compensated", compensated_top1, fmt=".1%",
-       description="top-1 agreement at the paper's fraction, |A| criterion, deleted coordinates set to their mean")
-record(CHAPTER, "compensation_verdict", compensation_text(zeroed_top1, compensated_top1),
-       description="whether replacing deleted coordinates by their means helps")
+rec("abs_A_top1_compensated", compensated_top1, fmt=".1%",
+    description="top-1 agreement at the paper's fraction, |A| criterion, deleted coordinates set to their mean")
+rec("compensation_verdict", compensation_text(zeroed_top1, compensated_top1),
+    description="whether replacing deleted coordinates by their means helps")
 
 # %% [markdown]
 # With the paper's criterion at {glue:text}`03_pruning.paper_fraction`, the mean-compensated head keeps the top
@@ -324,7 +322,7 @@ for ax in fig.axes:
 glue_figure("fig-perplexity", fig)
 perplexity = sweep[(sweep.group == "all") & (sweep.fraction == 0)].groupby("corpus").perplexity_ref.first()
 for name, value in perplexity.items():
-    record(CHAPTER, f"perplexity_{name}", value, fmt=".1f", description=f"full-head perplexity on {name} (test)")
+    rec(f"perplexity_{name}", value, fmt=".1f", description=f"full-head perplexity on {name} (test)")
 perplexity.round(2).to_frame("full-head perplexity")
 
 # %% [markdown]
@@ -367,17 +365,15 @@ mauve_fraction = min(generation_fractions, key=lambda f: abs(f - paper_fraction)
 mauve_scores = mauve_by_condition.dropna().to_dict()
 mauve_saturated = mauve_is_saturated(mauve_scores, mauve_saturation)
 prompt_documents = int(tests[in_distribution].document[:n_prompts].unique().numel())
-record_many(CHAPTER, records.generation_records(n_prompts, prompt_length, prompt_documents, mauve_by_condition,
-                                                mauve_fraction, best))
+rec.many(records.generation_records(n_prompts, prompt_length, prompt_documents, mauve_by_condition,
+                                    mauve_fraction, best))
 
 # %% tags=["remove-input"]
-record_many(CHAPTER, {
-    "mauve_buckets": (mauve_buckets(n_prompts), None, "k-means clusters MAUVE quantises into"),
-    "mauve_saturated": ("saturated" if mauve_saturated else "not saturated", None,
-                        "MAUVE saturated (every head, the full model included, at or above mauve_saturation)?"),
-    "mauve_saturation": (mauve_saturation_text(mauve_scores, n_prompts, mauve_saturation), None,
-                         "whether MAUVE is saturated at this sample size, from the scores of every head"),
-})
+rec("mauve_buckets", mauve_buckets(n_prompts), description="k-means clusters MAUVE quantises into")
+rec("mauve_saturated", "saturated" if mauve_saturated else "not saturated",
+    description="MAUVE saturated (every head, the full model included, at or above mauve_saturation)?")
+rec("mauve_saturation", mauve_saturation_text(mauve_scores, n_prompts, mauve_saturation),
+    description="whether MAUVE is saturated at this sample size, from the scores of every head")
 
 # %%
 glue_figure("fig-generation", figures.generation_figure(generation))  # exploratory: no threshold line
@@ -426,16 +422,16 @@ table
 for metric in ("js_alpha", "top1_agreement", "perplexity_ratio"):
     for criterion, key in ((best, "best"), ("random", "random")):
         value = float(safe_main[metric].get(criterion, np.nan))
-        record(CHAPTER, f"{key}_{metric}_fraction", percent(value),
-               description=f"{criterion}: largest fraction within the {metric} threshold (in-distribution)")
-record(CHAPTER, "abs_A_perplexity_ratio_fraction", percent(float(safe_main.loc["abs_A", "perplexity_ratio"])),
-       description="|A|: largest fraction within the perplexity threshold (in-distribution)")
-record(CHAPTER, "perplexity_threshold", perplexity_threshold, fmt="g", description="perplexity ratio threshold")
+        rec(f"{key}_{metric}_fraction", percent(value),
+            description=f"{criterion}: largest fraction within the {metric} threshold (in-distribution)")
+rec("abs_A_perplexity_ratio_fraction", percent(float(safe_main.loc["abs_A", "perplexity_ratio"])),
+    description="|A|: largest fraction within the perplexity threshold (in-distribution)")
+rec("perplexity_threshold", perplexity_threshold, fmt="g", description="perplexity ratio threshold")
 best_top1 = float(main.set_index(["criterion", "fraction"]).top1_agreement[(best, nearest)])
-record(CHAPTER, "best_top1_at_paper", best_top1, fmt=".1%",
-       description="top-1 agreement at the paper's fraction, criterion chosen on training text (in-distribution)")
-record(CHAPTER, "criterion_comparison", compare_criteria_text(best, best_top1, float(at_paper.loc[nearest,
-       "top1_agreement"])), description="how the chosen criterion compares with |A| on held-out text")
+rec("best_top1_at_paper", best_top1, fmt=".1%",
+    description="top-1 agreement at the paper's fraction, criterion chosen on training text (in-distribution)")
+rec("criterion_comparison", compare_criteria_text(best, best_top1, float(at_paper.loc[nearest,
+    "top1_agreement"])), description="how the chosen criterion compares with |A| on held-out text")
 
 # %% [markdown]
 # In distribution, the paper's criterion keeps JS of $\alpha$ below {glue:text}`03_pruning.js_threshold` up to
@@ -462,14 +458,14 @@ context_table = by_context.pivot_table(index=["corpus", "criterion"], columns=["
 context_table.map(percent)
 
 # %% tags=["remove-input"]
-record(CHAPTER, "short_max", short_max, description="longest context counted as short (tokens)")
-record(CHAPTER, "long_min", long_min, description="shortest context counted as long (tokens)")
+rec("short_max", short_max, description="longest context counted as short (tokens)")
+rec("long_min", long_min, description="shortest context counted as long (tokens)")
 short_long = by_context[(by_context.corpus == in_distribution) & (by_context.criterion == "abs_A")
                         & (by_context.metric == "top1_agreement")].set_index("group").largest_fraction
-record(CHAPTER, "abs_A_top1_short", percent(float(short_long["short"])),
-       description="|A| criterion, top-1 threshold, short contexts (in-distribution)")
-record(CHAPTER, "abs_A_top1_long", percent(float(short_long["long"])),
-       description="|A| criterion, top-1 threshold, long contexts (in-distribution)")
+rec("abs_A_top1_short", percent(float(short_long["short"])),
+    description="|A| criterion, top-1 threshold, short contexts (in-distribution)")
+rec("abs_A_top1_long", percent(float(short_long["long"])),
+    description="|A| criterion, top-1 threshold, long contexts (in-distribution)")
 
 # %%
 fig = figures.curves_figure(sweep[(sweep.corpus == in_distribution) & sweep.group.isin(["short", "long"])],
@@ -514,42 +510,40 @@ basis_deletion = basis_control.basis_deletion(basis_hidden, basis_groups, head, 
 basis_table = basis_deletion.table()
 basis_checks, spectral_check = basis_control.basis_checks(
     basis_deletion, nearest, top1_margin=basis_top1_margin, js_ratio=basis_js_ratio, n_boot=n_boot_texts, seed=seed)
-record(CHAPTER, "basis_seconds", time.perf_counter() - started, fmt=".1f",
-       description="seconds for the basis control (deletions and intervals)")
+rec("basis_seconds", time.perf_counter() - started, fmt=".1f",
+    description="seconds for the basis control (deletions and intervals)")
 basis_summary = basis_table.groupby(["kind", "fraction"], sort=False)[["js_alpha", "top1_agreement"]].agg(
     ["mean", "min", "max"])
 basis_summary.round(4)
 
 # %% tags=["remove-input"]
 at_nearest = basis_summary.xs(nearest, level="fraction")
-record_many(CHAPTER, {
-    "basis_positions": (len(basis_hidden), ",", "held-out positions of the basis control"),
-    "basis_n_random": (len(basis_random_seeds), None, "random orthogonal bases"),
-    "basis_shares": (", ".join(map(percent, basis_shares)), None, "shares of d deleted in the basis control"),
-    "basis_documents": (int(basis_groups.max()) + 1, None, "held-out documents resampled for the basis intervals"),
-    "basis_top1_margin": (basis_top1_margin, ".0%", "margin of top-1 agreement over random bases for 'privileged'"),
-    "basis_js_ratio_threshold": (basis_js_ratio, "g", "JS ratio to random bases below which 'privileged'"),
-    "basis_verdict": (basis_control.basis_verdict(basis_checks), None,
-                      "is the model's basis privileged for deletion?"),
-    "basis_spectral": (basis_control.spectral_comparison_text(spectral_check), None,
-                       "coordinates against the spectral filter"),
-})
+rec("basis_positions", len(basis_hidden), ",", "held-out positions of the basis control")
+rec("basis_n_random", len(basis_random_seeds), description="random orthogonal bases")
+rec("basis_shares", ", ".join(map(percent, basis_shares)), description="shares of d deleted in the basis control")
+rec("basis_documents", int(basis_groups.max()) + 1, description="held-out documents resampled for the basis intervals")
+rec("basis_top1_margin", basis_top1_margin, ".0%", "margin of top-1 agreement over random bases for 'privileged'")
+rec("basis_js_ratio_threshold", basis_js_ratio, "g", "JS ratio to random bases below which 'privileged'")
+rec("basis_verdict", basis_control.basis_verdict(basis_checks),
+    description="is the model's basis privileged for deletion?")
+rec("basis_spectral", basis_control.spectral_comparison_text(spectral_check),
+    description="coordinates against the spectral filter")
 
 # %% tags=["remove-input"]
 for key, kind in (("model", basis_control.MODEL_BASIS), ("random", basis_control.RANDOM_BASIS),
                   ("principal", basis_control.PRINCIPAL_BASIS)):
     row = at_nearest.loc[kind]
-    record(CHAPTER, f"basis_top1_{key}", row[("top1_agreement", "mean")], fmt=".1%",
-           description=f"top-1 agreement at the paper's share, {kind} (mean over bases)")
-    record(CHAPTER, f"basis_js_{key}", row[("js_alpha", "mean")], fmt=".2g",
-           description=f"JS(alpha) in nats at the paper's share, {kind} (mean over bases)")
+    rec(f"basis_top1_{key}", row[("top1_agreement", "mean")], fmt=".1%",
+        description=f"top-1 agreement at the paper's share, {kind} (mean over bases)")
+    rec(f"basis_js_{key}", row[("js_alpha", "mean")], fmt=".2g",
+        description=f"JS(alpha) in nats at the paper's share, {kind} (mean over bases)")
 random_top1 = at_nearest.loc[basis_control.RANDOM_BASIS, "top1_agreement"]
-record(CHAPTER, "basis_top1_random_range", f"{random_top1['min']:.1%}–{random_top1['max']:.1%}",
-       description="range over random bases")
+rec("basis_top1_random_range", f"{random_top1['min']:.1%}–{random_top1['max']:.1%}",
+    description="range over random bases")
 for name, check in (("basis_top1_diff", basis_checks[0]), ("basis_js_ratio", basis_checks[1]),
                     ("basis_spectral_diff", spectral_check)):
-    record(CHAPTER, name, check.value, fmt=check.fmt, description=check.name)
-    record(CHAPTER, f"{name}_ci", check.interval.text(check.fmt), description=f"95% interval: {check.name}")
+    rec(name, check.value, fmt=check.fmt, description=check.name)
+    rec(f"{name}_ci", check.interval.text(check.fmt), description=f"95% interval: {check.name}")
 
 # %%
 pd.DataFrame([{"check": c.name, "value": c.value, "95% interval": c.interval.label(c.fmt), "verdict": c.verdict}
@@ -623,28 +617,25 @@ pd.DataFrame([{"check": c.name, "value": c.value, "95% interval": c.interval.lab
 
 # %% tags=["remove-input"]
 check_windows = subsample_positions(*main_acts.token_ids.shape, n_positions, seed) // main_acts.token_ids.shape[1]
-record_many(CHAPTER, {
-    "sweep_seconds": (sweep_seconds, ".0f", "seconds for the sweep (incl. test passes)"),
-    "generation_seconds": (generation_seconds, ".0f", "seconds for generation"),
-    "checks_seconds": (checks_seconds, ".1f", "seconds for the scorecard's checks and their intervals over texts"),
-    "check_positions": (int(at_paper.loc[nearest, "n_positions"]), ",",
-                        "held-out positions behind the scorecard's checks"),
-    "check_documents": (int(main_acts.document[check_windows].unique().numel()), None,
-                        "held-out documents resampled for the scorecard's intervals"),
-    "n_boot_texts": (n_boot_texts, None, "document resamples behind the intervals over texts"),
-    "js_at_paper_ci": (checks[0].interval.text(".2g"), None, "95% interval over texts of JS(alpha)"),
-    "top1_at_paper_ci": (checks[1].interval.text(".1%"), None,
-                         "95% interval over texts of top-1 agreement at the paper's fraction"),
-})
+rec("sweep_seconds", sweep_seconds, ".0f", "seconds for the sweep (incl. test passes)")
+rec("generation_seconds", generation_seconds, ".0f", "seconds for generation")
+rec("checks_seconds", checks_seconds, ".1f", "seconds for the scorecard's checks and their intervals over texts")
+rec("check_positions", int(at_paper.loc[nearest, "n_positions"]), ",",
+    "held-out positions behind the scorecard's checks")
+rec("check_documents", int(main_acts.document[check_windows].unique().numel()),
+    description="held-out documents resampled for the scorecard's intervals")
+rec("n_boot_texts", n_boot_texts, description="document resamples behind the intervals over texts")
+rec("js_at_paper_ci", checks[0].interval.text(".2g"), description="95% interval over texts of JS(alpha)")
+rec("top1_at_paper_ci", checks[1].interval.text(".1%"),
+    description="95% interval over texts of top-1 agreement at the paper's fraction")
 
 # %% tags=["remove-input"]
-record(CHAPTER, "check_widening", f"{few_groups_factor(int(main_acts.document[check_windows].unique().numel())):.2f}×",
-       description="how much wider the scorecard's intervals are for their few documents")
+rec("check_widening", f"{few_groups_factor(int(main_acts.document[check_windows].unique().numel())):.2f}×",
+    description="how much wider the scorecard's intervals are for their few documents")
 
 # %% tags=["remove-input"]
 mauve_at_paper = float(mauve_by_condition[f"abs_A {percent(mauve_fraction)}"])
-record_scorecard(
-    CHAPTER,
+rec.scorecard(
     f"|A| criterion, {percent(nearest)} deleted: JS(α) {checks[0].value:.2g} nats "
     f"{checks[0].interval.text('.2g')}, "
     f"top-1 agreement {checks[1].value:.1%} {checks[1].interval.text('.1%')}; exploratory, not a check: MAUVE "

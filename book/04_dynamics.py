@@ -72,7 +72,7 @@ import pandas as pd
 from utils.corpora import documents, read_corpus
 from utils.figures import dynamics as figures
 from utils.plotting import set_theme
-from utils.results import glue_figure, record, record_many, record_scorecard, start_run
+from utils.results import glue_figure, start_run
 from utils.tokenizers import gpt2_tokenizer
 from utils.wording import ordering_wording, value_text
 
@@ -92,7 +92,7 @@ parameters = DynamicsParameters.from_namespace(globals())  # every knob checked 
 configs, settings, pythia = parameters.configs, parameters.settings, parameters.pythia
 compute = parameters.compute()  # float32 unless asked; "auto" measures whether bf16 pays here
 main, small = parameters.main_size, parameters.small_size  # the largest size carries the headline numbers
-start_run(CHAPTER, globals(), None)
+rec = start_run(CHAPTER, globals(), None)
 set_theme()
 
 # %%
@@ -122,20 +122,18 @@ pd.DataFrame([{"size": size, "parameters": configs[size].shape.n_parameters(len(
                "training minutes": run.train_seconds / 60} for size, run in runs.items()]).round(3)
 
 # %% tags=["remove-input"]
-record_many(CHAPTER, {
-    "n_train_tokens": (runs[small].n_train_tokens, ",", "GPT-2 BPE tokens in the training text"),
-    "n_unseen": (int((counts == 0).sum()), ",", "vocabulary tokens absent from it"),
-    "n_train_documents": (len(documents(train_text)), ",", "documents (blank-line blocks) of the training text"),
-    "n_checkpoints": (len(runs[small].checkpoints), None, "checkpoints per size"),
-    "epochs": (runs[small].epochs, ".2f", "passes over the training text"),
-    "train_minutes": (sum(run.train_seconds for run in runs.values()) / 60, ".1f",
-                      "wall-clock minutes spent training all sizes (when first built)"),
-    "training_precision": (compute.precision, None, f"precision of training (asked: {compute.requested})"),
-    "training_device": (compute.device.type, None, "device of training"),
-    "precision_reason": (compute.reason, None, "why training used that precision"),
-    "final_checkpoints": ({size: str(run.checkpoints[run.final_step]) for size, run in runs.items()}, None,
-                          "folder of each size's last checkpoint (a Hugging Face folder; the models page loads it)"),
-})
+rec("n_train_tokens", runs[small].n_train_tokens, ",", "GPT-2 BPE tokens in the training text")
+rec("n_unseen", int((counts == 0).sum()), ",", "vocabulary tokens absent from it")
+rec("n_train_documents", len(documents(train_text)), ",", "documents (blank-line blocks) of the training text")
+rec("n_checkpoints", len(runs[small].checkpoints), description="checkpoints per size")
+rec("epochs", runs[small].epochs, ".2f", "passes over the training text")
+rec("train_minutes", sum(run.train_seconds for run in runs.values()) / 60, ".1f",
+    "wall-clock minutes spent training all sizes (when first built)")
+rec("training_precision", compute.precision, description=f"precision of training (asked: {compute.requested})")
+rec("training_device", compute.device.type, description="device of training")
+rec("precision_reason", compute.reason, description="why training used that precision")
+rec("final_checkpoints", {size: str(run.checkpoints[run.final_step]) for size, run in runs.items()},
+    description="folder of each size's last checkpoint (a Hugging Face folder; the models page loads it)")
 
 # %% [markdown]
 # ## 4.2 The probes at every checkpoint
@@ -151,8 +149,8 @@ record_many(CHAPTER, {
 frames = {size: probe_checkpoints(run.refs(), train_text, settings) for size, run in runs.items()}
 summaries = {size: summarize_dynamics(frame, r2_threshold, final_fraction) for size, frame in frames.items()}
 main_frame, headline = frames[main], summaries[main]
-record(CHAPTER, "heldout_text", main_frame["heldout_text"].iloc[-1],
-       description="the held-out text of the probes (the same windows at every checkpoint)")
+rec("heldout_text", main_frame["heldout_text"].iloc[-1],
+    description="the held-out text of the probes (the same windows at every checkpoint)")
 columns = ["step", "heldout_loss", "freq_r2", "freq_spearman", "encoding_r2", "e_distance", "e_centred_distance",
            "param_distance", "duplicate_of"]
 main_frame[columns].round(3)
@@ -168,30 +166,26 @@ for key, fmt, description in [
     ("final_freq_spearman", ".2f", "Spearman of the frequency direction, final checkpoint"),
     ("final_encoding_r2", ".3f", "held-out R² of the log-linear encoding of alpha, final checkpoint"),
 ]:
-    record(CHAPTER, key, value_text(headline[key], fmt), description=f"{main}: {description}")
-record_many(CHAPTER, {
-    "main_size": (main, None, "the size of the headline numbers"),
-    "small_size": (small, None, "the smallest size"),
-    "small_final_freq_r2": (summaries[small]["final_freq_r2"], ".2f",
-                            f"{small}: held-out R² of the frequency probe, final checkpoint"),
-})
+    rec(key, value_text(headline[key], fmt), description=f"{main}: {description}")
+rec("main_size", main, description="the size of the headline numbers")
+rec("small_size", small, description="the smallest size")
+rec("small_final_freq_r2", summaries[small]["final_freq_r2"], ".2f",
+    f"{small}: held-out R² of the frequency probe, final checkpoint")
 
 # %% tags=["remove-input"]
 lowest = main_frame.loc[main_frame["encoding_r2"].idxmin()]  # the encoding's worst checkpoint
 initial_encoding_r2 = main_frame["encoding_r2"].iloc[0]
-record_many(CHAPTER, {
-    "initial_encoding_r2": (initial_encoding_r2, ".3f",
-                            f"{main}: held-out R² of the log-linear encoding at initialisation"),
-    "initial_encoding_r2_by_size": ({size: float(frame["encoding_r2"].iloc[0]) for size, frame in frames.items()}, None,
-                                    "each size: held-out R² of the log-linear encoding at initialisation"),
-    "min_encoding_r2": (float(lowest["encoding_r2"]), ".3f", f"{main}: lowest encoding R² over checkpoints"),
-    "min_encoding_step": (int(lowest["step"]), ",", f"{main}: the checkpoint of that lowest R²"),
-    "encoding_fit": (encoding_fit_wording(lowest["encoding_r2"]), None, "how well it fits at every checkpoint"),
-    "encoding_evidence": (encoding_evidence_wording(initial_encoding_r2, headline["final_encoding_r2"]), None,
-                          "whether the encoding fit can be evidence of learning"),
-    "initial_probe": (initial_probe_wording(main_frame["freq_r2"].iloc[0]), None,
-                      f"{main}: the frequency probe of the random initialisation"),
-})
+rec("initial_encoding_r2", initial_encoding_r2, ".3f",
+    f"{main}: held-out R² of the log-linear encoding at initialisation")
+rec("initial_encoding_r2_by_size", {size: float(frame["encoding_r2"].iloc[0]) for size, frame in frames.items()},
+    description="each size: held-out R² of the log-linear encoding at initialisation")
+rec("min_encoding_r2", float(lowest["encoding_r2"]), ".3f", f"{main}: lowest encoding R² over checkpoints")
+rec("min_encoding_step", int(lowest["step"]), ",", f"{main}: the checkpoint of that lowest R²")
+rec("encoding_fit", encoding_fit_wording(lowest["encoding_r2"]), description="how well it fits at every checkpoint")
+rec("encoding_evidence", encoding_evidence_wording(initial_encoding_r2, headline["final_encoding_r2"]),
+    description="whether the encoding fit can be evidence of learning")
+rec("initial_probe", initial_probe_wording(main_frame["freq_r2"].iloc[0]),
+    description=f"{main}: the frequency probe of the random initialisation")
 
 # %% [markdown]
 # ```{glue:figure} fig-dyn-loss
@@ -237,35 +231,31 @@ pd.DataFrame(summaries).T[[f"{column}_at_{milestone}" for milestone in milestone
 
 # %% tags=["remove-input"]
 for milestone in milestones:
-    record(CHAPTER, milestone, value_text(headline[milestone], "d"),
-           description=f"{main}: first step from which the frequency R² stays above the milestone")
+    rec(milestone, value_text(headline[milestone], "d"),
+        description=f"{main}: first step from which the frequency R² stays above the milestone")
     for column, fmt in [("freq_r2", ".2f"), ("e_distance", ".0%"), ("e_centred_distance", ".0%"),
                         ("param_distance", ".0%"), ("heldout_loss", ".2f")]:
-        record(CHAPTER, f"{column}_at_{milestone}", value_text(headline[f"{column}_at_{milestone}"], fmt),
-               description=f"{main}: {column} at {milestone}")
-record_many(CHAPTER, {
-    "final_fraction": (final_fraction, ".0%", "share of the final R² used as a milestone"),
-    "r2_threshold": (r2_threshold, ".2f", "R² threshold of the first milestone"),
-    "small_first_step": (value_text(summaries[small]["first_step"], "d"), None,
-                         f"{small}: first step from which the frequency R² stays >= {r2_threshold}"),
-})
+        rec(f"{column}_at_{milestone}", value_text(headline[f"{column}_at_{milestone}"], fmt),
+            description=f"{main}: {column} at {milestone}")
+rec("final_fraction", final_fraction, ".0%", "share of the final R² used as a milestone")
+rec("r2_threshold", r2_threshold, ".2f", "R² threshold of the first milestone")
+rec("small_first_step", value_text(summaries[small]["first_step"], "d"),
+    description=f"{small}: first step from which the frequency R² stays >= {r2_threshold}")
 
 # %% tags=["remove-input"]
 shape, vocab = configs[main].shape, len(tokenizer)
 first = main_frame.iloc[0]  # ||E_0 - E_final||² = ||centred part||² + V ||mean-row displacement||²
 last_two = main_frame.sort_values("step").tail(2)  # is the probe still rising when training stops?
 last_gain = float(last_two.freq_r2.iloc[1] - last_two.freq_r2.iloc[0])
-record_many(CHAPTER, {
-    "embedding_share": (2 * vocab * shape.d_model / shape.n_parameters(vocab), ".0%",
-                        f"{main}: share of the parameters in the two embedding matrices"),
-    "mean_row_share": (1 - first["e_centred_distance_abs"] ** 2 / first["e_distance_abs"] ** 2, ".0%",
-                       f"{main}: share of ||E_0 - E_final||² due to the mean-row displacement"),
-    "step_before_final": (int(last_two.step.iloc[0]), ",", f"{main}: last checkpoint but one"),
-    "freq_r2_last_gain": (last_gain, "+.2f", f"{main}: frequency R² gained between the last two checkpoints"),
-    "r2_still_moving": (ordering_wording(abs(last_gain), 0.0, 0.01, higher="has not levelled off",
-                                         lower="has levelled off", same="has levelled off"), None,
-                        f"{main}: does the frequency R² still move by more than 0.01 between the last two checkpoints"),
-})
+rec("embedding_share", 2 * vocab * shape.d_model / shape.n_parameters(vocab), ".0%",
+    f"{main}: share of the parameters in the two embedding matrices")
+rec("mean_row_share", 1 - first["e_centred_distance_abs"] ** 2 / first["e_distance_abs"] ** 2, ".0%",
+    f"{main}: share of ||E_0 - E_final||² due to the mean-row displacement")
+rec("step_before_final", int(last_two.step.iloc[0]), ",", f"{main}: last checkpoint but one")
+rec("freq_r2_last_gain", last_gain, "+.2f", f"{main}: frequency R² gained between the last two checkpoints")
+rec("r2_still_moving", ordering_wording(abs(last_gain), 0.0, 0.01, higher="has not levelled off",
+                                     lower="has levelled off", same="has levelled off"),
+    description=f"{main}: does the frequency R² still move by more than 0.01 between the last two checkpoints")
 
 # %% [markdown]
 # ```{glue:figure} fig-dyn-convergence
@@ -329,29 +319,27 @@ control.round(3)
 at = seen_control_at(control, headline["first_step"])
 formats = {"step": ",", "probe_r2": ".2f", "seen_r2": ".2f", "gain": "+.3f", "seen_share": ".0%",
            "n_seen_at_least": "d", "n_after_init": "d", "max_gain": "+.3f"}  # gains: no "-0.000"
-record_many(CHAPTER, {f"control_{key}": (round(at[key], 3) + 0.0 if fmt == "+.3f" else at[key], fmt,
-                                         f"{main}, seen-count control at step {at['step']}: {key}")
-                      for key, fmt in formats.items()})
+for key, fmt in formats.items():
+    rec(f"control_{key}", round(at[key], 3) + 0.0 if fmt == "+.3f" else at[key], fmt,
+        f"{main}, seen-count control at step {at['step']}: {key}")
 
 # %% tags=["remove-input"]
 at_index = control["step"].tolist().index(at["step"])
 exposure = exposure_control(embeddings[at_index], counts, seen[at_index], updates[at_index],
                             test_fraction=settings.test_fraction, seed=settings.seed, n_boot=n_boot_tokens,
                             boot_seed=seed)
-record(CHAPTER, "control_reading", seen_control_wording(at["probe_r2"], at["seen_r2"], exposure["gain"]),
-       description=f"{main}: the early signal against the exposure control")
+rec("control_reading", seen_control_wording(at["probe_r2"], at["seen_r2"], exposure["gain"]),
+    description=f"{main}: the early signal against the exposure control")
 
 # %% tags=["remove-input"]
-record_many(CHAPTER, {
-    "control_exposure_r2": (exposure["exposure_r2"], ".2f", f"{main}: R² of the exposure record at step {at['step']}"),
-    "control_exposure_gain": (exposure["gain"].value + 0.0, "+.3f", f"{main}: what E adds to the exposure record"),
-    "control_exposure_gain_ci": (exposure["gain"].interval.text("+.3f"), None,
-                                 "95% interval over held-out tokens of what E adds to the exposure record"),
-    "control_probe_minus_exposure": (exposure["probe_minus_exposure"].value + 0.0, "+.3f",
-                                     f"{main}: E alone minus the exposure record, held-out R²"),
-    "control_probe_minus_exposure_ci": (exposure["probe_minus_exposure"].interval.text("+.3f"), None,
-                                        "95% interval over held-out tokens of E alone minus the exposure record"),
-})
+rec("control_exposure_r2", exposure["exposure_r2"], ".2f", f"{main}: R² of the exposure record at step {at['step']}")
+rec("control_exposure_gain", exposure["gain"].value + 0.0, "+.3f", f"{main}: what E adds to the exposure record")
+rec("control_exposure_gain_ci", exposure["gain"].interval.text("+.3f"),
+    description="95% interval over held-out tokens of what E adds to the exposure record")
+rec("control_probe_minus_exposure", exposure["probe_minus_exposure"].value + 0.0, "+.3f",
+    f"{main}: E alone minus the exposure record, held-out R²")
+rec("control_probe_minus_exposure_ci", exposure["probe_minus_exposure"].interval.text("+.3f"),
+    description="95% interval over held-out tokens of E alone minus the exposure record")
 
 # %% [markdown]
 # ```{glue:figure} fig-dyn-seen
@@ -407,17 +395,15 @@ for key, value, fmt, description in [
     ("spread_change", final_row["spread_unseen"] / initial_row["spread_unseen"] - 1, "+.0%",
      "relative change of the unseen rows' spread, init to final"),
 ]:
-    record(CHAPTER, key, value, fmt=fmt, description=f"{main}: {description}")
+    rec(key, value, fmt=fmt, description=f"{main}: {description}")
 
 # %% tags=["remove-input"]
-record_many(CHAPTER, {
-    "unseen_cloud": (unseen_cloud_wording(initial_row["spread_unseen"], final_row["spread_unseen"],
-                                          final_row["shared_unseen"]), None,
-                     f"{main}: how the unseen rows move (spread within 10%, shared offset at least half)"),
-    "unseen_vs_once": (ordering_wording(final_row["unseen_predicted_median"], final_row["once_predicted_median"],
-                                        higher="above", lower="below", same="level with"), None,
-                       f"{main}: the probe's median for unseen tokens against tokens seen once"),
-})
+rec("unseen_cloud", unseen_cloud_wording(initial_row["spread_unseen"], final_row["spread_unseen"],
+                                      final_row["shared_unseen"]),
+    description=f"{main}: how the unseen rows move (spread within 10%, shared offset at least half)")
+rec("unseen_vs_once", ordering_wording(final_row["unseen_predicted_median"], final_row["once_predicted_median"],
+                                    higher="above", lower="below", same="level with"),
+    description=f"{main}: the probe's median for unseen tokens against tokens seen once")
 
 # %% [markdown]
 # ```{glue:figure} fig-dyn-unseen
@@ -453,7 +439,7 @@ record_many(CHAPTER, {
 
 # %%
 pythia_frame, pythia_status = probe_pythia(pythia, train_text, settings)
-record(CHAPTER, "pythia_status", pythia_status, description="what happened to the Pythia probe")
+rec("pythia_status", pythia_status, description="what happened to the Pythia probe")
 glue_figure("fig-dyn-pythia", figures.plot_pythia(pythia_frame, pythia_model, pythia_status))
 pythia_frame[columns].round(3) if pythia_frame is not None else pythia_status
 
@@ -502,8 +488,7 @@ early_parts = {}  # the early interval's two sources, each alone
 checks = headline_checks(main_frame, embeddings, counts, settings=settings, r2_threshold=r2_threshold,
                          final_fraction=final_fraction, e_left_threshold=e_left_threshold, n_boot=n_boot_tokens,
                          boot_seed=seed, details=early_parts)
-record_scorecard(
-    CHAPTER,
+rec.scorecard(
     f"frequency R² {checks[0].value:.2f} {checks[0].interval.text('.2f')} at the end; {final_fraction:.0%} of it "
     f"from step {value_text(headline['first_step_fraction'], 'd')}, with E (rows centred) "
     f"{checks[1].value:.0%} {checks[1].interval.text('.0%')} of its initial distance from the end",
@@ -511,19 +496,17 @@ record_scorecard(
 )
 
 # %% tags=["remove-input"]
-record_many(CHAPTER, {
-    "e_left_threshold": (e_left_threshold, ".0%", "threshold of the 'early' check"),
-    "n_boot_tokens": (n_boot_tokens, None, "resamples of the probe's held-out tokens behind the intervals"),
-    "final_freq_r2_ci": (checks[0].interval.text(".2f"), None, "95% interval over held-out tokens of the final R²"),
-    "e_left_ci": (checks[1].interval.text(".0%"), None,
-                  "95% interval of the 'early' distance over held-out tokens and the checkpoint grid"),
-    "e_left_token_ci": (early_parts["e_left_token_interval"].text(".0%"), None,
-                        "the 'early' distance's interval over held-out tokens alone (at each sample's first step)"),
-    "e_left_grid_bracket": ("[{:.0%}, {:.0%}]".format(*early_parts["e_left_grid_bracket"]), None,
-                            "the 'early' distance at the checkpoints around the measured crossing"),
-    "e_left_grid_steps": (grid_steps_text(main_frame, headline["first_step_fraction"]), None,
-                          "the checkpoints around the measured crossing"),
-})
+rec("e_left_threshold", e_left_threshold, ".0%", "threshold of the 'early' check")
+rec("n_boot_tokens", n_boot_tokens, description="resamples of the probe's held-out tokens behind the intervals")
+rec("final_freq_r2_ci", checks[0].interval.text(".2f"), description="95% interval over held-out tokens of the final R²")
+rec("e_left_ci", checks[1].interval.text(".0%"),
+    description="95% interval of the 'early' distance over held-out tokens and the checkpoint grid")
+rec("e_left_token_ci", early_parts["e_left_token_interval"].text(".0%"),
+    description="the 'early' distance's interval over held-out tokens alone (at each sample's first step)")
+rec("e_left_grid_bracket", "[{:.0%}, {:.0%}]".format(*early_parts["e_left_grid_bracket"]),
+    description="the 'early' distance at the checkpoints around the measured crossing")
+rec("e_left_grid_steps", grid_steps_text(main_frame, headline["first_step_fraction"]),
+    description="the checkpoints around the measured crossing")
 
 # %% [markdown]
 # Verdict: **{glue:text}`04_dynamics.verdict`**: {glue:text}`04_dynamics.verdict_reason`.

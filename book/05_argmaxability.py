@@ -83,7 +83,7 @@ from utils.activations import compute_activations
 from utils.head import output_head
 from utils.models import available_offline_models, describe, load_model
 from utils.plotting import set_theme
-from utils.results import glue_figure, record, record_scorecard, start_run
+from utils.results import glue_figure, start_run
 
 # %% tags=["hide-input"]
 from utils.argmax import sweeps
@@ -99,7 +99,7 @@ CHAPTER = "05_argmaxability"
 parameters = ArgmaxParameters.from_namespace(globals())
 loaded = load_model(model, revision, device=device, precision=precision)
 parameters.check_model(loaded)
-start_run(CHAPTER, globals(), loaded)
+rec = start_run(CHAPTER, globals(), loaded)
 set_theme()
 pd.DataFrame([describe(loaded)])
 
@@ -145,14 +145,14 @@ agreement = hull_agreement(n_hull_instances, seed=seed)
 pd.DataFrame([agreement])
 
 # %% tags=["remove-input"]
-record(CHAPTER, "hull_instances", agreement["instances"], fmt=",", description="random instances compared with hulls")
-record(CHAPTER, "hull_verdicts", agreement["verdicts"], fmt=",", description="verdicts compared with hulls")
-record(CHAPTER, "hull_agreement", agreement["agree"] / agreement["verdicts"], fmt=".2%",
-       description="share of verdicts equal to the convex-hull brute force")
-record(CHAPTER, "braid_false_clears", agreement["braid_false_clear"], fmt=",",
-       description="unargmaxable tokens the fast test cleared (must be 0)")
-record(CHAPTER, "hull_undecided", agreement["undecided"], fmt=",",
-       description="classes with a bias whose region has no vertex inside the box (not compared)")
+rec("hull_instances", agreement["instances"], fmt=",", description="random instances compared with hulls")
+rec("hull_verdicts", agreement["verdicts"], fmt=",", description="verdicts compared with hulls")
+rec("hull_agreement", agreement["agree"] / agreement["verdicts"], fmt=".2%",
+    description="share of verdicts equal to the convex-hull brute force")
+rec("braid_false_clears", agreement["braid_false_clear"], fmt=",",
+    description="unargmaxable tokens the fast test cleared (must be 0)")
+rec("hull_undecided", agreement["undecided"], fmt=",",
+    description="classes with a bias whose region has no vertex inside the box (not compared)")
 
 # %% [markdown]
 # On {glue:text}`05_argmaxability.hull_instances` instances ({glue:text}`05_argmaxability.hull_verdicts` verdicts)
@@ -179,16 +179,16 @@ random_sweep.pivot_table(index="dim", columns=["init", "bias"], values="share").
 # %% tags=["remove-input"]
 low = random_sweep[random_sweep.dim == min(random_dims)]
 high = random_sweep[random_sweep.dim == max(random_dims)]
-record(CHAPTER, "random_classes", random_classes, fmt=",", description="classes per random head")
-record(CHAPTER, "box", box, fmt="g", description="half-width of the search box")
-record(CHAPTER, "random_low_dim", int(min(random_dims)), description="smallest dimension of the random sweep")
-record(CHAPTER, "random_high_dim", int(max(random_dims)), description="largest dimension of the random sweep")
-record(CHAPTER, "random_low_share", float(low.share.min()), fmt=".1%",
-       description="smallest share of unargmaxable classes at the smallest dimension")
-record(CHAPTER, "random_high_share", float(high.share.max()), fmt=".2%",
-       description="largest share of unargmaxable classes at the largest dimension")
-record(CHAPTER, "random_seconds", float(random_sweep.seconds.sum()), fmt=".0f",
-       description="seconds for the random sweep (when computed)")
+rec("random_classes", random_classes, fmt=",", description="classes per random head")
+rec("box", box, fmt="g", description="half-width of the search box")
+rec("random_low_dim", int(min(random_dims)), description="smallest dimension of the random sweep")
+rec("random_high_dim", int(max(random_dims)), description="largest dimension of the random sweep")
+rec("random_low_share", float(low.share.min()), fmt=".1%",
+    description="smallest share of unargmaxable classes at the smallest dimension")
+rec("random_high_share", float(high.share.max()), fmt=".2%",
+    description="largest share of unargmaxable classes at the largest dimension")
+rec("random_seconds", float(random_sweep.seconds.sum()), fmt=".0f",
+    description="seconds for the random sweep (when computed)")
 
 # %% [markdown]
 # ```{glue:figure} fig-random
@@ -216,17 +216,17 @@ counts = verdicts.counts()
 pd.DataFrame([counts])
 
 # %% tags=["remove-input"]
-record(CHAPTER, "model_V", head.V, fmt=",", description="vocabulary of the tested model")
-record(CHAPTER, "model_d", head.d, description="dimension of the tested model's head")
-record(CHAPTER, "n_tokens_tested", counts["tested"], fmt=",", description="tokens tested on the real head")
-record(CHAPTER, "n_unargmaxable", counts["unargmaxable"], fmt=",", description="unargmaxable tokens of the real head")
-record(CHAPTER, "n_duplicate", counts["duplicate"], fmt=",", description="tokens whose row has an identical twin")
-record(CHAPTER, "n_decided_by_lp", counts["decided_by_lp"], fmt=",", description="tokens the fast test left to the LP")
-record(CHAPTER, "verify_seconds", verdicts.meta["seconds"], fmt=".0f",
-       description="seconds for the verdicts of the real head (when computed; cached afterwards)")
-record(CHAPTER, "quant_caveat", quantisation_wording(quantisation_grid(E), nearest_distinct_steps(
+rec("model_V", head.V, fmt=",", description="vocabulary of the tested model")
+rec("model_d", head.d, description="dimension of the tested model's head")
+rec("n_tokens_tested", counts["tested"], fmt=",", description="tokens tested on the real head")
+rec("n_unargmaxable", counts["unargmaxable"], fmt=",", description="unargmaxable tokens of the real head")
+rec("n_duplicate", counts["duplicate"], fmt=",", description="tokens whose row has an identical twin")
+rec("n_decided_by_lp", counts["decided_by_lp"], fmt=",", description="tokens the fast test left to the LP")
+rec("verify_seconds", verdicts.meta["seconds"], fmt=".0f",
+    description="seconds for the verdicts of the real head (when computed; cached afterwards)")
+rec("quant_caveat", quantisation_wording(quantisation_grid(E), nearest_distinct_steps(
     E, verdicts.tokens_with("duplicate")), None, what="the duplicate rows"),
-       description="whether the head is de-quantised and its duplicates may be rounding ties, in words")
+    description="whether the head is de-quantised and its duplicates may be rounding ties, in words")
 
 # %% [markdown]
 # Of the {glue:text}`05_argmaxability.n_tokens_tested` tokens tested ($V$ = {glue:text}`05_argmaxability.model_V`,
@@ -253,11 +253,11 @@ glue_figure("fig-steps", fig)
 closest
 
 # %% tags=["remove-input"]
-record(CHAPTER, "n_closest", len(closest), description="closest calls measured with the LP")
-record(CHAPTER, "smallest_lp_radius", float(closest.lp_radius.min()), fmt=".3g",
-       description="smallest Chebyshev radius among the closest calls (box units)")
-record(CHAPTER, "smallest_cone_angle", float(closest.cone_half_angle_deg.min()), fmt=".1f",
-       description="smallest half-angle (degrees) of a circular cone inside a closest call's region (no-bias heads)")
+rec("n_closest", len(closest), description="closest calls measured with the LP")
+rec("smallest_lp_radius", float(closest.lp_radius.min()), fmt=".3g",
+    description="smallest Chebyshev radius among the closest calls (box units)")
+rec("smallest_cone_angle", float(closest.cone_half_angle_deg.min()), fmt=".1f",
+    description="smallest half-angle (degrees) of a circular cone inside a closest call's region (no-bias heads)")
 
 # %% [markdown]
 # ```{glue:figure} fig-steps
@@ -282,7 +282,7 @@ if second_model is not None and second_model in available_offline_models() and s
     sample = np.sort(rng.choice(second_head.V, min(second_model_max_tokens, second_head.V), replace=False))
     second = find_unargmaxable(second_head.E.numpy(), None if second_head.b is None else second_head.b.numpy(),
                                tokens=sample, box=box, patience=patience, start=start, device=device)
-    record(CHAPTER, "second_model_counts", str(second.counts()), description=f"verdicts of {second_model} (sample)")
+    rec("second_model_counts", str(second.counts()), description=f"verdicts of {second_model} (sample)")
     display(verdict_table(second, second_loaded.tokenizer).head(n_table))
 print("second model:", "not installed or skipped" if second is None else second.counts())
 
@@ -320,21 +320,21 @@ first = sweeps.first_unargmaxable_fraction(pruning[pruning.order == "smallest |A
 first_random = (sweeps.first_unargmaxable_fraction(pruning[pruning.order == "random order"]) if prune_random
                 else np.nan)
 at_max = pruning[(pruning.order == "smallest |A| first") & (pruning.fraction == max(prune_fractions))].iloc[0]
-record(CHAPTER, "train_text", acts.describe(), description="the text D of the pass behind the pruning order")
-record(CHAPTER, "prune_first_fraction", first, fmt=".2f",
-       description="smallest deleted fraction (|A| order) with an unargmaxable token; nan if none on the grid")
-record(CHAPTER, "prune_first_text", sweeps.first_fraction_text(first, prune_fractions),
-       description="the same, as text")
-record(CHAPTER, "prune_max_fraction", max(prune_fractions), fmt=".0%", description="largest deleted fraction tried")
-record(CHAPTER, "prune_first_text_random", sweeps.first_fraction_text(first_random, prune_fractions),
-       description="smallest deleted fraction (random order) with an unargmaxable token")
+rec("train_text", acts.describe(), description="the text D of the pass behind the pruning order")
+rec("prune_first_fraction", first, fmt=".2f",
+    description="smallest deleted fraction (|A| order) with an unargmaxable token; nan if none on the grid")
+rec("prune_first_text", sweeps.first_fraction_text(first, prune_fractions),
+    description="the same, as text")
+rec("prune_max_fraction", max(prune_fractions), fmt=".0%", description="largest deleted fraction tried")
+rec("prune_first_text_random", sweeps.first_fraction_text(first_random, prune_fractions),
+    description="smallest deleted fraction (random order) with an unargmaxable token")
 
 # %% tags=["remove-input"]
-record(CHAPTER, "prune_unargmaxable_at_max", int(at_max.unargmaxable), fmt=",",
-       description="unargmaxable tokens at the largest deleted fraction (|A| order)")
-record(CHAPTER, "prune_tested", int(at_max.tested), fmt=",", description="tokens tested per pruned head")
-record(CHAPTER, "prune_chapter3_sentence", sweeps.paper_range_sentence(first),
-       description="where the paper's pruning range lies relative to the first unargmaxable token, in words")
+rec("prune_unargmaxable_at_max", int(at_max.unargmaxable), fmt=",",
+    description="unargmaxable tokens at the largest deleted fraction (|A| order)")
+rec("prune_tested", int(at_max.tested), fmt=",", description="tokens tested per pruned head")
+rec("prune_chapter3_sentence", sweeps.paper_range_sentence(first),
+    description="where the paper's pruning range lies relative to the first unargmaxable token, in words")
 
 # %% [markdown]
 # ```{glue:figure} fig-pruning
@@ -371,11 +371,11 @@ prevention_table = pd.DataFrame({name: v.counts() for name, v in prevention.item
 prevention_table
 
 # %% tags=["remove-input"]
-record(CHAPTER, "prevention_dim", prevention_dim, description="dimension of the prevention example")
-record(CHAPTER, "prevention_before", int(prevention["no bias"].count("unargmaxable")), fmt=",",
-       description="unargmaxable tokens of the random head before prevention")
-record(CHAPTER, "prevention_after", int(max(prevention_table.unargmaxable.iloc[1:])), fmt=",",
-       description="unargmaxable tokens after either remedy (the larger count)")
+rec("prevention_dim", prevention_dim, description="dimension of the prevention example")
+rec("prevention_before", int(prevention["no bias"].count("unargmaxable")), fmt=",",
+    description="unargmaxable tokens of the random head before prevention")
+rec("prevention_after", int(max(prevention_table.unargmaxable.iloc[1:])), fmt=",",
+    description="unargmaxable tokens after either remedy (the larger count)")
 
 # %% [markdown]
 # Before: {glue:text}`05_argmaxability.prevention_before` of {glue:text}`05_argmaxability.random_classes` tokens are
@@ -398,9 +398,8 @@ record(CHAPTER, "prevention_after", int(max(prevention_table.unargmaxable.iloc[1
 
 # %% tags=["remove-input"]
 checks = sweeps.headline_checks(random_sweep, verdicts, prevention, theory_share=theory_share)
-record(CHAPTER, "theory_share", theory_share, fmt=".0%", description="threshold of the 'in theory' check")
-record_scorecard(
-    CHAPTER,
+rec("theory_share", theory_share, fmt=".0%", description="threshold of the 'in theory' check")
+rec.scorecard(
     f"{counts['unargmaxable']} unargmaxable of {counts['tested']:,} tokens of {model} "
     f"({counts['duplicate']} duplicate rows); random d={min(random_dims)}: ≥{low.share.min():.0%}, "
     f"d={max(random_dims)}: ≤{high.share.max():.1%}",

@@ -73,7 +73,7 @@ from utils.head import output_head
 from utils.models import describe, load_model
 from utils.paths import RESULTS_DIR
 from utils.plotting import set_theme
-from utils.results import RERUNS_DIR, glue_figure, record, record_many, record_scorecard, start_run
+from utils.results import RERUNS_DIR, glue_figure, start_run
 
 # %% tags=["hide-input"]
 from utils import undertrained as ut
@@ -88,7 +88,7 @@ check_parameters(globals())  # every knob that needs no model, checked before an
 loaded = load_model(model, revision, device=device, precision=precision)
 check_model_parameters(globals(), loaded)
 head = output_head(loaded.model)
-start_run(CHAPTER, globals(), loaded)
+rec = start_run(CHAPTER, globals(), loaded)
 set_theme()
 pd.DataFrame([describe(loaded)])
 
@@ -129,7 +129,7 @@ precision_table
 
 # %% tags=["remove-input"]
 lift, lift_interval = prompting.lift(seed=seed)  # closeness's top list against the random control
-record_many(CHAPTER, records.prompting_records(prompting, reference_rule, precision_table, lift, lift_interval))
+rec.many(records.prompting_records(prompting, reference_rule, precision_table, lift, lift_interval))
 
 # %% [markdown]
 # The reference tokens, each with its probability in every copy template and the largest of them:
@@ -184,8 +184,8 @@ n_under_unarg, n_under_dup = ut.strict_win_losses(prompting.under, verdicts, hea
 grid = ut.quantisation_grid(head_E)  # is the head stored on a GGUF Q8_0 grid?
 quantised = grid["on_grid"] == 1.0
 ties = ut.nearest_distinct_steps(head_E, np.intersect1d(prompting.under, ut.duplicate_rows(head_E)))
-record_many(CHAPTER, records.agreement_records(correlations, overlap, len(prompting.under), n_under_unarg,
-                                               n_under_dup, len(verdicts), quantised))
+rec.many(records.agreement_records(correlations, overlap, len(prompting.under), n_under_unarg,
+                                   n_under_dup, len(verdicts), quantised))
 ties
 
 # %% [markdown]
@@ -228,10 +228,10 @@ reach
 
 # %% tags=["remove-input"]
 float_duplicates = int(recovery.duplicates.max()) if len(recovery) else None  # chapter 4's float32 heads
-record_many(CHAPTER, {**training.reachability_records(reach, changes, recovery),
-                      **records.quantisation_records(grid, ties, float_duplicates),
-                      "dyn_bound_wording": (records.training_bound_wording(changes), None,
-                                            "what the sample says of the whole vocabulary")})
+rec.many({**training.reachability_records(reach, changes, recovery),
+          **records.quantisation_records(grid, ties, float_duplicates),
+          "dyn_bound_wording": (records.training_bound_wording(changes), None,
+                                "what the sample says of the whole vocabulary")})
 recovery
 
 # %% [markdown]
@@ -263,8 +263,8 @@ recovery
 # %% tags=["remove-input"]
 checks = records.scorecard_checks(lift, lift_interval, n_under_unarg, n_under_dup, quantised=quantised,
                                   changes=changes)
-record(CHAPTER, "scorecard_kind", "a finding of the book (not a claim of the papers)", description="what is scored")
-record_scorecard(CHAPTER, records.scorecard_figure(model, prompting, n_under_unarg, n_under_dup), checks)
+rec("scorecard_kind", "a finding of the book (not a claim of the papers)", description="what is scored")
+rec.scorecard(records.scorecard_figure(model, prompting, n_under_unarg, n_under_dup), checks)
 
 # %% [markdown]
 # Verdict (a finding of the book): **{glue:text}`06_undertrained.verdict`**:

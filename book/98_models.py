@@ -47,7 +47,7 @@ from pathlib import Path
 
 from utils.book import rerun_grid
 from utils.models import available_offline_models, load_model
-from utils.results import RERUNS_DIR, RESULTS_DIR, glue_figure, record, start_run
+from utils.results import RERUNS_DIR, RESULTS_DIR, glue_figure, start_run
 from utils.robustness import (check_model_list, check_run_sizes, dynamics_results, models_figure, models_grid,
                               models_table, models_to_compare, random_init_baselines)
 from utils.validation import check_int
@@ -56,7 +56,7 @@ CHAPTER = "98_models"
 check_model_list(models)
 check_run_sizes(globals())
 check_int("window_length", window_length, minimum=2)
-start_run(CHAPTER, globals())
+rec = start_run(CHAPTER, globals())
 results_root = Path(os.environ.get("LOGLINEAR_RESULTS", RERUNS_DIR))
 
 # %% tags=["hide-input", "hide-output"]
@@ -69,7 +69,7 @@ common = {"device": device, "precision": "float32", "sample_seed": sample_seed, 
 grid = models_grid(named, contexts, common, window_length=window_length, argmax_max_tokens=argmax_max_tokens,
                    trained_argmax_max_tokens=trained_argmax_max_tokens)
 runs = rerun_grid("headlines", grid, results_root / "headlines")
-record(CHAPTER, "models", ", ".join(named), description="the models side by side")
+rec("models", ", ".join(named), description="the models side by side")
 
 # %% [markdown]
 # ## The headline checks
@@ -86,7 +86,7 @@ record(CHAPTER, "models", ", ".join(named), description="the models side by side
 trained_results = dynamics_results([results_root, RESULTS_DIR]) if trained_models else None
 baselines = random_init_baselines(json.loads(trained_results.read_text()) if trained_results else None)
 side_by_side = models_table(runs, list(named), {label: b for label, b in baselines.items() if label in named})
-record(CHAPTER, "table", side_by_side.reset_index().to_dict("records"), description="the checks of every model")
+rec("table", side_by_side.reset_index().to_dict("records"), description="the checks of every model")
 side_by_side
 
 # %% tags=["remove-input"]

@@ -47,14 +47,14 @@ from pathlib import Path
 from utils.book import rerun_grid
 from utils.compute import PRECISIONS
 from utils.plotting import set_theme
-from utils.results import RERUNS_DIR, glue_figure, record, start_run
+from utils.results import RERUNS_DIR, glue_figure, start_run
 from utils.robustness import (check_robustness_grid, check_run_sizes, checks_table, choice_spread_text,
                               precision_statements, robustness_figure, spread_table)
 
 CHAPTER = "99_robustness"
 check_robustness_grid(sample_seeds, window_lengths, precisions, PRECISIONS)
 check_run_sizes(globals())
-start_run(CHAPTER, globals())
+rec = start_run(CHAPTER, globals())
 set_theme()
 
 # %% [markdown]
@@ -76,9 +76,9 @@ runs_root = Path(os.environ.get("LOGLINEAR_RESULTS", RERUNS_DIR)) / "headlines" 
 runs = rerun_grid("headlines", grid, runs_root)
 every_run = checks_table(runs)
 table = every_run[every_run["precision"] == "float32"]
-record(CHAPTER, "n_runs", len(sample_seeds) * len(window_lengths), description="runs (sampling seeds x window lengths)")
-record(CHAPTER, "seeds", ", ".join(map(str, sample_seeds)), description="sampling seeds")
-record(CHAPTER, "window_lengths", ", ".join(map(str, window_lengths)), description="window lengths")
+rec("n_runs", len(sample_seeds) * len(window_lengths), description="runs (sampling seeds x window lengths)")
+rec("seeds", ", ".join(map(str, sample_seeds)), description="sampling seeds")
+rec("window_lengths", ", ".join(map(str, window_lengths)), description="window lengths")
 table.round(4)
 
 # %% tags=["remove-input"]
@@ -102,11 +102,11 @@ glue_figure("fig-robustness", fig)
 # %% tags=["hide-input"]
 spread = spread_table(table)
 agree = spread.loc[spread["kind"] == "check", "verdicts agree"].astype(bool)  # the choices' rows have no verdict
-record(CHAPTER, "stable_checks", int(agree.sum()), description="checks whose verdict is the same in every run")
-record(CHAPTER, "n_checks", len(agree), description="checks")
-record(CHAPTER, "unstable", ", ".join(agree.index[~agree]) or "none",
-       description="checks whose verdict differs between runs")
-record(CHAPTER, "choices", choice_spread_text(spread), description="the choices the checks rest on, over the runs")
+rec("stable_checks", int(agree.sum()), description="checks whose verdict is the same in every run")
+rec("n_checks", len(agree), description="checks")
+rec("unstable", ", ".join(agree.index[~agree]) or "none",
+    description="checks whose verdict differs between runs")
+rec("choices", choice_spread_text(spread), description="the choices the checks rest on, over the runs")
 spread
 
 # %% [markdown]
@@ -131,10 +131,10 @@ spread
 # is set beside its float32 value and interval.
 
 # %% tags=["hide-input"]
-record(CHAPTER, "first_seed", sample_seeds[0], description="seed of the precision comparison")
-record(CHAPTER, "first_window", window_lengths[0], description="window length of the precision comparison")
+rec("first_seed", sample_seeds[0], description="seed of the precision comparison")
+rec("first_window", window_lengths[0], description="window length of the precision comparison")
 statement, comparison = precision_statements(every_run, runs, others)
-record(CHAPTER, "precision_statement", statement, description="the precision runs against float32")
+rec("precision_statement", statement, description="the precision runs against float32")
 comparison.round(4) if comparison is not None else None  # the table of a bf16 run, where one was asked for
 
 # %% [markdown]

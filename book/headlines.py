@@ -56,22 +56,22 @@ from utils import encoding as enc
 from utils.head import output_head
 from utils.models import describe, load_model
 from utils.pruning import checks as pruning_checks
-from utils.results import record, start_run
+from utils.results import start_run
 from utils.robustness import argmax_counts, check_rows, check_run_sizes, choice_rows, headline_passes
 from utils.steering import scorecard as steering_scorecard
 
 NOTEBOOK = "headlines"
 check_run_sizes(globals())
 loaded = load_model(model, revision, device=device, precision=precision)
-start_run(NOTEBOOK, globals(), loaded)
+rec = start_run(NOTEBOOK, globals(), loaded)
 passes = headline_passes(loaded, corpus, window_length=window_length, sample_seed=sample_seed, n_tokens=n_tokens,
                          n_tokens_test=n_tokens_test, batch_size=batch_size, store=keep_passes)
 
 # %% tags=["hide-input"]
 for split, acts in passes.items():
-    record(NOTEBOOK, f"text_{split}", acts.describe(), description=f"the {split} pass")
-record(NOTEBOOK, "precision_used", loaded.compute.precision, description=loaded.compute.reason)
-record(NOTEBOOK, "model_description", describe(loaded), description="the model")
+    rec(f"text_{split}", acts.describe(), description=f"the {split} pass")
+rec("precision_used", loaded.compute.precision, description=loaded.compute.reason)
+rec("model_description", describe(loaded), description="the model")
 
 # %%
 steering_tokens = steering_scorecard.frequency_sample(passes["train"].log_alpha.numpy(), n_buckets, tokens_per_bucket,
@@ -91,9 +91,9 @@ checks = {
 
 # %%
 rows = check_rows(checks)
-record(NOTEBOOK, "checks", rows, description="every headline check of this sampling")
-record(NOTEBOOK, "choices", choice_rows({"02_steering": {"k chosen on training windows": steering.k}}),
-       description="the choices the checks rest on (kept out of the checks' names)")
+rec("checks", rows, description="every headline check of this sampling")
+rec("choices", choice_rows({"02_steering": {"k chosen on training windows": steering.k}}),
+    description="the choices the checks rest on (kept out of the checks' names)")
 pd.DataFrame(rows)
 
 # %% [markdown]
@@ -104,5 +104,5 @@ pd.DataFrame(rows)
 head = output_head(loaded.model)
 counts = argmax_counts(head.E.numpy(), None if head.b is None else head.b.numpy(), max_tokens=argmax_max_tokens,
                        seed=seed, **argmax)
-record(NOTEBOOK, "argmax_counts", counts, description="unargmaxable and duplicate tokens of the head (of those tested)")
+rec("argmax_counts", counts, description="unargmaxable and duplicate tokens of the head (of those tested)")
 pd.DataFrame([counts])

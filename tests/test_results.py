@@ -7,7 +7,7 @@ import pytest
 
 from utils import results
 from utils.corpora import corpus_fingerprint
-from utils.results import load_results, record, record_scorecard, start_run
+from utils.results import Recorder, load_results, start_run
 from utils.uncertainty import Check, Interval
 
 
@@ -22,18 +22,22 @@ def own_results_folder(tmp_path, monkeypatch):
 
 
 def test_record_merges_values_and_formats_text(tmp_path):
-    record("99_test", "r2", 0.91234, fmt=".3f", results_dir=tmp_path)
-    record("99_test", "count", 12345, fmt=",", results_dir=tmp_path)
+    rec = Recorder("99_test", tmp_path / "99_test.json")
+    rec("r2", 0.91234, fmt=".3f")
+    rec("count", 12345, ",", "a count")  # format and description may be given in order
     data = json.loads((tmp_path / "99_test.json").read_text())
     assert data["r2"] == {"value": 0.91234, "text": "0.912", "description": ""}
-    assert data["count"]["text"] == "12,345"
+    assert data["count"] == {"value": 12345, "text": "12,345", "description": "a count"}
+    with pytest.raises(ValueError, match="reserved"):
+        rec("_run", 1)
     assert load_results("99_test", tmp_path) == data
     assert not list(tmp_path.glob(".*"))  # no temporary files left behind
 
 
 def test_non_finite_values_stay_valid_json(tmp_path):
-    record("99_test", "nan", float("nan"), results_dir=tmp_path)
-    record("99_test", "inf", float("inf"), results_dir=tmp_path)
+    rec = Recorder("99_test", tmp_path / "99_test.json")
+    rec("nan", float("nan"))
+    rec("inf", float("inf"))
     data = json.loads((tmp_path / "99_test.json").read_text())
     assert data["nan"]["value"] is None and data["inf"]["value"] == "inf"
 
@@ -42,23 +46,24 @@ def test_scorecard_records_three_valued_checks(tmp_path, monkeypatch):
     monkeypatch.setenv("LOGLINEAR_RESULTS", str(tmp_path))
     checks = [Check("R²", 0.792, Interval(0.78, 0.80), 0.8, "above"),
               Check("sparse share", 0.97, Interval(0.96, 0.98), 0.95, "above")]
-    assert record_scorecard("99_test", "R² = 0.79", checks) is None
+    rec = Recorder("99_test", tmp_path / "99_test.json")
+    assert rec.scorecard("R² = 0.79", checks) is None
     data = load_results("99_test")
     assert data["verdict"]["value"] == "inconclusive"
     assert data["verdict_reason"]["text"] == ("R²: 0.792 [0.780, 0.800] against >= 0.800: inconclusive; "
                                               "sparse share: 0.970 [0.960, 0.980] against >= 0.950: reproduced")
     assert [c["verdict"] for c in data["checks"]["value"]] == ["inconclusive", "reproduced"]
     with pytest.raises(ValueError, match="checks"):
-        record_scorecard("99_test", "nothing", [])
+        rec.scorecard("nothing", [])
 
 
 def test_a_run_starts_afresh_and_records_what_produced_it(tmp_path, monkeypatch):
     monkeypatch.setenv("LOGLINEAR_RESULTS", str(tmp_path))
-    record("01_encoding", "stale", 1.0)
-    path = start_run("01_encoding", {"model": "tiny", "window_length": 16, "unrelated": 3})
-    assert path == tmp_path / "01_encoding.json"
-    record("01_encoding", "r2", 0.5, fmt=".1f")
-    data = json.loads(path.read_text())
+    Recorder("01_encoding", tmp_path / "01_encoding.json")("stale", 1.0)
+    rec = start_run("01_encoding", {"model": "tiny", "window_length": 16, "unrelated": 3})
+    assert rec.chapter == "01_encoding" and rec.path == tmp_path / "01_encoding.json"
+    rec("r2", 0.5, fmt=".1f")
+    data = json.loads(rec.path.read_text())
     assert "stale" not in data
     run = data["_run"]
     assert run["parameters"] == {"model": "tiny", "window_length": 16}  # only the parameters cell's names
@@ -69,7 +74,7 @@ def test_a_run_starts_afresh_and_records_what_produced_it(tmp_path, monkeypatch)
 def test_without_a_results_folder_a_run_writes_beside_the_published_files(tmp_path, monkeypatch):
     monkeypatch.delenv("LOGLINEAR_RESULTS", raising=False)
     monkeypatch.setattr(results, "RERUNS_DIR", tmp_path / "reruns")
-    path = start_run("01_encoding", {"model": "tiny", "window_length": 256})
-    other = start_run("01_encoding", {"model": "tiny", "window_length": 128})
+    path = start_run("01_encoding", {"model": "tiny", "window_length": 256}).path
+    other = start_run("01_encoding", {"model": "tiny", "window_length": 128}).path
     assert path.parent == other.parent == tmp_path / "reruns" and path != other
     assert path.name.startswith("01_encoding-")

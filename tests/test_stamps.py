@@ -31,7 +31,8 @@ def edit(path: Path) -> None:
 
 
 def test_imports_found_directly_transitively_and_relatively(repo_copy):
-    files = {path.relative_to(repo_copy).as_posix() for path in book.imported_utils_files([repo_copy / "book" / "04_dynamics.py"])}
+    chapter = repo_copy / "book" / "04_dynamics.py"
+    files = {path.relative_to(repo_copy).as_posix() for path in book.imported_utils_files([chapter])}
     assert "utils/dynamics/training.py" in files  # imported by the chapter
     assert "utils/validation.py" in files  # only through other utils modules (relative imports)
     assert "utils/__init__.py" in files and "utils/dynamics/__init__.py" in files  # packages run on import

@@ -1,9 +1,10 @@
 """Record a chapter's headline numbers: glued into the text and written to the results file of *that run*.
 
-Numbers in prose are never typed by hand: a chapter calls :func:`record` and its markdown refers to the
-value with ``{glue:text}`\\`<chapter>.<name>\\``.
+Numbers in prose are never typed by hand: a chapter records each value with its recorder, ``rec(name, value, fmt,
+description)``, and its markdown refers to the value with ``{glue:text}`\\`<chapter>.<name>\\``.
 
-Every chapter starts with :func:`start_run`, which starts its results file afresh and writes, under the key
+Every chapter starts with :func:`start_run`, which returns the chapter's :class:`Recorder` (the one way a chapter
+records a value or its scorecard), starts its results file afresh and writes, under the key
 ``_run``, what produced it: the parameters, the model, its revision and a fingerprint of its head, the corpus
 fingerprints, the code version, the date and (updated on every write) the seconds since the start. Where the file
 goes: the folder in ``LOGLINEAR_RESULTS`` when it is set (``utils.book`` sets it: the published book's
@@ -89,8 +90,8 @@ def code_version() -> str:
     return f"{commit}; utils {digest.hexdigest()[:12]}"
 
 
-def start_run(chapter: str, namespace: dict[str, Any], loaded: Any = None) -> Path:
-    """Start ``chapter``'s results afresh and record what produces them; returns the results file.
+def start_run(chapter: str, namespace: dict[str, Any], loaded: Any = None) -> Recorder:
+    """Start ``chapter``'s results afresh and record what produces them; returns the chapter's recorder.
 
     Args:
         namespace: the chapter's globals; the values of its parameters-cell names are recorded.
@@ -120,7 +121,7 @@ def start_run(chapter: str, namespace: dict[str, Any], loaded: Any = None) -> Pa
     _write(path, {RUN_KEY: run}, chapter)
     shown = path.resolve().relative_to(REPO_ROOT) if path.resolve().is_relative_to(REPO_ROOT) else path
     print(f"This run's results: {shown}")
-    return path
+    return Recorder(chapter, path)
 
 
 def _write(path: Path, data: dict[str, Any], chapter: str) -> None:
@@ -143,38 +144,77 @@ def format_value(value: Any, fmt: str | None) -> str:
     return format(value, fmt)
 
 
-def record(
-    chapter: str,
-    name: str,
-    value: Any,
-    *,
-    fmt: str | None = None,
-    description: str = "",
-    display: bool = False,
-    results_dir: Path | None = None,
-) -> None:
-    """Glue ``value`` as ``<chapter>.<name>`` and merge it into the run's results file (:func:`results_path`).
+class Recorder:
+    """A chapter's run, bound to its results file: ``rec(name, value, fmt, description)`` records one value,
+    ``rec.many(block)`` a block of them built by the chapter's package, ``rec.scorecard(figure, checks)`` the
+    chapter's claim. Made by :func:`start_run`.
 
-    The glued object is the formatted string (so prose shows exactly what the JSON's ``text`` holds);
-    the JSON keeps the raw value too.  The file is rewritten atomically.  Nothing is returned, so a chapter cell
-    ending in ``record(...)`` displays nothing on the page.
+    Attributes:
+        chapter: the chapter's name (``01_encoding``); values are glued as ``<chapter>.<name>``.
+        path: the results file of this run.
     """
-    text = format_value(value, fmt)
-    glue(f"{chapter}.{name}", text, display=display)
-    if not display:
-        show_in_notebook(f"{chapter}.{name}", text, description)
-    if name == RUN_KEY:
-        raise ValueError(f"name={name!r} is reserved for the run's provenance")
-    path = results_path(chapter, results_dir)
-    data = json.loads(path.read_text()) if path.exists() else {}
-    data[name] = {"value": _to_jsonable(value), "text": text, "description": description}
-    _write(path, data, chapter)
 
+    def __init__(self, chapter: str, path: Path) -> None:
+        self.chapter = chapter
+        self.path = Path(path)
 
-def record_many(chapter: str, values: dict[str, tuple[Any, str | None, str]]) -> None:
-    """:func:`record` for many numbers at once: ``{name: (value, fmt, description)}``."""
-    for name, (value, fmt, description) in values.items():
-        record(chapter, name, value, fmt=fmt, description=description)
+    def __repr__(self) -> str:
+        return f"Recorder({self.chapter!r}, {str(self.path)!r})"
+
+    def __call__(self, name: str, value: Any, fmt: str | None = None, description: str = "", *,
+                 display: bool = False) -> None:
+        """Glue ``value`` as ``<chapter>.<name>`` and merge it into the run's results file.
+
+        The glued object is the formatted string (so prose shows exactly what the JSON's ``text`` holds); the
+        JSON keeps the raw value too. The file is rewritten atomically. ``display`` shows the value in the cell's
+        output (on the page too); otherwise it shows only where the notebook runs (:func:`show_in_notebook`).
+        Nothing is returned, so a chapter cell ending in a record displays nothing on the page.
+        """
+        if name == RUN_KEY:
+            raise ValueError(f"name={name!r} is reserved for the run's provenance")
+        text = format_value(value, fmt)
+        glue(f"{self.chapter}.{name}", text, display=display)
+        if not display:
+            show_in_notebook(f"{self.chapter}.{name}", text, description)
+        data = json.loads(self.path.read_text()) if self.path.exists() else {}
+        data[name] = {"value": _to_jsonable(value), "text": text, "description": description}
+        _write(self.path, data, self.chapter)
+
+    def many(self, values: dict[str, tuple[Any, str | None, str]]) -> None:
+        """Record a block of values a chapter's package builds as data, ``{name: (value, fmt, description)}``
+        (e.g. :func:`utils.pruning.records.sweep_records`), each as ``self(name, value, fmt, description)``."""
+        for name, (value, fmt, description) in values.items():
+            self(name, value, fmt, description)
+
+    def scorecard(self, figure: str, checks: list[Check]) -> None:
+        """Record the chapter's scorecard entry for the front page.
+
+        Args:
+            figure: this book's figure for the claim, as a short text built from computed values.
+            checks: the claim's checks, each a number with its interval over texts and a threshold
+                (:class:`utils.uncertainty.Check`).
+
+        Records ``scorecard_figure``, ``verdict`` (:func:`utils.uncertainty.combine` of the checks' verdicts, each
+        from :func:`utils.uncertainty.decide`), ``verdict_mark`` (the verdict with its sign, for the front page's
+        table), ``scorecard_short`` (each check's short name, number and interval: the front page's row),
+        ``verdict_reason`` (each check with its number, interval, threshold and verdict) and ``checks`` (the same
+        as data). Returns nothing, so a chapter cell ending in it shows no stray value.
+        """
+        if not checks:
+            raise ValueError("checks must hold at least one check of the claim")
+        verdict = combine([check.verdict for check in checks])
+        self("scorecard_figure", figure, description="this book's figure for the chapter's claim")
+        self("verdict", verdict, description="scorecard verdict")
+        self("verdict_mark", f"{VERDICT_SIGNS[verdict]} {verdict}", description="the verdict with its sign")
+        self("scorecard_short", short_checks(checks),
+             description="each check's short name, number and interval (the front page's row)")
+        self("verdict_reason", "; ".join(check.describe() for check in checks),
+             description="each check: number, interval (its name says over what), threshold, verdict")
+        self("checks", [{"name": c.name, "value": c.value, "low": c.interval.low, "high": c.interval.high,
+                         "level": c.interval.level, "unit": c.interval.unit, "n_boot": c.interval.n_boot,
+                         "threshold": c.threshold, "direction": c.direction, "verdict": c.verdict,
+                         "fmt": c.fmt, "n_groups": c.interval.n_groups}
+                        for c in checks], description="the checks behind the verdict")
 
 
 #: metadata of the outputs shown only where a notebook is run (JupyterLab, the executed runs); the book's staging
@@ -205,37 +245,6 @@ def glue_figure(name: str, figure: Any) -> None:
 def is_lab_only(output: dict[str, Any]) -> bool:
     """Whether a notebook output (a dict of nbformat's) is one of :func:`glue_figure`'s displays for front ends."""
     return bool(output.get("metadata", {}).get("loglinear", {}).get("lab_only"))
-
-
-def record_scorecard(chapter: str, figure: str, checks: list[Check]) -> None:
-    """Record a chapter's scorecard entry for the front page.
-
-    Args:
-        figure: this book's figure for the claim, as a short text built from computed values.
-        checks: the claim's checks, each a number with its interval over texts and a threshold
-            (:class:`utils.uncertainty.Check`).
-
-    Records ``scorecard_figure``, ``verdict`` (:func:`utils.uncertainty.combine` of the checks' verdicts, each from
-    :func:`utils.uncertainty.decide`), ``verdict_mark`` (the verdict with its sign, for the front page's table),
-    ``scorecard_short`` (each check's short name, number and interval: the front page's row), ``verdict_reason``
-    (each check with its number, interval, threshold and verdict) and ``checks`` (the same as data). Returns nothing,
-    so a chapter cell ending in it shows no stray value.
-    """
-    if not checks:
-        raise ValueError("checks must hold at least one check of the claim")
-    verdict = combine([check.verdict for check in checks])
-    record(chapter, "scorecard_figure", figure, description="this book's figure for the chapter's claim")
-    record(chapter, "verdict", verdict, description="scorecard verdict")
-    record(chapter, "verdict_mark", f"{VERDICT_SIGNS[verdict]} {verdict}", description="the verdict with its sign")
-    record(chapter, "scorecard_short", short_checks(checks),
-           description="each check's short name, number and interval (the front page's row)")
-    record(chapter, "verdict_reason", "; ".join(check.describe() for check in checks),
-           description="each check: number, interval (its name says over what), threshold, verdict")
-    record(chapter, "checks", [{"name": c.name, "value": c.value, "low": c.interval.low, "high": c.interval.high,
-                                "level": c.interval.level, "unit": c.interval.unit, "n_boot": c.interval.n_boot,
-                                "threshold": c.threshold, "direction": c.direction, "verdict": c.verdict,
-                                "fmt": c.fmt, "n_groups": c.interval.n_groups}
-                               for c in checks], description="the checks behind the verdict")
 
 
 #: a sign per verdict, so that the front page's verdicts differ at a glance and not by colour alone

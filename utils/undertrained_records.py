@@ -1,4 +1,4 @@
-"""What chapter 6 records: its numbers for :func:`utils.results.record_many`, its scorecard checks and figure.
+"""What chapter 6 records: its numbers for :meth:`utils.results.Recorder.many`, its scorecard checks and figure.
 
 Every check says what its interval is over: the closeness lift over tokens (a bootstrap of the prompted top list and
 the random controls), the tokens that cannot win strictly over what the head's Q8_0 rounding may have merged, and
@@ -46,7 +46,7 @@ def worst_training_change(changes: dict[str, dict[str, int]]) -> tuple[int, int,
 
 def prompting_records(prompting: Prompting, reference_rule: str, table: Any, lift: float,
                       lift_interval: Any) -> dict[str, tuple[Any, str | None, str]]:
-    """Section 6.1's numbers for :func:`utils.results.record_many`: ``{name: (value, fmt, description)}``.
+    """Section 6.1's numbers for :meth:`utils.results.Recorder.many`: ``{name: (value, fmt, description)}``.
     ``table``: the :func:`utils.undertrained.precision_table`; ``lift``, ``lift_interval``: :meth:`Prompting.lift`."""
     precision = dict(zip(table.indicator, table.precision))
     return {
@@ -75,7 +75,7 @@ def prompting_records(prompting: Prompting, reference_rule: str, table: Any, lif
 
 def agreement_records(correlations: Any, overlap: Any, n_under: int, n_unargmaxable: int, n_duplicate: int,
                       n_verdict_tokens: int, quantised: bool = False) -> dict[str, tuple[Any, str | None, str]]:
-    """Section 6.2's numbers for :func:`utils.results.record_many`: ``{name: (value, fmt, description)}``, from the
+    """Section 6.2's numbers for :meth:`utils.results.Recorder.many`: ``{name: (value, fmt, description)}``, from the
     :func:`utils.undertrained.rank_agreement` and :func:`utils.undertrained.top_overlap` of the views and the verdicts
     of the verified candidates (``quantised``: the head is stored on a Q8_0 grid)."""
     cosine = COSINE in overlap.index

@@ -263,7 +263,7 @@ def reachability(located: tuple[dict[str, Path], list[str], str] | None, *, earl
 
 def reachability_records(reach: Any, changes: dict[str, dict[str, int]],
                          recovery: Any) -> dict[str, tuple[Any, str | None, str]]:
-    """Section 6.3's numbers for :func:`utils.results.record_many` (``{name: (value, fmt, description)}``), from
+    """Section 6.3's numbers for :meth:`utils.results.Recorder.many` (``{name: (value, fmt, description)}``), from
     :func:`reachability`'s three results (worst case over sizes; "none" and NaN without chapter 4's runs)."""
     created = sum(c["created"] for c in changes.values())
     removed = sum(c["removed"] for c in changes.values())

@@ -1,5 +1,5 @@
 """The numbers chapter 3 records, built as ``{name: (value, format, description)}`` blocks for
-:func:`utils.results.record_many`, so that the chapter records a whole block in one call."""
+the chapter's recorder (:meth:`utils.results.Recorder.many`), so that the chapter records a whole block in one call."""
 from __future__ import annotations
 
 from collections.abc import Mapping
