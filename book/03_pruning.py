@@ -224,8 +224,7 @@ main.pivot_table(index="fraction", columns="criterion", values=["js_alpha", "top
 
 # %% tags=["remove-input"]
 n_sweep_positions = int(sweep[(sweep.group == "all")].n_positions.iloc[0])
-rec.many(records.sweep_records(tests, n_sweep_positions, fractions, len(orders), js_halves, halves_safe,
-                               js_corpora))
+records.record_sweep(rec, tests, n_sweep_positions, fractions, len(orders), js_halves, halves_safe, js_corpora)
 
 # %%
 fig = figures.curves_figure(main, ["js_alpha", "mean_kl", "top1_agreement"], thresholds=THRESHOLDS, width=7, height=3)
@@ -256,8 +255,7 @@ nearest = min(fractions, key=lambda f: abs(f - paper_fraction))
 safe_main.round(2)
 
 # %% tags=["remove-input"]
-rec.many(records.paper_fraction_records(nearest, paper_js, paper_top1, at_paper, js_threshold,
-                                        top1_threshold))
+records.record_paper_fraction(rec, nearest, paper_js, paper_top1, at_paper, js_threshold, top1_threshold)
 
 # %% [markdown]
 # **Where the two kinds of movement disagree.** With the paper's criterion, the averaged distribution stays within
@@ -365,8 +363,8 @@ mauve_fraction = min(generation_fractions, key=lambda f: abs(f - paper_fraction)
 mauve_scores = mauve_by_condition.dropna().to_dict()
 mauve_saturated = mauve_is_saturated(mauve_scores, mauve_saturation)
 prompt_documents = int(tests[in_distribution].document[:n_prompts].unique().numel())
-rec.many(records.generation_records(n_prompts, prompt_length, prompt_documents, mauve_by_condition,
-                                    mauve_fraction, best))
+records.record_generation(rec, n_prompts, prompt_length, prompt_documents, mauve_by_condition, mauve_fraction,
+                          best)
 
 # %% tags=["remove-input"]
 rec("mauve_buckets", mauve_buckets(n_prompts), description="k-means clusters MAUVE quantises into")

@@ -129,7 +129,7 @@ precision_table
 
 # %% tags=["remove-input"]
 lift, lift_interval = prompting.lift(seed=seed)  # closeness's top list against the random control
-rec.many(records.prompting_records(prompting, reference_rule, precision_table, lift, lift_interval))
+records.record_prompting(rec, prompting, reference_rule, precision_table, lift, lift_interval)
 
 # %% [markdown]
 # The reference tokens, each with its probability in every copy template and the largest of them:
@@ -184,8 +184,8 @@ n_under_unarg, n_under_dup = ut.strict_win_losses(prompting.under, verdicts, hea
 grid = ut.quantisation_grid(head_E)  # is the head stored on a GGUF Q8_0 grid?
 quantised = grid["on_grid"] == 1.0
 ties = ut.nearest_distinct_steps(head_E, np.intersect1d(prompting.under, ut.duplicate_rows(head_E)))
-rec.many(records.agreement_records(correlations, overlap, len(prompting.under), n_under_unarg,
-                                   n_under_dup, len(verdicts), quantised))
+records.record_agreement(rec, correlations, overlap, len(prompting.under), n_under_unarg, n_under_dup, len(verdicts),
+                         quantised)
 ties
 
 # %% [markdown]
@@ -228,10 +228,9 @@ reach
 
 # %% tags=["remove-input"]
 float_duplicates = int(recovery.duplicates.max()) if len(recovery) else None  # chapter 4's float32 heads
-rec.many({**training.reachability_records(reach, changes, recovery),
-          **records.quantisation_records(grid, ties, float_duplicates),
-          "dyn_bound_wording": (records.training_bound_wording(changes), None,
-                                "what the sample says of the whole vocabulary")})
+training.record_reachability(rec, reach, changes, recovery)
+records.record_quantisation(rec, grid, ties, float_duplicates)
+rec("dyn_bound_wording", records.training_bound_wording(changes), None, "what the sample says of the whole vocabulary")
 recovery
 
 # %% [markdown]

@@ -802,22 +802,28 @@ def test_chapter_records_read_their_numbers_from_the_right_rows():
         def describe(self):
             return self.text
 
+    def recorded(builder, *args):  # a stand-in recorder: {name: (value, fmt, description)} of its calls
+        calls = {}
+        builder(lambda name, value, fmt=None, description="": calls.__setitem__(name, (value, fmt, description)),
+                *args)
+        return calls
+
     halves = pd.DataFrame({"largest_fraction": [0.25, 0.5]}, index=["abs_A", "random"])
-    sweep = records.sweep_records({"wiki": Pass("a"), "bible": Pass("b")}, 1024, [0.0, 0.1, 0.3], 4, 0.012, halves,
-                                  {"bible": 0.25})
+    sweep = recorded(records.record_sweep, {"wiki": Pass("a"), "bible": Pass("b")}, 1024, [0.0, 0.1, 0.3], 4, 0.012,
+                     halves, {"bible": 0.25})
     assert sweep["text_test_bible"][0] == "b" and sweep["test_texts"][0] == "a; b"
     assert sweep["n_settings"][0] == 12 and sweep["max_fraction"][:2] == (0.3, ".0%")
     assert sweep["abs_A_js_halves_fraction"][0] == "25%" and sweep["js_corpora"][0] == "0.250 (bible)"
-    assert records.sweep_records({}, 1, [0.5], 1, 0.0, halves, {})["js_corpora"][0] == "none measured"
+    assert recorded(records.record_sweep, {}, 1, [0.5], 1, 0.0, halves, {})["js_corpora"][0] == "none measured"
 
     at_paper = pd.DataFrame({"js_alpha": [0.01, 0.02], "mean_kl": [0.1, 0.2], "top1_agreement": [0.9, 0.8]},
                             index=pd.Index([0.1, 0.3], name="fraction"))
-    paper = records.paper_fraction_records(0.3, 0.1, 0.3, at_paper, 0.05, 0.9)
+    paper = recorded(records.record_paper_fraction, 0.3, 0.1, 0.3, at_paper, 0.05, 0.9)
     assert (paper["abs_A_js_at_paper"][0], paper["abs_A_kl_at_paper"][0], paper["abs_A_top1_at_paper"][0]) == (
         0.02, 0.2, 0.8)
     assert paper["paper_fraction"][:2] == (0.3, ".0%") and paper["abs_A_top1_fraction"][:2] == (0.3, ".0%")
 
     mauve = pd.Series({"full model": 0.97, "abs_A 30%": 0.9, "random_0 30%": 0.5, "abs_A 10%": 0.1})
-    generation = records.generation_records(8, 32, 5, mauve, 0.3, "random_0")
+    generation = recorded(records.record_generation, 8, 32, 5, mauve, 0.3, "random_0")
     assert (generation["mauve_floor"][0], generation["mauve_abs_A"][0], generation["mauve_best"][0]) == (0.97, 0.9, 0.5)
     assert generation["mauve_fraction"][:2] == (0.3, ".0%") and generation["prompt_documents"][0] == 5

@@ -19,6 +19,13 @@ from utils.undertrained_parameters import check_model_parameters, check_paramete
 DEFAULTS = training.chapter_defaults("06_undertrained")
 
 
+def recorded_values(builder, *args) -> dict:
+    """{name: value} of what ``builder(rec, *args)`` records, with a stand-in recorder collecting its calls."""
+    values = {}
+    builder(lambda name, value, fmt=None, description="": values.__setitem__(name, value), *args)
+    return values
+
+
 def planted_head(V=600, d=24, n_planted=12, n_reference=6, seed=0):
     """Trained-like rows plus a strong shared direction; reference and planted rows sit near one unused point."""
     rng = np.random.default_rng(seed)
@@ -281,8 +288,7 @@ def test_prompting_records_are_the_direct_numbers():
         indicators[name][top] = 1.0 + np.arange(len(top))[::-1]
     table = ut.precision_table(indicators, prompting.verified, 4)
     lift, interval = prompting.lift(seed=0)
-    prompting_records = records.prompting_records(prompting, "rule", table, lift, interval)
-    values = {name: value for name, (value, _, _) in prompting_records.items()}
+    values = recorded_values(records.record_prompting, prompting, "rule", table, lift, interval)
     assert values["n_reference"] == 2 and values["n_candidates"] == 4 and values["n_control"] == 5
     assert values["n_prompted"] == 14 and values["n_verified"] == 3
     assert values["control_rate"] == pytest.approx(0.2) and values["reference_rate"] == 1.0
@@ -347,8 +353,7 @@ def test_agreement_records_and_scorecard_checks():
     names = [ut.CLOSENESS, "predicted -log alpha", "measured -log alpha", "thin argmax margin"]
     correlations = pd.DataFrame(np.arange(16.0).reshape(4, 4), index=names, columns=names)
     overlap = pd.DataFrame(np.arange(16).reshape(4, 4), index=names, columns=names)
-    agreement = records.agreement_records(correlations, overlap, 9, 0, 2, 1000)
-    values = {name: value for name, (value, _, _) in agreement.items()}
+    values = recorded_values(records.record_agreement, correlations, overlap, 9, 0, 2, 1000)
     assert (values["rho_closeness_predicted"], values["rho_predicted_measured"]) == (1.0, 6.0)
     assert (values["rho_closeness_margin"], values["overlap_closeness_predicted"]) == (3.0, 1)
     assert values["under_geometry"] == ut.geometry_wording(0, 2) and values["verdict_tokens"] == 1000
@@ -425,7 +430,7 @@ def test_reachability_records_without_chapter_4():
     reach, changes, recovery = training.reachability(None, early_step=2, n_tokens=10, seed=0, box=100.0,
                                                      patience=50, start="centred", k=4)
     assert reach.empty and changes == {} and recovery.empty
-    values = {name: value for name, (value, _, _) in training.reachability_records(reach, changes, recovery).items()}
+    values = recorded_values(training.record_reachability, reach, changes, recovery)
     assert values["dyn_sizes"] == "none" and values["dyn_tested"] == 0 and values["dyn_unargmaxable"] == 0
     assert values["dyn_wording"] == training.training_effect_wording(0, 0)
     assert all(np.isnan(values[name]) for name in ("recovery_precision", "recovery_base", "recovery_auc"))
@@ -454,6 +459,6 @@ def test_size_reachability_finds_rows_that_training_shrank_into_the_hull(tmp_pat
     assert change == {"created": 3, "removed": 0, "tested": 20, "V": 50257}
     assert recovery["duplicates"] == 0  # float32 rows of a random head: none identical
     assert recovery["k"] == 5 and recovery["base_rate"] == pytest.approx(90 / (50257 - 10))
-    values = {name: value for name, (value, _, _) in training.reachability_records(
-        frame.assign(size="tiny"), {"tiny": change}, pd.DataFrame([recovery])).items()}
+    values = recorded_values(training.record_reachability, frame.assign(size="tiny"), {"tiny": change},
+                             pd.DataFrame([recovery]))
     assert values["dyn_created"] == 3 and values["dyn_unargmaxable"] == 3 and values["dyn_tested"] == 20

@@ -145,9 +145,9 @@ def format_value(value: Any, fmt: str | None) -> str:
 
 
 class Recorder:
-    """A chapter's run, bound to its results file: ``rec(name, value, fmt, description)`` records one value,
-    ``rec.many(block)`` a block of them built by the chapter's package, ``rec.scorecard(figure, checks)`` the
-    chapter's claim. Made by :func:`start_run`.
+    """A chapter's run, bound to its results file: ``rec(name, value, fmt, description)`` records one value (a
+    chapter's package records a block by taking ``rec``, as :func:`utils.pruning.records.record_sweep` does),
+    ``rec.scorecard(figure, checks)`` the chapter's claim. Made by :func:`start_run`.
 
     Attributes:
         chapter: the chapter's name (``01_encoding``); values are glued as ``<chapter>.<name>``.
@@ -179,12 +179,6 @@ class Recorder:
         data = json.loads(self.path.read_text()) if self.path.exists() else {}
         data[name] = {"value": _to_jsonable(value), "text": text, "description": description}
         _write(self.path, data, self.chapter)
-
-    def many(self, values: dict[str, tuple[Any, str | None, str]]) -> None:
-        """Record a block of values a chapter's package builds as data, ``{name: (value, fmt, description)}``
-        (e.g. :func:`utils.pruning.records.sweep_records`), each as ``self(name, value, fmt, description)``."""
-        for name, (value, fmt, description) in values.items():
-            self(name, value, fmt, description)
 
     def scorecard(self, figure: str, checks: list[Check]) -> None:
         """Record the chapter's scorecard entry for the front page.

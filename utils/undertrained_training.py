@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,9 @@ from .paths import REPO_ROOT, cache_dir
 from .tokenizers import gpt2_tokenizer
 from .undertrained import duplicate_rows, magikarp_distance, unused_reference
 from .validation import check_int, check_positive_int
+
+if TYPE_CHECKING:
+    from .results import Recorder
 
 STAGES = ("initialisation", "early", "end")
 
@@ -261,24 +264,21 @@ def reachability(located: tuple[dict[str, Path], list[str], str] | None, *, earl
     return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(), changes, pd.DataFrame(recovery))
 
 
-def reachability_records(reach: Any, changes: dict[str, dict[str, int]],
-                         recovery: Any) -> dict[str, tuple[Any, str | None, str]]:
-    """Section 6.3's numbers for :meth:`utils.results.Recorder.many` (``{name: (value, fmt, description)}``), from
-    :func:`reachability`'s three results (worst case over sizes; "none" and NaN without chapter 4's runs)."""
+def record_reachability(rec: Recorder, reach: Any, changes: dict[str, dict[str, int]], recovery: Any) -> None:
+    """Record section 6.3's numbers with the chapter's recorder, from :func:`reachability`'s three results (worst
+    case over sizes; "none" and NaN without chapter 4's runs)."""
     created = sum(c["created"] for c in changes.values())
     removed = sum(c["removed"] for c in changes.values())
     nan = float("nan")
-    return {
-        "dyn_sizes": (", ".join(changes) or "none", None, "chapter 4's sizes tested"),
-        "dyn_tested": (max([c["tested"] for c in changes.values()], default=0), ",", "tokens tested per checkpoint"),
-        "dyn_unargmaxable": (int(reach.unargmaxable.sum()) if len(reach) else 0, ",",
-                             "unargmaxable verdicts over every size, stage and group"),
-        "dyn_created": (created, ",", "tokens that became unargmaxable between initialisation and the end"),
-        "dyn_wording": (training_effect_wording(created, removed), None, "what training did, in words"),
-        "recovery_precision": (float(recovery.precision.min()) if len(recovery) else nan, ".0%",
-                               "smallest precision (over sizes) of the closest rows at finding never-seen tokens"),
-        "recovery_base": (float(recovery.base_rate.max()) if len(recovery) else nan, ".0%",
-                          "largest share of never-seen tokens in the vocabulary (the base rate)"),
-        "recovery_auc": (float(recovery.auc.min()) if len(recovery) else nan, ".2f",
-                         "smallest AUC of closeness at separating never-seen from seen tokens"),
-    }
+    rec("dyn_sizes", ", ".join(changes) or "none", None, "chapter 4's sizes tested")
+    rec("dyn_tested", max([c["tested"] for c in changes.values()], default=0), ",", "tokens tested per checkpoint")
+    rec("dyn_unargmaxable", int(reach.unargmaxable.sum()) if len(reach) else 0, ",",
+        "unargmaxable verdicts over every size, stage and group")
+    rec("dyn_created", created, ",", "tokens that became unargmaxable between initialisation and the end")
+    rec("dyn_wording", training_effect_wording(created, removed), None, "what training did, in words")
+    rec("recovery_precision", float(recovery.precision.min()) if len(recovery) else nan, ".0%",
+        "smallest precision (over sizes) of the closest rows at finding never-seen tokens")
+    rec("recovery_base", float(recovery.base_rate.max()) if len(recovery) else nan, ".0%",
+        "largest share of never-seen tokens in the vocabulary (the base rate)")
+    rec("recovery_auc", float(recovery.auc.min()) if len(recovery) else nan, ".2f",
+        "smallest AUC of closeness at separating never-seen from seen tokens")
