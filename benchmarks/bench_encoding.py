@@ -7,8 +7,8 @@ Both paths solve ordinary least squares with an intercept of a (V,) target on th
 of chapter 1:
 
 * svd: ``np.linalg.lstsq`` on the design ``[E_train, 1]`` (an SVD of a V x (d+1) matrix);
-* normal equations: :class:`utils.encoding.LeastSquares` (centred Gram matrix, Cholesky), as every fit of the book;
-* refit: one :class:`utils.encoding.EncodingRefitter` for many targets over the same E (groups of positions,
+* normal equations: :class:`utils.encoding.fit.LeastSquares` (centred Gram matrix, Cholesky), as every fit of the book;
+* refit: one :class:`utils.encoding.fit.EncodingRefitter` for many targets over the same E (groups of positions,
   corpora, few-shot samples), the cost per additional fit.
 
 The target is -log of a softmax of E times a random vector (a real output distribution of this head); the speed does
@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from utils.encoding import EncodingRefitter, LeastSquares, split_tokens
+from utils.encoding.fit import EncodingRefitter, LeastSquares, split_tokens
 from utils.head import output_head
 from utils.models import load_model
 

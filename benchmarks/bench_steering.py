@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from utils.activations import compute_activations
-from utils.encoding import fit_encoding
+from utils.encoding.fit import fit_encoding
 from utils.models import load_model
 from utils.steering.edits import edited_head, make_edit
 from utils.steering.forward import forward_log_alpha

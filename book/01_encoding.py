@@ -70,7 +70,7 @@ second_model = "gemma3-270m"  # compared where installed; None to skip
 second_model_tokens = 8192  # tokens of the second model's pass
 
 # %% tags=["remove-input"]
-from utils.encoding_parameters import check_model_parameters, check_parameters
+from utils.encoding.parameters import check_model_parameters, check_parameters
 from utils.models import load_model
 
 CHAPTER = "01_encoding"
@@ -84,9 +84,18 @@ import pandas as pd
 import matplotlib.pyplot as plt
 from sklearn.decomposition import PCA
 
-from utils import conditions as cond
-from utils import encoding as enc
-from utils import encoding_basis
+from utils.encoding import basis_control
+from utils.encoding.accuracy import accuracy_table, describe_tokens, error_table, second_model_status, worst_tokens
+from utils.encoding.dispersion import (DECLARED_STATISTIC, DispersionMeter, GroupFitter, ProbeSample, condition_check,
+                                       context_lengths, drop_duplicate_groups, entropy_groups, length_groups,
+                                       rank_statistics)
+from utils.encoding.fit import EncodingRefitter, fit_encoding, fit_pass, token_counts
+from utils.encoding.output_space import output_space
+from utils.encoding.scorecard import headline_checks
+from utils.encoding.sparsity import (lasso_crossing, lasso_dims_needed, lasso_table, sparsity_table, subset_r2,
+                                     top_k_mass)
+from utils.encoding.transfer import equal_positions_r2, transfer_table
+from utils.encoding.wording import ordering_sentence, transfer_sentence
 from utils.figures import encoding as figures
 from utils.activations import compute_activations
 from utils.models import available_offline_models, describe
@@ -109,7 +118,7 @@ acts = compute_activations(loaded, corpus, "train", window_length=window_length,
                            sample_seed=sample_seed, batch_size=batch_size)
 E = acts.head.E.numpy().astype(np.float64)
 alpha = acts.alpha.numpy()
-counts = enc.token_counts(acts.token_ids, acts.head.V)
+counts = token_counts(acts.token_ids, acts.head.V)
 rec("n_positions", acts.n_positions, ",", "positions averaged into alpha")
 rec("train_text", acts.describe(), description="the text D of the main pass")
 rec("vocabulary", acts.head.V, ",", "output vocabulary size")
@@ -150,10 +159,10 @@ glue_figure("fig-pca", fig)
 # ## 1.2 The log-linear fit
 
 # %%
-fit = enc.fit_encoding(E, alpha, test_fraction=test_fraction, seed=seed)
-accuracy = enc.accuracy_table(fit, n_boot=n_boot, seed=seed)  # token-level 95% intervals
-checks = enc.headline_checks(acts, test_fraction=test_fraction, seed=seed, r2_threshold=r2_threshold,
-                             sparse_share=sparse_share, kept_share=kept_share, n_boot=n_boot_texts, boot_seed=seed)
+fit = fit_encoding(E, alpha, test_fraction=test_fraction, seed=seed)
+accuracy = accuracy_table(fit, n_boot=n_boot, seed=seed)  # token-level 95% intervals
+checks = headline_checks(acts, test_fraction=test_fraction, seed=seed, r2_threshold=r2_threshold,
+                         sparse_share=sparse_share, kept_share=kept_share, n_boot=n_boot_texts, boot_seed=seed)
 accuracy.round(4)
 
 # %% tags=["hide-input"]
@@ -184,19 +193,19 @@ glue_figure("fig-fit", figures.fit_figure(fit.target[fit.test_tokens], fit.predi
 # ## 1.3 Sparsity: how many dimensions carry the encoding?
 
 # %%
-sparsity = enc.sparsity_table(fit, E, top_k + [acts.head.d])
-lasso = enc.lasso_table(fit, E, lasso_fractions)
-lasso_dims, lasso_grid_below = enc.lasso_dims_needed(lasso, 0.95 * fit.r2)
-crossing = cond.lasso_crossing(sparsity.k.to_numpy(), sparsity["held-out R² (OLS on top-k)"].to_numpy(),
-                               0.95 * fit.r2)
+sparsity = sparsity_table(fit, E, top_k + [acts.head.d])
+lasso = lasso_table(fit, E, lasso_fractions)
+lasso_dims, lasso_grid_below = lasso_dims_needed(lasso, 0.95 * fit.r2)
+crossing = lasso_crossing(sparsity.k.to_numpy(), sparsity["held-out R² (OLS on top-k)"].to_numpy(),
+                          0.95 * fit.r2)
 glue_figure("fig-sparsity", figures.sparsity_figure(fit.A, sparsity, lasso, fit.r2))
 sparsity.round(3)
 
 # %% tags=["hide-input"]
 k_small = top_k[len(top_k) // 2]
 rec("top_k", k_small, description="k used in the sparsity headline")
-rec("top_k_mass", enc.top_k_mass(fit.A, k_small), ".0%", "share of |A| in top k dims")
-rec("top_k_r2", enc.subset_r2(fit, E, k_small), ".3f", "held-out R² using top k dims")
+rec("top_k_mass", top_k_mass(fit.A, k_small), ".0%", "share of |A| in top k dims")
+rec("top_k_r2", subset_r2(fit, E, k_small), ".3f", "held-out R² using top k dims")
 rec("lasso_dims_95", lasso_dims if lasso_dims is not None else f"more than {lasso.n_nonzero.max()}",
     description="fewest Lasso dimensions keeping 95% of the OLS R²")
 rec("lasso_grid_below", lasso_grid_below,
@@ -239,19 +248,19 @@ rec("topk_crossing_95", f"{crossing:.0f}" if np.isfinite(crossing) else "not rea
 
 # %%
 n_windows = acts.token_ids.shape[0]
-lengths = cond.context_lengths(window_length)
+lengths = context_lengths(window_length)
 rng = np.random.default_rng(seed)  # draws the random group here, then the probed positions below
-fitter = cond.GroupFitter(enc.EncodingRefitter(E, test_fraction=test_fraction, seed=seed),
-                          cond.DispersionMeter(E, seed=seed), acts.head)
-length_rows = fitter.rows("context length", cond.length_groups(n_windows, window_length, lengths, rng),
+fitter = GroupFitter(EncodingRefitter(E, test_fraction=test_fraction, seed=seed),
+                     DispersionMeter(E, seed=seed), acts.head)
+length_rows = fitter.rows("context length", length_groups(n_windows, window_length, lengths, rng),
                           acts.hidden_flat)
 length_fits = pd.DataFrame(length_rows)
 length_fits[["group", "n_positions", "mean_entropy", "r2"]].round(3)
 
 # %%
 sampled = np.sort(rng.choice(acts.n_positions, min(n_entropy_positions, acts.n_positions), replace=False))
-probe = cond.ProbeSample.draw(acts.hidden_flat, acts.head, sampled, window_length)  # one labelled head pass
-entropy_rows = fitter.rows("entropy bin", cond.entropy_groups(probe.passed.entropy, n_entropy_bins), probe.hidden)
+probe = ProbeSample.draw(acts.hidden_flat, acts.head, sampled, window_length)  # one labelled head pass
+entropy_rows = fitter.rows("entropy bin", entropy_groups(probe.passed.entropy, n_entropy_bins), probe.hidden)
 entropy_fits = pd.DataFrame(entropy_rows)
 entropy_fits[["group", "n_positions", "mean_entropy", "r2"]].round(3)
 
@@ -298,10 +307,10 @@ glue_figure("fig-conditions", figures.conditions_figure(length_fits, entropy_fit
 # %%
 ood_passes = {name: compute_activations(loaded, name, "test", window_length=window_length, n_tokens=n_tokens_ood,
                                         sample_seed=sample_seed, batch_size=batch_size) for name in ood_corpora}
-transfer = cond.transfer_table(fit, fitter.refitter, ood_passes)
+transfer = transfer_table(fit, fitter.refitter, ood_passes)
 n_ood_windows = int(transfer.positions.min()) // window_length  # main-corpus subsets as large as a transfer pass
-equal_r2 = cond.equal_positions_r2(fitter.refitter, acts.window_log_sums, n_ood_windows, window_length,
-                                   n_transfer_subsets, seed)
+equal_r2 = equal_positions_r2(fitter.refitter, acts.window_log_sums, n_ood_windows, window_length,
+                              n_transfer_subsets, seed)
 glue_figure("fig-transfer", figures.transfer_figure(transfer, fit.r2, equal_r2, corpus))
 transfer.drop(columns="text").round(3)
 
@@ -311,7 +320,7 @@ rec("equal_positions", n_ood_windows * window_length, ",",
     "positions of the main-corpus subsets matched to a transfer pass")
 rec("equal_r2_range", f"{equal_r2.mean():.3f} (range {equal_r2.min():.3f} to {equal_r2.max():.3f} over "
     f"{n_transfer_subsets} seeded subsets of windows)", description="own-fit R² of the main corpus, equal positions")
-rec("transfer_sentence", cond.transfer_sentence(transfer, equal_r2),
+rec("transfer_sentence", transfer_sentence(transfer, equal_r2),
     description="the transfer results in words, from the table")
 
 # %% [markdown]
@@ -353,23 +362,23 @@ main_row = fitter.row("corpus", corpus, acts.log_alpha.numpy(), probe.hidden, pr
 groups = pd.DataFrame(length_rows + entropy_rows + fitter.window_length_rows(probe, lengths)
                       + fitter.window_count_rows(probe, acts.window_log_sums, window_counts, seed)
                       + [main_row] + fitter.corpus_rows(ood_passes, n_probe_ood, seed))
-groups, duplicates = cond.drop_duplicate_groups(groups)
-ranks = cond.rank_statistics(groups)
-condition = cond.condition_check(groups, cond.DECLARED_STATISTIC, n_boot=n_boot, seed=seed)
+groups, duplicates = drop_duplicate_groups(groups)
+ranks = rank_statistics(groups)
+condition = condition_check(groups, DECLARED_STATISTIC, n_boot=n_boot, seed=seed)
 ranks.round(2)
 
 # %% tags=["hide-input"]
 rec("n_probe_ood", min(n_probe_ood, min(o.n_positions for o in ood_passes.values())), ",",
     "positions probed per out-of-distribution pass")
 rec("duplicate_groups", ", ".join(duplicates) or "none", description="groups dropped as duplicates of another row")
-rec("ordering_sentence", cond.ordering_sentence(ranks, len(groups)),
+rec("ordering_sentence", ordering_sentence(ranks, len(groups)),
     description="the declared statistic's rank correlation with R², and the best candidate (descriptive)")
 rec("condition_reason", condition.describe(), description="the concentrated-logits condition, judged")
 rec("condition_verdict", condition.verdict, description="verdict on the concentrated-logits condition")
 rec("condition_entropy", condition.entropy_sentence(), description="the mean entropy against R², with its direction")
 
 # %%
-glue_figure("fig-dispersion", figures.dispersion_figure(groups, cond.DECLARED_STATISTIC))
+glue_figure("fig-dispersion", figures.dispersion_figure(groups, DECLARED_STATISTIC))
 groups.drop(columns=["hidden_dispersion", "logit_dispersion"]).round(3)
 
 # %% [markdown]
@@ -403,12 +412,13 @@ groups.drop(columns=["hidden_dispersion", "logit_dispersion"]).round(3)
 
 # %%
 k_check = int(np.ceil(sparse_share * acts.head.d))  # the scorecard's number of dimensions
-basis_table = encoding_basis.basis_control(E, acts.log_alpha.numpy(), sorted(set(top_k) | {k_check}),
-                                           n_random=n_random_bases, test_fraction=test_fraction, seed=seed)
-model_row, principal_row, random_rows = encoding_basis.basis_rows_at(basis_table, k_check)
-basis_checks = encoding_basis.basis_checks(E, acts.log_alpha.numpy(), resampled_log_alphas(acts, n_boot=n_boot_texts,
-                                           seed=seed), k_check, n_random=n_random_bases, test_fraction=test_fraction,
-                                           seed=seed, boot_seed=seed, n_documents=n_resampled(acts.document))
+basis_table = basis_control.basis_control(E, acts.log_alpha.numpy(), sorted(set(top_k) | {k_check}),
+                                          n_random=n_random_bases, test_fraction=test_fraction, seed=seed)
+model_row, principal_row, random_rows = basis_control.basis_rows_at(basis_table, k_check)
+basis_checks = basis_control.basis_checks(E, acts.log_alpha.numpy(),
+                                          resampled_log_alphas(acts, n_boot=n_boot_texts, seed=seed), k_check,
+                                          n_random=n_random_bases, test_fraction=test_fraction, seed=seed,
+                                          boot_seed=seed, n_documents=n_resampled(acts.document))
 basis_word = basis_verdict(basis_checks)  # chapter 3's rule and words
 glue_figure("fig-basis", figures.basis_figure(basis_table))
 basis_table.groupby(["kind", "k"])[["abs_share", "kept_share"]].agg(["mean", "min", "max"]).round(3)
@@ -416,7 +426,7 @@ basis_table.groupby(["kind", "k"])[["abs_share", "kept_share"]].agg(["mean", "mi
 # %% tags=["hide-input"]
 rec("basis_verdict", basis_word, description="is the basis privileged (model minus random bases, interval over "
     "documents and random bases)")
-rec("basis_sentence", encoding_basis.basis_sentence(basis_checks, basis_word, model_row, random_rows, principal_row,
+rec("basis_sentence", basis_control.basis_sentence(basis_checks, basis_word, model_row, random_rows, principal_row,
     k_check), description="the basis control in words, with its numbers")
 rec("basis_reason", "; ".join(check.describe() for check in basis_checks), description="the basis checks, judged")
 rec("n_random_bases", n_random_bases, description="random orthogonal bases of the basis control")
@@ -443,8 +453,8 @@ rec("n_random_bases", n_random_bases, description="random orthogonal bases of th
 # same number of held-out rows, by ridge regression with its penalty chosen by leave-one-out on the training rows.
 
 # %%
-space = cond.output_space(acts.hidden_flat, acts.head, E, vocab_sizes, n_subsets=n_vocab_subsets,
-                          n_positions=n_vocab_positions, test_fraction=test_fraction, seed=seed)
+space = output_space(acts.hidden_flat, acts.head, E, vocab_sizes, n_subsets=n_vocab_subsets,
+                     n_positions=n_vocab_positions, test_fraction=test_fraction, seed=seed)
 glue_figure("fig-output-space", figures.output_space_figure(space.table))
 space.table.groupby("size").r2.agg(["mean", "min", "max"]).round(3)
 
@@ -470,10 +480,10 @@ rec("space_sentence", space.sentence(n_boot=n_boot, seed=seed), description="the
 # ## 1.9 Where the encoding fails
 
 # %%
-errors = enc.error_table(fit, loaded.tokenizer, counts, n=n_error_tokens)
-worst = enc.worst_tokens(fit, max(n_error_tokens, 100))
-worst_profile = enc.describe_tokens(worst, loaded.tokenizer, counts)
-all_profile = enc.describe_tokens(fit.test_tokens, loaded.tokenizer, counts)
+errors = error_table(fit, loaded.tokenizer, counts, n=n_error_tokens)
+worst = worst_tokens(fit, max(n_error_tokens, 100))
+worst_profile = describe_tokens(worst, loaded.tokenizer, counts)
+all_profile = describe_tokens(fit.test_tokens, loaded.tokenizer, counts)
 errors.round(2)
 
 # %% tags=["hide-input"]
@@ -514,12 +524,12 @@ if installed:  # both models on the same smaller number of tokens
                                        sample_seed=sample_seed, batch_size=batch_size)
              for name, m in ((model, loaded), (second_model, load_model(second_model, device=device,
                                                                         precision=precision)))}
-    small_fits = {name: enc.fit_pass(small[name], test_fraction=test_fraction, seed=seed) for name in small}
+    small_fits = {name: fit_pass(small[name], test_fraction=test_fraction, seed=seed) for name in small}
     comparison = pd.DataFrame([{"model": name, "vocabulary": small[name].head.V, "tokens": second_model_tokens,
                                 "R²": small_fit.r2, "Spearman": small_fit.spearman}
                                for name, small_fit in small_fits.items()])
     rec("second_model_r2", small_fits[second_model].r2, fmt=".3f", description=f"R² of {second_model}")
-rec("second_model_status", enc.second_model_status(second_model, model, installed),
+rec("second_model_status", second_model_status(second_model, model, installed),
     description="second model")
 comparison.round(3)
 

@@ -80,7 +80,7 @@ import pandas as pd
 
 from utils.activations import compute_activations
 from utils.wording import ordering_wording
-from utils.encoding import EncodingRefitter, fit_encoding
+from utils.encoding.fit import EncodingRefitter, fit_encoding
 from utils.figures import steering as steering_figures
 from utils.models import describe, load_model
 from utils.plotting import set_theme

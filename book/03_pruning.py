@@ -106,7 +106,7 @@ import pandas as pd
 
 from utils.activations import compute_activations
 from utils.compare import compare_heads, js_divergence
-from utils.encoding import fit_encoding
+from utils.encoding.fit import fit_encoding
 from utils.figures import pruning as figures
 from utils.head import OutputHead
 from utils.models import describe, load_model

@@ -78,7 +78,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from utils import encoding as enc
+from utils.encoding.fit import dimensions_by_weight, fit_encoding
 from utils.activations import compute_activations
 from utils.head import output_head
 from utils.models import available_offline_models, describe, load_model
@@ -298,8 +298,8 @@ print("second model:", "not installed or skipped" if second is None else second.
 # %%
 acts = compute_activations(loaded, corpus, "train", window_length=window_length, n_tokens=n_tokens,
                            sample_seed=sample_seed, batch_size=batch_size)
-fit = enc.fit_encoding(acts.head.E.numpy().astype(np.float64), acts.alpha.numpy(), seed=seed)
-orders = {"smallest |A| first": enc.dimensions_by_weight(fit.A)[::-1].copy()}
+fit = fit_encoding(acts.head.E.numpy().astype(np.float64), acts.alpha.numpy(), seed=seed)
+orders = {"smallest |A| first": dimensions_by_weight(fit.A)[::-1].copy()}
 print("first dimensions deleted (|A| order):", orders["smallest |A| first"][:10])
 if prune_random:
     orders["random order"] = np.random.default_rng(seed).permutation(head.d)

@@ -67,7 +67,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from utils import encoding as enc
+from utils.encoding.fit import fit_encoding, token_counts
 from utils.activations import compute_activations
 from utils.head import output_head
 from utils.models import describe, load_model
@@ -107,8 +107,8 @@ distance = ut.magikarp_distance(E, reference)  # Euclidean
 cosine = ut.magikarp_distance(E, reference, "cosine")
 acts = compute_activations(loaded, corpus, "train", window_length=window_length, n_tokens=n_tokens,
                            sample_seed=sample_seed, batch_size=batch_size)
-fit = enc.fit_encoding(E, acts.alpha.numpy(), seed=seed)
-counts = enc.token_counts(acts.token_ids.numpy(), head.V)  # (V,) occurrences in the pass's windows
+fit = fit_encoding(E, acts.alpha.numpy(), seed=seed)
+counts = token_counts(acts.token_ids.numpy(), head.V)  # (V,) occurrences in the pass's windows
 print(reference_rule)
 
 # %% [markdown]

@@ -36,7 +36,7 @@ keep_passes = False  # also cache this run's own passes (~160 MB a run; a rerun 
 test_fraction = 0.2  # share of the vocabulary held out of each fit
 seed = 0  # token split and bootstrap
 n_boot_texts = 200  # document resamples behind each interval
-encoding = {}  # keyword arguments of utils.encoding.headline_checks beyond the above (thresholds)
+encoding = {}  # keyword arguments of utils.encoding.scorecard.headline_checks beyond the above (thresholds)
 r_values = [1 / 100, 1 / 50, 1 / 20, 1 / 10, 1 / 5, 1 / 2, 1, 2, 5, 10, 20, 50, 100]  # chapter 2's target ratios
 r_headline = 20  # chapter 2's headline ratio
 k_values = [1, 2, 4, 8, 16, 32, 64, 128, 256]  # chapter 2's masked dimensions
@@ -52,7 +52,7 @@ argmax = {}  # keyword arguments of utils.argmax.verdicts.find_unargmaxable (box
 # %%
 import pandas as pd
 
-from utils import encoding as enc
+from utils.encoding import scorecard as encoding_scorecard
 from utils.head import output_head
 from utils.models import describe, load_model
 from utils.pruning import checks as pruning_checks
@@ -81,8 +81,8 @@ steering = steering_scorecard.headline_checks(
     tokens=steering_tokens, selection_windows=selection_windows, test_fraction=test_fraction, seed=seed,
     n_boot=n_boot_texts, boot_seed=seed)
 checks = {
-    "01_encoding": enc.headline_checks(passes["train"], test_fraction=test_fraction, seed=seed, n_boot=n_boot_texts,
-                                       boot_seed=seed, **encoding),
+    "01_encoding": encoding_scorecard.headline_checks(passes["train"], test_fraction=test_fraction, seed=seed,
+                                                      n_boot=n_boot_texts, boot_seed=seed, **encoding),
     "02_steering": steering.checks,
     "03_pruning": pruning_checks.headline_checks(
         passes["train"], passes["test"], test_fraction=test_fraction, seed=seed, n_positions=n_positions,

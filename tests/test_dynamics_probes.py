@@ -34,7 +34,7 @@ from utils.dynamics.probes import (
     spread,
 )
 from utils.dynamics.training import TrainingConfig, build_model, encode_text, train_run
-from utils.encoding import token_counts
+from utils.encoding.fit import token_counts
 from utils.head import final_hidden_states, output_head
 from utils.models import hub_offline
 from utils.tokenizers import gpt2_tokenizer

@@ -27,7 +27,7 @@ from utils.dynamics.training import (
     tokenizer_fingerprint,
     train_run,
 )
-from utils.encoding import token_counts
+from utils.encoding.fit import token_counts
 from utils.head import output_head
 from utils.results import chapter_parameter_names
 from utils.tokenizers import gpt2_tokenizer

@@ -5,20 +5,28 @@ import numpy as np
 import pytest
 import torch
 
-from utils import encoding as enc
 from utils.activations import mean_softmax
-from utils.encoding import (
+from utils.encoding.accuracy import (
+    METRICS,
+    accuracy_table,
+    bootstrap_ci,
+    error_table,
+    second_model_status,
+    worst_tokens,
+)
+from utils.encoding.fit import (
     EncodingRefitter,
     LeastSquares,
-    bootstrap_ci,
+    SubsetRefitter,
     dimensions_by_weight,
     fit_encoding,
-    lasso_path_r2,
+    fit_pass,
+    r2_score,
     score_encoding,
-    subset_r2,
     token_counts,
-    top_k_mass,
 )
+from utils.encoding.scorecard import headline_checks
+from utils.encoding.sparsity import lasso_dims_needed, lasso_path_r2, lasso_table, sparsity_table, subset_r2, top_k_mass
 from utils.head import OutputHead
 
 
@@ -179,11 +187,11 @@ def test_subset_refitter_equals_the_ordinary_fits():
     E = rng.normal(size=(600, 12))
     alpha = np.exp(-(E @ rng.normal(size=12) + rng.normal(0, 0.5, size=600)))
     alpha /= alpha.sum()
-    fit = enc.fit_encoding(E, alpha, seed=3)
-    refitter = enc.SubsetRefitter(E, seed=3)
+    fit = fit_encoding(E, alpha, seed=3)
+    refitter = SubsetRefitter(E, seed=3)
     both = refitter.r2(np.log(alpha)[None], top_k=4)[0]
     assert both[0] == pytest.approx(fit.r2, rel=1e-9)
-    assert both[1] == pytest.approx(enc.subset_r2(fit, E, 4), rel=1e-9)
+    assert both[1] == pytest.approx(subset_r2(fit, E, 4), rel=1e-9)
 
 
 class PlantedPass:
@@ -212,12 +220,12 @@ class PlantedPass:
 def test_headline_checks_reproduce_a_planted_sparse_encoding_and_reject_a_dense_one():
     rng = np.random.default_rng(1)
     E = rng.normal(size=(2000, 16)).astype(np.float32).astype(np.float64)
-    sparse = enc.headline_checks(PlantedPass(E, k=2), n_boot=50, sparse_share=0.25)
+    sparse = headline_checks(PlantedPass(E, k=2), n_boot=50, sparse_share=0.25)
     assert [c.verdict for c in sparse] == ["reproduced", "reproduced"]
     # resampled alphas are noisier than the whole sample's, and noise in the target lowers R²: the percentile
     # interval may sit just below the point estimate, never far from it
     assert sparse[0].interval.low <= sparse[0].value <= sparse[0].interval.high + 0.005
-    dense = enc.headline_checks(PlantedPass(E, k=16), n_boot=50, sparse_share=0.25)
+    dense = headline_checks(PlantedPass(E, k=16), n_boot=50, sparse_share=0.25)
     assert dense[0].verdict == "reproduced" and dense[1].verdict == "not reproduced"
 
 
@@ -227,7 +235,7 @@ def _former_bootstrap_ci(actual, predicted, metric, n_boot, seed, level=0.95):
     values = np.empty(n_boot)
     for i in range(n_boot):
         sample = rng.integers(0, len(actual), len(actual))
-        values[i] = enc.METRICS[metric](actual[sample], predicted[sample])
+        values[i] = METRICS[metric](actual[sample], predicted[sample])
     tail = (1.0 - level) / 2.0
     return np.quantile(values, tail), np.quantile(values, 1.0 - tail)
 
@@ -237,7 +245,7 @@ def test_scipy_bootstrap_draws_the_same_resamples_as_the_hand_written_loop(n):
     rng = np.random.default_rng(3)
     actual = rng.normal(size=n)
     predicted = actual + rng.normal(scale=0.7, size=n)
-    for metric in enc.METRICS:
+    for metric in METRICS:
         # the same resampled tokens; the ends differ at most in the last bits of the percentile arithmetic
         np.testing.assert_allclose(bootstrap_ci(actual, predicted, metric, n_boot=250, seed=5),
                                    _former_bootstrap_ci(actual, predicted, metric, 250, 5), rtol=1e-13, atol=1e-15)
@@ -246,12 +254,12 @@ def test_scipy_bootstrap_draws_the_same_resamples_as_the_hand_written_loop(n):
 def test_r2_score_is_sklearns_and_equals_one_minus_sse_over_sst():
     from sklearn import metrics
 
-    assert enc.r2_score is metrics.r2_score
+    assert r2_score is metrics.r2_score
     rng = np.random.default_rng(0)
     actual = rng.normal(size=300)
     predicted = actual + rng.normal(size=300)
     direct = 1 - np.sum((actual - predicted) ** 2) / np.sum((actual - actual.mean()) ** 2)
-    assert enc.r2_score(actual, predicted) == direct  # bit for bit: the numbers of the book do not move
+    assert r2_score(actual, predicted) == direct  # bit for bit: the numbers of the book do not move
 
 
 def test_accuracy_and_sparsity_tables_equal_their_parts():
@@ -259,18 +267,18 @@ def test_accuracy_and_sparsity_tables_equal_their_parts():
     alpha = mean_softmax(torch.tensor(hidden, dtype=torch.float32), OutputHead(torch.tensor(E, dtype=torch.float32)))
     alpha = alpha.numpy() * np.exp(np.random.default_rng(2).normal(scale=0.3, size=1500))  # noise: R² < 1
     fit = fit_encoding(E, alpha / alpha.sum(), seed=1)
-    table = enc.accuracy_table(fit, n_boot=40, seed=2)
+    table = accuracy_table(fit, n_boot=40, seed=2)
     assert list(table.metric) == ["r2", "pearson", "spearman"]
     actual, predicted = fit.target[fit.test_tokens], fit.predicted[fit.test_tokens]
     for metric, point, low, high in table.itertuples(index=False):
         assert point == getattr(fit, metric)
         assert (low, high) == bootstrap_ci(actual, predicted, metric, n_boot=40, seed=2)
         assert low < point < high
-    sparsity = enc.sparsity_table(fit, E, [1, 3, 12])
+    sparsity = sparsity_table(fit, E, [1, 3, 12])
     assert list(sparsity["share of |A| mass"]) == [top_k_mass(fit.A, k) for k in (1, 3, 12)]
     assert list(sparsity["held-out R² (OLS on top-k)"]) == [subset_r2(fit, E, k) for k in (1, 3, 12)]
     assert sparsity["held-out R² (OLS on top-k)"].iloc[-1] == pytest.approx(fit.r2)
-    lasso = enc.lasso_table(fit, E, [0.5, 0.1, 0.01])
+    lasso = lasso_table(fit, E, [0.5, 0.1, 0.01])
     assert list(lasso.columns) == ["penalty", "n_nonzero", "r2"] and lasso.penalty.is_monotonic_decreasing
 
 
@@ -278,18 +286,18 @@ def test_lasso_dims_needed_reads_the_path():
     import pandas as pd
 
     lasso = pd.DataFrame({"n_nonzero": [1, 3, 5, 9, 12], "r2": [0.2, 0.6, 0.85, 0.93, 0.95]})
-    assert enc.lasso_dims_needed(lasso, 0.9) == (9, 5)  # 9 dims reach it; the next sparser point (5) falls short
-    assert enc.lasso_dims_needed(lasso, 0.1) == (1, 0)  # no sparser point
-    assert enc.lasso_dims_needed(lasso, 0.99) == (None, 12)  # never reached
+    assert lasso_dims_needed(lasso, 0.9) == (9, 5)  # 9 dims reach it; the next sparser point (5) falls short
+    assert lasso_dims_needed(lasso, 0.1) == (1, 0)  # no sparser point
+    assert lasso_dims_needed(lasso, 0.99) == (None, 12)  # never reached
 
 
 def test_worst_tokens_are_the_largest_held_out_residuals():
     rng = np.random.default_rng(4)
     fit = fit_encoding(rng.normal(size=(400, 5)), rng.dirichlet(np.ones(400)), seed=0)
-    worst = enc.worst_tokens(fit, 7)
+    worst = worst_tokens(fit, 7)
     brute = sorted(fit.test_tokens, key=lambda t: -abs(fit.residual[t]))[:7]
     assert list(worst) == brute and set(worst) <= set(fit.test_tokens)
-    assert list(enc.error_table(fit, SimpleTokenizer(), np.zeros(400, int), n=7).token_id) == brute
+    assert list(error_table(fit, SimpleTokenizer(), np.zeros(400, int), n=7).token_id) == brute
 
 
 class SimpleTokenizer:
@@ -306,8 +314,8 @@ def test_fit_pass_fits_a_pass_and_the_second_model_status_says_why():
     E = rng.normal(size=(300, 4)).astype(np.float32)
     alpha = rng.dirichlet(np.ones(300))
     pass_ = SimpleNamespace(head=SimpleNamespace(E=torch.tensor(E)), alpha=torch.tensor(alpha))
-    assert enc.fit_pass(pass_, seed=3).r2 == fit_encoding(E.astype(np.float64), alpha, seed=3).r2
-    assert enc.second_model_status(None, "a", False) == "not computed: no second model was asked for"
-    assert enc.second_model_status("a", "a", True) == "not computed: no second model was asked for"
-    assert enc.second_model_status("b", "a", True) == "computed for b"
-    assert enc.second_model_status("b", "a", False).startswith("not computed: 'b' is not installed here")
+    assert fit_pass(pass_, seed=3).r2 == fit_encoding(E.astype(np.float64), alpha, seed=3).r2
+    assert second_model_status(None, "a", False) == "not computed: no second model was asked for"
+    assert second_model_status("a", "a", True) == "not computed: no second model was asked for"
+    assert second_model_status("b", "a", True) == "computed for b"
+    assert second_model_status("b", "a", False).startswith("not computed: 'b' is not installed here")

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from utils.encoding_parameters import check_model_parameters, check_parameters
+from utils.encoding.parameters import check_model_parameters, check_parameters
 from utils.tokenizers import gpt2_tokenizer
 
 ROOT = Path(__file__).parents[1]

@@ -11,7 +11,7 @@ import torch
 from utils.activations import Activations, log_mean_softmax, mean_softmax, window_log_sums
 from utils.basis import random_orthogonal
 from utils.compare import compare_heads, js_divergence, js_divergence_rows
-from utils.encoding import fit_encoding
+from utils.encoding.fit import fit_encoding
 from utils.head import OutputHead
 from utils.pruning.basis_control import (
     MODEL_BASIS,

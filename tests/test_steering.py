@@ -11,7 +11,7 @@ import torch
 
 from utils.activations import compute_activations, log_mean_softmax, mean_softmax
 from utils.compare import compare_heads, js_divergence
-from utils.encoding import dimensions_by_weight, fit_encoding
+from utils.encoding.fit import dimensions_by_weight, fit_encoding
 from utils.head import OutputHead, output_head
 from utils.models import load_model
 from utils.steering.edits import Edit, edited_head, make_edit

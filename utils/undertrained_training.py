@@ -24,7 +24,7 @@ from .argmax.verdicts import find_unargmaxable
 from .corpora import read_corpus
 from .dynamics.parameters import DynamicsParameters
 from .dynamics.training import encode_text, run_key, tokenizer_fingerprint
-from .encoding import token_counts
+from .encoding.fit import token_counts
 from .head import output_head
 from .paths import REPO_ROOT, cache_dir
 from .tokenizers import gpt2_tokenizer

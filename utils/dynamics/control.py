@@ -18,7 +18,7 @@ from sklearn.metrics import r2_score
 from transformers import PreTrainedTokenizerBase
 
 from .. import cache
-from ..encoding import LeastSquares, ols, token_counts
+from ..encoding.fit import LeastSquares, ols, token_counts
 from ..uncertainty import Check, percentile_interval
 from ..validation import check_choice, check_float, check_int, check_positive_int
 from .probes import ProbeSettings, log_frequency, probe_split

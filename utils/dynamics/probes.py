@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from .. import cache
 from ..activations import compute_activations
 from ..corpora import CORPORA
-from ..encoding import fit_encoding, ols, split_tokens, token_counts
+from ..encoding.fit import fit_encoding, ols, split_tokens, token_counts
 from ..head import output_head
 from ..models import hub_reachable
 from ..validation import check_choice, check_float, check_int, check_positive_int
@@ -86,7 +86,7 @@ def probe_split(counts: np.ndarray, n_dims: int, *, include_unseen: bool = False
     """The frequency probe's token split: ``(train tokens, held-out tokens)``, sorted int64 ids.
 
     A random ``test_fraction`` of the seen tokens (or of all tokens with ``include_unseen``), drawn from ``seed``
-    by the encoding's split (:func:`utils.encoding.split_tokens` over those tokens); raises ``ValueError`` when too
+    by the encoding's split (:func:`utils.encoding.fit.split_tokens` over those tokens); raises ``ValueError`` when too
     few tokens remain to fit ``n_dims`` dimensions.
     """
     counts = np.asarray(counts)

@@ -36,7 +36,7 @@ from transformers.utils import logging as hf_logging
 
 from .. import budget, cache
 from ..compute import CPU_FLOAT32, Compute, scratch_block
-from ..encoding import token_counts
+from ..encoding.fit import token_counts
 from ..paths import cache_dir
 from ..validation import check_choice, check_float, check_int, check_positive_int
 from .checkpoints import CheckpointRef

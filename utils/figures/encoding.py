@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from ..conditions import STATISTICS
+from ..encoding.dispersion import STATISTICS
 
 
 def fit_figure(actual: np.ndarray, predicted: np.ndarray) -> plt.Figure:
@@ -24,8 +24,8 @@ def fit_figure(actual: np.ndarray, predicted: np.ndarray) -> plt.Figure:
 
 def sparsity_figure(A: np.ndarray, sparsity: pd.DataFrame, lasso: pd.DataFrame, full_r2: float) -> plt.Figure:
     """Left: sorted ``|A_i|`` (A: (d,)). Right: held-out R² of OLS refits on the top-k dimensions
-    (:func:`utils.encoding.sparsity_table`) and along the Lasso path (:func:`utils.encoding.lasso_table`), with the
-    full fit's ``full_r2``."""
+    (:func:`utils.encoding.sparsity.sparsity_table`) and along the Lasso path
+    (:func:`utils.encoding.sparsity.lasso_table`), with the full fit's ``full_r2``."""
     magnitude = np.sort(np.abs(A))[::-1]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     axes[0].plot(np.arange(1, len(magnitude) + 1), magnitude)
@@ -40,8 +40,8 @@ def sparsity_figure(A: np.ndarray, sparsity: pd.DataFrame, lasso: pd.DataFrame, 
 
 def conditions_figure(length_fits: pd.DataFrame, entropy_fits: pd.DataFrame) -> plt.Figure:
     """Left: R² by context length against as many random positions (the ``random`` row of ``length_fits``). Right:
-    R² against the mean entropy, for the entropy bins and the context-length groups (:func:`utils.conditions.group_row`
-    rows)."""
+    R² against the mean entropy, for the entropy bins and the context-length groups
+    (:func:`utils.encoding.dispersion.group_row` rows)."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     by_c = length_fits[length_fits.group != "random"]
     random_r2 = length_fits[length_fits.group == "random"].r2.iloc[0]
@@ -57,7 +57,7 @@ def conditions_figure(length_fits: pd.DataFrame, entropy_fits: pd.DataFrame) -> 
 
 
 def transfer_figure(transfer: pd.DataFrame, main_r2: float, equal_r2: np.ndarray, corpus: str) -> plt.Figure:
-    """Held-out R² on each corpus of :func:`utils.conditions.transfer_table`, the main corpus's direction against
+    """Held-out R² on each corpus of :func:`utils.encoding.transfer.transfer_table`, the main corpus's direction against
     the corpus's own; the main corpus's own fit (``main_r2``) as a line and its equal-position fits (``equal_r2``)
     as a band."""
     fig, ax = plt.subplots(figsize=(7, 3.8))
@@ -72,7 +72,7 @@ def transfer_figure(transfer: pd.DataFrame, main_r2: float, equal_r2: np.ndarray
 
 def dispersion_figure(table: pd.DataFrame, statistic: str) -> plt.Figure:
     """Held-out R² of each group of positions against ``statistic`` (left) and the mean entropy (right), one
-    marker per grouping. ``table``: :func:`utils.conditions.group_row` rows."""
+    marker per grouping. ``table``: :func:`utils.encoding.dispersion.group_row` rows."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     for ax, column in zip(axes, (statistic, "mean_entropy")):
         sns.scatterplot(table, x=column, y="r2", hue="grouping", style="grouping", s=55, ax=ax)
@@ -87,7 +87,7 @@ def dispersion_figure(table: pd.DataFrame, statistic: str) -> plt.Figure:
 def basis_figure(table: pd.DataFrame) -> plt.Figure:
     """Share of |A| (left) and of the R² kept (right) by the top-k dimensions, against k: the model's basis, the
     principal directions of E, and the random bases' mean with their range. ``table``:
-    :func:`utils.encoding_basis.basis_sparsity` with a ``kind`` column (model, principal, random)."""
+    :func:`utils.encoding.basis_control.basis_sparsity` with a ``kind`` column (model, principal, random)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, column, label in zip(axes, ("abs_share", "kept_share"), ("share of sum |A|", "share of the full R² kept")):
         random = table[table.kind == "random"].groupby("k")[column].agg(["mean", "min", "max"])

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..compare import js_divergence
-from ..encoding import fit_encoding
+from ..encoding.fit import fit_encoding
 from ..uncertainty import (
     Check,
     group_log_sums,
@@ -184,7 +184,7 @@ def headline_checks(
     over held-out documents.
 
     The deletion order is our reading of the paper's: ``A`` is fitted on the *whole* training pass
-    (:func:`utils.encoding.fit_encoding` with ``test_fraction`` and ``seed``), and the ``fraction`` of dimensions
+    (:func:`utils.encoding.fit.fit_encoding` with ``test_fraction`` and ``seed``), and the ``fraction`` of dimensions
     with the smallest ``|A_i|`` is deleted.
     Over a seeded sample of ``n_positions`` held-out positions (the positions :func:`sweep_activations` reads with the
     same ``seed``), one full and one pruned head evaluation give per-window sums (:func:`held_out_window_sums`); a

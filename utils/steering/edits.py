@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..encoding import dimensions_by_weight
+from ..encoding.fit import dimensions_by_weight
 from ..head import OutputHead
 from ..validation import check_choice, check_float, check_int, check_token_ids
 

@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from ..activations import Activations, log_mean_softmax
-from ..encoding import EncodingRefitter
+from ..encoding.fit import EncodingRefitter
 from ..head import OutputHead
 from ..validation import check_int, check_positive_int
 from .edits import Edit, make_edit

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..encoding import dimensions_by_weight
+from ..encoding.fit import dimensions_by_weight
 from ..validation import check_float, check_int, check_positive_int
 from .edits import METHOD_LABELS, Edit, min_norm_direction
 from .measure import BaseStatistics, steering_sweep

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from ..activations import Activations
-from ..encoding import EncodingRefitter
+from ..encoding.fit import EncodingRefitter
 from ..uncertainty import (
     Check,
     group_log_sums,
@@ -235,7 +235,7 @@ def headline_checks(
     Intervals: a document bootstrap, training and held-out documents resampled jointly in each of ``n_boot``
     samples. The training documents are drawn with replacement, stratified into those that hold selection windows
     and the rest (so that the measured text never vanishes); alpha is re-averaged from the pass's per-window sums,
-    A refitted (:class:`utils.encoding.EncodingRefitter`, one factorisation), and the mask rebuilt with the same k
+    A refitted (:class:`utils.encoding.fit.EncodingRefitter`, one factorisation), and the mask rebuilt with the same k
     from the refitted A. The achieved ratio on the training text is re-averaged with the same document draws, and
     on the held-out text with a draw of the held-out documents: both from per-window sums of the steered
     probability (:class:`SteeringText`), never a new model pass. Only the chosen edit and the two headline ratios

@@ -1,15 +1,11 @@
-"""What makes the log-linear encoding accurate, and whether it holds on restricted output spaces.
+"""What makes the log-linear encoding accurate (chapter 1): the dispersion of the averaged positions.
 
-Two analyses of chapter 1, all from cached hidden states (no model pass); its basis control is
-:mod:`utils.encoding_basis`:
-
-- **Dispersion.** ``log alpha_w = log mean_n exp(log p_n(w))``. Its cumulant expansion is
-  ``mean_n log p_n(w) + ½ var_n log p_n(w) + ...``: the first term is exactly linear in ``E_w``
-  (``h̄ · E_w - mean_n L_n``, ``L_n`` the log normaliser of position n), so how far ``-log alpha`` is from linear
-  in ``E_w`` is set by how much the averaged positions differ from one another. :class:`DispersionMeter` measures
-  candidate statistics of a group of positions; :func:`rank_statistics` says which one orders the fits' R² best.
-- **Output space.** :func:`subset_log_alphas` restricts the softmax to vocabulary subsets, one head product per chunk
-  of positions; :func:`fixed_rows_r2` fits each at the same number of rows.
+``log alpha_w = log mean_n exp(log p_n(w))``. Its cumulant expansion is
+``mean_n log p_n(w) + ½ var_n log p_n(w) + ...``: the first term is exactly linear in ``E_w``
+(``h̄ · E_w - mean_n L_n``, ``L_n`` the log normaliser of position n), so how far ``-log alpha`` is from linear
+in ``E_w`` is set by how much the averaged positions differ from one another. :class:`DispersionMeter` measures
+candidate statistics of a group of positions; :func:`rank_statistics` says which one orders the fits' R² best.
+All from cached hidden states (no model pass).
 """
 from __future__ import annotations
 
@@ -20,13 +16,11 @@ import numpy as np
 import pandas as pd
 import torch
 from scipy import stats
-from sklearn.linear_model import RidgeCV
-from sklearn.metrics import r2_score
 
-from .encoding import LeastSquares, score_encoding
-from .head import OutputHead, iter_logits
-from .uncertainty import Check, Interval, combine, percentile_interval
-from .validation import check_float, check_int, check_positive_int
+from ..head import OutputHead, iter_logits
+from ..uncertainty import Check, Interval, combine, percentile_interval
+from ..validation import check_int, check_positive_int
+from .fit import LeastSquares
 
 STATISTICS = {
     "hidden_dispersion": "tr Cov(h) / |mean h|²",
@@ -36,6 +30,8 @@ STATISTICS = {
     "mean_entropy": "mean entropy of the predictions (nats; a correlate, not a dispersion)",
 }
 """The statistics of a group of positions that :func:`rank_statistics` compares, with what each measures."""
+
+
 DISPERSIONS = tuple(name for name in STATISTICS if name != "mean_entropy")
 
 
@@ -381,83 +377,6 @@ def condition_check(table: pd.DataFrame, statistic: str = DECLARED_STATISTIC, *,
                            statistic, len(table), dropped)
 
 
-def ordering_sentence(ranks: pd.DataFrame, n_groups: int, declared: str = DECLARED_STATISTIC) -> str:
-    """The declared statistic's rank correlation with R² over the groups, and which candidate orders R² best
-    (descriptive: chosen after looking), in words, from :func:`rank_statistics`'s table."""
-    best = best_dispersion(ranks)
-    rho = dict(zip(ranks.statistic, ranks["all groups"]))
-    entropy = rho.get("mean_entropy", math.nan)
-    entropy_text = ("" if math.isnan(entropy) else
-                    f"; the mean entropy of the predictions, kept as a correlate, reaches {entropy:.2f}"
-                    + (" and orders R² better" if abs(entropy) > abs(rho[declared]) else ""))
-    best_text = ("it is also the candidate dispersion that orders R² best" if best == declared else
-                 f"of the candidate dispersions, {best} orders R² best ({rho[best]:.2f}; chosen after looking, so "
-                 "not tested)")
-    return (f"Over {n_groups} groups of positions, R² {trend_word(rho[declared])} as the declared statistic "
-            f"{declared} ({STATISTICS[declared]}) grows, rank correlation {rho[declared]:.2f}; {best_text}"
-            f"{entropy_text}.")
-
-
-@torch.no_grad()
-def subset_log_alphas(hidden: torch.Tensor, head: OutputHead, subsets: list, chunk_size: int = 512) -> list:
-    """log alpha of softmaxes restricted to vocabulary subsets: one head product per chunk of positions.
-
-    Args:
-        hidden: (n, d) hidden states.
-        subsets: list of (m_i,) token-id arrays.
-
-    Returns:
-        list of (m_i,) float64 arrays: log of the mean over positions of the softmax over each subset's columns.
-    """
-    if hidden.shape[0] == 0:
-        raise ValueError("hidden holds no positions")
-    index = [torch.as_tensor(np.asarray(s), dtype=torch.int64) for s in subsets]
-    for i, s in enumerate(index):
-        if s.ndim != 1 or s.numel() < 2 or int(s.min()) < 0 or int(s.max()) >= head.V:
-            raise ValueError(f"subsets[{i}] must be 1-d with at least 2 token ids in [0, {head.V})")
-    totals = [torch.full((s.numel(),), -math.inf, dtype=torch.float64) for s in index]
-    for _, logits in iter_logits(hidden, head, chunk_size):
-        for i, s in enumerate(index):
-            restricted = torch.log_softmax(logits[:, s], dim=-1)
-            totals[i] = torch.logaddexp(totals[i], torch.logsumexp(restricted, dim=0).double())
-    return [(total - math.log(hidden.shape[0])).numpy() for total in totals]
-
-
-def fixed_rows_r2(E, tokens, log_alpha, *, n_fit: int, n_test: int, seed: int = 0, penalties=None) -> float:
-    """Held-out R² of a ridge fit of ``-log alpha`` on ``n_fit`` rows of ``E[tokens]``, scored on ``n_test`` others.
-
-    The same row counts for every output-space size keep fits comparable; the ridge penalty is chosen on the
-    training rows by leave-one-out (``sklearn.linear_model.RidgeCV``).
-    """
-
-    tokens = np.asarray(tokens)
-    n_fit, n_test = check_positive_int("n_fit", n_fit), check_positive_int("n_test", n_test)
-    if n_fit + n_test > len(tokens):
-        raise ValueError(f"n_fit + n_test = {n_fit + n_test} exceeds the {len(tokens)} tokens of the subset")
-    order = np.random.default_rng(seed).permutation(len(tokens))
-    fit_rows, test_rows = order[:n_fit], order[n_fit : n_fit + n_test]
-    X = np.asarray(E, dtype=np.float64)[tokens]
-    y = -np.asarray(log_alpha, dtype=np.float64)
-    penalties = np.logspace(-3, 3, 13) if penalties is None else np.asarray(penalties, dtype=np.float64)
-    model = RidgeCV(alphas=penalties).fit(X[fit_rows], y[fit_rows])
-    return r2_score(y[test_rows], model.predict(X[test_rows]))
-
-
-def lasso_crossing(k: np.ndarray, r2: np.ndarray, target: float) -> float:
-    """Where a curve of R² against dimensions ``k`` (increasing) first reaches ``target``, interpolated linearly in
-    log k between the grid points around the crossing (NaN when it never does)."""
-    k, r2 = np.asarray(k, dtype=np.float64), np.asarray(r2, dtype=np.float64)
-    check_float("target", target)
-    reached = np.flatnonzero(r2 >= target)
-    if reached.size == 0:
-        return math.nan
-    j = int(reached[0])
-    if j == 0:
-        return float(k[0])
-    t = (target - r2[j - 1]) / (r2[j] - r2[j - 1])
-    return float(np.exp(np.log(k[j - 1]) + t * (np.log(k[j]) - np.log(k[j - 1]))))
-
-
 def windows_log_alpha(window_log_sums, windows, window_length: int) -> np.ndarray:
     """log alpha over a set of a pass's windows, from its kept per-window sums: (n_windows, V) logs -> (V,) float64.
 
@@ -485,23 +404,11 @@ def prefix_log_alpha(label_log_sums: np.ndarray, label_counts: np.ndarray, lengt
 def group_row(grouping: str, label, refitter, meter: DispersionMeter, log_alpha, hidden, log_normaliser,
               entropy, n_positions: int) -> dict:
     """One row of the dispersion table: the group's held-out R² (``refitter``: an
-    :class:`utils.encoding.EncodingRefitter`) beside its statistics, measured on ``hidden`` (its probed
+    :class:`utils.encoding.fit.EncodingRefitter`) beside its statistics, measured on ``hidden`` (its probed
     positions, with their log normalisers and entropies); ``n_positions`` is how many positions alpha averages."""
     fit = refitter.fit(np.exp(log_alpha))
     return {"grouping": grouping, "group": str(label), "n_positions": int(n_positions), "r2": fit.r2,
             **meter.measure(hidden, log_normaliser, log_alpha, entropy)}
-
-
-def trend_word(rho: float) -> str:
-    """A rank correlation's direction in words: "rises" (> 0), "falls" (< 0) or "does not move" (0 or NaN)."""
-    return "rises" if rho > 0 else "falls" if rho < 0 else "does not move"
-
-
-def range_word(value: float, low: float, high: float) -> str:
-    """Where ``value`` lies against a range of reference values: "below", "within" or "above" it."""
-    if low > high:
-        raise ValueError(f"low={low} must not exceed high={high}")
-    return "below" if value < low else "above" if value > high else "within"
 
 
 def context_lengths(window_length: int) -> list[int]:
@@ -574,7 +481,7 @@ class ProbeSample:
 @dataclass
 class GroupFitter:
     """Rows of the dispersion table for one E and token split: ``refitter`` (an
-    :class:`utils.encoding.EncodingRefitter`), ``meter`` (:class:`DispersionMeter`) and the ``head``."""
+    :class:`utils.encoding.fit.EncodingRefitter`), ``meter`` (:class:`DispersionMeter`) and the ``head``."""
 
     refitter: object
     meter: DispersionMeter
@@ -631,134 +538,3 @@ class GroupFitter:
             rows.append(self.row("corpus", name, other.log_alpha.numpy(), h_probe, passed.log_normaliser,
                                  passed.entropy, other.n_positions))
         return rows
-
-
-def rescaled_transfer_r2(fit, refitter, alpha) -> float:
-    """Held-out R² of the main fit's direction on another corpus, its intercept and scale refitted there.
-
-    The main fit's prediction ``s_w = E_w · A + B`` is regressed (OLS, slope and intercept) on the other corpus's
-    ``-log alpha`` over the training tokens of ``refitter``'s split, and scored on its held-out tokens: it measures
-    the direction, not the main corpus's intercept and scale.
-    """
-    target = -np.log(np.asarray(alpha, dtype=np.float64))
-    score = refitter.E @ fit.A + fit.B
-    train, test = refitter.train_tokens, refitter.test_tokens
-    slope, intercept = np.polyfit(score[train], target[train], 1)
-    return r2_score(target[test], slope * score[test] + intercept)
-
-
-def transfer_table(fit, refitter, passes: dict) -> pd.DataFrame:
-    """The main corpus's fit carried to other corpora, beside each corpus's own fit (held-out tokens).
-
-    Args:
-        fit: the main corpus's :class:`utils.encoding.EncodingFit`; refitter: its
-            :class:`utils.encoding.EncodingRefitter` (same E and split); passes: name -> Activations of each corpus.
-
-    Returns:
-        one row per corpus: corpus, positions, "R² (A from main corpus)" (the main fit's prediction as it stands:
-        direction, intercept and scale), "R² (main direction, rescaled)" (:func:`rescaled_transfer_r2`: intercept
-        and scale refitted on the corpus's training tokens), "Spearman (A from main corpus)", "R² (own A)",
-        "cosine(A_main, A_own)", text (the pass described).
-    """
-
-    rows = []
-    for name, other in passes.items():
-        alpha = other.alpha.numpy()
-        own = refitter.fit(alpha)
-        moved = score_encoding(fit, refitter.E, alpha)
-        cosine = float(fit.A @ own.A / np.linalg.norm(fit.A) / np.linalg.norm(own.A))
-        rows.append({"corpus": name, "positions": other.n_positions, "R² (A from main corpus)": moved["r2"],
-                     "R² (main direction, rescaled)": rescaled_transfer_r2(fit, refitter, alpha),
-                     "Spearman (A from main corpus)": moved["spearman"], "R² (own A)": own.r2,
-                     "cosine(A_main, A_own)": cosine, "text": other.describe()})
-    return pd.DataFrame(rows)
-
-
-def equal_positions_r2(refitter, window_log_sums, n_windows: int, window_length: int, n_subsets: int,
-                       seed: int) -> np.ndarray:
-    """Own-fit R² of the main corpus on ``n_subsets`` seeded subsets of ``n_windows`` of its windows (subset i drawn
-    with ``default_rng(seed + i)``), alpha re-averaged from the per-window sums (n_windows_all, V): (n_subsets,)."""
-    total = len(window_log_sums)
-    n_windows = check_int("n_windows", n_windows, minimum=1, maximum=total)
-    return np.array([refitter.fit(np.exp(windows_log_alpha(
-        window_log_sums, np.random.default_rng(seed + i).choice(total, n_windows, replace=False), window_length))).r2
-        for i in range(check_positive_int("n_subsets", n_subsets))])
-
-
-def transfer_sentence(transfer: pd.DataFrame, equal_r2: np.ndarray) -> str:
-    """The transfer results in words, one sentence per corpus of :func:`transfer_table`: the main direction's rank
-    correlation and its R² once intercept and scale are refitted (what the direction carries), the raw prediction's
-    R² (which also charges the main corpus's intercept and scale), and the own fit placed against the range of the
-    main corpus's equal-position fits (``equal_r2``)."""
-    low, high = float(np.min(equal_r2)), float(np.max(equal_r2))
-    return " ".join(
-        f"On {row.corpus} ({row.text}), the main corpus's direction orders the held-out tokens with Spearman "
-        f"{row['Spearman (A from main corpus)']:.3f} and, with its intercept and scale refitted on {row.corpus}'s "
-        f"training tokens, reaches R² {row['R² (main direction, rescaled)']:.3f} (taken as it stands, with the main "
-        f"corpus's intercept and scale, {row['R² (A from main corpus)']:.3f}); the corpus's own fit reaches "
-        f"{row['R² (own A)']:.3f}, {range_word(row['R² (own A)'], low, high)} the main corpus's range at as many "
-        f"positions; the cosine of the two directions is {row['cosine(A_main, A_own)']:.3f}."
-        for _, row in transfer.iterrows())
-
-
-@dataclass
-class OutputSpace:
-    """The output-space analysis: ``table`` (size, draw, r2: one row per fit), ``n_positions`` probed and
-    ``n_fit_rows`` fitted rows per fit."""
-
-    table: pd.DataFrame
-    n_positions: int
-    n_fit_rows: int
-
-    def trend(self, *, n_boot: int = 1000, seed: int = 0) -> RankBootstrap:
-        """Rank correlation of R² with the size over the fits, with its interval over subsets and row draws: each
-        bootstrap sample redraws, within every size, that size's fits with replacement (:func:`stratified_draws`)."""
-        draws = stratified_draws(self.table["size"].to_numpy(), n_boot, seed)
-        return bootstrap_rank(self.table["size"], self.table.r2, draws, over="fits within each size", unit="fit")
-
-    def sentence(self, *, n_boot: int = 1000, seed: int = 0) -> str:
-        """The trend of R² with the output-space size in words, three-valued from :meth:`trend`'s interval."""
-        trend = self.trend(n_boot=n_boot, seed=seed)
-        word = trend.word("rises with the output-space size", "falls with the output-space size",
-                          "shows no detectable trend with the output-space size")
-        means = self.table.groupby("size").r2.mean()
-        return (f"With {self.n_fit_rows:,} fitted rows at every size, held-out R² {word} (rank correlation "
-                f"{trend.value:.2f} over {len(self.table)} fits, {trend.interval_text()}; mean R² "
-                + ", ".join(f"{mean:.3f} at {size:,}" for size, mean in means.items()) + " tokens).")
-
-
-def stratified_draws(strata, n_boot: int, seed: int) -> np.ndarray:
-    """(n_boot, n) row indices: each sample redraws, within every stratum of ``strata`` (n,), as many rows of that
-    stratum as it holds, with replacement (so every stratum keeps its size)."""
-    strata = np.asarray(strata)
-    rng = np.random.default_rng(seed)
-    n_boot = check_positive_int("n_boot", n_boot)
-    draws = np.empty((n_boot, len(strata)), dtype=np.int64)
-    for value in np.unique(strata):
-        rows = np.flatnonzero(strata == value)
-        draws[:, rows] = rows[rng.integers(0, len(rows), size=(n_boot, len(rows)))]
-    return draws
-
-
-def output_space(hidden_flat: torch.Tensor, head: OutputHead, E, sizes, *, n_subsets: int, n_positions: int,
-                 test_fraction: float = 0.2, seed: int = 0) -> OutputSpace:
-    """R² of the encoding against the size of the softmax, at a fixed number of fitted rows.
-
-    From ``default_rng(seed)``: ``n_subsets`` random vocabulary subsets of each size, then ``n_positions`` probed
-    positions of ``hidden_flat`` (N, d); the full vocabulary is added. alpha over each subset
-    (:func:`subset_log_alphas`), then :func:`fixed_rows_r2` on ``(1 - test_fraction) * min(sizes)`` rows (seed
-    ``seed + i + draw`` for subset i), scored on the rest of ``min(sizes)``; the full vocabulary is fitted
-    ``n_subsets`` times (draws of rows).
-    """
-    rng = np.random.default_rng(seed)
-    V = head.V
-    subsets = [(size, rng.choice(V, size, replace=False)) for size in sizes for _ in range(n_subsets)]
-    subsets.append((V, np.arange(V)))
-    probed = np.sort(rng.choice(hidden_flat.shape[0], min(n_positions, hidden_flat.shape[0]), replace=False))
-    log_alphas = subset_log_alphas(hidden_flat[torch.as_tensor(probed)], head, [tokens for _, tokens in subsets])
-    n_fit = int((1 - test_fraction) * min(sizes))
-    rows = [{"size": size, "draw": draw, "r2": fixed_rows_r2(E, tokens, log_alpha, n_fit=n_fit,
-                                                             n_test=min(sizes) - n_fit, seed=seed + i + draw)}
-            for i, ((size, tokens), log_alpha) in enumerate(zip(subsets, log_alphas))
-            for draw in range(n_subsets if size == V else 1)]
-    return OutputSpace(pd.DataFrame(rows), len(probed), n_fit)

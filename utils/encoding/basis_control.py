@@ -16,11 +16,11 @@ import pandas as pd
 from scipy import linalg
 from sklearn.metrics import r2_score
 
-from .basis import principal_basis, random_orthogonal
-from .compute import single_threaded_blas
-from .encoding import dimensions_by_weight, split_tokens
-from .uncertainty import Check, percentile_interval, resample_counts
-from .validation import check_int
+from ..basis import principal_basis, random_orthogonal
+from ..compute import single_threaded_blas
+from ..uncertainty import Check, percentile_interval, resample_counts
+from ..validation import check_int
+from .fit import dimensions_by_weight, split_tokens
 
 
 @dataclass

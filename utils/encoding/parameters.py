@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .corpora import CORPORA, check_window_count
-from .validation import check_choice, check_float, check_int, check_positive_int
+from ..corpora import CORPORA, check_window_count
+from ..validation import check_choice, check_float, check_int, check_positive_int
 
 #: the chapter's knobs that must be positive integers
 POSITIVE_INTS: tuple[str, ...] = ("n_tokens", "n_tokens_ood", "batch_size", "n_boot", "n_boot_texts",
