@@ -92,8 +92,8 @@ from utils.argmax.parameters import ArgmaxParameters
 from utils.argmax.prevention import prevention_bias, unit_norm_rows
 from utils.argmax.verdicts import closest_calls, find_unargmaxable, verdict_table
 from utils.figures import argmax as figures
-from utils.undertrained import nearest_distinct_steps, quantisation_grid
-from utils.undertrained_records import quantisation_wording
+from utils.undertrained.geometry import nearest_distinct_steps, quantisation_grid
+from utils.undertrained.wording import quantisation_wording
 
 CHAPTER = "05_argmaxability"
 parameters = ArgmaxParameters.from_namespace(globals())

@@ -76,12 +76,19 @@ from utils.plotting import set_theme
 from utils.results import RERUNS_DIR, glue_figure, start_run
 
 # %% tags=["hide-input"]
-from utils import undertrained as ut
-from utils import undertrained_records as records
-from utils import undertrained_training as training
+from utils.undertrained.geometry import (duplicate_rows, nearest_distinct_steps, quantisation_grid, relative_margin,
+                                         strict_win_losses)
+from utils.undertrained.indicators import (CLOSENESS, control_tokens, head_indicators, magikarp_distance,
+                                           precision_table, rank_agreement, sample_tokens, token_table, top_overlap,
+                                           top_tokens, unused_reference)
+from utils.undertrained.prompting import verify_by_prompting
+from utils.undertrained.records import record_agreement, record_prompting, record_quantisation, record_reachability
+from utils.undertrained.scorecard import scorecard_checks, scorecard_figure
+from utils.undertrained.training import locate_trained_runs, reachability
+from utils.undertrained.wording import training_bound_wording
 from utils.argmax.verdicts import find_unargmaxable
 from utils.figures import undertrained as figures
-from utils.undertrained_parameters import check_model_parameters, check_parameters
+from utils.undertrained.parameters import check_model_parameters, check_parameters
 
 CHAPTER = "06_undertrained"
 check_parameters(globals())  # every knob that needs no model, checked before any work
@@ -102,9 +109,9 @@ pd.DataFrame([describe(loaded)])
 
 # %%
 E = head.E.numpy().astype(np.float64)
-reference, reference_rule = ut.unused_reference(loaded.tokenizer)
-distance = ut.magikarp_distance(E, reference)  # Euclidean
-cosine = ut.magikarp_distance(E, reference, "cosine")
+reference, reference_rule = unused_reference(loaded.tokenizer)
+distance = magikarp_distance(E, reference)  # Euclidean
+cosine = magikarp_distance(E, reference, "cosine")
 acts = compute_activations(loaded, corpus, "train", window_length=window_length, n_tokens=n_tokens,
                            sample_seed=sample_seed, batch_size=batch_size)
 fit = fit_encoding(E, acts.alpha.numpy(), seed=seed)
@@ -120,22 +127,22 @@ print(reference_rule)
 # templates.
 
 # %%
-indicators = ut.head_indicators(E, distance, fit.predicted, cosine)  # name -> (V,) score, larger: more suspicious
-tops = {name: ut.top_tokens(score, n_candidates, reference) for name, score in indicators.items()}
-control = ut.control_tokens(head.V, n_control, reference, seed)
-prompting = ut.verify_by_prompting(loaded, tops, control, reference, threshold, batch_size=prompt_batch_size)
-precision_table = ut.precision_table(indicators, prompting.verified, n_candidates, reference)
-precision_table
+indicators = head_indicators(E, distance, fit.predicted, cosine)  # name -> (V,) score, larger: more suspicious
+tops = {name: top_tokens(score, n_candidates, reference) for name, score in indicators.items()}
+control = control_tokens(head.V, n_control, reference, seed)
+prompting = verify_by_prompting(loaded, tops, control, reference, threshold, batch_size=prompt_batch_size)
+top_precision = precision_table(indicators, prompting.verified, n_candidates, reference)
+top_precision
 
 # %% tags=["remove-input"]
 lift, lift_interval = prompting.lift(seed=seed)  # closeness's top list against the random control
-records.record_prompting(rec, prompting, reference_rule, precision_table, lift, lift_interval)
+record_prompting(rec, prompting, reference_rule, top_precision, lift, lift_interval)
 
 # %% [markdown]
 # The reference tokens, each with its probability in every copy template and the largest of them:
 
 # %%
-ut.token_table(loaded.tokenizer, reference, prompting=prompting, per_template=True)
+token_table(loaded.tokenizer, reference, prompting=prompting, per_template=True)
 
 # %% [markdown]
 # Of the candidates, {glue:text}`06_undertrained.n_verified` are verified as under-trained (largest probability over
@@ -150,7 +157,7 @@ ut.token_table(loaded.tokenizer, reference, prompting=prompting, per_template=Tr
 
 # %%
 per_token = {"distance": distance, "predicted -log alpha": fit.predicted, "corpus count": counts}
-ut.token_table(loaded.tokenizer, tops[ut.CLOSENESS][:n_table], per_token, prompting).round(4)
+token_table(loaded.tokenizer, tops[CLOSENESS][:n_table], per_token, prompting).round(4)
 
 # %% [markdown]
 # ## 6.2 How the views agree
@@ -163,12 +170,12 @@ ut.token_table(loaded.tokenizer, tops[ut.CLOSENESS][:n_table], per_token, prompt
 # %%
 head_E, head_b = head.E.numpy(), None if head.b is None else head.b.numpy()  # as chapter 5: its cache key
 verdicts = find_unargmaxable(head_E, head_b,
-                             tokens=ut.sample_tokens(head.V, max_tokens, seed), box=box, patience=patience,
+                             tokens=sample_tokens(head.V, max_tokens, seed), box=box, patience=patience,
                              start=start, device=device)
 views = {**indicators, "measured -log alpha": -acts.log_alpha.numpy(), "rare in corpus": -np.log1p(counts),
-         "thin argmax margin": -ut.relative_margin(verdicts, head.V)}
-correlations = ut.rank_agreement(views)
-overlap = ut.top_overlap({k: np.nan_to_num(v, nan=-np.inf) for k, v in views.items()}, n_candidates, reference)
+         "thin argmax margin": -relative_margin(verdicts, head.V)}
+correlations = rank_agreement(views)
+overlap = top_overlap({k: np.nan_to_num(v, nan=-np.inf) for k, v in views.items()}, n_candidates, reference)
 overlap
 
 # %%
@@ -179,13 +186,13 @@ fig.tight_layout()
 glue_figure("fig-undertrained", fig)
 
 # %% tags=["remove-input"]
-n_under_unarg, n_under_dup = ut.strict_win_losses(prompting.under, verdicts, head_E, head_b, box=box,
-                                                  patience=patience, start=start)
-grid = ut.quantisation_grid(head_E)  # is the head stored on a GGUF Q8_0 grid?
+n_under_unarg, n_under_dup = strict_win_losses(prompting.under, verdicts, head_E, head_b, box=box,
+                                               patience=patience, start=start)
+grid = quantisation_grid(head_E)  # is the head stored on a GGUF Q8_0 grid?
 quantised = grid["on_grid"] == 1.0
-ties = ut.nearest_distinct_steps(head_E, np.intersect1d(prompting.under, ut.duplicate_rows(head_E)))
-records.record_agreement(rec, correlations, overlap, len(prompting.under), n_under_unarg, n_under_dup, len(verdicts),
-                         quantised)
+ties = nearest_distinct_steps(head_E, np.intersect1d(prompting.under, duplicate_rows(head_E)))
+record_agreement(rec, correlations, overlap, len(prompting.under), n_under_unarg, n_under_dup, len(verdicts),
+                 quantised)
 ties
 
 # %% [markdown]
@@ -220,17 +227,17 @@ ties
 
 # %%
 results_root = Path(os.environ.get("LOGLINEAR_RESULTS", RERUNS_DIR))
-located = training.locate_trained_runs([results_root, RESULTS_DIR])
+located = locate_trained_runs([results_root, RESULTS_DIR])
 print("chapter 4's models:", "not available (chapter 4 has not run)" if located is None else located[2])
-reach, changes, recovery = training.reachability(located, early_step=early_step, n_tokens=dynamics_max_tokens,
-                                                 seed=seed, box=box, patience=patience, start=start, k=n_candidates)
+reach, changes, recovery = reachability(located, early_step=early_step, n_tokens=dynamics_max_tokens,
+                                        seed=seed, box=box, patience=patience, start=start, k=n_candidates)
 reach
 
 # %% tags=["remove-input"]
 float_duplicates = int(recovery.duplicates.max()) if len(recovery) else None  # chapter 4's float32 heads
-training.record_reachability(rec, reach, changes, recovery)
-records.record_quantisation(rec, grid, ties, float_duplicates)
-rec("dyn_bound_wording", records.training_bound_wording(changes), None, "what the sample says of the whole vocabulary")
+record_reachability(rec, reach, changes, recovery)
+record_quantisation(rec, grid, ties, float_duplicates)
+rec("dyn_bound_wording", training_bound_wording(changes), None, "what the sample says of the whole vocabulary")
 recovery
 
 # %% [markdown]
@@ -260,10 +267,10 @@ recovery
 # inconclusive).
 
 # %% tags=["remove-input"]
-checks = records.scorecard_checks(lift, lift_interval, n_under_unarg, n_under_dup, quantised=quantised,
-                                  changes=changes)
+checks = scorecard_checks(lift, lift_interval, n_under_unarg, n_under_dup, quantised=quantised,
+                          changes=changes)
 rec("scorecard_kind", "a finding of the book (not a claim of the papers)", description="what is scored")
-rec.scorecard(records.scorecard_figure(model, prompting, n_under_unarg, n_under_dup), checks)
+rec.scorecard(scorecard_figure(model, prompting, n_under_unarg, n_under_dup), checks)
 
 # %% [markdown]
 # Verdict (a finding of the book): **{glue:text}`06_undertrained.verdict`**:

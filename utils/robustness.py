@@ -13,7 +13,7 @@ import pandas as pd
 
 from .activations import compute_activations
 from .argmax.verdicts import find_unargmaxable
-from .undertrained import sample_tokens
+from .undertrained.indicators import sample_tokens
 from .validation import check_choice, check_int, check_positive_int
 
 #: the run sizes every rerun page and the headlines template check alike (each a positive integer)
@@ -135,7 +135,7 @@ def argmax_counts(E: np.ndarray, b: np.ndarray | None, *, max_tokens: int | None
 
     Args:
         max_tokens: None tests the whole vocabulary (as chapter 5 at its defaults); else a sample of that many tokens
-            drawn with ``seed`` (chapter 5's draw, :func:`utils.undertrained.sample_tokens`).
+            drawn with ``seed`` (chapter 5's draw, :func:`utils.undertrained.indicators.sample_tokens`).
     Returns:
         tested, unargmaxable, duplicate (tokens whose row has an identical twin), whole_vocabulary (bool) and the
         seconds the verdicts took when computed (the cached value otherwise).

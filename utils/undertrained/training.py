@@ -5,6 +5,7 @@ Chapter 4 records its last checkpoint folders in its results (``final_checkpoint
 lies next to the last one (``<run>/step<N>``), and the run's ``run.json`` holds the fingerprint of its training
 text, which :func:`training_counts` checks before counting tokens.
 """
+
 from __future__ import annotations
 
 import ast
@@ -20,19 +21,21 @@ import torch
 from scipy import stats
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from .argmax.verdicts import find_unargmaxable
-from .corpora import read_corpus
-from .dynamics.parameters import DynamicsParameters
-from .dynamics.training import encode_text, run_key, tokenizer_fingerprint
-from .encoding.fit import token_counts
-from .head import output_head
-from .paths import REPO_ROOT, cache_dir
-from .tokenizers import gpt2_tokenizer
-from .undertrained import duplicate_rows, magikarp_distance, unused_reference
-from .validation import check_int, check_positive_int
+from ..argmax.verdicts import find_unargmaxable
+from ..corpora import read_corpus
+from ..dynamics.parameters import DynamicsParameters
+from ..dynamics.training import encode_text, run_key, tokenizer_fingerprint
+from ..encoding.fit import token_counts
+from ..head import output_head
+from ..paths import REPO_ROOT, cache_dir
+from ..tokenizers import gpt2_tokenizer
+from ..validation import check_int, check_positive_int
+from .geometry import duplicate_rows
+from .indicators import magikarp_distance, unused_reference
 
 if TYPE_CHECKING:
-    from .results import Recorder
+    pass
+
 
 STAGES = ("initialisation", "early", "end")
 
@@ -194,20 +197,6 @@ def unseen_recovery(distance: np.ndarray, counts: np.ndarray, reference: np.ndar
     return {"k": k, "precision": float(unseen[order].mean()), "base_rate": float(unseen.mean()), "auc": auc}
 
 
-def training_effect_wording(created: int, removed: int) -> str:
-    """What training did to the unargmaxable tokens of the tested sample, in words."""
-    created = check_int("created", created, minimum=0)
-    removed = check_int("removed", removed, minimum=0)
-    if created == 0 and removed == 0:
-        return "training neither created nor removed an unargmaxable token among those tested"
-    parts = []
-    if created:
-        parts.append(f"created {created} unargmaxable token{'s' if created != 1 else ''}")
-    if removed:
-        parts.append(f"removed {removed}")
-    return "training " + " and ".join(parts) + " among those tested"
-
-
 def size_reachability(checkpoints: dict[int, Path], counts: np.ndarray, reference: np.ndarray, *, early_step: int,
                       n_tokens: int, seed: int, box: float, patience: int, start: str, k: int):
     """Argmax verdicts of one trained run at initialisation, early and at the end, and how well closeness to the
@@ -216,7 +205,8 @@ def size_reachability(checkpoints: dict[int, Path], counts: np.ndarray, referenc
     Args:
         checkpoints: step -> checkpoint folder (:func:`run_checkpoints`).
         counts: (V,) occurrences of every token in the run's training text (:func:`training_counts`).
-        reference: the unused reference tokens of the run's tokenizer (:func:`utils.undertrained.unused_reference`).
+        reference: the unused reference tokens of the run's tokenizer
+            (:func:`utils.undertrained.indicators.unused_reference`).
         n_tokens, seed: the sample of tested tokens (:func:`seen_unseen_sample`).
         box, patience, start: settings of :func:`utils.argmax.verdicts.find_unargmaxable`.
         k: closest rows scored by :func:`unseen_recovery`.
@@ -262,23 +252,3 @@ def reachability(located: tuple[dict[str, Path], list[str], str] | None, *, earl
         frames.append(frame.assign(size=size))
         recovery.append({"size": size, **found})
     return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(), changes, pd.DataFrame(recovery))
-
-
-def record_reachability(rec: Recorder, reach: Any, changes: dict[str, dict[str, int]], recovery: Any) -> None:
-    """Record section 6.3's numbers with the chapter's recorder, from :func:`reachability`'s three results (worst
-    case over sizes; "none" and NaN without chapter 4's runs)."""
-    created = sum(c["created"] for c in changes.values())
-    removed = sum(c["removed"] for c in changes.values())
-    nan = float("nan")
-    rec("dyn_sizes", ", ".join(changes) or "none", None, "chapter 4's sizes tested")
-    rec("dyn_tested", max([c["tested"] for c in changes.values()], default=0), ",", "tokens tested per checkpoint")
-    rec("dyn_unargmaxable", int(reach.unargmaxable.sum()) if len(reach) else 0, ",",
-        "unargmaxable verdicts over every size, stage and group")
-    rec("dyn_created", created, ",", "tokens that became unargmaxable between initialisation and the end")
-    rec("dyn_wording", training_effect_wording(created, removed), None, "what training did, in words")
-    rec("recovery_precision", float(recovery.precision.min()) if len(recovery) else nan, ".0%",
-        "smallest precision (over sizes) of the closest rows at finding never-seen tokens")
-    rec("recovery_base", float(recovery.base_rate.max()) if len(recovery) else nan, ".0%",
-        "largest share of never-seen tokens in the vocabulary (the base rate)")
-    rec("recovery_auc", float(recovery.auc.min()) if len(recovery) else nan, ".2f",
-        "smallest AUC of closeness at separating never-seen from seen tokens")

@@ -16,12 +16,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .argmax.prepared import STARTS, check_box
-from .compute import DEVICES, PRECISIONS
-from .corpora import CORPORA
-from .head import output_head
-from .undertrained import unused_reference
-from .validation import check_choice, check_float, check_int, check_positive_int
+from ..argmax.prepared import STARTS, check_box
+from ..compute import DEVICES, PRECISIONS
+from ..corpora import CORPORA
+from ..head import output_head
+from ..validation import check_choice, check_float, check_int, check_positive_int
+from .indicators import unused_reference
 
 #: the chapter's knobs that must be positive integers
 POSITIVE_INTS: tuple[str, ...] = ("n_candidates", "n_control", "n_tokens", "batch_size", "prompt_batch_size",
@@ -54,8 +54,8 @@ def check_parameters(p: Mapping[str, Any]) -> None:
 def check_model_parameters(p: Mapping[str, Any], loaded: Any) -> None:
     """Check the knobs of chapter 6 that depend on the loaded model (a :class:`utils.models.LoadedModel`):
     ``window_length`` fits its context, and ``n_candidates`` and ``n_control`` are at most the tokens left once the
-    unused reference set (:func:`utils.undertrained.unused_reference`, left out of every top list and of the control
-    draw) is taken from the vocabulary."""
+    unused reference set (:func:`utils.undertrained.indicators.unused_reference`, left out of every top list and of
+    the control draw) is taken from the vocabulary."""
 
     check_int("window_length", p["window_length"], minimum=2, maximum=loaded.n_ctx)
     reference, _ = unused_reference(loaded.tokenizer)
