@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 .PHONY: book test env lab bench bench-all browser clean
 
 book: $(STAMP)
-	$(BIN)/python -m utils.book build
+	$(BIN)/python -m bookbuild build
 
 # The tests run in one worker per core (pytest-xdist), a test file's tests together: test_book.py, which executes
 # every chapter on tiny parameters, is the longest file, and the other files run beside it.

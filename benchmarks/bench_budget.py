@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_budget.py [--n-tokens 2048] [--steps 6]
 
 Prints, measured in this one run:
-- this machine's fp32 and bf16 matrix-multiply rates (as the build measures fp32's, :func:`utils.book.fp32_rate`);
+- this machine's fp32 and bf16 matrix-multiply rates (as the build measures fp32's, :func:`bookbuild.report.fp32_rate`);
 - the load time of the default model (from its cached float32 conversion; the first load converts the GGUF file);
 - the activation pass in float32: tokens per second and the share of the fp32 rate it reaches, at the FLOPs per token
   the build's ledger charges (:func:`utils.budget.forward_flops_per_token`);
@@ -21,9 +21,9 @@ import time
 
 import torch
 
+from bookbuild.report import fp32_rate
 from utils import budget
 from utils.activations import run_pass
-from utils.book import fp32_rate
 from utils.compute import matmul_rate
 from utils.corpora import read_corpus, sample_windows
 from utils.dynamics.training import TrainingConfig, _optimizer, build_model, linear_cross_entropy

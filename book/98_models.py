@@ -18,12 +18,12 @@
 #
 # The scorecard's checks of chapters 1 to 3 for several models at once: every model available offline on the machine
 # that built this page, and chapter 4's trained models (small GPT-2-tokenizer models, d far below V). Each model is
-# one run of the parameterized notebook `book/headlines.py`, executed with papermill through `utils.book` and keeping
+# one run of the parameterized notebook `book/headlines.py`, executed with papermill through `bookbuild` and keeping
 # its own results file; a run with the same parameters as one of the robustness page is shared with it. To set your
 # own models side by side:
 #
 # ```bash
-# .venv/bin/python -m utils.book sweep --models smollm2-135m gpt2 ./my-model
+# .venv/bin/python -m bookbuild sweep --models smollm2-135m gpt2 ./my-model
 # ```
 
 # %% tags=["parameters"]
@@ -45,7 +45,7 @@ import json
 import os
 from pathlib import Path
 
-from utils.book import rerun_grid
+from bookbuild.execute import rerun_grid
 from utils.models import available_offline_models, load_model
 from utils.results import RERUNS_DIR, RESULTS_DIR, glue_figure, start_run
 from utils.robustness import (check_model_list, check_run_sizes, dynamics_results, models_figure, models_grid,

@@ -21,7 +21,7 @@
 # sample; this page asks how it moves with the *sampling* itself. The scorecard's checks of chapters 1 to 3 are
 # recomputed at several sampling seeds and window lengths (and, when asked, once with the model body in bfloat16),
 # each with its own interval and verdict, by the book's own rerun machinery: a parameterized notebook
-# (`book/headlines.py`) executed with papermill through `utils.book`, each run keeping its own results file beside
+# (`book/headlines.py`) executed with papermill through `bookbuild`, each run keeping its own results file beside
 # its output (never the published book's). The same `utils` functions compute the numbers here and in the chapters,
 # so the run at the chapters' seed and window length reproduces their
 # scorecard.
@@ -44,7 +44,7 @@ import os
 from pathlib import Path
 
 
-from utils.book import rerun_grid
+from bookbuild.execute import rerun_grid
 from utils.compute import PRECISIONS
 from utils.plotting import set_theme
 from utils.results import RERUNS_DIR, glue_figure, start_run

@@ -20,12 +20,14 @@ import jupytext
 import nbformat
 import pytest
 
-from utils import book
+from bookbuild.chapters import BOOK_DIR, chapters, load_parameters
+from bookbuild.execute import ChapterRun, execute_chapter
+from bookbuild.stage import build_html, stage
 from utils.paths import REPO_ROOT
 from utils.results import is_lab_only, load_results
 
 PARAMS_DIR = Path(__file__).parent / "params"
-_runs: dict[str, book.ChapterRun | BaseException] = {}
+_runs: dict[str, ChapterRun | BaseException] = {}
 
 
 @pytest.fixture(scope="session")
@@ -33,12 +35,12 @@ def runs_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("runs")
 
 
-def run_tiny(chapter: str, runs_dir: Path, tiny_model_dir: Path) -> book.ChapterRun:
+def run_tiny(chapter: str, runs_dir: Path, tiny_model_dir: Path) -> ChapterRun:
     """Execute ``chapter`` on its tiny parameters, once per session (a failure is remembered and raised again)."""
     if chapter not in _runs:
-        parameters = book.load_parameters(PARAMS_DIR, chapter, {"tiny_model": str(tiny_model_dir)})
+        parameters = load_parameters(PARAMS_DIR, chapter, {"tiny_model": str(tiny_model_dir)})
         try:
-            _runs[chapter] = book.execute_chapter(chapter, parameters, runs_dir, force=True)
+            _runs[chapter] = execute_chapter(chapter, parameters, runs_dir, force=True)
         except Exception as error:  # noqa: BLE001 - re-raised below and on every later use
             _runs[chapter] = error
     result = _runs[chapter]
@@ -50,11 +52,11 @@ def run_tiny(chapter: str, runs_dir: Path, tiny_model_dir: Path) -> book.Chapter
 @pytest.fixture(scope="session")
 def tiny_book(runs_dir, tiny_model_dir, tmp_path_factory) -> Path:
     """The whole book built from the tiny runs of every chapter; returns its HTML folder."""
-    for chapter in book.chapters():
+    for chapter in chapters():
         run_tiny(chapter, runs_dir, tiny_model_dir)
     root = tmp_path_factory.mktemp("book")
-    source = book.stage(runs_dir, root / "source")
-    return book.build_html(source, root / "html")
+    source = stage(runs_dir, root / "source")
+    return build_html(source, root / "html")
 
 
 def toc_pages() -> list[str]:
@@ -67,13 +69,13 @@ def toc_pages() -> list[str]:
 
 def chapter_title(chapter: str) -> str | None:
     """The chapter's title: the first ``# `` heading of its first markdown cell (None if it has none)."""
-    notebook = jupytext.read(book.BOOK_DIR / f"{chapter}.py")
+    notebook = jupytext.read(BOOK_DIR / f"{chapter}.py")
     markdown = next((cell.source for cell in notebook.cells if cell.cell_type == "markdown"), "")
     return next((line[2:].strip() for line in markdown.splitlines() if line.startswith("# ")), None)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("chapter", book.chapters())
+@pytest.mark.parametrize("chapter", chapters())
 def test_chapter_runs_on_tiny_parameters(chapter, runs_dir, tiny_model_dir):
     run = run_tiny(chapter, runs_dir, tiny_model_dir)
     executed = nbformat.read(run.output, as_version=4)
@@ -121,24 +123,24 @@ def ends_in_recording_call(cell) -> bool:
 def test_book_builds_from_the_tiny_runs(tiny_book):
     for page in toc_pages():
         assert (tiny_book / page).is_file(), f"{page} of the table of contents was not built"
-    for chapter in book.chapters():
+    for chapter in chapters():
         page = (tiny_book / "book" / f"{chapter}.html").read_text()
         assert "{glue" not in page, f"{chapter}: a glue role was left unrendered"
     assert (tiny_book / "index.html").exists()
     assert (tiny_book / "_static" / "mathjax" / "tex-chtml-full.js").is_file(), "the vendored MathJax is missing"
     # the book shows each figure once, where its {glue:figure} sits: the front ends' copies are not staged
-    for chapter in book.chapters():
+    for chapter in chapters():
         staged = nbformat.read(tiny_book.parent / "source" / "book" / f"{chapter}.ipynb", as_version=4)
         outputs = [output for cell in staged.cells for output in cell.get("outputs", [])]
         assert not any(is_lab_only(output) for output in outputs), f"{chapter}: a front end's figure was staged"
         images = sum("image/png" in output.get("data", {}) for output in outputs)
-        directives = (book.BOOK_DIR / f"{chapter}.py").read_text().count("{glue:figure}")
+        directives = (BOOK_DIR / f"{chapter}.py").read_text().count("{glue:figure}")
         page = (tiny_book / "book" / f"{chapter}.html").read_text()
         assert page.count("<img ") == directives + images, f"{chapter}: a figure is shown twice or not at all"
     assert browser.outside_references(tiny_book) == []
     # the front page reads each chapter's own verdict (and the chapter's own short row of its checks)
     front = (tiny_book / "book" / "intro.html").read_text()
-    for chapter in book.chapters():
+    for chapter in chapters():
         results = load_results(chapter)
         if "verdict_mark" in results:
             assert results["verdict_mark"]["value"] in front, f"{chapter}'s verdict is not the front page's"
@@ -153,7 +155,7 @@ def test_every_page_of_the_book_in_a_browser(tiny_book, capsys):
     assert not report.all_problems, "\n".join(report.all_problems)
     checked = {page.page: page for page in report.pages}
     assert set(toc_pages()) <= set(checked), "pages of the table of contents were not checked"
-    for chapter in book.chapters():
+    for chapter in chapters():
         page, title = checked[f"book/{chapter}.html"], chapter_title(chapter)
         assert title, f"book/{chapter}.py: its first markdown cell has no '# ' title"
         assert page.headings[0] == title or page.headings[0].endswith(f" {title}"), (page.headings, title)
@@ -255,12 +257,12 @@ def test_a_papermill_rerun_leaves_the_published_results_unchanged(runs_dir, tiny
     published = load_results("01_encoding")
     published_path = Path(os.environ["LOGLINEAR_RESULTS"]) / "01_encoding.json"
     before = published_path.read_bytes()
-    parameters = book.load_parameters(PARAMS_DIR, "01_encoding", {"tiny_model": str(tiny_model_dir)})
+    parameters = load_parameters(PARAMS_DIR, "01_encoding", {"tiny_model": str(tiny_model_dir)})
     parameters |= {"window_length": 32, "sample_seed": 1}
     monkeypatch.delenv("LOGLINEAR_RESULTS")
     monkeypatch.setenv("LOGLINEAR_RERUNS", str(tmp_path / "reruns"))
-    papermill.execute_notebook(str(book.BOOK_DIR / "01_encoding.ipynb"), str(tmp_path / "01_encoding-w32.ipynb"),
-                               parameters=parameters, cwd=str(book.BOOK_DIR), kernel_name="python3",
+    papermill.execute_notebook(str(BOOK_DIR / "01_encoding.ipynb"), str(tmp_path / "01_encoding-w32.ipynb"),
+                               parameters=parameters, cwd=str(BOOK_DIR), kernel_name="python3",
                                progress_bar=False, log_output=False)
     assert published_path.read_bytes() == before
     rerun_files = list((tmp_path / "reruns").glob("01_encoding-*.json"))

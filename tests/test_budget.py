@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from bookbuild.report import budget_report, format_budget
 from utils import budget
 from utils.activations import run_pass
-from utils.book import budget_report, format_budget
 from utils.dynamics.training import TrainingConfig, build_model
 from utils.head import final_hidden_states, output_head
 from utils.models import load_model

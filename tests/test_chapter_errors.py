@@ -5,7 +5,7 @@ import papermill
 import pytest
 import torch
 
-from utils.book import execute_chapter
+from bookbuild.execute import execute_chapter
 
 
 @pytest.mark.slow

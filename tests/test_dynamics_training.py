@@ -9,7 +9,7 @@ import pytest
 import torch
 from dynamics_helpers import TINY, assert_same_run, final_weights, synthetic_text
 
-from utils.book import BOOK_DIR
+from bookbuild.chapters import BOOK_DIR
 from utils.compute import Compute, resolve_compute
 from utils.dynamics.checkpoints import PYTHIA_STEPS, try_load_checkpoint
 from utils.dynamics.parameters import DynamicsParameters

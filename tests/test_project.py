@@ -10,7 +10,7 @@ import jupytext
 import pytest
 import yaml
 
-from utils.book import BOOK_DIR, chapters, notebooks
+from bookbuild.chapters import BOOK_DIR, chapters, notebooks
 from utils.paths import REPO_ROOT
 
 

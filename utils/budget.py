@@ -2,7 +2,7 @@
 build took.
 
 Work that runs a model charges its FLOPs here with :func:`charge`; when the environment variable
-``LOGLINEAR_BUDGET`` names a ledger file (``utils.book`` sets it for a build, and every kernel it starts, the rerun
+``LOGLINEAR_BUDGET`` names a ledger file (``bookbuild`` sets it for a build, and every kernel it starts, the rerun
 pages' nested ones included, inherits it), each charge is appended to it as one JSON line; otherwise a charge does
 nothing. :func:`summarize` adds the ledger up and divides by the machine's fp32 matrix-multiply rate: the *compute
 floor*, the seconds the build's arithmetic needs at that rate. Chapter time over the floor is the build's overhead.

@@ -7,7 +7,7 @@ Every chapter starts with :func:`start_run`, which returns the chapter's :class:
 records a value or its scorecard), starts its results file afresh and writes, under the key
 ``_run``, what produced it: the parameters, the model, its revision and a fingerprint of its head, the corpus
 fingerprints, the code version, the date and (updated on every write) the seconds since the start. Where the file
-goes: the folder in ``LOGLINEAR_RESULTS`` when it is set (``utils.book`` sets it: the published book's
+goes: the folder in ``LOGLINEAR_RESULTS`` when it is set (``bookbuild`` sets it: the published book's
 ``_build/results/``, or a rerun's own folder), otherwise ``_build/reruns/<chapter>-<hash of the parameters>.json``
 (the folder movable with ``LOGLINEAR_RERUNS``), so that a plain papermill rerun never touches the published book's
 files. The chapter prints where its results go.
@@ -212,7 +212,7 @@ class Recorder:
 
 
 #: metadata of the outputs shown only where a notebook is run (JupyterLab, the executed runs); the book's staging
-#: (:func:`utils.book.stage`) drops them, because the book shows each figure where its ``{glue:figure}`` sits
+#: (:func:`bookbuild.stage.stage`) drops them, because the book shows each figure where its ``{glue:figure}`` sits
 LAB_ONLY = {"loglinear": {"lab_only": True}}
 
 

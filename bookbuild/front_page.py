@@ -3,7 +3,7 @@
 The scorecard's rows (``book/intro.md``) stay short: the claim, the paper's figure, each check's number and interval,
 the verdict. What stands behind a verdict (each check against its threshold) is drawn here, from the results files of
 the chapters the build executed, and written into the staged book by :func:`write_front_page` (called by
-:func:`utils.book.stage`): ``scorecard.generated.md``, included by the front page, and its figure.
+:func:`bookbuild.stage.stage`): ``scorecard.generated.md``, included by the front page, and its figure.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from .results import VERDICT_SIGNS, load_results, setting_of
+from utils.results import VERDICT_SIGNS, load_results, setting_of
 
 #: colour of each verdict in the figure (the signs of :data:`utils.results.VERDICT_SIGNS` go with them)
 VERDICT_COLOURS = {"reproduced": "#1a7f37", "inconclusive": "#7d7d7d", "not reproduced": "#cf222e"}
