@@ -84,6 +84,15 @@ import pandas as pd
 import matplotlib.pyplot as plt
 from sklearn.decomposition import PCA
 
+from utils.figures import encoding as figures
+from utils.activations import compute_activations
+from utils.models import available_offline_models, describe
+from utils.plotting import set_theme
+from utils.pruning.basis_control import basis_verdict
+from utils.results import glue_figure, start_run
+from utils.uncertainty import n_resampled, resampled_log_alphas
+
+# %% tags=["hide-input"]
 from utils.encoding import basis_control
 from utils.encoding.accuracy import accuracy_table, describe_tokens, error_table, second_model_status, worst_tokens
 from utils.encoding.dispersion import (DECLARED_STATISTIC, DispersionMeter, GroupFitter, ProbeSample, condition_check,
@@ -96,13 +105,6 @@ from utils.encoding.sparsity import (lasso_crossing, lasso_dims_needed, lasso_ta
                                      top_k_mass)
 from utils.encoding.transfer import equal_positions_r2, transfer_table
 from utils.encoding.wording import ordering_sentence, transfer_sentence
-from utils.figures import encoding as figures
-from utils.activations import compute_activations
-from utils.models import available_offline_models, describe
-from utils.plotting import set_theme
-from utils.pruning.basis_control import basis_verdict
-from utils.results import glue_figure, start_run
-from utils.uncertainty import n_resampled, resampled_log_alphas
 
 # %%
 rec = start_run(CHAPTER, globals(), loaded)

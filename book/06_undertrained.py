@@ -69,6 +69,8 @@ import pandas as pd
 
 from utils.encoding.fit import fit_encoding, token_counts
 from utils.activations import compute_activations
+from utils.argmax.verdicts import find_unargmaxable
+from utils.figures import undertrained as figures
 from utils.head import output_head
 from utils.models import describe, load_model
 from utils.paths import RESULTS_DIR
@@ -86,8 +88,8 @@ from utils.undertrained.records import record_agreement, record_prompting, recor
 from utils.undertrained.scorecard import scorecard_checks, scorecard_figure
 from utils.undertrained.training import locate_trained_runs, reachability
 from utils.undertrained.wording import training_bound_wording
-from utils.argmax.verdicts import find_unargmaxable
-from utils.figures import undertrained as figures
+
+# %% tags=["hide-input"]
 from utils.undertrained.parameters import check_model_parameters, check_parameters
 
 CHAPTER = "06_undertrained"
