@@ -115,7 +115,7 @@ from utils.results import glue_figure, start_run
 
 # %% tags=["hide-input"]
 from utils.pruning import basis_control, records
-from utils.pruning.checks import headline_checks
+from utils.pruning.scorecard import headline_checks
 from utils.pruning.criteria import CRITERION_LABELS, criterion_orders, deletion_overlap, dimension_scores
 from utils.pruning.criteria import keep_columns, n_deleted
 from utils.pruning.generation import generation_study, mauve_buckets, mauve_is_saturated
@@ -590,7 +590,7 @@ glue_figure("fig-prune-basis", figures.basis_curves_figure(basis_table, ["js_alp
 # sampled held-out positions as the sweep keep, per window, the summed softmax of each head and the count of
 # agreeing positions; the {glue:text}`03_pruning.check_documents` held-out documents are then resampled
 # ({glue:text}`03_pruning.n_boot_texts` times, each document with all its windows) and both numbers recomputed from
-# the resampled sums (`utils.pruning.checks.headline_checks`). The deletion order stays the one fitted on the whole
+# the resampled sums (`utils.pruning.scorecard.headline_checks`). The deletion order stays the one fitted on the whole
 # training pass, so the interval covers the held-out text, not the fit of $A$ (the checks and their intervals took
 # {glue:text}`03_pruning.checks_seconds` s). JS is a divergence: resampling documents adds noise that tends to pull
 # the two averaged distributions apart, so the resampled values drift upwards; the interval is centred on the

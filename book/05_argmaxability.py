@@ -80,6 +80,9 @@ import pandas as pd
 
 from utils.encoding.fit import dimensions_by_weight, fit_encoding
 from utils.activations import compute_activations
+from utils.figures import argmax as figures
+from utils.undertrained.geometry import nearest_distinct_steps, quantisation_grid
+from utils.undertrained.wording import quantisation_wording
 from utils.head import output_head
 from utils.models import available_offline_models, describe, load_model
 from utils.plotting import set_theme
@@ -90,10 +93,9 @@ from utils.argmax import sweeps
 from utils.argmax.hull import hull_agreement
 from utils.argmax.parameters import ArgmaxParameters
 from utils.argmax.prevention import prevention_bias, unit_norm_rows
+from utils.argmax.scorecard import headline_checks
 from utils.argmax.verdicts import closest_calls, find_unargmaxable, verdict_table
-from utils.figures import argmax as figures
-from utils.undertrained.geometry import nearest_distinct_steps, quantisation_grid
-from utils.undertrained.wording import quantisation_wording
+from utils.argmax.wording import first_fraction_text, paper_range_sentence
 
 CHAPTER = "05_argmaxability"
 parameters = ArgmaxParameters.from_namespace(globals())
@@ -323,17 +325,16 @@ at_max = pruning[(pruning.order == "smallest |A| first") & (pruning.fraction == 
 rec("train_text", acts.describe(), description="the text D of the pass behind the pruning order")
 rec("prune_first_fraction", first, fmt=".2f",
     description="smallest deleted fraction (|A| order) with an unargmaxable token; nan if none on the grid")
-rec("prune_first_text", sweeps.first_fraction_text(first, prune_fractions),
-    description="the same, as text")
+rec("prune_first_text", first_fraction_text(first, prune_fractions), description="the same, as text")
 rec("prune_max_fraction", max(prune_fractions), fmt=".0%", description="largest deleted fraction tried")
-rec("prune_first_text_random", sweeps.first_fraction_text(first_random, prune_fractions),
+rec("prune_first_text_random", first_fraction_text(first_random, prune_fractions),
     description="smallest deleted fraction (random order) with an unargmaxable token")
 
 # %% tags=["remove-input"]
 rec("prune_unargmaxable_at_max", int(at_max.unargmaxable), fmt=",",
     description="unargmaxable tokens at the largest deleted fraction (|A| order)")
 rec("prune_tested", int(at_max.tested), fmt=",", description="tokens tested per pruned head")
-rec("prune_chapter3_sentence", sweeps.paper_range_sentence(first),
+rec("prune_chapter3_sentence", paper_range_sentence(first),
     description="where the paper's pruning range lies relative to the first unargmaxable token, in words")
 
 # %% [markdown]
@@ -397,7 +398,7 @@ rec("prevention_after", int(max(prevention_table.unargmaxable.iloc[1:])), fmt=",
 # *inconclusive*.
 
 # %% tags=["remove-input"]
-checks = sweeps.headline_checks(random_sweep, verdicts, prevention, theory_share=theory_share)
+checks = headline_checks(random_sweep, verdicts, prevention, theory_share=theory_share)
 rec("theory_share", theory_share, fmt=".0%", description="threshold of the 'in theory' check")
 rec.scorecard(
     f"{counts['unargmaxable']} unargmaxable of {counts['tested']:,} tokens of {model} "

@@ -45,7 +45,7 @@ tokens_per_bucket = 50  # chapter 2's tokens per bucket
 selection_windows = 16  # chapter 2's training windows that choose k (and measure the paper's setting)
 band = 2.0  # chapter 2's error band
 n_positions = 1024  # chapter 3's held-out positions behind its checks
-pruning = {}  # keyword arguments of utils.pruning.checks.headline_checks beyond the above (fraction, thresholds)
+pruning = {}  # keyword arguments of utils.pruning.scorecard.headline_checks beyond the above (fraction, thresholds)
 argmax_max_tokens = None  # tokens of the head tested for argmaxability: None for all (as chapter 5), else a sample
 argmax = {}  # keyword arguments of utils.argmax.verdicts.find_unargmaxable (box, patience, start); {}: chapter 5's
 
@@ -55,7 +55,7 @@ import pandas as pd
 from utils.encoding import scorecard as encoding_scorecard
 from utils.head import output_head
 from utils.models import describe, load_model
-from utils.pruning import checks as pruning_checks
+from utils.pruning import scorecard as pruning_scorecard
 from utils.results import start_run
 from utils.robustness import argmax_counts, check_rows, check_run_sizes, choice_rows, headline_passes
 from utils.steering import scorecard as steering_scorecard
@@ -84,7 +84,7 @@ checks = {
     "01_encoding": encoding_scorecard.headline_checks(passes["train"], test_fraction=test_fraction, seed=seed,
                                                       n_boot=n_boot_texts, boot_seed=seed, **encoding),
     "02_steering": steering.checks,
-    "03_pruning": pruning_checks.headline_checks(
+    "03_pruning": pruning_scorecard.headline_checks(
         passes["train"], passes["test"], test_fraction=test_fraction, seed=seed, n_positions=n_positions,
         n_boot=n_boot_texts, boot_seed=seed, **pruning),
 }

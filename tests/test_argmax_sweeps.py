@@ -12,16 +12,10 @@ import pytest
 from utils.argmax.hull import hull_agreement, hull_argmaxable
 from utils.argmax.parameters import ArgmaxParameters
 from utils.argmax.prevention import prevention_bias, unit_norm_rows
-from utils.argmax.sweeps import (
-    first_fraction_text,
-    first_unargmaxable_fraction,
-    headline_checks,
-    paper_range_sentence,
-    pruning_sweep,
-    random_head,
-    random_model_sweep,
-)
+from utils.argmax.scorecard import headline_checks
+from utils.argmax.sweeps import first_unargmaxable_fraction, pruning_sweep, random_head, random_model_sweep
 from utils.argmax.verdicts import find_unargmaxable
+from utils.argmax.wording import first_fraction_text, paper_range_sentence
 from utils.figures.argmax import plot_argmax_regions, plot_braid_steps, plot_pruning, plot_random_sweep
 
 matplotlib.use("Agg")

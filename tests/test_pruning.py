@@ -24,7 +24,6 @@ from utils.pruning.basis_control import (
     basis_verdict,
     spectral_comparison_text,
 )
-from utils.pruning.checks import WindowSums, bootstrap_window_sums, headline_checks, held_out_window_sums
 from utils.pruning.criteria import (
     CRITERIA,
     criterion_orders,
@@ -36,6 +35,7 @@ from utils.pruning.criteria import (
 )
 from utils.pruning.generation import mauve_buckets, mauve_saturation_text, text_statistics
 from utils.pruning.heads import pruned_output_head
+from utils.pruning.scorecard import WindowSums, bootstrap_window_sums, headline_checks, held_out_window_sums
 from utils.pruning.sweep import (
     choose_criterion,
     context_groups,

@@ -16,7 +16,9 @@ Modules, by job (import each function from its module; this file re-exports noth
 - :mod:`utils.argmax.hull`: the convex-hull brute force in low dimension, the oracle the chapter and the tests
   compare every verdict with;
 - :mod:`utils.argmax.prevention`: two remedies, this book's choice (a bias, unit-norm rows);
-- :mod:`utils.argmax.sweeps`: random heads, pruned heads, and the scorecard's checks;
+- :mod:`utils.argmax.sweeps`: random heads and pruned heads;
+- :mod:`utils.argmax.scorecard`: chapter 5's headline checks;
+- :mod:`utils.argmax.wording`: chapter 5's wording decisions;
 - :mod:`utils.argmax.parameters`: the checked parameters of chapter 5.
 
 Figures are in :mod:`utils.figures.argmax`.

@@ -11,8 +11,8 @@ Modules, by job (import each name from its module; this file re-exports nothing)
   fraction deletes and which columns stay;
 - :mod:`utils.pruning.sweep`: the streamed deletion sweep over cached hidden states, its positions and context
   groups, thresholds and largest safe fractions, the choice of criterion on training text, the two-halves yardstick;
-- :mod:`utils.pruning.checks`: per-window sums, the bootstrap over held-out documents and the scorecard's
-  :func:`~utils.pruning.checks.headline_checks`;
+- :mod:`utils.pruning.scorecard`: per-window sums, the bootstrap over held-out documents and the scorecard's
+  :func:`~utils.pruning.scorecard.headline_checks`;
 - :mod:`utils.pruning.heads`: pruned heads (columns zeroed, deleted coordinates replaced by their means);
 - :mod:`utils.pruning.generation`: text sampled from real pruned models and its cache, MAUVE, text statistics;
 - :mod:`utils.pruning.basis_control`: deleting coordinates against deleting directions of other bases;
