@@ -85,7 +85,7 @@ from utils.undertrained.indicators import (CLOSENESS, control_tokens, head_indic
                                            top_tokens, unused_reference)
 from utils.undertrained.prompting import verify_by_prompting
 from utils.undertrained.records import record_agreement, record_prompting, record_quantisation, record_reachability
-from utils.undertrained.scorecard import scorecard_checks, scorecard_figure
+from utils.undertrained.scorecard import headline_checks, scorecard_figure
 from utils.undertrained.training import locate_trained_runs, reachability
 from utils.undertrained.wording import training_bound_wording
 
@@ -269,8 +269,8 @@ recovery
 # inconclusive).
 
 # %% tags=["remove-input"]
-checks = scorecard_checks(lift, lift_interval, n_under_unarg, n_under_dup, quantised=quantised,
-                          changes=changes)
+checks = headline_checks(lift, lift_interval, n_under_unarg, n_under_dup, quantised=quantised,
+                         changes=changes)
 rec("scorecard_kind", "a finding of the book (not a claim of the papers)", description="what is scored")
 rec.scorecard(scorecard_figure(model, prompting, n_under_unarg, n_under_dup), checks)
 

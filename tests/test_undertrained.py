@@ -51,8 +51,8 @@ from utils.undertrained.prompting import (
 )
 from utils.undertrained.records import record_agreement, record_prompting, record_reachability
 from utils.undertrained.scorecard import (
+    headline_checks,
     rule_of_three,
-    scorecard_checks,
     scorecard_figure,
     share_bound,
     worst_training_change,
@@ -418,23 +418,23 @@ def test_agreement_records_and_scorecard_checks():
     assert (values["rho_closeness_margin"], values["overlap_closeness_predicted"]) == (3.0, 1)
     assert values["under_geometry"] == geometry_wording(0, 2) and values["verdict_tokens"] == 1000
     lift, interval = precision_lift_interval(np.ones(20), np.zeros(20))
-    checks = scorecard_checks(lift, interval, 0, 2)
+    checks = headline_checks(lift, interval, 0, 2)
     assert [c.verdict for c in checks] == ["reproduced", "not reproduced"]  # 2 tokens cannot win: above 0
     assert "exact: a property of the head" in checks[1].name and "interval over tokens" in checks[0].name
     from utils.results import short_checks  # the front page shows each check under its name up to the first colon
     assert short_checks(checks).startswith("closeness to the unused mean ") and "cannot win strictly " in short_checks(
         checks)
-    quantised = scorecard_checks(lift, interval, 0, 2, quantised=True)[1]  # the duplicates may be ties
+    quantised = headline_checks(lift, interval, 0, 2, quantised=True)[1]  # the duplicates may be ties
     assert (quantised.interval.low, quantised.interval.high, quantised.verdict) == (0.0, 2.0, "inconclusive")
-    assert scorecard_checks(lift, interval, 1, 2, quantised=True)[1].verdict == "not reproduced"
+    assert headline_checks(lift, interval, 1, 2, quantised=True)[1].verdict == "not reproduced"
     changes = {"d64": {"created": 0, "removed": 0, "tested": 1024, "V": 50257},
                "d128": {"created": 0, "removed": 0, "tested": 1024, "V": 50257}}
-    training_check = scorecard_checks(lift, interval, 0, 0, changes=changes)[2]
+    training_check = headline_checks(lift, interval, 0, 0, changes=changes)[2]
     assert training_check.value == 0.0 and training_check.verdict == "inconclusive"  # a sample cannot show none
     assert training_check.interval.high == pytest.approx(1 - 0.05 ** (1 / 1024))
     assert "1,024 sampled of 50,257" in training_check.name
     with pytest.raises(ValueError, match="n_duplicate=-1"):
-        scorecard_checks(lift, interval, 0, -1)
+        headline_checks(lift, interval, 0, -1)
 
 
 def test_share_bound_is_the_exact_binomial_bound_and_the_rule_of_three():

@@ -36,8 +36,8 @@ def rule_of_three(n: int) -> float:
     return 3.0 / check_positive_int("n", n)
 
 
-def scorecard_checks(lift: float, lift_interval: Any, n_unargmaxable: int, n_duplicate: int, *,
-                     quantised: bool = False, changes: dict[str, dict[str, int]] | None = None) -> list:
+def headline_checks(lift: float, lift_interval: Any, n_unargmaxable: int, n_duplicate: int, *,
+                    quantised: bool = False, changes: dict[str, dict[str, int]] | None = None) -> list:
     """The chapter's checks (:class:`utils.uncertainty.Check`), each saying what its interval is over:
 
     - the closeness lift above 0 (interval over tokens: the top list and the random controls resampled);
