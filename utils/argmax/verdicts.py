@@ -164,6 +164,90 @@ def verdict_key(E: np.ndarray, b: np.ndarray | None, tokens: np.ndarray, **setti
                          "tokens": store.fingerprint(tokens), **settings, "code_version": CODE_VERSION})
 
 
+def _read_cached(path: Path, key: str, n_tokens: int, d: int) -> Verdicts | None:
+    """The verdicts cached at ``path`` if they are those of ``key`` (``n_tokens`` tokens, witnesses (n_tokens, d)),
+    else None."""
+    return store.read(path, Verdicts.load, lambda verdicts: verdicts.meta.get("key") == key
+                      and len(verdicts) == n_tokens and verdicts.witness.shape[1] == d)
+
+
+def _blank_verdicts(tokens: np.ndarray, twin: np.ndarray, d: int) -> Verdicts:
+    """Verdicts before any test, for ``tokens`` (n,): "duplicate"/"twin" where ``twin`` (n,) names a twin (>= 0),
+    else "unargmaxable"/"lp"; witnesses (n, d), margins and radii NaN; no meta yet."""
+    n = len(tokens)
+    status = np.full(n, "unargmaxable", dtype="<U12")
+    method = np.full(n, "lp", dtype="<U5")
+    is_duplicate = twin >= 0
+    status[is_duplicate] = "duplicate"
+    method[is_duplicate] = "twin"
+    return Verdicts(
+        tokens, status, method, witness=np.full((n, d), np.nan), margin=np.full(n, np.nan),
+        lp_radius=np.full(n, np.nan), lp_status=np.full(n, "", dtype="<U120"), twin=twin,
+        braid_steps=np.full(n, -1, dtype=np.int64), lp_rounds=np.zeros(n, dtype=np.int64),
+    )
+
+
+def _record_braid(verdicts: Verdicts, tested: np.ndarray, braid) -> None:
+    """Write the fast test's result for the rows ``tested`` (m,) of ``verdicts``: its steps, and "argmaxable" with
+    the witness (m, d) and margin where it cleared the token."""
+    verdicts.braid_steps[tested] = braid.steps
+    ok = tested[braid.cleared]
+    verdicts.status[ok] = "argmaxable"
+    verdicts.method[ok] = "braid"
+    verdicts.witness[ok] = braid.witness[braid.cleared]
+    verdicts.margin[ok] = braid.margin[braid.cleared]
+
+
+def _run_lp(verdicts: Verdicts, head, tested: np.ndarray, reduced: np.ndarray, braid, *, box: float,
+            radius_tol: float, chunk_size: int, use_lp: bool, progress: bool) -> None:
+    """The Chebyshev LP on every tested token braid did not clear (rows ``tested`` (m,) of ``verdicts``, rows
+    ``reduced`` (m,) of the reduced head), written into ``verdicts``; lp_status "not run" with ``use_lp=False``."""
+    left = np.flatnonzero(~braid.cleared)
+    for i in tqdm(left, desc="Chebyshev LP", unit="token", disable=not progress or len(left) == 0):
+        where = tested[i]
+        if not use_lp:
+            verdicts.lp_status[where] = "not run"
+            continue
+        result = chebyshev_on_head(
+            head, int(reduced[i]), [braid.witness[i], braid.start[i], head.E64[reduced[i]]],
+            box=box, radius_tol=radius_tol, initial=256, add=256, max_rounds=200, chunk_size=chunk_size,
+        )
+        verdicts.lp_radius[where] = result.radius
+        verdicts.lp_rounds[where] = result.rounds
+        verdicts.lp_status[where] = result.status[:120]
+        if result.argmaxable:
+            verdicts.status[where] = "argmaxable"
+            verdicts.witness[where] = result.x
+            verdicts.margin[where] = result.margin
+
+
+def _compute_verdicts(E64: np.ndarray, b64: np.ndarray | None, tokens: np.ndarray, key: str, settings: dict,
+                      torch_device, block_size: int, chunk_size: int, progress: bool) -> Verdicts:
+    """The verdicts of ``tokens`` (n,) for the checked head E64 (V, d), b64 (V,) or None: duplicates, then braid
+    reflect, then the LP (``settings``: box, patience, start, radius_tol, use_lp), with their meta and timings."""
+    t0 = time.perf_counter()
+    representative, twin_of = find_twins(E64, b64)
+    head = reduce_head(E64, b64, representative, torch_device)
+    verdicts = _blank_verdicts(tokens, twin_of[tokens].copy(), E64.shape[1])
+    tested = np.flatnonzero(verdicts.twin < 0)  # every token that is not a duplicate
+    reduced = np.searchsorted(head.rows, tokens[tested])
+    braid = braid_batch(
+        head, reduced, patience=settings["patience"], box=settings["box"], start=settings["start"],
+        block_size=block_size, chunk_size=chunk_size, progress=progress,
+    )
+    t_braid = time.perf_counter() - t0
+    _record_braid(verdicts, tested, braid)
+    _run_lp(verdicts, head, tested, reduced, braid, box=settings["box"], radius_tol=settings["radius_tol"],
+            chunk_size=chunk_size, use_lp=settings["use_lp"], progress=progress)
+    t_total = time.perf_counter() - t0
+    V, d = E64.shape
+    verdicts.meta = dict(
+        V=V, d=d, has_bias=b64 is not None, n_distinct_rows=head.U, key=key, code_version=CODE_VERSION,
+        seconds=t_total, seconds_braid=t_braid, seconds_lp=t_total - t_braid, **settings,
+    )
+    return verdicts
+
+
 @single_threaded_blas
 def find_unargmaxable(
     E: Any,
@@ -208,67 +292,10 @@ def find_unargmaxable(
     settings = dict(box=box, patience=patience, start=start, radius_tol=radius_tol, use_lp=bool(use_lp))
     key = verdict_key(E_in, b_in, tokens, **settings)
     path = store.path_of("argmax", key, ".npz")
-    cached = store.read(path, Verdicts.load, lambda verdicts: verdicts.meta.get("key") == key
-                        and len(verdicts) == len(tokens) and verdicts.witness.shape[1] == d) if cache else None
+    cached = _read_cached(path, key, len(tokens), d) if cache else None
     if cached is not None:
         return cached
-
-    t0 = time.perf_counter()
-    representative, twin_of = find_twins(E64, b64)
-    head = reduce_head(E64, b64, representative, torch_device)
-    n = len(tokens)
-    status = np.full(n, "unargmaxable", dtype="<U12")
-    method = np.full(n, "lp", dtype="<U5")
-    witness = np.full((n, d), np.nan)
-    margin = np.full(n, np.nan)
-    lp_radius = np.full(n, np.nan)
-    lp_status = np.full(n, "", dtype="<U120")
-    twin = twin_of[tokens].copy()
-    braid_steps = np.full(n, -1, dtype=np.int64)
-    lp_rounds = np.zeros(n, dtype=np.int64)
-
-    is_duplicate = twin >= 0
-    status[is_duplicate] = "duplicate"
-    method[is_duplicate] = "twin"
-    tested = np.flatnonzero(~is_duplicate)
-    reduced = np.searchsorted(head.rows, tokens[tested])
-    braid = braid_batch(
-        head, reduced, patience=patience, box=box, start=start, block_size=block_size, chunk_size=chunk_size,
-        progress=progress,
-    )
-    t_braid = time.perf_counter() - t0
-    braid_steps[tested] = braid.steps
-    ok = tested[braid.cleared]
-    status[ok] = "argmaxable"
-    method[ok] = "braid"
-    witness[ok] = braid.witness[braid.cleared]
-    margin[ok] = braid.margin[braid.cleared]
-
-    left = np.flatnonzero(~braid.cleared)
-    for i in tqdm(left, desc="Chebyshev LP", unit="token", disable=not progress or len(left) == 0):
-        where = tested[i]
-        if not use_lp:
-            lp_status[where] = "not run"
-            continue
-        result = chebyshev_on_head(
-            head, int(reduced[i]), [braid.witness[i], braid.start[i], head.E64[reduced[i]]],
-            box=box, radius_tol=radius_tol, initial=256, add=256, max_rounds=200, chunk_size=chunk_size,
-        )
-        lp_radius[where] = result.radius
-        lp_rounds[where] = result.rounds
-        lp_status[where] = result.status[:120]
-        if result.argmaxable:
-            status[where] = "argmaxable"
-            witness[where] = result.x
-            margin[where] = result.margin
-    t_total = time.perf_counter() - t0
-    meta = dict(
-        V=V, d=d, has_bias=b64 is not None, n_distinct_rows=head.U, key=key, code_version=CODE_VERSION,
-        seconds=t_total, seconds_braid=t_braid, seconds_lp=t_total - t_braid, **settings,
-    )
-    verdicts = Verdicts(
-        tokens, status, method, witness, margin, lp_radius, lp_status, twin, braid_steps, lp_rounds, meta
-    )
+    verdicts = _compute_verdicts(E64, b64, tokens, key, settings, torch_device, block_size, chunk_size, progress)
     if cache:
         verdicts.save(path)
     return verdicts

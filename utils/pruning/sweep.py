@@ -8,6 +8,7 @@ states, streamed; :func:`sweep_activations` runs it over a seeded sample of a ca
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import pandas as pd
 import torch
@@ -111,6 +112,190 @@ def deletion_steps(z: torch.Tensor, h_deleted: torch.Tensor, E_deleted: torch.Te
         yield z_new, q, log_z_new, kl, same_top
 
 
+@dataclass
+class _SweepPlan:
+    """:func:`deletion_sweep`'s validated inputs: the head's E (V, d) float32, the orders {name: (d,) int64
+    permutation}, the sorted fractions with their deletion counts, and each position's group (N,) int64."""
+
+    E: torch.Tensor
+    orders: dict
+    fractions: list[float]
+    deleted_counts: list[int]  # one per fraction
+    unique_counts: list[int]  # the distinct non-zero deletion counts, ascending
+    largest: int  # the largest deletion count
+    groups: torch.Tensor
+    group_names: list[str]
+    single: bool  # no groups were given: only the "all" rows
+
+
+def _check_groups(groups, group_names, n: int) -> tuple[torch.Tensor, list[str], bool]:
+    """Each position's group id (n,) int64, the names of the groups, and whether no groups were given (one, "all")."""
+    if groups is None:
+        groups = torch.zeros(n, dtype=torch.int64)
+        group_names = ["all"] if group_names is None else list(group_names)
+        if group_names != ["all"]:
+            raise ValueError("group_names needs groups")
+        return groups, group_names, True
+    groups = torch.as_tensor(groups, dtype=torch.int64)
+    if tuple(groups.shape) != (n,) or int(groups.min()) < 0:
+        raise ValueError(f"groups must be (N,)=({n},) non-negative ids; got shape {tuple(groups.shape)}")
+    n_groups = int(groups.max()) + 1
+    group_names = [f"group_{g}" for g in range(n_groups)] if group_names is None else list(group_names)
+    if len(group_names) < n_groups or "all" in group_names:
+        raise ValueError(f"group_names must name all {n_groups} groups and may not use 'all'; got {group_names}")
+    return groups, group_names, False
+
+
+def _sweep_plan(hidden: torch.Tensor, head, orders: dict, fractions, targets, groups, group_names) -> _SweepPlan:
+    """Check :func:`deletion_sweep`'s inputs (hidden (N, d), targets (N,) or None) into a :class:`_SweepPlan`."""
+    E = head.E.to(torch.float32)
+    d = E.shape[1]
+    if hidden.ndim != 2 or hidden.shape[1] != d or hidden.shape[0] == 0:
+        raise ValueError(f"hidden must have shape (N >= 1, {d}); got {tuple(hidden.shape)}")
+    n = hidden.shape[0]
+    if not orders:
+        raise ValueError("orders must hold at least one order")
+    orders = {name: check_order(str(name), order, d) for name, order in orders.items()}
+    fractions = check_fractions(fractions)
+    deleted_counts = [n_deleted(d, f) for f in fractions]
+    if targets is not None and tuple(targets.shape) != (n,):
+        raise ValueError(f"targets must have shape ({n},); got {tuple(targets.shape)}")
+    groups, group_names, single = _check_groups(groups, group_names, n)
+    unique_counts = sorted(set(k for k in deleted_counts if k > 0))  # fractions may round to the same count
+    return _SweepPlan(E, orders, fractions, deleted_counts, unique_counts, max(deleted_counts), groups, group_names,
+                      single)
+
+
+@dataclass
+class _SweepSums:
+    """The sweep's running sums per group (G groups), float64: the reference head's :class:`_Totals` (its alpha),
+    its next-token loss (G,), the positions (G,) and those with a target (G,), and a :class:`_Totals` per pruned
+    head ``(order name, deletion count)``."""
+
+    reference: _Totals
+    nll_ref: torch.Tensor
+    count: torch.Tensor
+    count_targets: torch.Tensor
+    pruned: dict
+
+    @classmethod
+    def zeros(cls, n_groups: int, V: int, names, counts: list[int]) -> _SweepSums:
+        """All sums zero, for the orders ``names`` and the non-zero deletion ``counts``."""
+        return cls(_Totals(n_groups, V), torch.zeros(n_groups, dtype=torch.float64),
+                   torch.zeros(n_groups, dtype=torch.float64), torch.zeros(n_groups, dtype=torch.float64),
+                   {(name, k): _Totals(n_groups, V) for name in names for k in counts})
+
+    def by_group(self, values: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        """(G,) float64 sums of per-position ``values`` (rows,) within each group (g: (rows,) group ids)."""
+        return torch.zeros(self.count.shape[0], dtype=torch.float64).index_add_(0, g, values.to(torch.float64))
+
+
+def _add_reference_chunk(sums: _SweepSums, z: torch.Tensor, g: torch.Tensor, membership: torch.Tensor,
+                         E: torch.Tensor, target_chunk: torch.Tensor | None):
+    """Add the unpruned head over one chunk to ``sums``: z (rows, V) logits, g (rows,) groups, membership (G, rows),
+    E (V, d), target_chunk (rows,) or None.
+
+    Returns:
+        (log_z_ref (rows,) float64 log partition function, top_ref (rows,) int64 top token,
+        expected_E (rows, d) float32 ``p @ E``, the head's rows averaged under the unpruned probabilities p).
+    """
+    rows = z.shape[0]
+    max_ref, top_ref = z.max(dim=-1)
+    p = torch.exp(z - max_ref[:, None])
+    sum_ref = p.sum(dim=-1, dtype=torch.float64)
+    log_z_ref = max_ref.double() + torch.log(sum_ref)
+    p /= sum_ref.float()[:, None]
+    expected_E = p @ E  # (rows, d): E_p[E_i] at each position
+    sums.reference.alpha += (membership @ p).to(torch.float64)
+    del p
+    sums.count += sums.by_group(torch.ones(rows), g)
+    if target_chunk is not None:
+        valid = target_chunk >= 0
+        target_logits = z.gather(1, target_chunk.clamp_min(0)[:, None]).squeeze(1).double()
+        sums.nll_ref += sums.by_group(torch.where(valid, log_z_ref - target_logits, 0.0), g)
+        sums.count_targets += sums.by_group(valid.float(), g)
+    return log_z_ref, top_ref, expected_E
+
+
+def _add_pruned_chunk(sums: _SweepSums, name, counts: list[int], steps, g: torch.Tensor, membership: torch.Tensor,
+                      target_chunk: torch.Tensor | None) -> None:
+    """Add the pruned heads of the order ``name`` over one chunk to ``sums``: ``steps`` are :func:`deletion_steps`'
+    per count of ``counts``, g (rows,) groups, membership (G, rows), target_chunk (rows,) or None."""
+    for k, (z_new, q, log_z_new, kl, top_new_is_same) in zip(counts, steps):
+        totals = sums.pruned[(name, k)]
+        totals.alpha += (membership @ q).to(torch.float64)
+        totals.kl += sums.by_group(kl, g)
+        totals.agree += sums.by_group(top_new_is_same.float(), g)
+        if target_chunk is not None:
+            valid = target_chunk >= 0
+            new_target_logits = z_new.gather(1, target_chunk.clamp_min(0)[:, None]).squeeze(1).double()
+            totals.nll += sums.by_group(torch.where(valid, log_z_new - new_target_logits, 0.0), g)
+
+
+def _stream_sums(hidden: torch.Tensor, b: torch.Tensor | None, targets: torch.Tensor | None, plan: _SweepPlan,
+                 chunk_size: int, progress: bool) -> _SweepSums:
+    """The sweep's per-group sums over the hidden states (N, d), chunk by chunk: the reference logits once per
+    chunk, then each order's pruned heads incrementally (:func:`deletion_steps`)."""
+    E, orders, largest = plan.E, plan.orders, plan.largest
+    n_groups = len(plan.group_names)
+    # columns of E in each order's deletion order, up to the largest deletion: (V, largest), contiguous
+    permuted_E = {name: E[:, order[:largest]].contiguous() for name, order in orders.items()}
+    sums = _SweepSums.zeros(n_groups, E.shape[0], orders, plan.unique_counts)
+    n_chunks = math.ceil(hidden.shape[0] / chunk_size)
+    bar = tqdm(total=n_chunks * len(orders), desc="deletion sweep", unit="order·chunk", disable=not progress)
+    for start, h, g, membership, z in reference_chunks(hidden, plan.groups, E, b, n_groups, chunk_size):
+        target_chunk = None if targets is None else targets[start : start + chunk_size]
+        log_z_ref, top_ref, expected_E = _add_reference_chunk(sums, z, g, membership, E, target_chunk)
+        q = torch.empty_like(z)  # pruned probabilities, reused
+        for name, order in orders.items():
+            steps = deletion_steps(z, h[:, order[:largest]], permuted_E[name], expected_E[:, order[:largest]],
+                                   plan.unique_counts, log_z_ref, top_ref, q)
+            _add_pruned_chunk(sums, name, plan.unique_counts, steps, g, membership, target_chunk)
+            bar.update(1)
+        del z, q
+    bar.close()
+    return sums
+
+
+def _group_records(sums: _SweepSums, plan: _SweepPlan, group_name: str, index: list[int],
+                   has_targets: bool) -> list[dict]:
+    """The sweep's rows (one per order and fraction) for the positions of the groups ``index``, named
+    ``group_name``; none when those groups hold no position."""
+    positions = float(sums.count[index].sum())
+    alpha_ref = sums.reference.alpha[index].sum(0) / positions  # (V,)
+    with_targets = float(sums.count_targets[index].sum())
+    loss_ref = float(sums.nll_ref[index].sum()) / with_targets if has_targets and with_targets else None
+    if positions == 0:
+        return []
+    names, nonzero, d = list(plan.orders), plan.unique_counts, plan.E.shape[1]
+    # JS divergences of all pruned heads at once: (n_orders, n_nonzero_counts)
+    js_all = [[] for _ in names]
+    if nonzero:
+        alpha_new = torch.stack([sums.pruned[(name, k)].alpha[index].sum(0) for name in names for k in nonzero])
+        js_all = js_divergence_rows(alpha_ref, alpha_new / positions).reshape(len(names), len(nonzero)).tolist()
+    records = []
+    for i, name in enumerate(names):
+        criterion, seed = name if isinstance(name, tuple) else (name, None)
+        for fraction, k in zip(plan.fractions, plan.deleted_counts):
+            if k == 0:
+                js, kl, agree, loss_new = 0.0, 0.0, 1.0, loss_ref
+            else:
+                totals = sums.pruned[(name, k)]
+                js = js_all[i][nonzero.index(k)]
+                kl = float(totals.kl[index].sum()) / positions
+                agree = float(totals.agree[index].sum()) / positions
+                loss_new = float(totals.nll[index].sum()) / with_targets if loss_ref is not None else None
+            records.append({
+                "criterion": criterion, "seed": seed, "fraction": fraction, "n_deleted": k, "n_kept": d - k,
+                "group": group_name, "n_positions": int(positions), "js_alpha": js, "mean_kl": kl,
+                "top1_agreement": agree, "nll_ref": loss_ref, "nll_new": loss_new,
+                "perplexity_ref": None if loss_ref is None else math.exp(loss_ref),
+                "perplexity_new": None if loss_new is None else math.exp(loss_new),
+                "perplexity_ratio": None if loss_ref is None else math.exp(loss_new - loss_ref),
+            })
+    return records
+
+
 def deletion_sweep(
     hidden: torch.Tensor,
     head,
@@ -149,124 +334,13 @@ def deletion_sweep(
     """
 
     chunk_size = check_positive_int("chunk_size", chunk_size)
-    E = head.E.to(torch.float32)
-    V, d = E.shape
-    if hidden.ndim != 2 or hidden.shape[1] != d or hidden.shape[0] == 0:
-        raise ValueError(f"hidden must have shape (N >= 1, {d}); got {tuple(hidden.shape)}")
-    n = hidden.shape[0]
-    if not orders:
-        raise ValueError("orders must hold at least one order")
-    orders = {name: check_order(str(name), order, d) for name, order in orders.items()}
-    fractions = check_fractions(fractions)
-    deleted_counts = [n_deleted(d, f) for f in fractions]
-    if targets is not None and tuple(targets.shape) != (n,):
-        raise ValueError(f"targets must have shape ({n},); got {tuple(targets.shape)}")
-    if groups is None:
-        groups = torch.zeros(n, dtype=torch.int64)
-        group_names = ["all"] if group_names is None else list(group_names)
-        if group_names != ["all"]:
-            raise ValueError("group_names needs groups")
-        single = True
-    else:
-        groups = torch.as_tensor(groups, dtype=torch.int64)
-        if tuple(groups.shape) != (n,) or int(groups.min()) < 0:
-            raise ValueError(f"groups must be (N,)=({n},) non-negative ids; got shape {tuple(groups.shape)}")
-        n_groups = int(groups.max()) + 1
-        group_names = [f"group_{g}" for g in range(n_groups)] if group_names is None else list(group_names)
-        if len(group_names) < n_groups or "all" in group_names:
-            raise ValueError(f"group_names must name all {n_groups} groups and may not use 'all'; got {group_names}")
-        single = False
-    n_groups = len(group_names)
-    largest = max(deleted_counts)
-    # columns of E in each order's deletion order, up to the largest deletion: (V, largest), contiguous
-    permuted_E = {name: E[:, order[:largest]].contiguous() for name, order in orders.items()}
-    reference = _Totals(n_groups, V)
-    nll_ref = torch.zeros(n_groups, dtype=torch.float64)
-    count = torch.zeros(n_groups, dtype=torch.float64)
-    count_targets = torch.zeros(n_groups, dtype=torch.float64)
-    unique_counts = sorted(set(k for k in deleted_counts if k > 0))  # fractions may round to the same count
-    pruned = {(name, k): _Totals(n_groups, V) for name in orders for k in unique_counts}
-
-    def group_sum(values: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        return torch.zeros(n_groups, dtype=torch.float64).index_add_(0, g, values.to(torch.float64))
-
-    n_chunks = math.ceil(n / chunk_size)
-    bar = tqdm(total=n_chunks * len(orders), desc="deletion sweep", unit="order·chunk", disable=not progress)
-    for start, h, g, membership, z in reference_chunks(hidden, groups, E, head.b, n_groups, chunk_size):
-        rows = h.shape[0]
-        max_ref, top_ref = z.max(dim=-1)
-        p = torch.exp(z - max_ref[:, None])
-        sum_ref = p.sum(dim=-1, dtype=torch.float64)
-        log_z_ref = max_ref.double() + torch.log(sum_ref)
-        p /= sum_ref.float()[:, None]
-        expected_E = p @ E  # (rows, d): E_p[E_i] at each position
-        reference.alpha += (membership @ p).to(torch.float64)
-        del p
-        count += group_sum(torch.ones(rows), g)
-        if targets is not None:
-            t = targets[start : start + chunk_size]
-            valid = t >= 0
-            target_logits = z.gather(1, t.clamp_min(0)[:, None]).squeeze(1).double()
-            nll_ref += group_sum(torch.where(valid, log_z_ref - target_logits, 0.0), g)
-            count_targets += group_sum(valid.float(), g)
-        q = torch.empty_like(z)  # pruned probabilities, reused
-        for name, order in orders.items():
-            steps = deletion_steps(z, h[:, order[:largest]], permuted_E[name], expected_E[:, order[:largest]],
-                                   unique_counts, log_z_ref, top_ref, q)
-            for k, (z_new, q, log_z_new, kl, top_new_is_same) in zip(unique_counts, steps):
-                totals = pruned[(name, k)]
-                totals.alpha += (membership @ q).to(torch.float64)
-                totals.kl += group_sum(kl, g)
-                totals.agree += group_sum(top_new_is_same.float(), g)
-                if targets is not None:
-                    new_target_logits = z_new.gather(1, t.clamp_min(0)[:, None]).squeeze(1).double()
-                    totals.nll += group_sum(torch.where(valid, log_z_new - new_target_logits, 0.0), g)
-            bar.update(1)
-        del z, q
-    bar.close()
-
-    def summarise(group_index: list[int]) -> tuple[float, torch.Tensor, float | None]:
-        positions = float(count[group_index].sum())
-        alpha_ref = reference.alpha[group_index].sum(0) / positions
-        with_targets = float(count_targets[group_index].sum())
-        loss_ref = float(nll_ref[group_index].sum()) / with_targets if targets is not None and with_targets else None
-        return positions, alpha_ref, loss_ref
-
-    records = []
-    names = list(orders)
-    nonzero = unique_counts
-    group_sets = [("all", list(range(n_groups)))]
-    if not single:
-        group_sets += [(group_names[i], [i]) for i in range(n_groups)]
-    for group_name, index in group_sets:
-        positions, alpha_ref, loss_ref = summarise(index)
-        if positions == 0:
-            continue
-        with_targets = float(count_targets[index].sum())
-        # JS divergences of all pruned heads at once: (n_orders * n_fractions,)
-        js_all = [[] for _ in names]
-        if nonzero:
-            alpha_new = torch.stack([pruned[(name, k)].alpha[index].sum(0) for name in names for k in nonzero])
-            js_all = js_divergence_rows(alpha_ref, alpha_new / positions).reshape(len(names), len(nonzero)).tolist()
-        for i, name in enumerate(names):
-            criterion, seed = name if isinstance(name, tuple) else (name, None)
-            for fraction, k in zip(fractions, deleted_counts):
-                if k == 0:
-                    js, kl, agree, loss_new = 0.0, 0.0, 1.0, loss_ref
-                else:
-                    totals = pruned[(name, k)]
-                    js = js_all[i][nonzero.index(k)]
-                    kl = float(totals.kl[index].sum()) / positions
-                    agree = float(totals.agree[index].sum()) / positions
-                    loss_new = float(totals.nll[index].sum()) / with_targets if loss_ref is not None else None
-                records.append({
-                    "criterion": criterion, "seed": seed, "fraction": fraction, "n_deleted": k, "n_kept": d - k,
-                    "group": group_name, "n_positions": int(positions), "js_alpha": js, "mean_kl": kl,
-                    "top1_agreement": agree, "nll_ref": loss_ref, "nll_new": loss_new,
-                    "perplexity_ref": None if loss_ref is None else math.exp(loss_ref),
-                    "perplexity_new": None if loss_new is None else math.exp(loss_new),
-                    "perplexity_ratio": None if loss_ref is None else math.exp(loss_new - loss_ref),
-                })
+    plan = _sweep_plan(hidden, head, orders, fractions, targets, groups, group_names)
+    sums = _stream_sums(hidden, head.b, targets, plan, chunk_size, progress)
+    group_sets = [("all", list(range(len(plan.group_names))))]
+    if not plan.single:
+        group_sets += [(name, [i]) for i, name in enumerate(plan.group_names)]
+    records = [record for group_name, index in group_sets
+               for record in _group_records(sums, plan, group_name, index, targets is not None)]
     return pd.DataFrame.from_records(records, columns=list(SWEEP_COLUMNS))
 
 

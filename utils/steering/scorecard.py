@@ -200,21 +200,107 @@ def _median_abs_log_error(log_ratio: np.ndarray, r: float) -> np.ndarray:
     return np.median(np.abs(log_ratio - math.log(r)), axis=-1)
 
 
+def _choose_headline_mask(train_acts: Activations, tokens: np.ndarray, r_values: Sequence[float],
+                          k_values: Sequence[int], r_headline: float, selection_windows: int, test_fraction: float,
+                          seed: int, chunk_size: int) -> tuple[EncodingRefitter, Edit, BaseStatistics]:
+    """Fit A on the training pass's alpha and choose the mask among ``k_values`` (and d) on its first
+    ``selection_windows`` windows (:func:`choose_mask` within [1/r_headline, r_headline]).
+
+    Returns:
+        (the refitter of A, the chosen mask edit, the base statistics of the selection windows).
+    """
+    d = train_acts.head.d
+    E = train_acts.head.E.numpy().astype(np.float64)
+    refitter = EncodingRefitter(E, test_fraction=test_fraction, seed=seed)
+    fit = refitter.fit(train_acts.alpha.numpy())
+    masks = [make_edit(fit.A, "mask", k) for k in sorted({int(k) for k in k_values if 1 <= int(k) <= d} | {d})]
+    selection_base = cached_base_statistics(train_acts, selection_windows, chunk_size=chunk_size)
+    best = choose_mask(steering_sweep(selection_base, tokens, r_values, masks, progress=False), r_headline)
+    return refitter, best, selection_base
+
+
+def _headline_texts(selection_base: BaseStatistics, held_out_acts: Activations, tokens: np.ndarray,
+                    train_window_length: int, train_groups: np.ndarray, held_out_groups: np.ndarray,
+                    selection_windows: int, chunk_size: int) -> dict[str, SteeringText]:
+    """The two measured texts, "training" (the selection windows, grouped by the training pass's documents
+    ``train_groups`` (n_train_windows,)) and "held-out" (every window of the held-out pass, by ``held_out_groups``)."""
+    n_train_groups = int(train_groups.max()) + 1
+    return {  # the training text's groups are the training pass's documents, so one draw weights fit and text
+        "training": SteeringText(selection_base, tokens, train_window_length,
+                                 train_groups[:selection_windows], n_groups=n_train_groups),
+        "held-out": SteeringText(cached_base_statistics(held_out_acts, chunk_size=chunk_size), tokens,
+                                 held_out_acts.token_ids.shape[1], held_out_groups),
+    }
+
+
+def _headline_errors(texts: dict[str, SteeringText], ratios: tuple[float, float], edit: Edit, train_counts,
+                     held_out_counts) -> np.ndarray:
+    """(4,) the four checked numbers for one edit and one draw of documents: the median over tokens of
+    ``|log(achieved / r)|`` on the training then the held-out text, at each of ``ratios`` (counts: (n_groups,) or
+    None for each group once)."""
+    out = []
+    for text, counts in ((texts["training"], train_counts), (texts["held-out"], held_out_counts)):
+        for r in ratios:
+            out.append(float(_median_abs_log_error(text.log_ratio(text.after(edit, r), counts), r)))
+    return np.asarray(out)
+
+
+def _joint_document_counts(train_groups: np.ndarray, selection_windows: int, held_out_groups: np.ndarray,
+                           n_boot: int, boot_seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Joint document draws: the training documents stratified by whether they hold selection windows.
+
+    Returns:
+        (selected (n_train_groups,) bool, the documents that hold selection windows; train_counts
+        (n_boot, n_train_groups) and held_out_counts (n_boot, n_held_out_groups) float64 draws of each document).
+    """
+    n_train_groups = int(train_groups.max()) + 1
+    selected = np.zeros(n_train_groups, dtype=bool)
+    selected[train_groups[:selection_windows]] = True
+    train_counts = np.zeros((n_boot, n_train_groups))
+    train_counts[:, selected] = resample_counts(int(selected.sum()), n_boot, boot_seed)
+    if (~selected).any():
+        train_counts[:, ~selected] = resample_counts(int((~selected).sum()), n_boot, boot_seed + 1)
+    held_out_counts = resample_counts(int(held_out_groups.max()) + 1, n_boot, boot_seed + 2)
+    return selected, train_counts, held_out_counts
+
+
+def _bootstrap_errors(train_acts: Activations, refitter: EncodingRefitter, k: int, texts: dict[str, SteeringText],
+                      ratios: tuple[float, float], train_groups: np.ndarray, train_counts: np.ndarray,
+                      held_out_counts: np.ndarray, n_boot: int, n_checks: int) -> np.ndarray:
+    """(n_boot, n_checks) the checked numbers per bootstrap sample: alpha re-averaged from the training pass's
+    per-window sums over the drawn documents, A refitted, the mask of ``k`` dimensions rebuilt from it, and
+    :func:`_headline_errors` with the same draws."""
+    sums = group_log_sums(train_acts.window_log_sums, train_groups)
+    sizes = np.bincount(train_groups).astype(np.float64) * train_acts.token_ids.shape[1]
+    samples = np.empty((n_boot, n_checks))
+    for b, log_alpha in enumerate(resampled_log_means(sums, sizes, train_counts)):
+        edit = make_edit(refitter.coefficients(np.exp(log_alpha))[0], "mask", k)
+        samples[b] = _headline_errors(texts, ratios, edit, train_counts[b], held_out_counts[b])
+    return samples
+
+
+def _headline_check_list(values: np.ndarray, samples: np.ndarray, r_headline: float, band: float,
+                         selected: np.ndarray, held_out_groups: np.ndarray) -> list[Check]:
+    """The four :class:`Check` s from the measured values (4,) and their bootstrap samples (n_boot, 4), each
+    interval widened for its text's number of documents (``selected``: (n_train_groups,) bool, the training
+    documents that hold selection windows; ``held_out_groups``: (n_held_out_windows,) document of each held-out
+    window); threshold ``log(band)``, "below"."""
+    threshold = math.log(band)
+    names = [f"{text}: median |log(achieved/target)| at r = {r}, chosen mask"
+             for text in ("training text (the paper's setting)", "held-out text")
+             for r in (f"{r_headline:g}", f"1/{r_headline:g}")]
+    # each text's documents, for the widening of intervals over few of them: the training text is the documents
+    # that hold the selection windows, the held-out text its split's documents
+    n_documents = [int(selected.sum())] * 2 + [int(held_out_groups.max()) + 1] * 2
+    return [Check(name, float(value), percentile_interval(samples[:, i], estimate=float(value),
+                                                          n_groups=n_documents[i]),
+                  threshold, "below") for i, (name, value) in enumerate(zip(names, values))]
+
+
 def headline_checks(
-    train_acts: Activations,
-    held_out_acts: Activations,
-    *,
-    tokens,
-    r_values: Sequence[float],
-    k_values: Sequence[int],
-    r_headline: float = 20.0,
-    band: float = 2.0,
-    selection_windows: int = 16,
-    test_fraction: float = 0.2,
-    seed: int = 0,
-    n_boot: int = 200,
-    boot_seed: int = 0,
-    chunk_size: int = 1024,
+    train_acts: Activations, held_out_acts: Activations, *, tokens, r_values: Sequence[float],
+    k_values: Sequence[int], r_headline: float = 20.0, band: float = 2.0, selection_windows: int = 16,
+    test_fraction: float = 0.2, seed: int = 0, n_boot: int = 200, boot_seed: int = 0, chunk_size: int = 1024,
 ) -> HeadlineChecks:
     """The scorecard's checks of "editing E_w along A multiplies alpha_w by r", each with an interval over texts.
 
@@ -254,64 +340,21 @@ def headline_checks(
         :class:`HeadlineChecks`: four checks (training r_headline, training 1/r_headline, held-out r_headline,
         held-out 1/r_headline), whose names leave the chosen k out, and that k.
     """
-
     r_headline = check_float("r_headline", r_headline, low=1.0, low_inclusive=False)
     band = check_float("band", band, low=1.0, low_inclusive=False)
-    n_train_windows = train_acts.token_ids.shape[0]
-    selection_windows = check_int("selection_windows", selection_windows, minimum=1, maximum=n_train_windows)
+    selection_windows = check_int("selection_windows", selection_windows, minimum=1,
+                                  maximum=train_acts.token_ids.shape[0])
     tokens = check_token_ids("tokens", tokens, train_acts.head.V)
-    d = train_acts.head.d
-    E = train_acts.head.E.numpy().astype(np.float64)
-    refitter = EncodingRefitter(E, test_fraction=test_fraction, seed=seed)
-    fit = refitter.fit(train_acts.alpha.numpy())
-
-    masks = [make_edit(fit.A, "mask", k) for k in sorted({int(k) for k in k_values if 1 <= int(k) <= d} | {d})]
-    selection_base = cached_base_statistics(train_acts, selection_windows, chunk_size=chunk_size)
-    best = choose_mask(steering_sweep(selection_base, tokens, r_values, masks, progress=False), r_headline)
-
+    refitter, best, selection_base = _choose_headline_mask(train_acts, tokens, r_values, k_values, r_headline,
+                                                           selection_windows, test_fraction, seed, chunk_size)
     train_groups = resampling_groups(train_acts.document)  # (n_train_windows,)
-    n_train_groups = int(train_groups.max()) + 1
     held_out_groups = resampling_groups(held_out_acts.document)
-    texts = {  # the training text's groups are the training pass's documents, so one draw weights fit and text
-        "training": SteeringText(selection_base, tokens, train_acts.token_ids.shape[1],
-                                 train_groups[:selection_windows], n_groups=n_train_groups),
-        "held-out": SteeringText(cached_base_statistics(held_out_acts, chunk_size=chunk_size), tokens,
-                                 held_out_acts.token_ids.shape[1], held_out_groups),
-    }
+    texts = _headline_texts(selection_base, held_out_acts, tokens, train_acts.token_ids.shape[1], train_groups,
+                            held_out_groups, selection_windows, chunk_size)
     ratios = (r_headline, 1.0 / r_headline)
-
-    def errors(edit: Edit, train_counts, held_out_counts) -> np.ndarray:
-        """(4,) the four checked numbers for one edit and one draw of documents."""
-        out = []
-        for text, counts in ((texts["training"], train_counts), (texts["held-out"], held_out_counts)):
-            for r in ratios:
-                out.append(float(_median_abs_log_error(text.log_ratio(text.after(edit, r), counts), r)))
-        return np.asarray(out)
-
-    values = errors(best, None, None)
-
-    # joint document draws: training documents stratified by whether they hold selection windows
-    selected = np.zeros(n_train_groups, dtype=bool)
-    selected[train_groups[:selection_windows]] = True
-    train_counts = np.zeros((n_boot, n_train_groups))
-    train_counts[:, selected] = resample_counts(int(selected.sum()), n_boot, boot_seed)
-    if (~selected).any():
-        train_counts[:, ~selected] = resample_counts(int((~selected).sum()), n_boot, boot_seed + 1)
-    held_out_counts = resample_counts(int(held_out_groups.max()) + 1, n_boot, boot_seed + 2)
-    sums = group_log_sums(train_acts.window_log_sums, train_groups)
-    sizes = np.bincount(train_groups).astype(np.float64) * train_acts.token_ids.shape[1]
-    samples = np.empty((n_boot, len(values)))
-    for b, log_alpha in enumerate(resampled_log_means(sums, sizes, train_counts)):
-        edit = make_edit(refitter.coefficients(np.exp(log_alpha))[0], "mask", best.k)
-        samples[b] = errors(edit, train_counts[b], held_out_counts[b])
-
-    threshold = math.log(band)
-    names = [f"{text}: median |log(achieved/target)| at r = {r}, chosen mask"
-             for text in ("training text (the paper's setting)", "held-out text")
-             for r in (f"{r_headline:g}", f"1/{r_headline:g}")]
-    # each text's documents, for the widening of intervals over few of them: the training text is the documents
-    # that hold the selection windows, the held-out text its split's documents
-    n_documents = [int(selected.sum())] * 2 + [int(held_out_groups.max()) + 1] * 2
-    return HeadlineChecks([Check(name, float(value), percentile_interval(samples[:, i], estimate=float(value),
-                                                                         n_groups=n_documents[i]),
-                                 threshold, "below") for i, (name, value) in enumerate(zip(names, values))], best.k)
+    values = _headline_errors(texts, ratios, best, None, None)
+    selected, train_counts, held_out_counts = _joint_document_counts(train_groups, selection_windows,
+                                                                     held_out_groups, n_boot, boot_seed)
+    samples = _bootstrap_errors(train_acts, refitter, best.k, texts, ratios, train_groups, train_counts,
+                                held_out_counts, n_boot, len(values))
+    return HeadlineChecks(_headline_check_list(values, samples, r_headline, band, selected, held_out_groups), best.k)
