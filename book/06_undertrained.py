@@ -81,12 +81,12 @@ from utils import undertrained_records as records
 from utils import undertrained_training as training
 from utils.argmax.verdicts import find_unargmaxable
 from utils.figures import undertrained as figures
-from utils.undertrained_parameters import check_model_parameters, check_parameters
+from utils.undertrained_parameters import UndertrainedParameters
 
 CHAPTER = "06_undertrained"
-check_parameters(globals())  # every knob that needs no model, checked before any work
+parameters = UndertrainedParameters.from_namespace(globals())  # every knob that needs no model, checked before any work
 loaded = load_model(model, revision, device=device, precision=precision)
-check_model_parameters(globals(), loaded)
+parameters.check_model(loaded)
 head = output_head(loaded.model)
 rec = start_run(CHAPTER, globals(), loaded)
 set_theme()
