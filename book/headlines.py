@@ -56,12 +56,13 @@ from utils import encoding as enc
 from utils.head import output_head
 from utils.models import describe, load_model
 from utils.pruning import checks as pruning_checks
+from utils.rerun_parameters import HeadlineParameters
 from utils.results import start_run
-from utils.robustness import argmax_counts, check_rows, check_run_sizes, choice_rows, headline_passes
+from utils.robustness import argmax_counts, check_rows, choice_rows, headline_passes
 from utils.steering import scorecard as steering_scorecard
 
 NOTEBOOK = "headlines"
-check_run_sizes(globals())
+parameters = HeadlineParameters.from_namespace(globals())  # run sizes, seed and argmax sample, checked before any work
 loaded = load_model(model, revision, device=device, precision=precision)
 rec = start_run(NOTEBOOK, globals(), loaded)
 passes = headline_passes(loaded, corpus, window_length=window_length, sample_seed=sample_seed, n_tokens=n_tokens,
