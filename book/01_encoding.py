@@ -70,13 +70,13 @@ second_model = "gemma3-270m"  # compared where installed; None to skip
 second_model_tokens = 8192  # tokens of the second model's pass
 
 # %% tags=["remove-input"]
-from utils.encoding.parameters import check_model_parameters, check_parameters
+from utils.encoding.parameters import EncodingParameters
 from utils.models import load_model
 
 CHAPTER = "01_encoding"
-check_parameters(globals())  # every knob that needs no model, checked before any work
+parameters = EncodingParameters.from_namespace(globals())  # every knob that needs no model, checked before any work
 loaded = load_model(model, revision, device=device, precision=precision)
-check_model_parameters(globals(), loaded)  # lengths and sizes against the model, windows in each corpus split
+parameters.check_model(loaded)  # lengths and sizes against the model, windows in each corpus split
 
 # %% tags=["hide-input"]
 import numpy as np

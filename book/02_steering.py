@@ -97,15 +97,18 @@ from utils.steering.measure import steering_error, steering_sweep
 from utils.steering.nulls import (EQUAL_NORM, PAPER_EDIT, edit_errors, feasible_share, null_comparison, null_counts,
                                   null_edits, null_summary, null_verdicts, reference_against_intervals,
                                   shared_dimensions)
+from utils.steering.parameters import SteeringParameters
 from utils.steering.scorecard import SteeringText, choice_stability, choose_mask, frequency_sample, headline_checks
 from utils.uncertainty import resampling_groups
 
 # %% tags=["hide-input"]
 CHAPTER = "02_steering"
-r_grid, side_r_grid = chapter.check_parameters(globals())
+parameters = SteeringParameters.from_namespace(globals())  # every knob that needs no model, checked before any work
+r_grid, side_r_grid = parameters.r_grid, parameters.side_r_grid  # sorted distinct ratios
 loaded = load_model(model, revision, device=device, precision=precision)
 rec = start_run(CHAPTER, globals(), loaded)
-steer_token = chapter.check_model_parameters(globals(), loaded)
+parameters.check_model(loaded)  # the window, the corpus splits and steer_word against the model
+steer_token = parameters.steer_token(loaded)
 set_theme()
 pd.DataFrame([describe(loaded)])
 

@@ -121,7 +121,7 @@ from utils.pruning.criteria import keep_columns, n_deleted
 from utils.pruning.generation import generation_study, mauve_buckets, mauve_is_saturated
 from utils.pruning.generation import example_texts, mauve_saturation_text
 from utils.pruning.heads import mean_compensated_head
-from utils.pruning.parameters import check_model_parameters, check_parameters
+from utils.pruning.parameters import PruningParameters
 from utils.pruning.sweep import choose_criterion, js_between_halves, largest_safe_fraction, subsample_positions
 from utils.pruning.sweep import sweep_activations
 from utils.pruning.wording import compare_criteria_text, compensation_text, percent
@@ -129,10 +129,10 @@ from utils.uncertainty import few_groups_factor
 
 # %% tags=["remove-input"]
 CHAPTER = "03_pruning"
-grids = check_parameters(globals())  # every knob that needs no model, checked before any work
-fractions, generation_fractions, basis_fractions = (grids[name] for name in grids)
+parameters = PruningParameters.from_namespace(globals())  # every knob that needs no model, checked before any work
+fractions, generation_fractions, basis_fractions = parameters.grids.values()  # sorted, without repeats
 loaded = load_model(model, revision, device=device, precision=precision)
-check_model_parameters(globals(), loaded)
+parameters.check_model(loaded)
 rec = start_run(CHAPTER, globals(), loaded)
 THRESHOLDS = {"js_alpha": ("below", js_threshold), "top1_agreement": ("above", top1_threshold),
               "perplexity_ratio": ("below", perplexity_threshold)}

@@ -90,12 +90,12 @@ from utils.undertrained.training import locate_trained_runs, reachability
 from utils.undertrained.wording import training_bound_wording
 
 # %% tags=["hide-input"]
-from utils.undertrained.parameters import check_model_parameters, check_parameters
+from utils.undertrained.parameters import UndertrainedParameters
 
 CHAPTER = "06_undertrained"
-check_parameters(globals())  # every knob that needs no model, checked before any work
+parameters = UndertrainedParameters.from_namespace(globals())  # every knob that needs no model, checked before any work
 loaded = load_model(model, revision, device=device, precision=precision)
-check_model_parameters(globals(), loaded)
+parameters.check_model(loaded)
 head = output_head(loaded.model)
 rec = start_run(CHAPTER, globals(), loaded)
 set_theme()

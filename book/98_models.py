@@ -47,15 +47,13 @@ from pathlib import Path
 
 from bookbuild.execute import rerun_grid
 from utils.models import available_offline_models, load_model
+from utils.rerun_parameters import ModelsParameters
 from utils.results import RERUNS_DIR, RESULTS_DIR, glue_figure, start_run
-from utils.robustness import (check_model_list, check_run_sizes, dynamics_results, models_figure, models_grid,
-                              models_table, models_to_compare, random_init_baselines)
-from utils.validation import check_int
+from utils.robustness import (dynamics_results, models_figure, models_grid, models_table, models_to_compare,
+                              random_init_baselines)
 
 CHAPTER = "98_models"
-check_model_list(models)
-check_run_sizes(globals())
-check_int("window_length", window_length, minimum=2)
+parameters = ModelsParameters.from_namespace(globals())  # every knob checked before any work
 rec = start_run(CHAPTER, globals())
 results_root = Path(os.environ.get("LOGLINEAR_RESULTS", RERUNS_DIR))
 

@@ -45,15 +45,13 @@ from pathlib import Path
 
 
 from bookbuild.execute import rerun_grid
-from utils.compute import PRECISIONS
 from utils.plotting import set_theme
+from utils.rerun_parameters import RobustnessParameters
 from utils.results import RERUNS_DIR, glue_figure, start_run
-from utils.robustness import (check_robustness_grid, check_run_sizes, checks_table, choice_spread_text,
-                              precision_statements, robustness_figure, spread_table)
+from utils.robustness import checks_table, choice_spread_text, precision_statements, robustness_figure, spread_table
 
 CHAPTER = "99_robustness"
-check_robustness_grid(sample_seeds, window_lengths, precisions, PRECISIONS)
-check_run_sizes(globals())
+parameters = RobustnessParameters.from_namespace(globals())  # every knob checked before any work
 rec = start_run(CHAPTER, globals())
 set_theme()
 

@@ -17,7 +17,7 @@
 # # The headline numbers of chapters 1 to 3, for one sampling of the text
 #
 # Not a page of the book: the robustness page ({doc}`99_robustness`) executes this notebook with papermill, through
-# `utils.book`, once per sampling seed and window length, each run keeping its own results file. It computes the
+# `bookbuild`, once per sampling seed and window length, each run keeping its own results file. It computes the
 # scorecard's checks of chapters 1 to 3 with the same `utils` functions the chapters call, and how many tokens of the
 # model's head can never be the argmax (chapter 5's test; its verdicts are reused at chapter 5's settings).
 
@@ -56,12 +56,13 @@ from utils.encoding import scorecard as encoding_scorecard
 from utils.head import output_head
 from utils.models import describe, load_model
 from utils.pruning import scorecard as pruning_scorecard
+from utils.rerun_parameters import HeadlineParameters
 from utils.results import start_run
-from utils.robustness import argmax_counts, check_rows, check_run_sizes, choice_rows, headline_passes
+from utils.robustness import argmax_counts, check_rows, choice_rows, headline_passes
 from utils.steering import scorecard as steering_scorecard
 
 NOTEBOOK = "headlines"
-check_run_sizes(globals())
+parameters = HeadlineParameters.from_namespace(globals())  # run sizes, seed and argmax sample, checked before any work
 loaded = load_model(model, revision, device=device, precision=precision)
 rec = start_run(NOTEBOOK, globals(), loaded)
 passes = headline_passes(loaded, corpus, window_length=window_length, sample_seed=sample_seed, n_tokens=n_tokens,

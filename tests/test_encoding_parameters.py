@@ -6,8 +6,9 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from page_defaults import page_defaults
 
-from utils.encoding.parameters import check_model_parameters, check_parameters
+from utils.encoding.parameters import EncodingParameters
 from utils.tokenizers import gpt2_tokenizer
 
 ROOT = Path(__file__).parents[1]
@@ -15,14 +16,11 @@ ROOT = Path(__file__).parents[1]
 
 def chapter_defaults() -> dict:
     """The chapter's parameters cell, executed: its defaults."""
-    namespace: dict = {}
-    source = (ROOT / "book" / "01_encoding.py").read_text()
-    exec(source.split('# %% tags=["parameters"]\n')[1].split("\n# %%")[0], namespace)
-    return {name: value for name, value in namespace.items() if not name.startswith("__")}
+    return page_defaults("01_encoding")
 
 
 def fake_loaded(V: int = 50257, d: int = 576, n_ctx: int = 1024):
-    """What check_model_parameters reads of a loaded model: the head's shape, the context and a real tokenizer."""
+    """What EncodingParameters.check_model reads of a loaded model: the head's shape, its context, a real tokenizer."""
     weight = SimpleNamespace(shape=(V, d))
     model = SimpleNamespace(get_output_embeddings=lambda: SimpleNamespace(weight=weight))
     return SimpleNamespace(model=model, n_ctx=n_ctx, tokenizer=gpt2_tokenizer())
@@ -30,10 +28,13 @@ def fake_loaded(V: int = 50257, d: int = 576, n_ctx: int = 1024):
 
 def test_the_defaults_and_the_tiny_values_pass():
     defaults = chapter_defaults()
-    check_parameters(defaults)
+    parameters = EncodingParameters.from_namespace(defaults)
+    assert parameters.top_k == defaults["top_k"] and parameters.second_model == defaults["second_model"]
     tiny = yaml.safe_load((ROOT / "tests" / "params" / "01_encoding.yaml").read_text())
-    check_parameters({**defaults, **{k: v for k, v in tiny.items() if k != "model"}})
-    check_model_parameters(defaults, fake_loaded(d=576, n_ctx=8192))  # SmolLM2-135M's head and context
+    EncodingParameters.from_namespace({**defaults, **{k: v for k, v in tiny.items() if k != "model"}})
+    parameters.check_model(fake_loaded(d=576, n_ctx=8192))  # SmolLM2-135M's head and context
+    with pytest.raises(ValueError, match=r"lack \['top_k'\]"):
+        EncodingParameters.from_namespace({k: v for k, v in defaults.items() if k != "top_k"})
 
 
 @pytest.mark.parametrize(
@@ -65,19 +66,20 @@ def test_the_defaults_and_the_tiny_values_pass():
 )
 def test_a_bad_value_is_named_with_what_is_allowed(name, value, message):
     with pytest.raises((ValueError, TypeError), match=message):
-        check_parameters({**chapter_defaults(), name: value})
+        EncodingParameters.from_namespace({**chapter_defaults(), name: value})
 
 
 @pytest.mark.parametrize(
-    ("name", "value", "message"),
+    ("changes", "message"),
     [
-        ("window_length", 2048, "window_length=2048 must be <= 1024"),
-        ("vocab_sizes", [1024, 60000], "vocab_sizes=60000 must be <= 50256"),
-        ("top_k", [8, 1000], "top_k=1000 must be <= 576"),
-        ("n_tokens", 10**8, "n_tokens=100000000 asks for"),
-        ("n_tokens_ood", 10**7, "n_tokens=10000000 asks for .* the shakespeare test split"),
+        ({"window_length": 2048, "window_counts": [4]}, "window_length=2048 must be <= 1024"),
+        ({"vocab_sizes": [1024, 60000]}, "vocab_sizes=60000 must be <= 50256"),
+        ({"top_k": [8, 1000]}, "top_k=1000 must be <= 576"),
+        ({"n_tokens": 10**8}, "n_tokens=100000000 asks for"),
+        ({"n_tokens": 65536, "n_tokens_ood": 53248}, "n_tokens=53248 asks for .* the shakespeare test split"),
     ],
 )
-def test_a_value_the_model_or_corpus_cannot_serve_is_named(name, value, message):
+def test_a_value_the_model_or_corpus_cannot_serve_is_named(changes, message):
+    parameters = EncodingParameters.from_namespace({**chapter_defaults(), **changes})  # fine without a model
     with pytest.raises(ValueError, match=message):
-        check_model_parameters({**chapter_defaults(), name: value}, fake_loaded())
+        parameters.check_model(fake_loaded())

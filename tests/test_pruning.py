@@ -769,25 +769,46 @@ def test_measure_gap_and_compensation_wording_follow_the_numbers():
 
 def test_chapter_parameters_are_checked_with_the_parameter_named():
     import yaml
+    from page_defaults import page_defaults
 
-    from utils.pruning.parameters import check_parameters
+    from utils.pruning.parameters import PruningParameters
 
-    namespace = {}
-    source = (Path(__file__).parents[1] / "book" / "03_pruning.py").read_text()
-    cell = source.split('# %% tags=["parameters"]\n')[1].split("\n# %%")[0]
-    exec(cell, namespace)  # the chapter's defaults
-    grids = check_parameters(namespace)
+    namespace = page_defaults("03_pruning")  # the chapter's defaults
+    parameters = PruningParameters.from_namespace(namespace)
+    grids = parameters.grids
+    assert list(grids) == ["fractions", "generation_fractions", "basis_fractions"]
     assert grids["fractions"] == sorted(set(namespace["fractions"]))
     # MAUVE is exploratory: no knob of the chapter makes it a threshold (the saturation knob only reads MAUVE itself)
     assert [k for k in namespace if "mauve" in k and "threshold" in k] == []
     tiny = yaml.safe_load((Path(__file__).parent / "params" / "03_pruning.yaml").read_text())
-    check_parameters({**namespace, **{k: v for k, v in tiny.items() if k != "model"}})
+    PruningParameters.from_namespace({**namespace, **{k: v for k, v in tiny.items() if k != "model"}})
     for name, value, match in (("fractions", [0.1, 1.0], "fractions"), ("basis_fractions", [0.0, 0.5],
                                "basis_fractions"), ("criteria", ["fisher"], "criteria"), ("n_prompts", 0,
                                "n_prompts"), ("corpora", [], "corpora"), ("seed", -1, "seed"),
                                ("mauve_pooling", "max", "mauve_pooling")):
         with pytest.raises(ValueError, match=match):
-            check_parameters({**namespace, name: value})
+            PruningParameters.from_namespace({**namespace, name: value})
+    with pytest.raises(ValueError, match=r"lack \['fit_corpus'\]"):
+        PruningParameters.from_namespace({k: v for k, v in namespace.items() if k != "fit_corpus"})
+
+
+def test_chapter_parameters_are_checked_against_the_model():
+    from types import SimpleNamespace
+
+    from page_defaults import page_defaults
+
+    from utils.pruning.parameters import PruningParameters
+    from utils.tokenizers import gpt2_tokenizer
+
+    loaded = SimpleNamespace(n_ctx=1024, tokenizer=gpt2_tokenizer())
+    namespace = page_defaults("03_pruning")
+    PruningParameters.from_namespace(namespace).check_model(loaded)
+    for name, value, match in (("window_length", 2048, "window_length=2048 must be <= 1024"),
+                               ("long_min", 20, "long_min=20 must be >= 33"),
+                               ("n_positions", 8192, "n_positions=8192 must be <= 4096"),
+                               ("n_tokens", 10**7, "n_tokens=10000000 asks for")):
+        with pytest.raises(ValueError, match=match):
+            PruningParameters.from_namespace({**namespace, name: value}).check_model(loaded)
 
 
 def test_chapter_records_read_their_numbers_from_the_right_rows():

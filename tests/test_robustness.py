@@ -8,10 +8,7 @@ import pytest
 
 from utils.robustness import (
     argmax_counts,
-    check_model_list,
-    check_robustness_grid,
     check_rows,
-    check_run_sizes,
     checks_table,
     choice_rows,
     choice_spread_text,
@@ -192,23 +189,6 @@ def test_check_rows_keep_the_chapters_order_and_every_field():
                        "threshold": 0.5, "direction": "above", "verdict": above.verdict}
     assert rows[0]["verdict"] != rows[1]["verdict"]
     json.dumps(rows)
-
-
-def test_parameter_checks_name_the_parameter_and_the_value():
-    sizes = {"n_tokens": 64, "n_tokens_test": 32, "batch_size": 4, "n_boot_texts": 10, "sample_seed": 0}
-    check_run_sizes(sizes)
-    with pytest.raises(ValueError, match="batch_size"):
-        check_run_sizes(sizes | {"batch_size": 0})
-    with pytest.raises(ValueError, match="sample_seed"):
-        check_run_sizes(sizes | {"sample_seed": -1})
-    with pytest.raises(ValueError, match="models="):
-        check_model_list("gpt2")
-    with pytest.raises(ValueError, match="window_lengths"):
-        check_robustness_grid([0], [1], ["float32"], ("float32", "bfloat16"))
-    with pytest.raises(ValueError, match="must include 'float32'"):
-        check_robustness_grid([0], [16], ["bfloat16"], ("float32", "bfloat16"))
-    with pytest.raises(ValueError, match="precisions='fp8'"):
-        check_robustness_grid([0], [16], ["float32", "fp8"], ("float32", "bfloat16"))
 
 
 def test_models_to_compare_adds_chapter_4s_models_when_its_results_exist(tmp_path, capsys):

@@ -1,5 +1,6 @@
-"""Chapter 2's helpers (utils.steering.chapter): parameter checks that name the parameter, tables that equal a
-direct computation, and the pinned cache key of the base statistics (a changed key would recompute every cache)."""
+"""Chapter 2's helpers: parameter checks that name the parameter (utils.steering.parameters), tables that equal a
+direct computation (utils.steering.chapter), and the pinned cache key of the base statistics (a changed key would
+recompute every cache)."""
 from __future__ import annotations
 
 import math
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from page_defaults import page_defaults
 
 from utils.head import OutputHead
 from utils.steering import chapter
@@ -21,19 +23,30 @@ from utils.steering.measure import (
     steering_error,
     steering_sweep,
 )
+from utils.steering.parameters import SteeringParameters
+from utils.tokenizers import gpt2_tokenizer
 from utils.uncertainty import Check, Interval
 
-PARAMETERS = dict(corpus="wikipedia", ood_corpora=["bible"], n_tokens=512, n_tokens_test=256, batch_size=4,
-                  n_buckets=3, tokens_per_bucket=20, few_shot_repeats=1, side_tokens_per_bucket=3, check_windows=1,
-                  max_new_tokens=4, n_boot_texts=10, null_seeds=2, sample_seed=0, test_fraction=0.2, band=2.0,
-                  few_shot_tolerance=0.05, r_values=[20, 0.05, 1, 5, 20], side_r_values=[20, 0.05],
-                  r_headline=20)
+PARAMETERS = {**page_defaults("02_steering"),
+              **dict(corpus="wikipedia", ood_corpora=["bible"], n_tokens=512, n_tokens_test=256, batch_size=4,
+                     n_buckets=3, tokens_per_bucket=20, few_shot_repeats=1, side_tokens_per_bucket=3,
+                     check_windows=1, max_new_tokens=4, n_boot_texts=10, null_seeds=2, sample_seed=0,
+                     test_fraction=0.2, band=2.0, few_shot_tolerance=0.05, r_values=[20, 0.05, 1, 5, 20],
+                     side_r_values=[20, 0.05], r_headline=20, selection_windows=4, few_shot_windows=[1, 4])}
 
 
-def test_check_parameters_returns_sorted_grids():
-    r_grid, side_r_grid = chapter.check_parameters(PARAMETERS)
-    np.testing.assert_array_equal(r_grid, [0.05, 1, 5, 20])
-    np.testing.assert_array_equal(side_r_grid, [0.05, 20])
+def test_the_parameters_give_sorted_grids():
+    parameters = SteeringParameters.from_namespace(PARAMETERS)
+    np.testing.assert_array_equal(parameters.r_grid, [0.05, 1, 5, 20])
+    np.testing.assert_array_equal(parameters.side_r_grid, [0.05, 20])
+
+
+def test_the_chapters_defaults_pass():
+    defaults = page_defaults("02_steering")
+    parameters = SteeringParameters.from_namespace(defaults)
+    assert parameters.r_grid.dtype == np.float64 and list(parameters.r_grid) == sorted(set(defaults["r_values"]))
+    with pytest.raises(ValueError, match=r"lack \['steer_word'\]"):
+        SteeringParameters.from_namespace({k: v for k, v in defaults.items() if k != "steer_word"})
 
 
 @pytest.mark.parametrize("name, value", [("corpus", "novels"), ("ood_corpora", ["novels"]), ("n_tokens", 0),
@@ -41,7 +54,21 @@ def test_check_parameters_returns_sorted_grids():
                                          ("test_fraction", 1.0)])
 def test_bad_parameter_is_a_clear_error(name, value):
     with pytest.raises((ValueError, TypeError), match=name.rstrip("s") if name == "ood_corpora" else name):
-        chapter.check_parameters({**PARAMETERS, name: value})
+        SteeringParameters.from_namespace({**PARAMETERS, name: value})
+
+
+def test_the_steered_word_and_the_windows_are_checked_against_the_model():
+    loaded = SimpleNamespace(n_ctx=1024, tokenizer=gpt2_tokenizer())
+    parameters = SteeringParameters.from_namespace(PARAMETERS)
+    parameters.check_model(loaded)
+    assert parameters.steer_token(loaded) == gpt2_tokenizer()(" the")["input_ids"][0]
+    many = SteeringParameters.from_namespace({**PARAMETERS, "steer_word": " antidisestablishmentarianism"})
+    with pytest.raises(ValueError, match="steer_word=' antidisestablishmentarianism' is .* tokens .*; give one token"):
+        many.check_model(loaded)
+    with pytest.raises(ValueError, match="selection_windows=8 must be <= 4"):
+        SteeringParameters.from_namespace({**PARAMETERS, "selection_windows": 8}).check_model(loaded)
+    with pytest.raises(ValueError, match="window_length=2048 must be <= 1024"):
+        SteeringParameters.from_namespace({**PARAMETERS, "window_length": 2048}).check_model(loaded)
 
 
 def test_base_statistics_cache_key_is_pinned():

@@ -39,7 +39,7 @@ from utils.undertrained.indicators import (
     unused_reference,
     utf8_impossible_bytes,
 )
-from utils.undertrained.parameters import check_model_parameters, check_parameters
+from utils.undertrained.parameters import UndertrainedParameters
 from utils.undertrained.prompting import (
     TEMPLATES,
     Prompting,
@@ -262,8 +262,12 @@ def test_geometry_wording():
 
 
 def test_default_parameters_pass():
-    check_parameters(DEFAULTS)
-    check_parameters({**DEFAULTS, "max_tokens": 300, "device": "auto", "precision": "bfloat16", "patience": 0})
+    parameters = UndertrainedParameters.from_namespace(DEFAULTS)
+    assert (parameters.n_candidates, parameters.max_tokens) == (DEFAULTS["n_candidates"], DEFAULTS["max_tokens"])
+    UndertrainedParameters.from_namespace({**DEFAULTS, "max_tokens": 300, "device": "auto", "precision": "bfloat16",
+                                           "patience": 0})
+    with pytest.raises(ValueError, match=r"lack \['n_table'\]"):
+        UndertrainedParameters.from_namespace({k: v for k, v in DEFAULTS.items() if k != "n_table"})
 
 
 @pytest.mark.parametrize("name, value, error, message", [
@@ -286,7 +290,7 @@ def test_default_parameters_pass():
 ])
 def test_a_bad_parameter_raises_naming_it(name, value, error, message):
     with pytest.raises(error, match=message):
-        check_parameters({**DEFAULTS, name: value})
+        UndertrainedParameters.from_namespace({**DEFAULTS, name: value})
 
 
 def test_model_parameters_against_the_tiny_model(tiny_model_dir):
@@ -294,13 +298,13 @@ def test_model_parameters_against_the_tiny_model(tiny_model_dir):
     reference, _ = unused_reference(loaded.tokenizer)
     pool = loaded.model.get_output_embeddings().weight.shape[0] - len(reference)
     tiny = {**DEFAULTS, "window_length": 16, "n_candidates": pool, "n_control": 6}
-    check_model_parameters(tiny, loaded)  # every token outside the reference may be a candidate
+    UndertrainedParameters.from_namespace(tiny).check_model(loaded)  # every token outside the reference may be one
     with pytest.raises(ValueError, match=f"n_candidates={pool + 1} must be <= {pool}"):
-        check_model_parameters({**tiny, "n_candidates": pool + 1}, loaded)
+        UndertrainedParameters.from_namespace({**tiny, "n_candidates": pool + 1}).check_model(loaded)
     with pytest.raises(ValueError, match=f"n_control={pool + 1} must be <= {pool}"):
-        check_model_parameters({**tiny, "n_control": pool + 1}, loaded)
+        UndertrainedParameters.from_namespace({**tiny, "n_control": pool + 1}).check_model(loaded)
     with pytest.raises(ValueError, match=f"window_length={loaded.n_ctx + 1} must be <= {loaded.n_ctx}"):
-        check_model_parameters({**tiny, "window_length": loaded.n_ctx + 1}, loaded)
+        UndertrainedParameters.from_namespace({**tiny, "window_length": loaded.n_ctx + 1}).check_model(loaded)
 
 
 # ------------------------------------------------------------------------------------------------------------------

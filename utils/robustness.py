@@ -16,40 +16,6 @@ from .argmax.verdicts import find_unargmaxable
 from .undertrained.indicators import sample_tokens
 from .validation import check_choice, check_int, check_positive_int
 
-#: the run sizes every rerun page and the headlines template check alike (each a positive integer)
-RUN_SIZES = ("n_tokens", "n_tokens_test", "batch_size", "n_boot_texts")
-
-
-def check_run_sizes(namespace: Mapping[str, Any]) -> None:
-    """Each of :data:`RUN_SIZES` in ``namespace`` (a page's ``globals()``) is a positive integer, and ``sample_seed``
-    (where present) a non-negative one; raises naming the parameter, the value and what is allowed."""
-    for name in RUN_SIZES:
-        check_positive_int(name, namespace[name])
-    if "sample_seed" in namespace:
-        check_int("sample_seed", namespace["sample_seed"], minimum=0)
-
-
-def check_robustness_grid(sample_seeds: Any, window_lengths: Any, precisions: Any, allowed_precisions: Any) -> None:
-    """The robustness page's grid: at least one seed and window length, each a non-negative seed and a window of at
-    least 2 tokens; ``precisions`` drawn from ``allowed_precisions`` and including float32 (the reference)."""
-    if not sample_seeds or not window_lengths:
-        raise ValueError(f"sample_seeds={sample_seeds} and window_lengths={window_lengths} must each name at least one")
-    for value in sample_seeds:
-        check_int("sample_seeds", value, minimum=0)
-    for value in window_lengths:
-        check_int("window_lengths", value, minimum=2)
-    if "float32" not in precisions:
-        raise ValueError(f"precisions={precisions} must include 'float32', the precision the others are compared with")
-    for value in precisions:
-        check_choice("precisions", value, allowed_precisions)
-
-
-def check_model_list(models: Any) -> list[str]:
-    """The models page's ``models``: a list of non-empty strings (names, hub ids or folders)."""
-    if not isinstance(models, list) or not all(isinstance(name, str) and name for name in models):
-        raise ValueError(f"models={models!r} must be a list of model names, hub ids or folders")
-    return models
-
 
 def models_to_compare(models: list[str], offline: list[str], trained_models: bool,
                       results_folders: list[Path]) -> dict[str, str]:

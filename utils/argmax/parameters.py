@@ -6,18 +6,17 @@ depend on the model (``window_length`` against its context, enough windows in th
 """
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..corpora import CORPORA, check_window_count
+from ..parameters import PageParameters
 from ..validation import check_choice, check_float, check_int, check_positive_int
 from .prepared import STARTS, check_box
 
 
 @dataclass(frozen=True)
-class ArgmaxParameters:
+class ArgmaxParameters(PageParameters):
     """Chapter 5's knobs (see the chapter's parameters cell for what each one does); invalid values raise
     ``ValueError`` or ``TypeError`` naming the parameter, the value and what is allowed."""
 
@@ -63,16 +62,6 @@ class ArgmaxParameters:
         check_float("theory_share", self.theory_share, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
         for value in self.prune_fractions:
             check_float("prune_fractions", value, low=0.0, high=1.0, high_inclusive=False)
-
-    @classmethod
-    def from_namespace(cls, namespace: Mapping[str, Any]) -> ArgmaxParameters:
-        """The parameters named by this class's fields, read from ``namespace`` (the chapter's ``globals()``)."""
-        names = [f.name for f in dataclasses.fields(cls)]
-        required = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING]
-        missing = [name for name in required if name not in namespace]
-        if missing:
-            raise ValueError(f"the chapter's parameters lack {missing}; expected every one of {names}")
-        return cls(**{name: namespace[name] for name in names if name in namespace})
 
     def check_model(self, loaded: Any) -> None:
         """Checks against the loaded model (:class:`utils.models.LoadedModel`): ``window_length`` fits its context

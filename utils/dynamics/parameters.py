@@ -6,13 +6,11 @@ objects the chapter works with (training configurations, probe settings, Pythia 
 """
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from ..compute import PRECISIONS, Compute, resolve_compute, resolve_device
 from ..corpora import CORPORA
+from ..parameters import PageParameters
 from ..validation import check_choice, check_float, check_positive_int
 from .checkpoints import CheckpointRef, pythia_refs
 from .probes import ProbeSettings
@@ -20,7 +18,7 @@ from .training import MODEL_SIZES, TrainingConfig
 
 
 @dataclass(frozen=True)
-class DynamicsParameters:
+class DynamicsParameters(PageParameters):
     """Chapter 4's knobs (see the chapter's parameters cell for what each one does)."""
 
     architecture: str
@@ -64,15 +62,6 @@ class DynamicsParameters:
         _ = self.pythia  # checks the revisions against Pythia's grid, without network access
         check_choice("precision", self.precision, PRECISIONS)
         resolve_device(self.device)  # a device not allowed, or cuda where no GPU is visible, raises here
-
-    @classmethod
-    def from_namespace(cls, namespace: Mapping[str, Any]) -> DynamicsParameters:
-        """The parameters named by this class's fields, read from ``namespace`` (the chapter's ``globals()``)."""
-        names = [f.name for f in dataclasses.fields(cls)]
-        missing = [name for name in names if name not in namespace]
-        if missing:
-            raise ValueError(f"the chapter's parameters lack {missing}; expected every one of {names}")
-        return cls(**{name: namespace[name] for name in names})
 
     @property
     def configs(self) -> dict[str, TrainingConfig]:

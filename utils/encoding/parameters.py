@@ -1,18 +1,19 @@
 """The parameters of chapter 1 (the log-linear encoding), checked in one place before any work.
 
-The chapter checks every knob that needs no model with :func:`check_parameters` (from its ``globals()``), then the
-knobs that depend on the model or the corpora (the window against the model's context, sizes against its
-vocabulary and hidden size, enough windows in each corpus split) with :func:`check_model_parameters` once it is
-loaded. Invalid values raise ``ValueError`` (``TypeError`` for a non-integer where an integer is needed) naming the
-parameter, the value and what is allowed. ``model``, ``revision``, ``device`` and ``precision`` are checked by
-:func:`utils.models.load_model`.
+The chapter builds :class:`EncodingParameters` from its ``globals()`` in one call (``from_namespace``), which
+checks every knob that needs no model, then checks the knobs that depend on the model or the corpora (the window
+against the model's context, sizes against its vocabulary and hidden size, enough windows in each corpus split) with
+:meth:`EncodingParameters.check_model` once it is loaded. Invalid values raise ``ValueError`` (``TypeError`` for a
+non-integer where an integer is needed) naming the parameter, the value and what is allowed. ``model``,
+``revision``, ``device`` and ``precision`` are checked by :func:`utils.models.load_model`.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ..corpora import CORPORA, check_window_count
+from ..parameters import PageParameters
 from ..validation import check_choice, check_float, check_int, check_positive_int
 
 #: the chapter's knobs that must be positive integers
@@ -34,43 +35,74 @@ def _non_empty(name: str, values) -> list:
     return values
 
 
-def check_parameters(p: Mapping[str, Any]) -> None:
-    """Check every knob of chapter 1 that needs no model; ``p`` is the chapter's namespace (its ``globals()``)."""
-    check_choice("corpus", p["corpus"], CORPORA)
-    for name in _non_empty("ood_corpora", p["ood_corpora"]):
-        check_choice("ood_corpora", name, CORPORA)
-    for name in POSITIVE_INTS:
-        check_positive_int(name, p[name])
-    for name in SEEDS:
-        check_int(name, p[name], minimum=0)
-    check_int("window_length", p["window_length"], minimum=2)
-    check_int("n_tokens_ood", p["n_tokens_ood"], maximum=p["n_tokens"])
-    check_int("n_random_bases", p["n_random_bases"], minimum=2)
-    for value in _non_empty("window_counts", p["window_counts"]):
-        check_int("window_counts", value, minimum=1, maximum=p["n_tokens"] // p["window_length"] - 1)
-    for value in _non_empty("top_k", p["top_k"]):
-        check_positive_int("top_k", value)
-    for value in _non_empty("vocab_sizes", p["vocab_sizes"]):
-        check_int("vocab_sizes", value, minimum=8)
-    for value in _non_empty("lasso_fractions", p["lasso_fractions"]):
-        check_float("lasso_fractions", value, low=0.0, high=1.0, low_inclusive=False)
-    for name in SHARES:
-        check_float(name, p[name], low=0, high=1, low_inclusive=False, high_inclusive=False)
-    check_float("r2_threshold", p["r2_threshold"], high=1)
-    if p["second_model"] is not None and not isinstance(p["second_model"], str):
-        raise TypeError(f"second_model={p['second_model']!r} must be a model name or None")
+@dataclass(frozen=True)
+class EncodingParameters(PageParameters):
+    """Chapter 1's knobs (see the chapter's parameters cell for what each one does), checked when built."""
 
+    corpus: str
+    ood_corpora: list[str]
+    window_length: int
+    n_tokens: int
+    n_tokens_ood: int
+    sample_seed: int
+    batch_size: int
+    test_fraction: float
+    seed: int
+    n_boot: int
+    n_boot_texts: int
+    r2_threshold: float
+    sparse_share: float
+    kept_share: float
+    top_k: list[int]
+    lasso_fractions: list[float]
+    n_random_bases: int
+    window_counts: list[int]
+    n_probe_ood: int
+    n_transfer_subsets: int
+    vocab_sizes: list[int]
+    n_vocab_subsets: int
+    n_vocab_positions: int
+    n_entropy_bins: int
+    n_entropy_positions: int
+    n_error_tokens: int
+    second_model: str | None
+    second_model_tokens: int
 
-def check_model_parameters(p: Mapping[str, Any], loaded) -> None:
-    """Check the knobs of chapter 1 that depend on the loaded model (a :class:`utils.models.LoadedModel`): the
-    window against its context, the vocabulary subsets against its vocabulary, the top-k grid against its hidden
-    size, and the sample sizes against the windows of each corpus split."""
-    V, d = loaded.model.get_output_embeddings().weight.shape
-    check_int("window_length", p["window_length"], minimum=2, maximum=loaded.n_ctx)
-    for value in p["vocab_sizes"]:
-        check_int("vocab_sizes", value, minimum=8, maximum=V - 1)
-    check_window_count(loaded.tokenizer, p["corpus"], "train", p["window_length"], p["n_tokens"])
-    for name in p["ood_corpora"]:
-        check_window_count(loaded.tokenizer, name, "test", p["window_length"], p["n_tokens_ood"])
-    for value in p["top_k"]:
-        check_int("top_k", value, minimum=1, maximum=d)
+    def __post_init__(self) -> None:
+        check_choice("corpus", self.corpus, CORPORA)
+        for name in _non_empty("ood_corpora", self.ood_corpora):
+            check_choice("ood_corpora", name, CORPORA)
+        for name in POSITIVE_INTS:
+            check_positive_int(name, getattr(self, name))
+        for name in SEEDS:
+            check_int(name, getattr(self, name), minimum=0)
+        check_int("window_length", self.window_length, minimum=2)
+        check_int("n_tokens_ood", self.n_tokens_ood, maximum=self.n_tokens)
+        check_int("n_random_bases", self.n_random_bases, minimum=2)
+        for value in _non_empty("window_counts", self.window_counts):
+            check_int("window_counts", value, minimum=1, maximum=self.n_tokens // self.window_length - 1)
+        for value in _non_empty("top_k", self.top_k):
+            check_positive_int("top_k", value)
+        for value in _non_empty("vocab_sizes", self.vocab_sizes):
+            check_int("vocab_sizes", value, minimum=8)
+        for value in _non_empty("lasso_fractions", self.lasso_fractions):
+            check_float("lasso_fractions", value, low=0.0, high=1.0, low_inclusive=False)
+        for name in SHARES:
+            check_float(name, getattr(self, name), low=0, high=1, low_inclusive=False, high_inclusive=False)
+        check_float("r2_threshold", self.r2_threshold, high=1)
+        if self.second_model is not None and not isinstance(self.second_model, str):
+            raise TypeError(f"second_model={self.second_model!r} must be a model name or None")
+
+    def check_model(self, loaded: Any) -> None:
+        """Checks against the loaded model (a :class:`utils.models.LoadedModel`): the window against its context,
+        the vocabulary subsets against its vocabulary, the top-k grid against its hidden size, and the sample sizes
+        against the windows of each corpus split."""
+        V, d = loaded.model.get_output_embeddings().weight.shape
+        check_int("window_length", self.window_length, minimum=2, maximum=loaded.n_ctx)
+        for value in self.vocab_sizes:
+            check_int("vocab_sizes", value, minimum=8, maximum=V - 1)
+        check_window_count(loaded.tokenizer, self.corpus, "train", self.window_length, self.n_tokens)
+        for name in self.ood_corpora:
+            check_window_count(loaded.tokenizer, name, "test", self.window_length, self.n_tokens_ood)
+        for value in self.top_k:
+            check_int("top_k", value, minimum=1, maximum=d)

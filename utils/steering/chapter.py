@@ -1,8 +1,8 @@
-"""Chapter 2's parameter checks and the tables its sections show, kept out of the chapter's cells.
+"""The tables chapter 2's sections show, kept out of the chapter's cells (its parameters are checked by
+:class:`utils.steering.parameters.SteeringParameters`).
 
-:func:`check_parameters` validates every knob before any work and :func:`check_model_parameters` those that depend
-on the loaded model; :func:`edit_mechanics`, :func:`out_of_distribution` and :func:`steerable_ranges` build the
-tables of sections 2.2, 2.4 and 2.6, and :func:`scorecard_table` shows the scorecard's checks.
+:func:`edit_mechanics`, :func:`out_of_distribution` and :func:`steerable_ranges` build the tables of sections 2.2, 2.4
+and 2.6, and :func:`scorecard_table` shows the scorecard's checks.
 """
 from __future__ import annotations
 
@@ -13,66 +13,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..corpora import CORPORA, check_window_count
-from ..validation import check_choice, check_float, check_int, check_positive_int
-from .edits import Edit, check_ratio, make_edit
+from .edits import Edit, make_edit
 from .measure import BaseStatistics, SteeringSweep, steerable_range, steering_error, steering_sweep
-
-POSITIVE_INTS = ("n_tokens", "n_tokens_test", "batch_size", "n_buckets", "tokens_per_bucket", "few_shot_repeats",
-                 "side_tokens_per_bucket", "check_windows", "max_new_tokens", "n_boot_texts", "null_seeds")
-
-
-def check_parameters(p: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Validate chapter 2's knobs read from ``p`` (the chapter's ``globals()``) before the model is loaded.
-
-    Returns:
-        (r_grid, side_r_grid): the sorted distinct ratios of ``r_values`` and ``side_r_values`` (float64).
-
-    Raises:
-        ValueError or TypeError naming the parameter, its value and what is allowed.
-    """
-    check_choice("corpus", p["corpus"], CORPORA)
-    for name in p["ood_corpora"]:
-        check_choice("ood_corpora", name, CORPORA)
-    for name in POSITIVE_INTS:
-        check_positive_int(name, p[name])
-    check_int("sample_seed", p["sample_seed"], minimum=0)
-    check_float("test_fraction", p["test_fraction"], low=0, high=1, low_inclusive=False, high_inclusive=False)
-    check_float("band", p["band"], low=1, low_inclusive=False)
-    check_float("few_shot_tolerance", p["few_shot_tolerance"], low=0)
-    r_grid = np.unique([check_ratio("r_values", r) for r in p["r_values"]])
-    side_r_grid = np.unique([check_ratio("side_r_values", r) for r in p["side_r_values"]])
-    r_headline = check_float("r_headline", p["r_headline"], low=1, low_inclusive=False)
-    if not (np.isclose(r_grid, r_headline).any() and np.isclose(r_grid, 1 / r_headline).any()):
-        raise ValueError(f"r_headline={p['r_headline']}: both it and 1/r_headline must be in "
-                         f"r_values={p['r_values']}")
-    return r_grid, side_r_grid
-
-
-def check_model_parameters(p: Mapping[str, Any], loaded) -> int:
-    """Validate the knobs that depend on the loaded model (context, corpus sizes, the steered word).
-
-    Returns:
-        the token id of ``steer_word``.
-
-    Raises:
-        ValueError naming the parameter when a window does not fit, a split is too small, or ``steer_word`` is not
-        one token.
-    """
-    window_length, n_tokens, n_tokens_test = p["window_length"], p["n_tokens"], p["n_tokens_test"]
-    check_int("window_length", window_length, minimum=2, maximum=loaded.n_ctx)
-    check_window_count(loaded.tokenizer, p["corpus"], "train", window_length, n_tokens)
-    for name in [p["corpus"], *p["ood_corpora"]]:
-        check_window_count(loaded.tokenizer, name, "test", window_length, n_tokens_test)
-    check_int("selection_windows", p["selection_windows"], minimum=1, maximum=n_tokens // window_length)
-    for n in p["few_shot_windows"]:
-        check_int("few_shot_windows", n, minimum=1, maximum=n_tokens // window_length)
-    check_int("check_windows", p["check_windows"], maximum=n_tokens_test // window_length)
-    steer_ids = loaded.tokenizer(p["steer_word"], add_special_tokens=False)["input_ids"]
-    if len(steer_ids) != 1:
-        raise ValueError(f"steer_word={p['steer_word']!r} is {len(steer_ids)} tokens for this tokenizer; "
-                         "give one token")
-    return int(steer_ids[0])
 
 
 def edit_mechanics(
