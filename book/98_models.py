@@ -47,10 +47,11 @@ from pathlib import Path
 
 from bookbuild.execute import rerun_grid
 from utils.models import available_offline_models, load_model
-from utils.rerun_parameters import ModelsParameters
+from utils.reruns.parameters import ModelsParameters
 from utils.results import RERUNS_DIR, RESULTS_DIR, glue_figure, start_run
-from utils.robustness import (dynamics_results, models_figure, models_grid, models_table, models_to_compare,
-                              random_init_baselines)
+from utils.figures.reruns import models_figure
+from utils.reruns.grids import dynamics_results, models_grid, models_to_compare
+from utils.reruns.models import models_table, random_init_baselines
 
 CHAPTER = "98_models"
 parameters = ModelsParameters.from_namespace(globals())  # every knob checked before any work

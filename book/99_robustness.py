@@ -46,9 +46,11 @@ from pathlib import Path
 
 from bookbuild.execute import rerun_grid
 from utils.plotting import set_theme
-from utils.rerun_parameters import RobustnessParameters
+from utils.reruns.parameters import RobustnessParameters
 from utils.results import RERUNS_DIR, glue_figure, start_run
-from utils.robustness import checks_table, choice_spread_text, precision_statements, robustness_figure, spread_table
+from utils.figures.reruns import robustness_figure
+from utils.reruns.spread import checks_table, spread_table
+from utils.reruns.wording import choice_spread_text, precision_statements
 
 CHAPTER = "99_robustness"
 parameters = RobustnessParameters.from_namespace(globals())  # every knob checked before any work

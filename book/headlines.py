@@ -56,9 +56,9 @@ from utils.encoding import scorecard as encoding_scorecard
 from utils.head import output_head
 from utils.models import describe, load_model
 from utils.pruning import scorecard as pruning_scorecard
-from utils.rerun_parameters import HeadlineParameters
+from utils.reruns.parameters import HeadlineParameters
 from utils.results import start_run
-from utils.robustness import argmax_counts, check_rows, choice_rows, headline_passes
+from utils.reruns.headlines import argmax_counts, check_rows, choice_rows, headline_passes
 from utils.steering import scorecard as steering_scorecard
 
 NOTEBOOK = "headlines"

@@ -1,4 +1,4 @@
-"""The rerun pages' parameters (utils.rerun_parameters): each page's defaults and tiny values pass, and a bad value
+"""The rerun pages' parameters (utils.reruns.parameters): each page's defaults and tiny values pass, and a bad value
 raises naming the parameter, the value and what is allowed."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import yaml
 from page_defaults import page_defaults
 
-from utils.rerun_parameters import HeadlineParameters, ModelsParameters, RobustnessParameters
+from utils.reruns.parameters import HeadlineParameters, ModelsParameters, RobustnessParameters
 
 PARAMS_DIR = Path(__file__).parent / "params"
 PAGES = {"98_models": ModelsParameters, "99_robustness": RobustnessParameters, "headlines": HeadlineParameters}

@@ -6,23 +6,12 @@ import json
 import numpy as np
 import pytest
 
-from utils.robustness import (
-    argmax_counts,
-    check_rows,
-    checks_table,
-    choice_rows,
-    choice_spread_text,
-    models_figure,
-    models_grid,
-    models_table,
-    models_to_compare,
-    precision_statement,
-    precision_statements,
-    precision_table,
-    random_init_baselines,
-    robustness_figure,
-    spread_table,
-)
+from utils.figures.reruns import models_figure, robustness_figure
+from utils.reruns.grids import models_grid, models_to_compare
+from utils.reruns.headlines import argmax_counts, check_rows, choice_rows
+from utils.reruns.models import models_table, random_init_baselines
+from utils.reruns.spread import checks_table, precision_table, spread_table
+from utils.reruns.wording import choice_spread_text, precision_statement, precision_statements
 from utils.uncertainty import Check, Interval
 
 

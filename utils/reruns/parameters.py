@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .compute import PRECISIONS
-from .parameters import PageParameters
-from .validation import check_choice, check_int, check_positive_int
+from ..compute import PRECISIONS
+from ..parameters import PageParameters
+from ..validation import check_choice, check_int, check_positive_int
 
 #: the run sizes every rerun page and the headlines template check alike (each a positive integer)
 RUN_SIZES = ("n_tokens", "n_tokens_test", "batch_size", "n_boot_texts")
@@ -100,7 +100,7 @@ class RobustnessParameters(PageParameters):
 @dataclass(frozen=True)
 class HeadlineParameters(PageParameters):
     """The headlines template's run sizes and sample seed (see its parameters cell), checked when built; its window
-    is checked against the model by :func:`utils.robustness.headline_passes`."""
+    is checked against the model by :func:`utils.reruns.headlines.headline_passes`."""
 
     n_tokens: int
     n_tokens_test: int
