@@ -88,7 +88,7 @@ from utils.results import glue_figure, start_run
 from utils.uncertainty import combine, few_groups_factor
 
 # %% tags=["hide-input"]
-from utils.steering import chapter
+from utils.steering import tables, wording
 from utils.steering.edits import METHOD_LABELS, edited_head, make_edit
 from utils.steering.experiments import few_shot_errors, side_effects
 from utils.steering.forward import forward_check, generate_steered
@@ -211,7 +211,7 @@ for text, by_edit in summaries.items():
 for direction, r in (("up", r_headline), ("down", 1 / r_headline)):
     rec(f"error_{direction}", summaries["held-out"][best.label]["median_abs_log_error"].iloc[
         sweep.r_index(r)], fmt=".2f", description=f"median |log(achieved/target)| at r={r:g}, best mask, held-out")
-rec("held_out_direction_spread", chapter.direction_and_spread_text(summaries["held-out"][best.label],
+rec("held_out_direction_spread", wording.direction_and_spread_text(summaries["held-out"][best.label],
                                                                          r_headline),
     description="the best mask on held-out text: direction of the medians and width of the interquartile band")
 
@@ -259,7 +259,7 @@ glue_figure("fig-steer-ratio", fig)
 # $w$ is probable. The edit works when $c_n \approx 1$ wherever $w$ is likely.
 
 # %%
-mechanics = chapter.edit_mechanics(edits, test_base.hidden, selection_base.hidden, sweep, selection_error,
+mechanics = tables.edit_mechanics(edits, test_base.hidden, selection_base.hidden, sweep, selection_error,
                                    r_headline)
 row_norm = float(np.median(np.linalg.norm(E[tokens], axis=1)))
 table = mechanics.set_index("edit")
@@ -344,7 +344,7 @@ k_shares = choice_stability(selection_text, [edits[i] for i in mask_edits], r_gr
 k_shares.to_frame().T.round(3)
 
 # %% tags=["remove-input"]
-rec("k_choice_stability", chapter.choice_stability_text(k_shares, best.k, n_boot_texts),
+rec("k_choice_stability", wording.choice_stability_text(k_shares, best.k, n_boot_texts),
     description="how often each k is chosen when the selection windows' documents are resampled")
 rec("k_choice_share", float(k_shares[best.k]), fmt=".0%",
     description="share of document resamples of the selection windows that choose the chapter's k")
@@ -444,7 +444,7 @@ for name in ood_corpora:
                                 sample_seed=sample_seed, batch_size=batch_size)
     ood[name] = (cached_base_statistics(other), refitter.fit(other.alpha.numpy()))
     rec(f"text_{name}", other.describe(), description=f"the {name} held-out text")
-ood_sweeps, ood_table = chapter.out_of_distribution(ood, best, edits[-2], edits[-1], tokens, r_grid, r_headline,
+ood_sweeps, ood_table = tables.out_of_distribution(ood, best, edits[-2], edits[-1], tokens, r_grid, r_headline,
                                                   corpus)
 ood_table.round(3)
 
@@ -586,7 +586,7 @@ rec("generated_tokens", int(generations.groupby("head")["n_generated"].sum().ilo
 # the target), and so is it for every ratio of the sweep between that one and 1.
 
 # %%
-ranges = chapter.steerable_ranges(sample, sweep, [best, edits[-2], edits[-1]], band)
+ranges = tables.steerable_ranges(sample, sweep, [best, edits[-2], edits[-1]], band)
 overall_up, overall_down = steerable_range(sweep, best.label, band)
 min_norm_up, min_norm_down = steerable_range(sweep, "minimal-norm along A", band)
 ranges.pivot(index=["bucket", "bucket_label"], columns="edit", values=["r up", "r down"])
@@ -668,7 +668,7 @@ checks, scorecard_k = headline_checks(acts, held_out, tokens=tokens, r_values=r_
 if scorecard_k != best.k:  # the same choice, on the same training windows
     raise AssertionError(f"the scorecard chose k={scorecard_k}, the chapter k={best.k}")
 settings = [(text, r) for text in ("training text", "held-out text") for r in (r_headline, 1 / r_headline)]
-chapter.scorecard_table(checks, settings)
+tables.scorecard_table(checks, settings)
 
 # %% tags=["remove-input"]
 for text, pair in (("training", checks[:2]), ("held_out", checks[2:])):
@@ -745,7 +745,7 @@ rec("null_summary_confounded", null_summary(confounded),
     description="the paper's edit against Ω over random dimensions (norm not matched)")
 rec("null_norm_ratio_confounded", float(confounded["norm_ratio"].mean()), fmt=".1f",
     description="norm of Ω over random dimensions over the mask's (mean over seeds)")
-rec("min_norm_beside", chapter.reference_text(min_norm_beside, "the minimal-norm edit along A",
+rec("min_norm_beside", wording.reference_text(min_norm_beside, "the minimal-norm edit along A",
                                                        best.norm(), ("held-out text", 1 / r_headline)),
     description="the minimal-norm edit against the mask's intervals, in the null comparison's settings")
 rec("null_dims_drawn", sum(n.method == "random_dims" for n in nulls),
@@ -791,7 +791,7 @@ glue_figure("fig-steer-null", fig)
 
 # %% tags=["remove-input"]
 train_up, train_down = steerable_range(selection, best.label, band)
-min_norm_text = chapter.reference_text(min_norm_beside, "the minimal-norm edit", best.norm(),
+min_norm_text = wording.reference_text(min_norm_beside, "the minimal-norm edit", best.norm(),
                                       ("held-out text", 1 / r_headline))
 rec.scorecard(f"mask k={best.k} against edits of its norm with the same predicted shift: "
               f"{null_counts(equal_norm)}; {min_norm_text}; within a factor {band:g}: training text (paper's "

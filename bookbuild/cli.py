@@ -12,7 +12,6 @@ At the end the build prints its budget (and writes it to
 model passes and trainings the chapters ran (:mod:`utils.budget`) over this machine's fp32 matrix-multiply rate,
 measured in the same build.
 """
-
 from __future__ import annotations
 
 import argparse

@@ -1,5 +1,5 @@
 """Chapter 2's helpers: parameter checks that name the parameter (utils.steering.parameters), tables that equal a
-direct computation (utils.steering.chapter), and the pinned cache key of the base statistics (a changed key would
+direct computation (utils.steering.tables), and the pinned cache key of the base statistics (a changed key would
 recompute every cache)."""
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import torch
 from page_defaults import page_defaults
 
 from utils.head import OutputHead
-from utils.steering import chapter
+from utils.steering import tables, wording
 from utils.steering.edits import Edit, make_edit
 from utils.steering.measure import (
     SteeringSweep,
@@ -90,7 +90,7 @@ def _planted_sweep() -> tuple[SteeringSweep, pd.DataFrame]:
 
 def test_steerable_ranges_equal_the_range_of_each_bucket():
     sweep, sample = _planted_sweep()
-    ranges = chapter.steerable_ranges(sample, sweep, sweep.edits, band=2.0)
+    ranges = tables.steerable_ranges(sample, sweep, sweep.edits, band=2.0)
     assert ranges[["r up", "r down"]].to_numpy().tolist() == [[100.0, 0.01], [2.0, 0.5]]  # half of log 10 > log 2
     for bucket in (0, 1):
         direct = steerable_range(sweep, 0, 2.0, sample["bucket"].to_numpy() == bucket)
@@ -110,7 +110,7 @@ def test_edit_mechanics_shift_is_exact_where_the_encoding_is():
     edits += [make_edit(A.numpy(), "min_norm"), make_edit(A.numpy(), "logit_bias")]
     sweep = steering_sweep(base_statistics(hidden, head, progress=False), [3, 7], [0.1, 10], edits, progress=False)
     training = steering_error(sweep, 10)
-    table = chapter.edit_mechanics(edits, hidden, hidden[:5], sweep, training, 10)
+    table = tables.edit_mechanics(edits, hidden, hidden[:5], sweep, training, 10)
     np.testing.assert_allclose(table["mean shift (held-out)"], 1.0, atol=1e-6)
     np.testing.assert_allclose(table["mean shift (training)"], 1.0, atol=1e-6)
     np.testing.assert_allclose(table["std of shift (held-out)"], 0.0, atol=1e-6)
@@ -123,7 +123,7 @@ def test_edit_mechanics_shift_is_exact_where_the_encoding_is():
 def test_scorecard_table_words_ratios_and_rounds():
     checks = [Check("up", 0.12345, Interval(0.1, 0.2), math.log(2), "below"),
               Check("down", 0.9, Interval(0.8, 1.0), math.log(2), "below")]
-    table = chapter.scorecard_table(checks, [("held-out text", 20.0), ("held-out text", 1 / 20)])
+    table = tables.scorecard_table(checks, [("held-out text", 20.0), ("held-out text", 1 / 20)])
     assert table["r"].tolist() == ["20", "1/20"]
     assert table["median |log(achieved/target)|"].tolist() == [0.123, 0.9]
     assert table["verdict"].tolist() == [checks[0].verdict, checks[1].verdict]
@@ -132,7 +132,7 @@ def test_scorecard_table_words_ratios_and_rounds():
 def test_direction_and_spread_text_counts_targets_and_band():
     import pandas as pd
 
-    from utils.steering.chapter import direction_and_spread_text
+    from utils.steering.wording import direction_and_spread_text
 
     summary = pd.DataFrame({"target": [0.05, 0.5, 2.0, 20.0], "median": [0.5, 1.2, 1.5, 8.0],
                             "q25": [0.25, 1.0, 1.0, 4.0], "q75": [1.0, 1.5, 2.0, 12.0]})
@@ -145,19 +145,19 @@ def test_direction_and_spread_text_counts_targets_and_band():
 
 def test_choice_stability_and_reference_wording_follow_the_numbers():
     shares = pd.Series([0.0, 0.2, 0.75, 0.05], index=pd.Index([1, 4, 32, 64], name="k"))
-    assert chapter.choice_stability_text(shares, 32, 200) == ("k = 32 (chosen here) in 75% of the 200 resamples, "
+    assert wording.choice_stability_text(shares, 32, 200) == ("k = 32 (chosen here) in 75% of the 200 resamples, "
                                                               "k = 4 in 20% and k = 64 in 5%")
-    single = chapter.choice_stability_text(pd.Series([1.0], index=[8]), 8, 50)
+    single = wording.choice_stability_text(pd.Series([1.0], index=[8]), 8, 50)
     assert single == "k = 8 (chosen here) in 100% of the 50 resamples"
     with pytest.raises(ValueError, match="chosen_k=2"):
-        chapter.choice_stability_text(shares, 2, 200)
+        wording.choice_stability_text(shares, 2, 200)
     beside = pd.DataFrame({"text": ["a", "a", "b"], "r": [20.0, 0.05, 20.0], "error": [0.5, 1.4, 0.6],
                            "low": [0.3, 1.0, 0.55], "high": [0.9, 1.9, 0.7], "reference": [0.4, 0.7, 0.58],
                            "norm": [0.05] * 3, "lowest null mean": [0.45, 0.8, 0.5], "below": [False, True, False],
                            "least": [True, True, False]})
-    assert chapter.reference_text(beside, "the minimal-norm edit", 0.1, ("a", 0.05)) == (
+    assert wording.reference_text(beside, "the minimal-norm edit", 0.1, ("a", 0.05)) == (
         "the minimal-norm edit (0.50 times the mask's norm) errs less than the mask and than every null's mean over "
         "seeds in 2 of 3 settings, and below the mask's whole interval over texts in 1 (a, r = 1/20: 0.70 nats "
         "against 1.40 [1.00, 1.90])")
     with pytest.raises(ValueError, match="setting"):
-        chapter.reference_text(beside, "x", 0.1, ("c", 20.0))
+        wording.reference_text(beside, "x", 0.1, ("c", 20.0))

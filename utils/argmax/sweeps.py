@@ -3,7 +3,6 @@
 Every head is written ``E`` (V×d; the paper's ``W``) with bias ``b`` or None, and tested with
 :func:`utils.argmax.verdicts.find_unargmaxable` (cached per head).
 """
-
 from __future__ import annotations
 
 import math

@@ -90,7 +90,7 @@ def plot_k_choice(mechanics: pd.DataFrame, sweep, mask_indices: Sequence[int], r
     log r, mean ± std over held-out positions and mean over the training windows.
 
     Args:
-        mechanics: from :func:`utils.steering.chapter.edit_mechanics` (mask rows have a k, references none).
+        mechanics: from :func:`utils.steering.tables.edit_mechanics` (mask rows have a k, references none).
         sweep: the held-out sweep whose edits are the rows of ``mechanics``; ``mask_indices`` are its mask edits.
     """
     masks, references = mechanics[mechanics.k.notna()], mechanics[mechanics.k.isna()].set_index("edit")
@@ -123,7 +123,7 @@ def plot_steerable_ranges(ranges: pd.DataFrame, labels: Sequence[str], bucket_la
     """Section 2.6's bars: per frequency bucket and edit, the steerable ratio up (bar up) and down (bar down).
 
     Args:
-        ranges: from :func:`utils.steering.chapter.steerable_ranges`.
+        ranges: from :func:`utils.steering.tables.steerable_ranges`.
         labels: the edits to show, in order.
         bucket_labels: the label of each bucket, indexed by bucket.
         r_grid: the sweep's ratios (the y ticks; dotted lines at its ends).

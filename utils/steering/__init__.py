@@ -16,7 +16,8 @@ Modules, by job (import each function from its module; this file re-exports noth
   (:func:`scorecard.headline_checks`);
 - :mod:`utils.steering.forward`: cross-checks and generation with the real model;
 - :mod:`utils.steering.experiments`: few-shot fits of A, side effects of an edit;
-- :mod:`utils.steering.chapter`: the tables and worded findings of chapter 2;
+- :mod:`utils.steering.tables`: the tables of chapter 2's sections;
+- :mod:`utils.steering.wording`: chapter 2's wording decisions;
 - :mod:`utils.steering.parameters`: the checked parameters of chapter 2.
 
 Figures are in :mod:`utils.figures.steering`.

@@ -5,7 +5,6 @@ Chapter 4 records its last checkpoint folders in its results (``final_checkpoint
 lies next to the last one (``<run>/step<N>``), and the run's ``run.json`` holds the fingerprint of its training
 text, which :func:`training_counts` checks before counting tokens.
 """
-
 from __future__ import annotations
 
 import ast
