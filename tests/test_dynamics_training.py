@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 from dynamics_helpers import TINY, assert_same_run, final_weights, synthetic_text
+from page_defaults import page_defaults
 
-from bookbuild.chapters import BOOK_DIR
 from utils.compute import Compute, resolve_compute
 from utils.dynamics.checkpoints import PYTHIA_STEPS, try_load_checkpoint
 from utils.dynamics.parameters import DynamicsParameters
@@ -29,7 +29,6 @@ from utils.dynamics.training import (
 )
 from utils.encoding.fit import token_counts
 from utils.head import output_head
-from utils.results import chapter_parameter_names
 from utils.tokenizers import gpt2_tokenizer
 
 
@@ -389,11 +388,7 @@ def test_chapter_parameters_build_the_runs_and_reject_bad_values():
 
 def chapter_defaults() -> dict:
     """The parameters cell of ``book/04_dynamics.py``, executed: the chapter's real defaults."""
-    source = (BOOK_DIR / "04_dynamics.py").read_text(encoding="utf-8")
-    cell = source.split('# %% tags=["parameters"]', 1)[1].split("\n# %%", 1)[0]
-    namespace: dict = {}
-    exec(cell, namespace)  # noqa: S102 - the chapter's own assignments of literals
-    return {name: namespace[name] for name in chapter_parameter_names("04_dynamics")}
+    return page_defaults("04_dynamics")
 
 
 @pytest.mark.parametrize("bf16_speedup", [10.0, 0.01])

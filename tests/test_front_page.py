@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from utils import front_page
+from bookbuild import front_page
 from utils.results import short_check, short_checks
 from utils.uncertainty import Check, Interval
 

@@ -9,6 +9,7 @@ from utils.argmax.hull import hull_argmaxable
 from utils.argmax.sweeps import random_head
 from utils.argmax.verdicts import find_unargmaxable
 from utils.models import load_model
+from utils.parameters import literal_defaults
 from utils.tokenizers import gpt2_tokenizer
 from utils.uncertainty import exact
 from utils.undertrained.geometry import (
@@ -58,7 +59,6 @@ from utils.undertrained.scorecard import (
     worst_training_change,
 )
 from utils.undertrained.training import (
-    chapter_defaults,
     created_removed,
     pick_stages,
     reachability,
@@ -76,7 +76,7 @@ from utils.undertrained.wording import (
     training_effect_wording,
 )
 
-DEFAULTS = chapter_defaults("06_undertrained")
+DEFAULTS = literal_defaults("06_undertrained")
 
 
 def recorded_values(builder, *args) -> dict:

@@ -14,7 +14,6 @@ files. The chapter prints where its results go.
 """
 from __future__ import annotations
 
-import ast
 import datetime
 import hashlib
 import json
@@ -34,6 +33,7 @@ from myst_nb import glue
 from . import cache
 from .corpora import CORPORA, SPLITS, corpus_fingerprint
 from .head import output_head
+from .parameters import parameter_names
 from .paths import BUILD_DIR, REPO_ROOT, RESULTS_DIR
 from .uncertainty import Check, combine
 
@@ -62,17 +62,6 @@ def results_path(chapter: str, results_dir: Path | None = None) -> Path:
     return Path(results_dir or os.environ.get("LOGLINEAR_RESULTS", RESULTS_DIR)) / f"{chapter}.json"
 
 
-def chapter_parameter_names(chapter: str) -> list[str]:
-    """Names assigned in the ``parameters`` cell of ``book/<chapter>.py`` (the knobs papermill can override)."""
-    source = (REPO_ROOT / "book" / f"{chapter}.py").read_text(encoding="utf-8")
-    marker = '# %% tags=["parameters"]'
-    if marker not in source:
-        raise ValueError(f"book/{chapter}.py has no parameters cell")
-    cell = source.split(marker, 1)[1].split("\n# %%", 1)[0]
-    return [target.id for node in ast.parse(cell).body if isinstance(node, ast.Assign)
-            for target in node.targets if isinstance(target, ast.Name)]
-
-
 def code_version() -> str:
     """The git commit of the checkout (with ``+dirty`` when it has uncommitted changes) and a hash of ``utils``."""
     digest = hashlib.sha256()
@@ -98,7 +87,7 @@ def start_run(chapter: str, namespace: dict[str, Any], loaded: Any = None) -> Re
         loaded: the model the chapter runs (a :class:`utils.models.LoadedModel`), or None for a chapter without one.
     """
 
-    names = chapter_parameter_names(chapter)
+    names = parameter_names(chapter)
     parameters = {name: _to_jsonable(namespace[name]) for name in names if name in namespace}
     key = cache.key_of(parameters)[:10]
     folder = os.environ.get("LOGLINEAR_RESULTS")

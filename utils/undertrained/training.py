@@ -7,7 +7,6 @@ text, which :func:`training_counts` checks before counting tokens.
 """
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 from collections.abc import Sequence
@@ -26,7 +25,8 @@ from ..dynamics.parameters import DynamicsParameters
 from ..dynamics.training import encode_text, run_key, tokenizer_fingerprint
 from ..encoding.fit import token_counts
 from ..head import output_head
-from ..paths import REPO_ROOT, cache_dir
+from ..parameters import literal_defaults
+from ..paths import cache_dir
 from ..tokenizers import gpt2_tokenizer
 from ..validation import check_int, check_positive_int
 from .geometry import duplicate_rows
@@ -48,16 +48,6 @@ def chapter4_results(folders: Sequence[Path]) -> dict[str, Any] | None:
     return None
 
 
-def chapter_defaults(chapter: str) -> dict[str, Any]:
-    """The default values of a chapter's parameters cell (``book/<chapter>.py``; every value a literal)."""
-
-
-    source = (REPO_ROOT / "book" / f"{chapter}.py").read_text(encoding="utf-8")
-    cell = source.split('# %% tags=["parameters"]', 1)[1].split("\n# %%", 1)[0]
-    return {target.id: ast.literal_eval(node.value) for node in ast.parse(cell).body if isinstance(node, ast.Assign)
-            for target in node.targets if isinstance(target, ast.Name)}
-
-
 def locate_trained_runs(folders: Sequence[Path]) -> tuple[dict[str, Path], list[str], str] | None:
     """Chapter 4's trained runs: (size -> last checkpoint folder, the training corpora, where they were found).
 
@@ -72,7 +62,7 @@ def locate_trained_runs(folders: Sequence[Path]) -> tuple[dict[str, Path], list[
         if finals and corpora and all((folder / "model.safetensors").is_file() for folder in finals.values()):
             return finals, list(corpora), "chapter 4's results of this build"
 
-    defaults = DynamicsParameters.from_namespace(chapter_defaults("04_dynamics"))
+    defaults = DynamicsParameters.from_namespace(literal_defaults("04_dynamics"))
     text = "\n".join(read_corpus(name, "train") for name in defaults.train_corpora)
     sha, tokenizer = hashlib.sha256(text.encode()).hexdigest()[:16], tokenizer_fingerprint(gpt2_tokenizer())
     finals = {size: cache_dir() / "dynamics" / run_key(config, sha, tokenizer) / f"step{config.steps}"
