@@ -28,7 +28,7 @@ from utils.paths import BUILD_DIR, RESULTS_DIR, RUNS_DIR
 
 from .chapters import chapters, load_parameters, sync_pairs
 from .execute import ChapterRun, execute_chapter
-from .report import budget_report, format_budget, fp32_rate
+from .report import budget_report, compare_results, format_budget, format_comparison, fp32_rate
 from .stage import HTML_DIR, build_html, stage
 
 
@@ -125,7 +125,16 @@ def main(argv: list[str] | None = None) -> None:
     sweep_parser.add_argument("--trained-models", action="store_true",
                               help="add chapter 4's trained models from the published build's results")
     sweep_parser.add_argument("--out-dir", type=Path, default=SWEEPS_DIR)
+    compare_parser = sub.add_parser("compare", help="compare two builds' results folders value by value")
+    compare_parser.add_argument("before", type=Path, help="a results folder (for example a copy of _build/results)")
+    compare_parser.add_argument("after", type=Path, help="another results folder")
     args = parser.parse_args(argv)
+    if args.command == "compare":
+        report = compare_results(args.before, args.after)
+        print(format_comparison(report))
+        if report["differ"] or report["missing"]:
+            raise SystemExit(1)
+        return
     if args.command == "sweep":
         sweep(args.models, trained_models=args.trained_models, out_dir=args.out_dir)
         return

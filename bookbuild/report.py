@@ -1,8 +1,10 @@
-"""The budget a build prints: each page's seconds, the cache's size, and the compute floor at this machine's fp32
-matrix-multiply rate, measured in the same build.
+"""What a build reports: its budget (each page's seconds, the cache's size, and the compute floor at this machine's
+fp32 matrix-multiply rate, measured in the same build), and how its recorded values compare with another build's.
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -43,4 +45,38 @@ def format_budget(report: dict[str, Any]) -> str:
               f"    {'chapter time / floor':24s} " + (f"{report['ratio']:9.2f}x" if report["floor_seconds"] > 0
                                                           else f"{'n/a':>9s}  (these pages ran no model work)"),
               f"    {'cache':24s} {report['cache_bytes'] / 1e9:9.2f} GB ({cache_dir().name}/)"]
+    return "\n".join(lines)
+
+
+def compare_results(before: Path, after: Path) -> dict[str, list[str]]:
+    """Compare two folders of results files (``<page>.json``, as a build writes them) value by value: every recorded
+    name of every page in either folder, its whole entry (value, text, description), the run's provenance
+    (``_run``: code version, date, seconds) aside.
+
+    Returns ``{"compared": [...], "differ": [...], "timings": [...], "missing": [...]}`` of ``page.name`` labels:
+    ``timings`` are the differing names that hold a measured duration (``*_seconds``), which no two runs share;
+    ``missing`` the pages found in only one folder."""
+    before, after = Path(before), Path(after)
+    pages = sorted({path.name for folder in (before, after) for path in folder.glob("*.json")})
+    report: dict[str, list[str]] = {"compared": [], "differ": [], "timings": [], "missing": []}
+    for page in pages:
+        if not (before / page).exists() or not (after / page).exists():
+            report["missing"].append(page)
+            continue
+        old, new = (json.loads((folder / page).read_text()) for folder in (before, after))
+        for name in sorted((set(old) | set(new)) - {"_run"}):
+            label = f"{page.removesuffix('.json')}.{name}"
+            report["compared"].append(label)
+            if old.get(name) != new.get(name):
+                report["timings" if name.endswith("_seconds") else "differ"].append(label)
+    return report
+
+
+def format_comparison(report: dict[str, list[str]]) -> str:
+    """A :func:`compare_results` report as ``python -m bookbuild compare`` prints it."""
+    lines = [f"{len(report['compared'])} recorded values compared: {len(report['differ'])} differ, "
+             f"{len(report['timings'])} measured durations differ, {len(report['missing'])} pages in one folder only"]
+    lines += [f"  differs: {label}" for label in report["differ"]]
+    lines += [f"  duration: {label}" for label in report["timings"]]
+    lines += [f"  only in one folder: {page}" for page in report["missing"]]
     return "\n".join(lines)

@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from bookbuild.report import budget_report, format_budget
+from bookbuild.cli import main
+from bookbuild.report import budget_report, compare_results, format_budget, format_comparison
 from utils import budget
 from utils.activations import run_pass
 from utils.dynamics.training import TrainingConfig, build_model
@@ -92,3 +93,23 @@ def test_a_file_linked_twice_is_counted_once(tmp_path):
     os.link(tmp_path / "a", tmp_path / "sub" / "b")
     (tmp_path / "c").write_bytes(b"y" * 10)
     assert budget.folder_bytes(tmp_path) == 1010 and budget.folder_bytes(tmp_path / "missing") == 0
+
+
+def test_compare_results_finds_each_changed_value_and_sets_timings_apart(tmp_path):
+    before, after = tmp_path / "before", tmp_path / "after"
+    before.mkdir(), after.mkdir()
+    entry = {"value": 0.5, "text": "0.50", "description": "a number"}
+    page = {"_run": {"date": "today"}, "r2": entry, "sweep_seconds": {"value": 3.0}, "word": {"value": "above"}}
+    (before / "01_a.json").write_text(json.dumps(page))
+    (after / "01_a.json").write_text(json.dumps({**page, "_run": {"date": "later"}}))
+    (before / "02_b.json").write_text(json.dumps(page))
+    same = compare_results(before, after)
+    assert same["compared"] == ["01_a.r2", "01_a.sweep_seconds", "01_a.word"]  # provenance aside
+    assert same["differ"] == same["timings"] == [] and same["missing"] == ["02_b.json"]
+    changed = {**page, "r2": {**entry, "text": "0.500"}, "sweep_seconds": {"value": 4.0}, "new": {"value": 1}}
+    (after / "01_a.json").write_text(json.dumps(changed))
+    report = compare_results(before, after)
+    assert report["differ"] == ["01_a.new", "01_a.r2"] and report["timings"] == ["01_a.sweep_seconds"]
+    assert format_comparison(report).startswith("4 recorded values compared: 2 differ, 1 measured durations differ")
+    with pytest.raises(SystemExit):
+        main(["compare", str(before), str(after)])
