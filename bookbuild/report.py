@@ -4,6 +4,7 @@ fp32 matrix-multiply rate, measured in the same build), and how its recorded val
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -48,14 +49,20 @@ def format_budget(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _in_cache(entry: Any) -> str:
+    """A results entry as JSON, each path into a ``_cache/`` folder cut to the part from ``_cache/`` on."""
+    return re.sub(r"[^\s'\"]*/_cache/", "_cache/", json.dumps(entry, sort_keys=True))
+
+
 def compare_results(before: Path, after: Path) -> dict[str, list[str]]:
     """Compare two folders of results files (``<page>.json``, as a build writes them) value by value: every recorded
     name of every page in either folder, its whole entry (value, text, description), the run's provenance
     (``_run``: code version, date, seconds) aside.
 
     Returns ``{"compared": [...], "differ": [...], "timings": [...], "missing": [...]}`` of ``page.name`` labels:
-    ``timings`` are the differing names that hold a measured duration (``*_seconds``), which no two runs share;
-    ``missing`` the pages found in only one folder."""
+    ``timings`` are the differing names that hold a measured duration (``*_seconds``, ``*_minutes``), which no two
+    runs share; ``missing`` the pages found in only one folder. Paths into a build's cache (chapter 4's checkpoint
+    folders) are compared from the cache folder ``_cache/`` on, so two clones of the book compare equal."""
     before, after = Path(before), Path(after)
     pages = sorted({path.name for folder in (before, after) for path in folder.glob("*.json")})
     report: dict[str, list[str]] = {"compared": [], "differ": [], "timings": [], "missing": []}
@@ -67,8 +74,8 @@ def compare_results(before: Path, after: Path) -> dict[str, list[str]]:
         for name in sorted((set(old) | set(new)) - {"_run"}):
             label = f"{page.removesuffix('.json')}.{name}"
             report["compared"].append(label)
-            if old.get(name) != new.get(name):
-                report["timings" if name.endswith("_seconds") else "differ"].append(label)
+            if _in_cache(old.get(name)) != _in_cache(new.get(name)):
+                report["timings" if name.endswith(("_seconds", "_minutes")) else "differ"].append(label)
     return report
 
 

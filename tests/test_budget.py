@@ -99,17 +99,22 @@ def test_compare_results_finds_each_changed_value_and_sets_timings_apart(tmp_pat
     before, after = tmp_path / "before", tmp_path / "after"
     before.mkdir(), after.mkdir()
     entry = {"value": 0.5, "text": "0.50", "description": "a number"}
-    page = {"_run": {"date": "today"}, "r2": entry, "sweep_seconds": {"value": 3.0}, "word": {"value": "above"}}
+    page = {"_run": {"date": "today"}, "r2": entry, "sweep_seconds": {"value": 3.0}, "word": {"value": "above"},
+            "checkpoint": {"value": {"d64": "/one/clone/_cache/dynamics/d64/step8"}}}
     (before / "01_a.json").write_text(json.dumps(page))
-    (after / "01_a.json").write_text(json.dumps({**page, "_run": {"date": "later"}}))
+    elsewhere = {"value": {"d64": "/another/clone/_cache/dynamics/d64/step8"}}  # the same run in another clone
+    (after / "01_a.json").write_text(json.dumps({**page, "_run": {"date": "later"}, "checkpoint": elsewhere}))
     (before / "02_b.json").write_text(json.dumps(page))
     same = compare_results(before, after)
-    assert same["compared"] == ["01_a.r2", "01_a.sweep_seconds", "01_a.word"]  # provenance aside
+    assert same["compared"] == ["01_a.checkpoint", "01_a.r2", "01_a.sweep_seconds", "01_a.word"]  # provenance aside
     assert same["differ"] == same["timings"] == [] and same["missing"] == ["02_b.json"]
     changed = {**page, "r2": {**entry, "text": "0.500"}, "sweep_seconds": {"value": 4.0}, "new": {"value": 1}}
     (after / "01_a.json").write_text(json.dumps(changed))
     report = compare_results(before, after)
     assert report["differ"] == ["01_a.new", "01_a.r2"] and report["timings"] == ["01_a.sweep_seconds"]
-    assert format_comparison(report).startswith("4 recorded values compared: 2 differ, 1 measured durations differ")
+    assert format_comparison(report).startswith("5 recorded values compared: 2 differ, 1 measured durations differ")
+    moved = {**changed, "checkpoint": {"value": {"d64": "/one/clone/_cache/dynamics/d64/step16"}}}
+    (after / "01_a.json").write_text(json.dumps(moved))
+    assert "01_a.checkpoint" in compare_results(before, after)["differ"]  # another checkpoint is a difference
     with pytest.raises(SystemExit):
         main(["compare", str(before), str(after)])
