@@ -33,7 +33,7 @@ def headline_checks(
       classes are unargmaxable (the largest count over the remedies).
 
     Args:
-        random_sweep: the frame of :func:`random_model_sweep` (columns dim, share).
+        random_sweep: the frame of :func:`utils.argmax.sweeps.random_model_sweep` (columns dim, share).
         verdicts: the verdicts of the real head (:func:`utils.argmax.verdicts.find_unargmaxable`).
         prevention: name -> verdicts, the head before any remedy first, then one entry per remedy.
         theory_share: threshold of the "in theory" check, a share in (0, 1).

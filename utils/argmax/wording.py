@@ -6,8 +6,8 @@ import math
 
 
 def first_fraction_text(first: float, fractions: list[float]) -> str:
-    """``first`` (a :func:`first_unargmaxable_fraction`) in words: "75%", or "none up to 95%" when it is NaN (no
-    deleted fraction of ``fractions`` left a token unargmaxable)."""
+    """``first`` (a :func:`utils.argmax.sweeps.first_unargmaxable_fraction`) in words: "75%", or "none up to 95%" when
+    it is NaN (no deleted fraction of ``fractions`` left a token unargmaxable)."""
     if math.isfinite(first):
         return f"{first:.0%}"
     return f"none up to {max(fractions):.0%}"

@@ -12,7 +12,7 @@ from .dispersion import DECLARED_STATISTIC, STATISTICS, best_dispersion
 
 def ordering_sentence(ranks: pd.DataFrame, n_groups: int, declared: str = DECLARED_STATISTIC) -> str:
     """The declared statistic's rank correlation with R² over the groups, and which candidate orders R² best
-    (descriptive: chosen after looking), in words, from :func:`rank_statistics`'s table."""
+    (descriptive: chosen after looking), in words, from :func:`utils.encoding.dispersion.rank_statistics`'s table."""
     best = best_dispersion(ranks)
     rho = dict(zip(ranks.statistic, ranks["all groups"]))
     entropy = rho.get("mean_entropy", math.nan)
@@ -40,7 +40,8 @@ def range_word(value: float, low: float, high: float) -> str:
 
 
 def transfer_sentence(transfer: pd.DataFrame, equal_r2: np.ndarray) -> str:
-    """The transfer results in words, one sentence per corpus of :func:`transfer_table`: the main direction's rank
+    """The transfer results in words, one sentence per corpus of :func:`utils.encoding.transfer.transfer_table`: the
+    main direction's rank
     correlation and its R² once intercept and scale are refitted (what the direction carries), the raw prediction's
     R² (which also charges the main corpus's intercept and scale), and the own fit placed against the range of the
     main corpus's equal-position fits (``equal_r2``)."""

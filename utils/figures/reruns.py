@@ -14,7 +14,7 @@ from ..reruns.spread import checks_only
 
 def robustness_figure(table: pd.DataFrame):
     """One panel per check: each run's value with its interval (x: window length and seed); threshold dashed.
-    Choices (:func:`checks_table`'s kind "choice") have no panel: the spread table shows them."""
+    Choices (:func:`utils.reruns.spread.checks_table`'s kind "choice") have no panel: the spread table shows them."""
 
     table = checks_only(table)
     checks = list(dict.fromkeys(zip(table["chapter"], table["check"])))

@@ -70,7 +70,8 @@ def window_sums(
     """Stream the full head and the pruned head ``keep`` over hidden states and sum per window.
 
     The pruned logits are the full ones less the deleted dimensions' part, ``z - h_del @ E_del.T`` (as in
-    :func:`deletion_sweep`); top-1 agreement is counted as there (the full head's top token still on top).
+    :func:`utils.pruning.sweep.deletion_sweep`); top-1 agreement is counted as there (the full head's top token still on
+    top).
 
     Args:
         hidden: (N, d) hidden states of the sampled positions.
@@ -123,7 +124,8 @@ def window_sums(
 def held_out_window_sums(
     acts, keep: torch.Tensor, *, n_positions: int | None = 1024, seed: int = 0, chunk_size: int = 1024
 ) -> WindowSums:
-    """:func:`window_sums` over the seeded sample of positions of ``acts`` that :func:`sweep_activations` reads with
+    """:func:`window_sums` over the seeded sample of positions of ``acts`` that
+    :func:`utils.pruning.sweep.sweep_activations` reads with
     the same ``n_positions`` and ``seed`` (so its JS and agreement equal the sweep's at the same deletion)."""
     n_windows, window_length = acts.token_ids.shape
     index = subsample_positions(n_windows, window_length, n_positions, seed)
@@ -186,7 +188,8 @@ def headline_checks(
     The deletion order is our reading of the paper's: ``A`` is fitted on the *whole* training pass
     (:func:`utils.encoding.fit.fit_encoding` with ``test_fraction`` and ``seed``), and the ``fraction`` of dimensions
     with the smallest ``|A_i|`` is deleted.
-    Over a seeded sample of ``n_positions`` held-out positions (the positions :func:`sweep_activations` reads with the
+    Over a seeded sample of ``n_positions`` held-out positions (the positions
+    :func:`utils.pruning.sweep.sweep_activations` reads with the
     same ``seed``), one full and one pruned head evaluation give per-window sums (:func:`held_out_window_sums`); a
     bootstrap over the held-out documents (each with all its windows) recomputes both numbers
     (:func:`bootstrap_window_sums`). The order stays fixed across resamples: the intervals cover the held-out text,

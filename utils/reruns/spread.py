@@ -12,7 +12,8 @@ def checks_table(runs: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per (run, check) and per (run, choice) from the results files of ``book/headlines.py`` runs.
 
     Columns: sample_seed, window_length, precision (asked for), precision_used (after any fallback), kind ("check",
-    or "choice" for a value the checks rest on, such as chapter 2's chosen k, recorded by :func:`choice_rows`),
+    or "choice" for a value the checks rest on, such as chapter 2's chosen k, recorded by
+    :func:`utils.reruns.headlines.choice_rows`),
     chapter, check (the check's or the choice's name), value, low, high, threshold, direction, verdict (the last
     five None for a choice).
     """

@@ -10,8 +10,8 @@ from .spread import precision_table
 
 
 def choice_spread_text(spread: pd.DataFrame) -> str:
-    """The choices of :func:`spread_table` in words, e.g. "02_steering's k chosen on training windows: from 4 to 64
-    over the runs (w128/s0: 32, ...)"; "no choice was recorded" when the spread has none."""
+    """The choices of :func:`utils.reruns.spread.spread_table` in words, e.g. "02_steering's k chosen on training
+    windows: from 4 to 64 over the runs (w128/s0: 32, ...)"; "no choice was recorded" when the spread has none."""
     choices = spread[spread["kind"] == "choice"]
     if choices.empty:
         return "no choice was recorded"
@@ -44,7 +44,8 @@ def precision_statement(precision_used: str, reason: str, comparison: pd.DataFra
 def precision_statements(table: pd.DataFrame, runs: list[dict[str, Any]],
                          others: list[str]) -> tuple[str, pd.DataFrame | None]:
     """The robustness page's precision section: one sentence per precision in ``others`` (the runs that asked for a
-    precision other than float32; ``table``: :func:`checks_table` of every run, ``runs``: their results files), and
+    precision other than float32; ``table``: :func:`utils.reruns.spread.checks_table` of every run, ``runs``: their
+    results files), and
     the comparison tables of those that ran in bf16 stacked (None when none did). With no ``others``, a sentence
     saying that the book is float32 and how to ask for the comparison."""
     if not others:

@@ -82,8 +82,8 @@ def record_quantisation(rec: Recorder, grid: dict[str, float], ties: Any, float_
 
 
 def record_reachability(rec: Recorder, reach: Any, changes: dict[str, dict[str, int]], recovery: Any) -> None:
-    """Record section 6.3's numbers with the chapter's recorder, from :func:`reachability`'s three results (worst
-    case over sizes; "none" and NaN without chapter 4's runs)."""
+    """Record section 6.3's numbers with the chapter's recorder, from :func:`utils.undertrained.training.reachability`'s
+    three results (worst case over sizes; "none" and NaN without chapter 4's runs)."""
     created = sum(c["created"] for c in changes.values())
     removed = sum(c["removed"] for c in changes.values())
     nan = float("nan")

@@ -9,8 +9,8 @@ from .scorecard import rule_of_three, share_bound, worst_training_change
 
 
 def ranking_wording(table) -> str:
-    """Which indicator's top list holds the most verified tokens (a :func:`precision_table`), in words; ties are
-    named together."""
+    """Which indicator's top list holds the most verified tokens (a
+    :func:`utils.undertrained.indicators.precision_table`), in words; ties are named together."""
     if len(table) == 0:
         raise ValueError("table must hold at least one indicator")
     best = table.precision.max()
