@@ -9,9 +9,7 @@ from typing import Any
 
 import yaml
 
-from utils.paths import REPO_ROOT
-
-BOOK_DIR = REPO_ROOT / "book"
+from utils.paths import BOOK_DIR
 
 
 def chapters() -> list[str]:

@@ -82,8 +82,6 @@ def build(
 
 
 SWEEPS_DIR = BUILD_DIR / "sweeps"
-
-
 MODELS_PAGE = "98_models"
 
 

@@ -13,9 +13,9 @@ from typing import Any
 import papermill
 
 from utils import cache
-from utils.paths import RUNS_DIR
+from utils.paths import BOOK_DIR, RUNS_DIR
 
-from .chapters import BOOK_DIR, TEMPLATES
+from .chapters import TEMPLATES
 from .stamps import chapter_stamp
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import papermill
 
-from utils.paths import BUILD_DIR, REPO_ROOT, RUNS_DIR
+from utils.paths import BOOK_DIR, BUILD_DIR, REPO_ROOT, RUNS_DIR
 from utils.results import is_lab_only
 
-from .chapters import BOOK_DIR, chapters
+from .chapters import chapters
 from .front_page import write_front_page
 
 SOURCE_DIR = BUILD_DIR / "source"  # staged book: config, pages and executed chapters

@@ -12,9 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from utils.paths import REPO_ROOT, RESULTS_DIR
+from utils.paths import BOOK_DIR, REPO_ROOT, RESULTS_DIR
 
-from .chapters import BOOK_DIR, TEMPLATES
+from .chapters import TEMPLATES
 
 #: the packages whose modules a stamp follows: the analysis code and the build tool (the rerun pages import its
 #: :func:`bookbuild.execute.rerun_grid`)

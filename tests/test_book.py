@@ -20,10 +20,10 @@ import jupytext
 import nbformat
 import pytest
 
-from bookbuild.chapters import BOOK_DIR, chapters, load_parameters
+from bookbuild.chapters import chapters, load_parameters
 from bookbuild.execute import ChapterRun, execute_chapter
 from bookbuild.stage import build_html, stage
-from utils.paths import REPO_ROOT
+from utils.paths import BOOK_DIR, REPO_ROOT
 from utils.results import is_lab_only, load_results
 
 PARAMS_DIR = Path(__file__).parent / "params"

@@ -45,7 +45,8 @@ def test_no_default_of_the_book_depends_on_a_measurement():
     """Every chapter's and page's precision parameter defaults to float32, and resolving float32 measures nothing."""
     import papermill
 
-    from bookbuild.chapters import BOOK_DIR, notebooks
+    from bookbuild.chapters import notebooks
+    from utils.paths import BOOK_DIR
 
     for name in notebooks():
         spec = papermill.inspect_notebook(str(BOOK_DIR / f"{name}.ipynb"))

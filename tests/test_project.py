@@ -10,8 +10,8 @@ import jupytext
 import pytest
 import yaml
 
-from bookbuild.chapters import BOOK_DIR, chapters, notebooks
-from utils.paths import REPO_ROOT
+from bookbuild.chapters import chapters, notebooks
+from utils.paths import BOOK_DIR, REPO_ROOT
 
 
 def pins(lines) -> dict[str, str]:

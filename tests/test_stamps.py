@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bookbuild import stamps
-from bookbuild.chapters import BOOK_DIR, chapters
-from utils.paths import REPO_ROOT
+from bookbuild.chapters import chapters
+from utils.paths import BOOK_DIR, REPO_ROOT
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from .paths import REPO_ROOT
+from .paths import BOOK_DIR
 
 P = TypeVar("P", bound="PageParameters")
 
@@ -35,7 +35,7 @@ class PageParameters:
 
 def parameters_cell(page: str) -> str:
     """The source of the ``parameters`` cell of ``book/<page>.py`` (the knobs papermill can override)."""
-    source = (REPO_ROOT / "book" / f"{page}.py").read_text(encoding="utf-8")
+    source = (BOOK_DIR / f"{page}.py").read_text(encoding="utf-8")
     marker = '# %% tags=["parameters"]'
     if marker not in source:
         raise ValueError(f"book/{page}.py has no parameters cell")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 REPO_ROOT: Path = Path(__file__).resolve().parent.parent
 DATA_DIR: Path = REPO_ROOT / "data"
+BOOK_DIR: Path = REPO_ROOT / "book"  # the pages: jupytext pairs and markdown
 BUILD_DIR: Path = REPO_ROOT / "_build"
 RESULTS_DIR: Path = BUILD_DIR / "results"
 RUNS_DIR: Path = BUILD_DIR / "runs"
