@@ -1,4 +1,5 @@
 """``python -m bookbuild``: build the book, or set models side by side (see :mod:`bookbuild.cli`)."""
 from .cli import main
 
-main()
+if __name__ == "__main__":  # a process spawned by bookbuild.execute imports this module as well
+    main()

@@ -17,6 +17,29 @@ def chapters() -> list[str]:
     return sorted(path.stem for path in BOOK_DIR.glob("[0-9][0-9]_*.py"))
 
 
+# what a page waits for when the build executes several at once (bookbuild.execute.execute_chapters): the pages whose
+# results it reads (chapter 4's trained models), and those whose cache entries it reuses rather than computes again
+# (chapter 1's passes; chapter 5's argmax verdicts of the head; the robustness page's runs, which the models page
+# shares, so that no two processes write one run's folder)
+RUNS_AFTER: dict[str, tuple[str, ...]] = {
+    "02_steering": ("01_encoding",),
+    "03_pruning": ("01_encoding",),
+    "06_undertrained": ("04_dynamics",),
+    "98_models": ("04_dynamics", "99_robustness"),
+    "99_robustness": ("01_encoding", "02_steering", "05_argmaxability"),
+}
+
+# the order in which the build starts the pages that may start (a page not named here comes last, in book order): the
+# longest first (chapter 4 trains its two models), then the pages that others wait for, so that two cores stay busy
+START_ORDER = ("04_dynamics", "01_encoding", "02_steering", "05_argmaxability", "99_robustness", "03_pruning",
+               "06_undertrained", "98_models")
+
+
+def start_order(names: list[str]) -> list[str]:
+    """``names`` in the order the build starts them (:data:`START_ORDER`, then the rest in the given order)."""
+    return sorted(names, key=lambda name: START_ORDER.index(name) if name in START_ORDER else len(START_ORDER))
+
+
 TEMPLATES = ("headlines",)  # notebooks that chapters rerun with papermill; not pages of the book
 
 

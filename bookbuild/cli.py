@@ -4,19 +4,20 @@
     python -m bookbuild build --chapters 01_encoding --force
     python -m bookbuild build --params-dir DIR --set tiny_model=PATH --runs-dir DIR --html-dir DIR
 
-Executed notebooks go to ``_build/runs/`` (never over the paired ``.ipynb``). A chapter is re-executed only when its
-source, a project module it imports (directly or not), the data, the requirements, its parameters or the results of
-a chapter it reads changed (a stamp beside the run), so a second build with nothing changed only rebuilds the HTML.
-At the end the build prints its budget (and writes it to
-``_build/runs/budget.json``): each page's seconds, the total, the cache's size, and the compute floor, the FLOPs of the
-model passes and trainings the chapters ran (:mod:`utils.budget`) over this machine's fp32 matrix-multiply rate,
-measured in the same build.
+The pages execute several at once (``--jobs``, one per core by default), each in a process of its own with its kernel
+on one thread, in an order that lets each page wait for what it reads or reuses (:data:`bookbuild.chapters.RUNS_AFTER`;
+:mod:`bookbuild.execute`). Executed notebooks go to ``_build/runs/`` (never over the paired ``.ipynb``). A chapter is
+re-executed only when its source, a project module it imports (directly or not), the data, the requirements, its
+parameters or the results of a chapter it reads changed (a stamp beside the run), so a second build with nothing
+changed only rebuilds the HTML. At the end the build prints its budget (and writes it to ``_build/runs/budget.json``):
+each page's seconds, their sum, the chapter time (wall clock from the first page's start to the last page's end), the
+cache's size, and the compute floor, the FLOPs of the model passes and trainings the chapters ran (:mod:`utils.budget`)
+over this machine's fp32 matrix-multiply rate, measured in the same build.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -25,9 +26,10 @@ from typing import Any
 
 from utils import budget, cache
 from utils.paths import BUILD_DIR, RESULTS_DIR, RUNS_DIR
+from utils.validation import check_positive_int
 
-from .chapters import chapters, load_parameters, sync_pairs
-from .execute import ChapterRun, execute_chapter
+from .chapters import RUNS_AFTER, chapters, load_parameters, start_order, sync_pairs
+from .execute import JOBS_ENV, ChapterRun, default_jobs, environment, execute_chapter, execute_chapters
 from .report import budget_report, compare_results, format_budget, format_comparison, fp32_rate
 from .stage import HTML_DIR, build_html, stage
 
@@ -42,10 +44,13 @@ def build(
     results_dir: Path = RESULTS_DIR,
     force: bool = False,
     html: bool = True,
+    jobs: int | None = None,
 ) -> list[ChapterRun]:
-    """Sync, execute (with caching) and build; prints the time of each step. Each chapter writes its results to
-    ``results_dir/<chapter>.json`` (the published book's ``_build/results/`` by default)."""
+    """Sync, execute (with caching, ``jobs`` pages at once as :data:`bookbuild.chapters.RUNS_AFTER` allows) and
+    build; prints each page as it starts and ends. Each chapter writes its results to ``results_dir/<chapter>.json``
+    (the published book's ``_build/results/`` by default)."""
     started = time.perf_counter()
+    jobs = default_jobs() if jobs is None else check_positive_int("jobs", jobs)
     sync_pairs()
     names = chapters()
     unknown = sorted(set(selected or []) - set(names))
@@ -53,28 +58,24 @@ def build(
         raise ValueError(f"chapters={unknown} are not chapters of the book; choose from {names}")
     ledger = Path(runs_dir) / "budget-ledger.jsonl"  # the chapters' kernels append their charges to it
     ledger.unlink(missing_ok=True)
-    previous = os.environ.get(budget.BUDGET_ENV)
-    os.environ[budget.BUDGET_ENV] = str(ledger)
+    tasks = {chapter: {"chapter": chapter, "parameters": load_parameters(params_dir, chapter, substitutions or {}),
+                       "runs_dir": runs_dir, "force": force, "results_dir": results_dir}
+             for chapter in start_order(selected or names)}
     rates = [fp32_rate()]
-    runs = []
-    try:
-        for chapter in selected or names:
-            print(f"[book] executing {chapter} ...", flush=True)
-            run = execute_chapter(chapter, load_parameters(params_dir, chapter, substitutions or {}), runs_dir,
-                                  force=force, results_dir=results_dir)
-            print(f"[book] {chapter}: {'cached' if run.cached else f'{run.seconds:.0f} s'}", flush=True)
-            runs.append(run)
-    finally:
-        if previous is None:
-            os.environ.pop(budget.BUDGET_ENV, None)
-        else:
-            os.environ[budget.BUDGET_ENV] = previous
+    print(f"[book] executing {len(tasks)} pages, {jobs} at once (each kernel on one thread)", flush=True)
+    executing = time.perf_counter()
+    # the kernels inherit the ledger's path and how many runs a rerun page may execute at once
+    with environment({budget.BUDGET_ENV: str(ledger), JOBS_ENV: str(jobs)}):
+        executed = execute_chapters(tasks, jobs=jobs, after=RUNS_AFTER,
+                                    announce=lambda line: print(f"[book] {line}", flush=True))
+    runs = [executed[chapter] for chapter in selected or names]  # in book order
+    wall_seconds = time.perf_counter() - executing
     rates.append(fp32_rate())
     if html:
         html_start = time.perf_counter()
         build_html(stage(runs_dir, BUILD_DIR / "source"), html_dir)
         print(f"[book] html: {time.perf_counter() - html_start:.0f} s -> {html_dir / 'index.html'}")
-    report = budget_report(runs, budget.read_ledger(ledger), max(rates))
+    report = budget_report(runs, budget.read_ledger(ledger), max(rates), wall_seconds, jobs)
     (Path(runs_dir) / "budget.json").write_text(json.dumps(report, indent=1))
     print(format_budget(report))
     print(f"[book] total {time.perf_counter() - started:.0f} s (with syncing, the rate measurements and the HTML)")
@@ -117,6 +118,9 @@ def main(argv: list[str] | None = None) -> None:
                               help="where the chapters write their results files")
     build_parser.add_argument("--force", action="store_true", help="re-execute even if a run is up to date")
     build_parser.add_argument("--no-html", action="store_true", help="execute only")
+    build_parser.add_argument("--jobs", type=int, default=None,
+                              help="pages (and rerun runs) executed at once, each kernel on one thread "
+                                   "(default: $BOOKBUILD_JOBS, else one per core)")
     sweep_parser = sub.add_parser("sweep", help="set models side by side (the models page, for your models)")
     sweep_parser.add_argument("--models", nargs="+", required=True,
                               help="offline names, Hugging Face ids or local folders")
@@ -143,5 +147,6 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"--set {item!r} must look like NAME=VALUE")
         substitutions[name] = value
     build(selected=args.chapters, params_dir=args.params_dir, substitutions=substitutions, runs_dir=args.runs_dir,
-          html_dir=args.html_dir, results_dir=args.results_dir, force=args.force, html=not args.no_html)
+          html_dir=args.html_dir, results_dir=args.results_dir, force=args.force, html=not args.no_html,
+          jobs=args.jobs)
 

@@ -22,13 +22,19 @@ def fp32_rate() -> float:
     return max(matmul_rate(torch.float32, torch.device("cpu"), size=size) for size in (1024, 2048))
 
 
-def budget_report(runs: list[ChapterRun], charges: list[dict[str, Any]], fp32_gflops: float) -> dict[str, Any]:
+def budget_report(runs: list[ChapterRun], charges: list[dict[str, Any]], fp32_gflops: float,
+                  wall_seconds: float | None = None, jobs: int = 1) -> dict[str, Any]:
     """The build's budget: each page's seconds (None where its run was reused), the cache's bytes, and
-    :func:`utils.budget.summarize` of the ledger's charges at ``fp32_gflops``."""
-    executed = sum(run.seconds for run in runs if not run.cached)
+    :func:`utils.budget.summarize` of the ledger's charges at ``fp32_gflops``.
+
+    Chapter time is ``wall_seconds``, the wall-clock time from the first page's start to the last page's end (with
+    ``jobs`` pages at once the pages' own seconds overlap, and their sum, ``page_seconds``, exceeds it); None takes
+    that sum (pages one after the other)."""
+    page_seconds = sum(run.seconds for run in runs if not run.cached)
     return {"pages": {run.chapter: None if run.cached else round(run.seconds, 1) for run in runs},
+            "page_seconds": round(page_seconds, 1), "jobs": jobs,
             "cache_bytes": budget.folder_bytes(cache_dir()),
-            **budget.summarize(charges, executed, fp32_gflops)}
+            **budget.summarize(charges, page_seconds if wall_seconds is None else wall_seconds, fp32_gflops)}
 
 
 def format_budget(report: dict[str, Any]) -> str:
@@ -36,7 +42,9 @@ def format_budget(report: dict[str, Any]) -> str:
     lines = ["[book] budget of this build:", f"    {'page':24s} {'seconds':>9s}"]
     for page, seconds in report["pages"].items():
         lines.append(f"    {page:24s} {'reused' if seconds is None else f'{seconds:9.1f}':>9s}")
-    lines.append(f"    {'chapter time':24s} {report['chapter_seconds']:9.1f}")
+    lines.append(f"    {'pages summed':24s} {report['page_seconds']:9.1f}")
+    lines.append(f"    {'chapter time':24s} {report['chapter_seconds']:9.1f}  "
+                 f"(wall clock, up to {report['jobs']} pages at once)")
     for kind in budget.KINDS:
         if kind in report["flops"]:
             lines.append(f"    {kind + ' FLOPs':24s} {report['flops'][kind] / 1e12:9.1f} TFLOP "

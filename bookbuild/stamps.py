@@ -84,12 +84,15 @@ def imported_project_files(sources: list[Path]) -> list[Path]:
 READS_RESULTS_OF = {"06_undertrained": ("04_dynamics",), "98_models": ("04_dynamics",)}
 
 
-def chapter_stamp(chapter: str, parameters: dict[str, Any], results_dir: Path | None = None) -> str:
+def chapter_stamp(chapter: str, parameters: dict[str, Any], results_dir: Path | None = None,
+                  threads: int = 1) -> str:
     """Hash of everything an executed chapter depends on: its parameters and source, the templates it reruns, the
-    project modules these import (directly or not; :func:`imported_project_files`), the data, the requirements, and
-    the results of the chapters it reads (:data:`READS_RESULTS_OF`, in ``results_dir`` and the published folder).
-    Editing a module that a chapter never imports leaves its run valid."""
+    project modules these import (directly or not; :func:`imported_project_files`), the data, the requirements, the
+    results of the chapters it reads (:data:`READS_RESULTS_OF`, in ``results_dir`` and the published folder), and
+    the threads its kernel computes on (they change the last bits of threaded sums). Editing a module that a chapter
+    never imports leaves its run valid."""
     digest = hashlib.sha256(json.dumps(parameters, sort_keys=True, default=str).encode())
+    digest.update(f"threads={threads}".encode())
     source = BOOK_DIR / f"{chapter}.py"
     text = source.read_text(encoding="utf-8") if source.exists() else ""
     sources = [source] + [BOOK_DIR / f"{name}.py" for name in TEMPLATES if name != chapter and f'"{name}"' in text]

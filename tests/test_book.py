@@ -21,7 +21,7 @@ import nbformat
 import pytest
 
 from bookbuild.chapters import chapters, load_parameters
-from bookbuild.execute import ChapterRun, execute_chapter
+from bookbuild.execute import KERNEL_THREADS, ChapterRun, execute_chapter
 from bookbuild.stage import build_html, stage
 from utils.paths import BOOK_DIR, REPO_ROOT
 from utils.results import is_lab_only, load_results
@@ -87,6 +87,7 @@ def test_chapter_runs_on_tiny_parameters(chapter, runs_dir, tiny_model_dir):
     results = load_results(chapter)
     assert results, f"{chapter} recorded no results"
     json.dumps(results)
+    assert results["_run"]["threads"] == KERNEL_THREADS == 1  # the kernel computed on one thread, on any machine
     stray = [cell.source.splitlines()[0] for cell in executed.cells
              if ends_in_recording_call(cell) and any(o.output_type == "execute_result" for o in cell.outputs)]
     assert not stray, f"cells ending in a recording call print a stray value on the page: {stray}"

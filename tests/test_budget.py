@@ -79,7 +79,10 @@ def test_the_floor_is_the_ledgers_flops_over_the_rate_and_the_build_prints_it(tm
 
     report = budget_report([Run("01_a", 50.0, False), Run("02_b", 25.0, False), Run("03_c", 0.0, True)], charges,
                            100.0)
-    assert report["chapter_seconds"] == 75.0 and report["pages"]["03_c"] is None
+    assert report["chapter_seconds"] == report["page_seconds"] == 75.0 and report["pages"]["03_c"] is None
+    overlapped = budget_report([Run("01_a", 50.0, False), Run("02_b", 25.0, False)], charges, 100.0, 60.0, 2)
+    assert overlapped["chapter_seconds"] == 60.0 and overlapped["ratio"] == pytest.approx(1.2)  # wall clock counts
+    assert overlapped["page_seconds"] == 75.0 and "up to 2 pages at once" in format_budget(overlapped)
     printed = format_budget(report)
     assert "compute floor" in printed and "1.50x" in printed and "reused" in printed
     json.dumps(report)  # written to the build's budget.json as is

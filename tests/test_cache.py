@@ -45,3 +45,22 @@ def test_unreadable_or_mismatched_files_are_not_read_back(tmp_path, damage, caps
     assert cache.read(path, cache.load_torch, lambda saved: saved["key"] == expected) is None
     assert "rebuilding it" in capsys.readouterr().out
     assert cache.read(tmp_path / "missing.pt", cache.load_torch) is None
+
+
+def test_an_exclusive_lock_lets_one_process_in_at_a_time(tmp_path):
+    """Two processes that make the same entry at once (the build's pages side by side) take turns."""
+    import multiprocessing
+
+    from schedule_tasks import locked_task
+
+    context = multiprocessing.get_context("spawn")
+    log = tmp_path / "log"
+    workers = [context.Process(target=locked_task, args=(str(tmp_path / "entry.lock"), str(log), 0.5))
+               for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert all(worker.exitcode == 0 for worker in workers)
+    (_, end_first), (start_second, _) = sorted(tuple(map(float, line.split())) for line in log.read_text().splitlines())
+    assert end_first <= start_second  # the second waited for the first to let go

@@ -28,6 +28,7 @@ from accelerate.hooks import AlignDevicesHook, add_hook_to_module
 from huggingface_hub import constants
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from . import cache
 from .compute import CPU_FLOAT32, Compute, check_device_map, resolve_compute
 from .head import check_head_identity, output_head
 from .paths import cache_dir
@@ -119,12 +120,22 @@ def _offline_gguf_path(name: str) -> Path:
 
 
 def _converted_offline_model(name: str) -> Path:
-    """A ``save_pretrained`` folder of the de-quantized offline model, made once (atomically) under the cache."""
+    """A ``save_pretrained`` folder of the de-quantized offline model, made once (atomically) under the cache; of
+    several processes that ask for it at once, one converts while the others wait for it
+    (:func:`utils.cache.exclusive`)."""
     spec = OFFLINE_MODELS[name]
     installed = importlib.metadata.version(spec.distribution)
     target = cache_dir() / "models" / f"{name}-{installed}-v{_CONVERSION_VERSION}"
     if (target / "config.json").exists() and (target / "DONE").exists():
         return target
+    with cache.exclusive(target.parent / f".{target.name}.lock"):
+        if not ((target / "config.json").exists() and (target / "DONE").exists()):  # made while this one waited
+            _convert(name, target)
+    return target
+
+
+def _convert(name: str, target: Path) -> None:
+    """De-quantize the offline model's GGUF file into the ``save_pretrained`` folder ``target`` (staged, then moved)."""
     gguf_path = _offline_gguf_path(name)
     print(f"Converting {gguf_path.name} to float32 (once; cached)")
     tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
@@ -143,7 +154,6 @@ def _converted_offline_model(name: str) -> Path:
     if target.exists():
         shutil.rmtree(target)
     os.replace(staging, target)
-    return target
 
 
 def _folder_identity(folder: Path) -> str:

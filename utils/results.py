@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
+import torch
 from IPython import get_ipython
 from IPython.display import display
 from myst_nb import glue
@@ -100,6 +101,7 @@ def start_run(chapter: str, namespace: dict[str, Any], loaded: Any = None) -> Re
         "code_version": code_version(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "corpora": {f"{name}_{split}": corpus_fingerprint(name, split) for name in CORPORA for split in SPLITS},
+        "threads": torch.get_num_threads(),  # torch's threads: they change the last bits of threaded sums
     }
     if loaded is not None:
         run["model"] = {"name": loaded.name, "identity": loaded.identity, "revision": loaded.revision,

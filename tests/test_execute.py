@@ -1,0 +1,63 @@
+"""The build executes several pages at once, in processes of their own, in an order that respects what each page
+waits for; every kernel computes on one thread."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from schedule_tasks import timed_task
+
+from bookbuild.chapters import RUNS_AFTER, START_ORDER, chapters, start_order
+from bookbuild.execute import default_jobs, environment, execute_chapters
+
+
+def _log(folder, name):
+    return json.loads((folder / f"{name}.json").read_text())
+
+
+def test_pages_run_side_by_side_and_after_what_they_wait_for(tmp_path):
+    tasks = {name: {"chapter": name, "log_dir": str(tmp_path), "seconds": 1.0} for name in ("a", "b", "c", "d")}
+    lines = []
+    runs = execute_chapters(tasks, jobs=2, after={"c": ["a"], "d": ["c", "b", "not a task"]}, announce=lines.append,
+                            function=timed_task)
+    assert list(runs) == ["a", "b", "c", "d"] and all(not run.cached for run in runs.values())
+    a, b, c, d = (_log(tmp_path, name) for name in "abcd")
+    assert a["start"] < b["end"] and b["start"] < a["end"]  # two at once
+    assert c["start"] >= a["end"] and d["start"] >= max(b["end"], c["end"])  # each after what it waits for
+    assert a["pid"] != b["pid"]  # processes of their own
+    assert lines[0] == "a: started" and any(line.startswith("d: ") and line.endswith(" s") for line in lines)
+
+
+def test_one_job_runs_the_pages_one_after_the_other(tmp_path):
+    tasks = {name: {"chapter": name, "log_dir": str(tmp_path), "seconds": 0.3} for name in ("a", "b", "c")}
+    execute_chapters(tasks, jobs=1, function=timed_task, announce=lambda line: None)
+    logs = [_log(tmp_path, name) for name in "abc"]
+    assert logs[0]["end"] <= logs[1]["start"] and logs[1]["end"] <= logs[2]["start"]
+
+
+def test_a_failed_page_stops_what_waits_on_it_and_raises_its_error(tmp_path):
+    tasks = {"a": {"chapter": "a", "log_dir": str(tmp_path), "seconds": 0.1, "fail": True},
+             "b": {"chapter": "b", "log_dir": str(tmp_path), "seconds": 0.5},
+             "c": {"chapter": "c", "log_dir": str(tmp_path), "seconds": 0.1}}
+    with pytest.raises(ValueError, match="a failed on purpose"):
+        execute_chapters(tasks, jobs=2, after={"c": ["a"]}, function=timed_task, announce=lambda line: None)
+    assert (tmp_path / "b.json").exists() and not (tmp_path / "c.json").exists()  # b finished, c never started
+
+
+def test_jobs_and_the_dependency_table_are_checked():
+    with pytest.raises(ValueError, match="jobs=0 must be >= 1"):
+        execute_chapters({}, jobs=0)
+    with environment({"BOOKBUILD_JOBS": "3"}):
+        assert default_jobs() == 3
+    with environment({"BOOKBUILD_JOBS": "0"}), pytest.raises(ValueError, match="BOOKBUILD_JOBS=0"):
+        default_jobs()
+    with environment({"BOOKBUILD_JOBS": "two"}), pytest.raises(ValueError, match="BOOKBUILD_JOBS='two' must be"):
+        default_jobs()
+    pages = set(chapters())
+    assert set(RUNS_AFTER) <= pages and {first for firsts in RUNS_AFTER.values() for first in firsts} <= pages
+    assert set(START_ORDER) == pages and sorted(start_order(chapters())) == sorted(pages)
+    assert start_order(["99_robustness", "zz_new", "04_dynamics"]) == ["04_dynamics", "99_robustness", "zz_new"]
+    # a page never starts before what it waits for would let it: what it waits for comes earlier in the order
+    assert all(START_ORDER.index(first) < START_ORDER.index(page) for page, firsts in RUNS_AFTER.items()
+               for first in firsts)
+
