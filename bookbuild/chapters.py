@@ -19,15 +19,20 @@ def chapters() -> list[str]:
 
 # what a page waits for when the build executes several at once (bookbuild.execute.execute_chapters): the pages whose
 # results it reads (chapter 4's trained models), and those whose cache entries it reuses rather than computes again
-# (chapter 1's passes; chapter 5's argmax verdicts of the head; the robustness page's runs, which the models page
-# shares, so that no two processes write one run's folder)
+# (chapter 1's passes, chapter 2's held-out pass, chapter 5's argmax verdicts of the head: the rerun pages' run at the
+# chapters' settings reuses them). The two rerun pages share that run; whichever comes second waits for the other's
+# (bookbuild.execute.execute_chapter takes a lock on the run's folder) and reuses it.
 RUNS_AFTER: dict[str, tuple[str, ...]] = {
     "02_steering": ("01_encoding",),
     "03_pruning": ("01_encoding",),
     "06_undertrained": ("04_dynamics",),
-    "98_models": ("04_dynamics", "99_robustness"),
+    "98_models": ("01_encoding", "02_steering", "04_dynamics", "05_argmaxability"),
     "99_robustness": ("01_encoding", "02_steering", "05_argmaxability"),
 }
+
+# pages whose kernel executes a grid of runs of a rerun template (bookbuild.execute.rerun_grid) and mostly waits for
+# them: each of their runs takes one of the build's core slots, the page itself none
+RERUN_PAGES = ("98_models", "99_robustness")
 
 # the order in which the build starts the pages that may start (a page not named here comes last, in book order): the
 # longest first (chapter 4 trains its two models), then the pages that others wait for, so that two cores stay busy

@@ -6,7 +6,7 @@
 
 The pages execute several at once (``--jobs``, one per core by default), each in a process of its own with its kernel
 on one thread, in an order that lets each page wait for what it reads or reuses (:data:`bookbuild.chapters.RUNS_AFTER`;
-:mod:`bookbuild.execute`). Executed notebooks go to ``_build/runs/`` (never over the paired ``.ipynb``). A chapter is
+:mod:`bookbuild.execute`); the runs of the rerun pages share the same cores (one core slot per job). Executed notebooks go to ``_build/runs/`` (never over the paired ``.ipynb``). A chapter is
 re-executed only when its source, a project module it imports (directly or not), the data, the requirements, its
 parameters or the results of a chapter it reads changed (a stamp beside the run), so a second build with nothing
 changed only rebuilds the HTML. At the end the build prints its budget (and writes it to ``_build/runs/budget.json``):
@@ -28,8 +28,8 @@ from utils import budget, cache
 from utils.paths import BUILD_DIR, RESULTS_DIR, RUNS_DIR
 from utils.validation import check_positive_int
 
-from .chapters import RUNS_AFTER, chapters, load_parameters, start_order, sync_pairs
-from .execute import JOBS_ENV, ChapterRun, default_jobs, environment, execute_chapter, execute_chapters
+from .chapters import RERUN_PAGES, RUNS_AFTER, chapters, load_parameters, start_order, sync_pairs
+from .execute import JOBS_ENV, ChapterRun, core_slots, default_jobs, environment, execute_chapter, execute_chapters
 from .report import budget_report, compare_results, format_budget, format_comparison, fp32_rate
 from .stage import HTML_DIR, build_html, stage
 
@@ -59,13 +59,14 @@ def build(
     ledger = Path(runs_dir) / "budget-ledger.jsonl"  # the chapters' kernels append their charges to it
     ledger.unlink(missing_ok=True)
     tasks = {chapter: {"chapter": chapter, "parameters": load_parameters(params_dir, chapter, substitutions or {}),
-                       "runs_dir": runs_dir, "force": force, "results_dir": results_dir}
+                       "runs_dir": runs_dir, "force": force, "results_dir": results_dir,
+                       "slot": chapter not in RERUN_PAGES}
              for chapter in start_order(selected or names)}
     rates = [fp32_rate()]
     print(f"[book] executing {len(tasks)} pages, {jobs} at once (each kernel on one thread)", flush=True)
     executing = time.perf_counter()
-    # the kernels inherit the ledger's path and how many runs a rerun page may execute at once
-    with environment({budget.BUDGET_ENV: str(ledger), JOBS_ENV: str(jobs)}):
+    # the kernels inherit the ledger's path, how many runs a rerun page may execute at once and the core slots
+    with core_slots(jobs), environment({budget.BUDGET_ENV: str(ledger), JOBS_ENV: str(jobs)}):
         executed = execute_chapters(tasks, jobs=jobs, after=RUNS_AFTER,
                                     announce=lambda line: print(f"[book] {line}", flush=True))
     runs = [executed[chapter] for chapter in selected or names]  # in book order

@@ -5,18 +5,20 @@ from __future__ import annotations
 import json
 import os
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
-from bookbuild.execute import ChapterRun
+from bookbuild.execute import ChapterRun, core_slot
 
 
-def timed_task(chapter: str, log_dir: str, seconds: float = 0.5, fail: bool = False) -> ChapterRun:
-    """Sleep ``seconds`` (raise when ``fail``), writing ``log_dir/<chapter>.json`` with start, end, pid and the
-    thread variables the process saw."""
-    start = time.time()
-    time.sleep(seconds)
-    if fail:
-        raise ValueError(f"{chapter} failed on purpose")
+def timed_task(chapter: str, log_dir: str, seconds: float = 0.5, fail: bool = False, slot: bool = True) -> ChapterRun:
+    """Sleep ``seconds`` holding a core slot (none when not ``slot``; raise when ``fail``), writing
+    ``log_dir/<chapter>.json`` with start, end, pid and the thread variables the process saw."""
+    with core_slot() if slot else nullcontext():
+        start = time.time()
+        time.sleep(seconds)
+        if fail:
+            raise ValueError(f"{chapter} failed on purpose")
     Path(log_dir, f"{chapter}.json").write_text(json.dumps(
         {"start": start, "end": time.time(), "pid": os.getpid(), "omp": os.environ.get("OMP_NUM_THREADS")}))
     return ChapterRun(chapter, time.time() - start, False, Path(log_dir))

@@ -7,8 +7,17 @@ import json
 import pytest
 from schedule_tasks import timed_task
 
-from bookbuild.chapters import RUNS_AFTER, START_ORDER, chapters, start_order
-from bookbuild.execute import default_jobs, environment, execute_chapters
+from bookbuild.chapters import RERUN_PAGES, RUNS_AFTER, START_ORDER, chapters, start_order
+from bookbuild.execute import (
+    SLOTS_ENV,
+    core_slot,
+    core_slots,
+    default_jobs,
+    environment,
+    execute_chapter,
+    execute_chapters,
+)
+from utils.paths import BOOK_DIR
 
 
 def _log(folder, name):
@@ -61,3 +70,50 @@ def test_jobs_and_the_dependency_table_are_checked():
     assert all(START_ORDER.index(first) < START_ORDER.index(page) for page, firsts in RUNS_AFTER.items()
                for first in firsts)
 
+
+
+def _most_at_once(logs):
+    """The largest number of logged intervals that overlap at one instant."""
+    return max(sum(other["start"] <= log["start"] < other["end"] for other in logs) for log in logs)
+
+
+def test_core_slots_bound_what_computes_at_once_and_a_rerun_page_holds_none(tmp_path):
+    tasks = {name: {"chapter": name, "log_dir": str(tmp_path), "seconds": 0.6} for name in "abc"}
+    with core_slots(2):  # three processes started at once, two slots: the third computes when a slot frees
+        execute_chapters(tasks, jobs=3, function=timed_task, announce=lambda line: None)
+    logs = [_log(tmp_path, name) for name in "abc"]
+    assert _most_at_once(logs) == 2 and len({log["pid"] for log in logs}) == 3
+    # a task without a slot (a rerun page waiting for its runs) starts beside the one job's page
+    tasks = {"page": {"chapter": "page", "log_dir": str(tmp_path), "seconds": 0.6},
+             "grid": {"chapter": "grid", "log_dir": str(tmp_path), "seconds": 0.6, "slot": False}}
+    with core_slots(1):
+        execute_chapters(tasks, jobs=1, function=timed_task, announce=lambda line: None)
+    page, grid = _log(tmp_path, "page"), _log(tmp_path, "grid")
+    assert grid["start"] < page["end"] and page["start"] < grid["end"]
+    assert SLOTS_ENV not in __import__("os").environ  # the build's slots end with it
+    with core_slot():  # outside a build: nothing to wait for
+        pass
+    with pytest.raises(ValueError, match="jobs=0 must be >= 1"), core_slots(0):
+        pass
+
+
+def test_two_processes_executing_one_run_execute_it_once(tmp_path):
+    """Two rerun pages that share a run: the second waits for the first's and reuses it (a lock on its folder)."""
+    import nbformat
+
+    counter = tmp_path / "executed.txt"
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        f"import time\ntime.sleep(1)\nopen({str(counter)!r}, 'a').write('x')")])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    source = tmp_path / "shared.ipynb"
+    nbformat.write(notebook, source)
+    task = {"chapter": "zz_shared_run", "parameters": {}, "runs_dir": tmp_path / "run", "notebook": source}
+    runs = execute_chapters({"first": task, "second": dict(task)}, jobs=2, announce=lambda line: None,
+                            function=execute_chapter)
+    assert counter.read_text() == "x"  # the notebook ran once
+    assert sorted(run.cached for run in runs.values()) == [False, True]
+
+
+def test_the_pages_that_execute_grids_are_the_rerun_pages():
+    grids = {path.stem for path in BOOK_DIR.glob("[0-9][0-9]_*.py") if "rerun_grid(" in path.read_text()}
+    assert grids == set(RERUN_PAGES)
