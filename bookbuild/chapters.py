@@ -34,9 +34,10 @@ RUNS_AFTER: dict[str, tuple[str, ...]] = {
 # them: each of their runs takes one of the build's core slots, the page itself none
 RERUN_PAGES = ("98_models", "99_robustness")
 
-# the order in which the build starts the pages that may start (a page not named here comes last, in book order): the
-# longest first (chapter 4 trains its two models), then the pages that others wait for, so that two cores stay busy
-START_ORDER = ("04_dynamics", "01_encoding", "02_steering", "05_argmaxability", "99_robustness", "03_pruning",
+# the order in which the build starts the pages that may start (a page not named here comes last, in book order): first
+# the pages the robustness page's runs (most of the book's work) wait for, so that they start early; chapter 4's
+# training beside them; the short pages last, to fill the cores while the last runs finish
+START_ORDER = ("01_encoding", "05_argmaxability", "04_dynamics", "02_steering", "99_robustness", "03_pruning",
                "06_undertrained", "98_models")
 
 
