@@ -19,12 +19,13 @@ def chapters() -> list[str]:
 
 # what a page waits for when the build executes several at once (bookbuild.execute.execute_chapters): the pages whose
 # results it reads (chapter 4's trained models), and those whose cache entries it reuses rather than computes again
-# (chapter 1's passes, chapter 2's held-out pass, chapter 5's argmax verdicts of the head: the rerun pages' run at the
-# chapters' settings reuses them). The two rerun pages share that run; whichever comes second waits for the other's
-# (bookbuild.execute.execute_chapter takes a lock on the run's folder) and reuses it.
+# (chapter 1's passes, which chapters 2, 3 and 5 read again; chapter 2's held-out pass and chapter 5's argmax
+# verdicts of the head, which the rerun pages' run at the chapters' settings reuses). The two rerun pages share that
+# run; whichever comes second waits for the other's (bookbuild.execute.execute_chapter locks the run's folder).
 RUNS_AFTER: dict[str, tuple[str, ...]] = {
     "02_steering": ("01_encoding",),
     "03_pruning": ("01_encoding",),
+    "05_argmaxability": ("01_encoding",),
     "06_undertrained": ("04_dynamics",),
     "98_models": ("01_encoding", "02_steering", "04_dynamics", "05_argmaxability"),
     "99_robustness": ("01_encoding", "02_steering", "05_argmaxability"),
@@ -35,9 +36,9 @@ RUNS_AFTER: dict[str, tuple[str, ...]] = {
 RERUN_PAGES = ("98_models", "99_robustness")
 
 # the order in which the build starts the pages that may start (a page not named here comes last, in book order): first
-# the pages the robustness page's runs (most of the book's work) wait for, so that they start early; chapter 4's
+# the pages the robustness page's runs (most of the book's work) wait for, so that they start early, with chapter 4's
 # training beside them; the short pages last, to fill the cores while the last runs finish
-START_ORDER = ("01_encoding", "05_argmaxability", "04_dynamics", "02_steering", "99_robustness", "03_pruning",
+START_ORDER = ("01_encoding", "04_dynamics", "05_argmaxability", "02_steering", "99_robustness", "03_pruning",
                "06_undertrained", "98_models")
 
 
