@@ -6,7 +6,8 @@
 
 The pages execute several at once (``--jobs``, one per core by default), each in a process of its own with its kernel
 on one thread, in an order that lets each page wait for what it reads or reuses (:data:`bookbuild.chapters.RUNS_AFTER`;
-:mod:`bookbuild.execute`); the runs of the rerun pages share the same cores (one core slot per job). Executed notebooks go to ``_build/runs/`` (never over the paired ``.ipynb``). A chapter is
+:mod:`bookbuild.execute`); the runs of the rerun pages share the same cores (one core slot per job).
+Executed notebooks go to ``_build/runs/`` (never over the paired ``.ipynb``). A chapter is
 re-executed only when its source, a project module it imports (directly or not), the data, the requirements, its
 parameters or the results of a chapter it reads changed (a stamp beside the run), so a second build with nothing
 changed only rebuilds the HTML. At the end the build prints its budget (and writes it to ``_build/runs/budget.json``):
