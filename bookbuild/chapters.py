@@ -35,6 +35,11 @@ RUNS_AFTER: dict[str, tuple[str, ...]] = {
 # them: each of their runs takes one of the build's core slots, the page itself none
 RERUN_PAGES = ("98_models", "99_robustness")
 
+# pages whose runs let every other notebook take a freed core slot first (bookbuild.execute.core_slot): the models
+# page's runs are short (chapter 4's small models, and the default model's run it shares with the robustness page), so
+# they fill the cores at the end of the build rather than leave one core alone with a long robustness run
+LOW_PRIORITY_PAGES = ("98_models",)
+
 # the order in which the build starts the pages that may start (a page not named here comes last, in book order): first
 # the pages the robustness page's runs (most of the book's work) wait for, so that they start early, with chapter 4's
 # training beside them; the short pages last, to fill the cores while the last runs finish

@@ -11,7 +11,11 @@ pages' single-threaded parts (Python, small solves, linear programs) then overla
 A build holds ``jobs`` *core slots* (:func:`core_slots`): every notebook it executes computes only while it holds
 one (:func:`core_slot`), the runs that a rerun page executes included, while that page's own kernel, which mostly
 waits for them, holds none. So a rerun page's runs and the other pages share the cores: when a grid is down to its
-last run, the next page takes the free core instead of leaving it idle.
+last run, the next page takes the free core instead of leaving it idle. The runs of a page of low
+priority (:data:`bookbuild.chapters.LOW_PRIORITY_PAGES`; ``$BOOKBUILD_LOW_PRIORITY``, which the runs it executes
+inherit) take a slot only once it has been free for :data:`LOW_PRIORITY_GRACE_SECONDS` (ample time for a grid to
+start its next run), so any other waiting notebook takes it first: their short runs then fill the cores at the end of
+the build instead of leaving one core alone with the robustness page's last long run.
 
 Each kernel's allocator keeps the memory it frees (:data:`ALLOCATOR_VARIABLES`): by default glibc hands every block
 above a few MB back to the system and maps it afresh, zeroed page by page, at the next allocation of that size; the
@@ -39,13 +43,15 @@ from utils import cache
 from utils.paths import BOOK_DIR, RUNS_DIR
 from utils.validation import check_positive_int
 
-from .chapters import TEMPLATES
+from .chapters import LOW_PRIORITY_PAGES, TEMPLATES
 from .stamps import chapter_stamp
 
 KERNEL_THREADS = 1  # threads of each kernel's torch and BLAS: fixed, so that the numbers never depend on the machine
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 JOBS_ENV = "BOOKBUILD_JOBS"  # how many notebooks a build executes at once; the rerun pages' grids read it too
 SLOTS_ENV = "BOOKBUILD_SLOTS"  # the folder of the build's core slots, one lock file each (:func:`core_slots`)
+LOW_PRIORITY_ENV = "BOOKBUILD_LOW_PRIORITY"  # "1": the process lets any other take a freed core slot first
+LOW_PRIORITY_GRACE_SECONDS = 2.0  # a slot freed this recently goes to a waiter of the default priority, if one comes
 # glibc's allocator: blocks up to 1 GB come from (and go back to) the process's heap, which keeps up to 4 GB free
 ALLOCATOR_VARIABLES = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 32)}
 
@@ -73,11 +79,33 @@ def core_slots(jobs: int) -> Iterator[Path]:
             yield Path(folder)
 
 
+def _take_free_slot(paths: Sequence[Path], free_for_seconds: float) -> Any:
+    """An open handle holding the lock of a free slot, one freed at least ``free_for_seconds`` ago; or None."""
+    for path in paths:
+        if free_for_seconds and time.time() - path.stat().st_mtime < free_for_seconds:
+            continue
+        handle = open(path, "a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        if free_for_seconds and time.time() - path.stat().st_mtime < free_for_seconds:  # freed while we looked
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+            continue
+        return handle
+    return None
+
+
 @contextmanager
 def core_slot(poll_seconds: float = 0.2) -> Iterator[None]:
     """Hold one of the build's core slots (:func:`core_slots`) for the block, waiting until one is free; nothing
     outside a build (``$BOOKBUILD_SLOTS`` unset). A slot is an exclusive lock on its file: the operating system
-    releases it if its holder dies."""
+    releases it if its holder dies. A slot's file is touched when it is released; with ``$BOOKBUILD_LOW_PRIORITY``
+    set to 1, the process takes only a slot free for :data:`LOW_PRIORITY_GRACE_SECONDS`, so that any other waiter
+    (polling every ``poll_seconds``) takes a freed slot first.
+    """
     folder = os.environ.get(SLOTS_ENV)
     if not folder:
         yield
@@ -85,21 +113,21 @@ def core_slot(poll_seconds: float = 0.2) -> Iterator[None]:
     paths = sorted(Path(folder).glob("slot-*"))
     if not paths:
         raise RuntimeError(f"{SLOTS_ENV}={folder!r} holds no slot files: set it only through core_slots()")
-    while True:
-        for path in paths:
-            handle = open(path, "a")
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.close()
-                continue
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-                handle.close()
-            return
-        time.sleep(poll_seconds)
+    low_priority = os.environ.get(LOW_PRIORITY_ENV, "0")
+    if low_priority not in ("0", "1"):
+        raise ValueError(f"{LOW_PRIORITY_ENV}={low_priority!r} must be 1 (wait for the others) or 0 (the default)")
+    free_for_seconds = LOW_PRIORITY_GRACE_SECONDS if low_priority == "1" else 0.0
+    handle = None
+    while handle is None:
+        handle = _take_free_slot(paths, free_for_seconds)
+        if handle is None:
+            time.sleep(poll_seconds)
+    try:
+        yield
+    finally:
+        os.utime(handle.name)  # when it was freed, for the waiters of low priority
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
 
 
 @dataclass
@@ -181,6 +209,8 @@ def _execute_chapter(chapter: str, parameters: dict[str, Any], runs_dir: Path, *
     overrides = {**dict.fromkeys(THREAD_VARIABLES, str(KERNEL_THREADS)), **ALLOCATOR_VARIABLES}
     if results_dir is not None:  # the kernel inherits it; the chapter's start_run starts the file afresh
         overrides["LOGLINEAR_RESULTS"] = str(results_dir)
+    if chapter in LOW_PRIORITY_PAGES:  # the kernel and the runs it executes inherit it
+        overrides[LOW_PRIORITY_ENV] = "1"
     with core_slot() if slot else nullcontext(), environment(overrides):
         start = time.perf_counter()
         papermill.execute_notebook(

@@ -8,12 +8,17 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
-from bookbuild.execute import ChapterRun, core_slot
+from bookbuild.execute import LOW_PRIORITY_ENV, ChapterRun, core_slot
 
 
-def timed_task(chapter: str, log_dir: str, seconds: float = 0.5, fail: bool = False, slot: bool = True) -> ChapterRun:
+def timed_task(chapter: str, log_dir: str, seconds: float = 0.5, fail: bool = False, slot: bool = True,
+               not_before: float = 0.0, low_priority: bool = False) -> ChapterRun:
     """Sleep ``seconds`` holding a core slot (none when not ``slot``; raise when ``fail``), writing
-    ``log_dir/<chapter>.json`` with start, end, pid and the thread variables the process saw."""
+    ``log_dir/<chapter>.json`` with start, end, pid and the thread variables the process saw. The slot is asked for
+    at ``not_before`` (a ``time.time()``) at the earliest, with low priority when ``low_priority``."""
+    time.sleep(max(0.0, not_before - time.time()))
+    if low_priority:
+        os.environ[LOW_PRIORITY_ENV] = "1"
     with core_slot() if slot else nullcontext():
         start = time.time()
         time.sleep(seconds)

@@ -3,12 +3,15 @@ waits for; every kernel computes on one thread."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from schedule_tasks import timed_task
 
-from bookbuild.chapters import RERUN_PAGES, RUNS_AFTER, START_ORDER, chapters, start_order
+from bookbuild.chapters import LOW_PRIORITY_PAGES, RERUN_PAGES, RUNS_AFTER, START_ORDER, chapters, start_order
 from bookbuild.execute import (
+    LOW_PRIORITY_ENV,
+    LOW_PRIORITY_GRACE_SECONDS,
     SLOTS_ENV,
     core_slot,
     core_slots,
@@ -94,6 +97,23 @@ def test_core_slots_bound_what_computes_at_once_and_a_rerun_page_holds_none(tmp_
     with core_slot():  # outside a build: nothing to wait for
         pass
     with pytest.raises(ValueError, match="jobs=0 must be >= 1"), core_slots(0):
+        pass
+
+
+def test_a_low_priority_run_takes_a_freed_slot_only_when_no_other_notebook_asks_for_it(tmp_path, monkeypatch):
+    start = time.time() + 4.0  # every process spawned by then
+    tasks = {"first": {"seconds": 1.0, "not_before": start},
+             "low": {"seconds": 0.3, "not_before": start + 0.3, "low_priority": True},  # waits before "other" asks
+             "other": {"seconds": 0.3, "not_before": start + 1.6}}  # asks after "first" freed the slot
+    tasks = {name: {"chapter": name, "log_dir": str(tmp_path), **task} for name, task in tasks.items()}
+    with core_slots(1):
+        execute_chapters(tasks, jobs=3, function=timed_task, announce=lambda line: None)
+    first, low, other = (_log(tmp_path, name) for name in ("first", "low", "other"))
+    assert first["end"] <= other["start"] < low["start"]  # the slot waited for "other", then went to it
+    assert low["start"] >= other["end"] + LOW_PRIORITY_GRACE_SECONDS - 0.1  # free that long, then it went to "low"
+    assert set(LOW_PRIORITY_PAGES) <= set(RERUN_PAGES)
+    monkeypatch.setenv(LOW_PRIORITY_ENV, "yes")
+    with core_slots(1), pytest.raises(ValueError, match="BOOKBUILD_LOW_PRIORITY='yes' must be 1"), core_slot():
         pass
 
 
