@@ -12,13 +12,16 @@ from bookbuild.execute import LOW_PRIORITY_ENV, ChapterRun, core_slot
 
 
 def timed_task(chapter: str, log_dir: str, seconds: float = 0.5, fail: bool = False, slot: bool = True,
-               not_before: float = 0.0, low_priority: bool = False) -> ChapterRun:
+               wait_for: str = "", low_priority: bool = False) -> ChapterRun:
     """Sleep ``seconds`` holding a core slot (none when not ``slot``; raise when ``fail``), writing
     ``log_dir/<chapter>.json`` with start, end, pid and the thread variables the process saw. The slot is asked for
-    at ``not_before`` (a ``time.time()``) at the earliest, with low priority when ``low_priority``."""
-    time.sleep(max(0.0, not_before - time.time()))
+    (with low priority when ``low_priority``) once the file ``wait_for`` exists, and ``log_dir/<chapter>.asking`` is
+    written then."""
+    while wait_for and not Path(wait_for).exists():
+        time.sleep(0.05)
     if low_priority:
         os.environ[LOW_PRIORITY_ENV] = "1"
+    Path(log_dir, f"{chapter}.asking").touch()
     with core_slot() if slot else nullcontext():
         start = time.time()
         time.sleep(seconds)

@@ -3,6 +3,7 @@ waits for; every kernel computes on one thread."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import pytest
@@ -101,15 +102,26 @@ def test_core_slots_bound_what_computes_at_once_and_a_rerun_page_holds_none(tmp_
 
 
 def test_a_low_priority_run_takes_a_freed_slot_only_when_no_other_notebook_asks_for_it(tmp_path, monkeypatch):
-    start = time.time() + 4.0  # every process spawned by then
-    tasks = {"first": {"seconds": 1.0, "not_before": start},
-             "low": {"seconds": 0.3, "not_before": start + 0.3, "low_priority": True},  # waits before "other" asks
-             "other": {"seconds": 0.3, "not_before": start + 1.6}}  # asks after "first" freed the slot
+    go = tmp_path / "go"
+    tasks = {"low": {"seconds": 0.3, "low_priority": True},
+             "other": {"seconds": 0.3, "wait_for": str(go)}}  # asks only after the slot is freed
     tasks = {name: {"chapter": name, "log_dir": str(tmp_path), **task} for name, task in tasks.items()}
     with core_slots(1):
-        execute_chapters(tasks, jobs=3, function=timed_task, announce=lambda line: None)
-    first, low, other = (_log(tmp_path, name) for name in ("first", "low", "other"))
-    assert first["end"] <= other["start"] < low["start"]  # the slot waited for "other", then went to it
+        with core_slot():  # this process holds the one slot until "low" waits for it
+            worker = threading.Thread(target=execute_chapters, args=(tasks,),
+                                      kwargs={"jobs": 2, "function": timed_task, "announce": lambda line: None})
+            worker.start()
+            deadline = time.time() + 120
+            while not (tmp_path / "low.asking").exists():
+                assert time.time() < deadline, "the low-priority task never asked for a slot"
+                time.sleep(0.05)
+            time.sleep(0.3)
+        freed = time.time()
+        time.sleep(0.5)  # within the grace, only "low" waits: the slot stays free for whoever comes
+        go.touch()
+        worker.join()
+    low, other = _log(tmp_path, "low"), _log(tmp_path, "other")
+    assert freed + 0.5 <= other["start"] < low["start"]  # the slot waited, then went to "other"
     assert low["start"] >= other["end"] + LOW_PRIORITY_GRACE_SECONDS - 0.1  # free that long, then it went to "low"
     assert set(LOW_PRIORITY_PAGES) <= set(RERUN_PAGES)
     monkeypatch.setenv(LOW_PRIORITY_ENV, "yes")
