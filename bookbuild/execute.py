@@ -81,8 +81,12 @@ def core_slots(jobs: int) -> Iterator[Path]:
 
 def _take_free_slot(paths: Sequence[Path], free_for_seconds: float) -> Any:
     """An open handle holding the lock of a free slot, one freed at least ``free_for_seconds`` ago; or None."""
+
+    def freed_recently(path: Path) -> bool:
+        return bool(free_for_seconds) and time.time() - path.stat().st_mtime < free_for_seconds
+
     for path in paths:
-        if free_for_seconds and time.time() - path.stat().st_mtime < free_for_seconds:
+        if freed_recently(path):  # another waiter's turn: leave its lock alone
             continue
         handle = open(path, "a")
         try:
@@ -90,7 +94,7 @@ def _take_free_slot(paths: Sequence[Path], free_for_seconds: float) -> Any:
         except BlockingIOError:
             handle.close()
             continue
-        if free_for_seconds and time.time() - path.stat().st_mtime < free_for_seconds:  # freed while we looked
+        if freed_recently(path):  # freed while we looked
             fcntl.flock(handle, fcntl.LOCK_UN)
             handle.close()
             continue
