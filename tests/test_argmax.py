@@ -267,6 +267,33 @@ def test_saved_witnesses_read_back_bit_identical_in_half_the_room(tmp_path):
         assert data["witness32"].dtype == np.float32
 
 
+def test_saved_text_is_as_wide_as_its_longest_value_and_reads_back_at_full_width(tmp_path):
+    E, b = random_head(60, 5, "normal", bias=True, seed=3)
+    verdicts = find_unargmaxable(E, b, cache=False, progress=False)
+    assert (verdicts.lp_status == "").any() and verdicts.lp_status.dtype == np.dtype("<U120")
+    path = tmp_path / "verdicts.npz"
+    verdicts.save(path)
+    with np.load(path) as data:  # on disk: as wide as the longest value
+        for name in ("status", "method", "lp_status"):
+            longest = max([len(value) for value in getattr(verdicts, name).tolist()] + [1])
+            assert data[name].dtype == np.dtype(f"<U{longest}"), name
+    back = Verdicts.load(path)
+    for name, width in (("status", 12), ("method", 5), ("lp_status", 120)):
+        assert getattr(back, name).dtype == np.dtype(f"<U{width}"), name
+        np.testing.assert_array_equal(getattr(back, name), getattr(verdicts, name))
+    back.lp_status[0] = "x" * 120  # a value written after loading is kept whole, not cut to the stored width
+    back.status[0] = "unargmaxable"
+    assert back.lp_status[0] == "x" * 120 and back.status[0] == "unargmaxable"
+    # a file whose text is wider than the arrays hold is refused, not cut
+    arrays = {name: getattr(verdicts, name) for name in Verdicts._ARRAYS if name != "witness"}
+    arrays["method"] = np.array(["braid-and-more"] * len(verdicts))
+    with open(tmp_path / "wide.npz", "wb") as handle:
+        np.savez(handle, meta=np.array("{}"), witness32=verdicts.witness.astype(np.float32),
+                 witness_rows=np.zeros(0, dtype=np.int64), witness64=np.zeros((0, 5)), **arrays)
+    with pytest.raises(ValueError, match="method"):
+        Verdicts.load(tmp_path / "wide.npz")
+
+
 def test_tokens_subset_matches_full_run():
     E, _ = random_head(150, 3, "normal", bias=False, seed=7)
     full = find_unargmaxable(E, cache=False, progress=False)

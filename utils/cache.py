@@ -22,9 +22,10 @@ What the cache keeps, and why (sizes after a full build of the default book: 2.0
 - ``dynamics/``: chapter 4's checkpoints (minutes of training; every checkpoint is probed and its E reread), each a
   loadable ``save_pretrained`` folder whose tokenizer files are hard links to the run's one copy; a finished run's
   resume file keeps its losses, not its optimizer state.
-- ``argmax/``: chapter 5's verdicts with their witnesses (a point per argmaxable token: 128 MB for the default head),
-  stored as float32 plus the float64 rows float32 does not hold, read back bit for bit; they are minutes of LP and
-  braid work, reused by chapter 5, the robustness page and the models page.
+- ``argmax/``: chapter 5's verdicts with their witnesses (a point per argmaxable token: 113 MB for the default head),
+  stored as float32 plus the float64 rows float32 does not hold, read back bit for bit, and their texts (statuses)
+  only as wide as their longest value; they are minutes of LP and braid work, reused by chapter 5, the robustness
+  page and the models page.
 - small results: probes, seen counts, generations and steering normalisers (kilobytes to a few MB).
 
 A hand-written module rather than joblib's ``Memory``: the payloads are torch tensors loaded with

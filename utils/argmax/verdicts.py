@@ -40,6 +40,8 @@ from .prepared import (
 CODE_VERSION = "2"  # 2: witnesses stored as float32 plus the rows float32 does not hold
 STATUSES = ("argmaxable", "unargmaxable", "duplicate")
 METHODS = ("braid", "lp", "twin")
+#: the widths (characters) of the string arrays in memory; on disk each is as wide as its longest value
+TEXT_WIDTHS = {"status": 12, "method": 5, "lp_status": 120}
 
 
 @dataclass
@@ -124,9 +126,13 @@ class Verdicts:
         """Write to ``path`` (.npz) atomically (:func:`utils.cache.write`).
 
         The witnesses are stored losslessly in half the room: as float32, with the float64 rows of those that float32
-        does not hold exactly (the braid's witnesses are float32 points, the LP's are not) stored beside them.
+        does not hold exactly (the braid's witnesses are float32 points, the LP's are not) stored beside them. Each
+        string array is stored as wide as its longest value (a head whose LP never ran stores "" in one character,
+        not 120: 24 MB less for a 49,152-token head) and read back at its width in memory (:data:`TEXT_WIDTHS`).
         """
         arrays = {k: getattr(self, k) for k in self._ARRAYS if k != "witness"}
+        for name in TEXT_WIDTHS:
+            arrays[name] = np.asarray(arrays[name].tolist(), dtype=np.str_).reshape(len(arrays[name]))
         witness32 = self.witness.astype(np.float32)
         same = (witness32.astype(np.float64) == self.witness) | (np.isnan(witness32) & np.isnan(self.witness))
         inexact = np.flatnonzero(~same.all(axis=1))
@@ -143,6 +149,11 @@ class Verdicts:
         """Read a file written by :meth:`save` (raises on a corrupt or partial file)."""
         with np.load(Path(path), allow_pickle=False) as data:
             arrays = {k: data[k] for k in cls._ARRAYS if k != "witness"}
+            for name, width in TEXT_WIDTHS.items():  # at their width in memory, so values written later fit
+                if arrays[name].dtype.kind != "U" or arrays[name].dtype.itemsize > 4 * width:
+                    raise ValueError(f"corrupt verdicts file {path}: {name} is {arrays[name].dtype}, expected "
+                                     f"text of at most {width} characters")
+                arrays[name] = arrays[name].astype(f"<U{width}")
             witness = data["witness32"].astype(np.float64)
             witness[data["witness_rows"]] = data["witness64"]
             arrays["witness"] = witness
@@ -175,14 +186,14 @@ def _blank_verdicts(tokens: np.ndarray, twin: np.ndarray, d: int) -> Verdicts:
     """Verdicts before any test, for ``tokens`` (n,): "duplicate"/"twin" where ``twin`` (n,) names a twin (>= 0),
     else "unargmaxable"/"lp"; witnesses (n, d), margins and radii NaN; no meta yet."""
     n = len(tokens)
-    status = np.full(n, "unargmaxable", dtype="<U12")
-    method = np.full(n, "lp", dtype="<U5")
+    status = np.full(n, "unargmaxable", dtype=f"<U{TEXT_WIDTHS['status']}")
+    method = np.full(n, "lp", dtype=f"<U{TEXT_WIDTHS['method']}")
     is_duplicate = twin >= 0
     status[is_duplicate] = "duplicate"
     method[is_duplicate] = "twin"
     return Verdicts(
         tokens, status, method, witness=np.full((n, d), np.nan), margin=np.full(n, np.nan),
-        lp_radius=np.full(n, np.nan), lp_status=np.full(n, "", dtype="<U120"), twin=twin,
+        lp_radius=np.full(n, np.nan), lp_status=np.full(n, "", dtype=f"<U{TEXT_WIDTHS['lp_status']}"), twin=twin,
         braid_steps=np.full(n, -1, dtype=np.int64), lp_rounds=np.zeros(n, dtype=np.int64),
     )
 
@@ -214,7 +225,7 @@ def _run_lp(verdicts: Verdicts, head, tested: np.ndarray, reduced: np.ndarray, b
         )
         verdicts.lp_radius[where] = result.radius
         verdicts.lp_rounds[where] = result.rounds
-        verdicts.lp_status[where] = result.status[:120]
+        verdicts.lp_status[where] = result.status[: TEXT_WIDTHS["lp_status"]]
         if result.argmaxable:
             verdicts.status[where] = "argmaxable"
             verdicts.witness[where] = result.x
