@@ -53,7 +53,8 @@ def format_budget(report: dict[str, Any]) -> str:
               f"    {'compute floor':24s} {report['floor_seconds']:9.1f} s",
               f"    {'chapter time / floor':24s} " + (f"{report['ratio']:9.2f}x" if report["floor_seconds"] > 0
                                                           else f"{'n/a':>9s}  (these pages ran no model work)"),
-              f"    {'cache':24s} {report['cache_bytes'] / 1e9:9.2f} GB ({cache_dir().name}/)"]
+              f"    {'cache':24s} {report['cache_bytes'] / 1e9:9.2f} GB = {report['cache_bytes'] / 2**30:.2f} GiB "
+              f"({cache_dir().name}/; du -h prints GiB)"]
     return "\n".join(lines)
 
 

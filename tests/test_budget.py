@@ -18,12 +18,13 @@ from utils.head import final_hidden_states, output_head
 from utils.models import load_model
 
 
-def dense_flops(run) -> int:
-    """FLOPs of the dense products (mm, addmm) that ``run()`` executes, counted by torch's own flop counter."""
+def dense_flops(run, ops=("mm", "addmm")) -> int:
+    """FLOPs of the dense products ``ops`` that ``run()`` executes, counted by torch's own flop counter (bmm left out
+    by default: eager attention's score products run as bmm)."""
     with FlopCounterMode(display=False) as counter:
         run()
     counts = counter.get_flop_counts()["Global"]
-    return sum(flops for op, flops in counts.items() if str(op).split(".")[1] in ("mm", "addmm"))
+    return sum(flops for op, flops in counts.items() if str(op).split(".")[1] in ops)
 
 
 @pytest.mark.parametrize("name", ["llama-tied", "gpt2-tied", "gpt_neox-untied", "gptj-bias"])
@@ -61,6 +62,34 @@ def test_a_pass_charges_the_ledger_of_a_build_and_nothing_outside_one(tiny_model
         budget.charge("lunch", 1.0)
     with pytest.raises(ValueError, match="flops=-1"):
         budget.charge("pass", -1)
+
+
+def test_every_other_run_of_a_model_charges_what_torch_counts(tiny_models, tmp_path, monkeypatch):
+    """The passes outside :func:`run_pass` (MAUVE's features, the steering forward check, both kinds of generation)
+    charge the ledger the dense FLOPs that torch's own counter counts for them."""
+    from utils.pruning.generation import continuation_features, sample_continuations
+    from utils.steering.forward import forward_log_alpha, generate_steered
+
+    loaded = load_model(str(tiny_models["llama-tied"]))
+    head = output_head(loaded.model)
+    prompts = torch.randint(0, head.V, (3, 5))
+    continuations = torch.randint(0, head.V, (3, 4))
+    ledger = tmp_path / "ledger.jsonl"
+    monkeypatch.setenv(budget.BUDGET_ENV, str(ledger))
+    runs = {
+        "MAUVE features": lambda: continuation_features(loaded, prompts, continuations, batch_size=2),
+        "forward check": lambda: forward_log_alpha(loaded, head, prompts, [1, 2]),
+        "sampling": lambda: sample_continuations(loaded, prompts, max_new_tokens=4, use_cache=False, progress=False),
+        "steered generation": lambda: generate_steered(loaded, ["a b", "c d e"], {"unedited": head}, 3,
+                                                       max_new_tokens=4),
+    }
+    for label, run in runs.items():
+        ledger.unlink(missing_ok=True)
+        counted = dense_flops(run, ops=("mm", "addmm", "bmm"))  # Llama's attention runs as SDPA, not bmm; a
+        # linear layer over a sliced 3-d input (the edited head's first step in generate) runs as bmm
+        charged = budget.read_ledger(ledger)
+        assert charged, label
+        assert sum(c["flops"] for c in charged) == pytest.approx(counted, rel=1e-9), label
 
 
 def test_the_floor_is_the_ledgers_flops_over_the_rate_and_the_build_prints_it(tmp_path):

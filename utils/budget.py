@@ -10,7 +10,11 @@ floor*, the seconds the build's arithmetic needs at that rate. Chapter time over
 What is counted (dense products only, attention scores and element-wise work left out, a few % of a pass):
 
 - a **model pass** of ``n`` tokens: ``2 * (weights of every linear map of the body + V * d of the head) * n``, whether
-  the head's product is taken by the model or by the book's chunked softmax (:func:`forward_flops_per_token`);
+  the head's product is taken by the model or by the book's chunked softmax (:func:`forward_flops_per_token`); a
+  pass that stops at the final hidden states (the features MAUVE scores) counts the body only
+  (:func:`body_flops_per_token`);
+- a **generation**: the body over every position it runs (with the KV cache each runs once; the last token drawn
+  never runs) and the head where a token is drawn (:func:`generation_flops`);
 - a **training step**: three times the forward FLOPs of its positions (forward, and the two products of the
   backward pass), the output layer's included (:func:`training_flops_per_step`).
 """
@@ -37,6 +41,12 @@ def linear_weights(model: torch.nn.Module, *, exclude: torch.nn.Module | None = 
                if isinstance(m, (torch.nn.Linear, Conv1D)) and id(m) not in excluded)
 
 
+def body_flops_per_token(model: Any) -> float:
+    """FLOPs of one token through a causal LM's body, without its head: ``2 * body linear weights`` (a pass that
+    takes only the final hidden states, :func:`utils.head.final_hidden_states`)."""
+    return 2.0 * linear_weights(model.base_model, exclude=model.get_output_embeddings())
+
+
 def forward_flops_per_token(model: Any) -> float:
     """FLOPs of one token through a causal LM and its head: ``2 * (body linear weights + V * d)``.
 
@@ -44,7 +54,17 @@ def forward_flops_per_token(model: Any) -> float:
     """
     head = model.get_output_embeddings()
     vocabulary, dimension = head.weight.shape
-    return 2.0 * (linear_weights(model.base_model, exclude=head) + vocabulary * dimension)
+    return body_flops_per_token(model) + 2.0 * vocabulary * dimension
+
+
+def generation_flops(model: Any, rows: int, prompt_length: int, new_tokens: int) -> float:
+    """FLOPs of sampling ``new_tokens`` tokens after prompts of ``prompt_length`` tokens, for ``rows`` rows, with the
+    KV cache as ``generate`` runs it: the body over every position but the last one drawn (which is never run), the
+    head only where a next token is drawn (``generate`` keeps the prompt's last logits only)."""
+    head = model.get_output_embeddings()
+    vocabulary, dimension = head.weight.shape
+    body_positions = prompt_length + new_tokens - 1
+    return rows * (body_flops_per_token(model) * body_positions + 2.0 * vocabulary * dimension * new_tokens)
 
 
 def training_flops_per_step(model: Any, tokens_per_step: int, positions_per_step: int) -> float:
@@ -68,7 +88,7 @@ def charge(kind: str, flops: float, *, tokens: int = 0, detail: str = "") -> Non
     Args:
         kind: one of :data:`KINDS`.
         flops: the work's FLOPs (see the module's docstring for what is counted).
-        tokens: tokens run through the model (passes, generations) or trained on.
+        tokens: tokens run through the model (passes), drawn (generations) or trained on.
         detail: what it was, for the reader of the ledger (model, corpus, steps).
     """
     if kind not in KINDS:

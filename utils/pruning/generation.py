@@ -121,9 +121,8 @@ def sample_continuations(
             )
             pieces.append(output[:, batch.shape[1] :].to(torch.int64))
     tokens = torch.cat(pieces)
-    n_run = tokens.shape[0] * (prompt_ids.shape[1] + max_new_tokens)  # with the KV cache, each token runs once
-    budget.charge("generation", budget.forward_flops_per_token(model) * n_run, tokens=n_run,
-                  detail=f"{loaded.name} sampling")
+    budget.charge("generation", budget.generation_flops(model, tokens.shape[0], prompt_ids.shape[1], max_new_tokens),
+                  tokens=tokens.numel(), detail=f"{loaded.name} sampling")
     if model is not loaded.model:
         del model
     cache.write(path, cache.save_torch({"key": key, "tokens": tokens}))
@@ -164,6 +163,8 @@ def continuation_features(
         for first in range(0, ids.shape[0], batch_size):
             hidden = final_hidden_states(loaded.model, ids[first : first + batch_size])[:, start:]
             features.append(hidden.mean(dim=1) if pooling == "mean" else hidden[:, -1])
+    budget.charge("pass", budget.body_flops_per_token(loaded.model) * ids.numel(), tokens=ids.numel(),
+                  detail=f"{loaded.name} MAUVE features (body only)")
     return torch.cat(features).numpy()
 
 

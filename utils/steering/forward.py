@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from .. import budget
 from ..head import OutputHead, with_output_head
 from ..models import LoadedModel
 from ..validation import check_positive_int, check_token_ids
@@ -37,6 +38,8 @@ def forward_log_alpha(
         logits = model(input_ids=window[None, :], use_cache=False).logits[0].to(torch.float64)
         log_probs = torch.log_softmax(logits, dim=-1)[:, torch.as_tensor(tokens)]
         log_total = torch.logaddexp(log_total, torch.logsumexp(log_probs, dim=0))
+    budget.charge("pass", budget.forward_flops_per_token(model) * token_ids.numel(), tokens=token_ids.numel(),
+                  detail=f"{loaded.name} forward check of an edited head")
     del model
     return (log_total - math.log(token_ids.numel())).numpy()
 
@@ -76,6 +79,9 @@ def generate_steered(
                 top_p=None, temperature=1.0 if do_sample else None, pad_token_id=loaded.tokenizer.pad_token_id,
             )
             generated = output[0, encoded["input_ids"].shape[1]:]
+            budget.charge("generation", budget.generation_flops(model, 1, encoded["input_ids"].shape[1],
+                                                                 generated.numel()),
+                          tokens=generated.numel(), detail=f"{loaded.name} steered generation")
             rows.append({
                 "prompt": prompt,
                 "head": label,
