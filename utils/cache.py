@@ -9,7 +9,7 @@ goes through these few functions:
   half-written file;
 - :func:`read` returns None, after saying why, for a missing, unreadable or mismatched file, so the caller rebuilds.
 
-What the cache keeps, and why (sizes after a full build of the default book: 2.09 GB = 1.95 GiB in all):
+What the cache keeps, and why (sizes after a full build of the default book: 2.01 GB = 1.88 GiB in all):
 
 - ``models/``: the float32 conversion of each offline model (540 MB for the default). Converting the GGUF file takes
   about 40 s, and every chapter and rerun loads the model.
