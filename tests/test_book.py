@@ -19,6 +19,7 @@ import browser
 import jupytext
 import nbformat
 import pytest
+import torch
 
 from bookbuild.chapters import chapters, load_parameters
 from bookbuild.execute import KERNEL_THREADS, ChapterRun, execute_chapter
@@ -88,6 +89,7 @@ def test_chapter_runs_on_tiny_parameters(chapter, runs_dir, tiny_model_dir):
     assert results, f"{chapter} recorded no results"
     json.dumps(results)
     assert results["_run"]["threads"] == KERNEL_THREADS == 1  # the kernel computed on one thread, on any machine
+    assert results["_run"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     stray = [cell.source.splitlines()[0] for cell in executed.cells
              if ends_in_recording_call(cell) and any(o.output_type == "execute_result" for o in cell.outputs)]
     assert not stray, f"cells ending in a recording call print a stray value on the page: {stray}"

@@ -102,6 +102,8 @@ def start_run(chapter: str, namespace: dict[str, Any], loaded: Any = None) -> Re
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "corpora": {f"{name}_{split}": corpus_fingerprint(name, split) for name in CORPORA for split in SPLITS},
         "threads": torch.get_num_threads(),  # torch's threads: they change the last bits of threaded sums
+        # the vector instructions torch's kernels run with (AVX2, AVX512, ...): they change the last bits too
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
     }
     if loaded is not None:
         run["model"] = {"name": loaded.name, "identity": loaded.identity, "revision": loaded.revision,
